@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef EGRESSD_CONF_H
+#define EGRESSD_CONF_H
+/*
+ * egressd.conf (INI, libinih) and allowlist files: text in, an immutable
+ * policy out, every error with file:line. Nothing is applied here.
+ */
+#include "../proxy/core/addr.h"
+#include "../proxy/core/engine.h"
+#include "../proxy/core/policy.h"
+#include <stdio.h>
+
+#define CONF_DEFAULT_PATH "/etc/egressd/egressd.conf"
+#ifndef EGRESSD_PRESET_DIR
+#define EGRESSD_PRESET_DIR "/usr/share/egressd/presets"
+#endif
+
+/* Collected diagnostics: "FILE:LINE: error: MSG" / "FILE:LINE: warning: MSG". */
+struct diag {
+	char **lines;
+	size_t n, cap;
+	unsigned errors, warnings;
+};
+void diag_error(struct diag *d, const char *file, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void diag_warn(struct diag *d, const char *file, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void diag_print(const struct diag *d, FILE *f);
+void diag_clear(struct diag *d);
+
+enum conf_mode {
+	CONF_MODE_GATEWAY = 0,
+	CONF_MODE_HOST = 1,
+};
+enum conf_log_level {
+	CONF_LOG_DENY = 0,
+	CONF_LOG_ALL = 1,
+};
+
+struct conf_endpoint {
+	struct addr addr;
+	uint16_t port;
+};
+
+#define CONF_MAX_LISTEN 4
+
+struct conf {
+	char *path;
+	enum conf_mode mode;
+	bool enforce;
+	char **allow; size_t nallow;  /* paths, globs or "preset:NAME" as written */
+	char inside[16];              /* [gateway] inside */
+	unsigned queue_num, queue_threads;
+	struct conf_endpoint dns_listen[CONF_MAX_LISTEN]; size_t ndns_listen; /* 0: default at run time */
+	struct conf_endpoint dns_upstream[8]; size_t ndns_upstream; /* 0: /etc/resolv.conf */
+	uint8_t dns_deny_rcode;       /* DNS_RCODE_REFUSED or DNS_RCODE_NXDOMAIN */
+	char *log_file;               /* "-" = stdout */
+	enum conf_log_level log_level;
+	bool metrics_enabled;
+	struct conf_endpoint metrics_listen;
+	struct engine_config engine;  /* [tls] [quic] [dns] grace and the hold bounds */
+};
+
+/* Parse path. 0, or -1 with errors in d (then *out is NULL). */
+int conf_load(const char *path, struct conf **out, struct diag *d);
+/* Defaults for `egressd run` and tests (no file). */
+struct conf *conf_new_defaults(void);
+void conf_free(struct conf *c); /* NULL-safe */
+
+/*
+ * Build the policy from c->allow (globs expanded, presets resolved). Each
+ * allowlist problem is an error with file:line; a wildcard covering a public
+ * suffix is a warning. NULL if any error.
+ */
+struct policy *conf_load_policy(const struct conf *c, struct diag *d);
+
+/* Allowlist sources, for `egressd run` and tests. */
+struct policy_builder;
+/* One line of allowlist text (an entry or comment); file/line for messages. */
+int allowlist_add_line(struct policy_builder *b, const char *text, const char *file,
+		       unsigned line, struct diag *d);
+int allowlist_add_file(struct policy_builder *b, const char *path, struct diag *d);
+/* "NAME" -> EGRESSD_PRESET_DIR/NAME.list (env EGRESSD_PRESET_DIR overrides). */
+int allowlist_add_preset(struct policy_builder *b, const char *name, struct diag *d);
+
+#endif

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef EGRESSD_QUEUE_H
+#define EGRESSD_QUEUE_H
+/*
+ * NFQUEUE over libmnl with libnetfilter_queue's nfq_nlmsg_* message API,
+ * driven by libevent. Copy mode packet, GSO, uid/gid, no fail-open, no
+ * bypass. Verdicts carry the packet mark (marks.h); a rule copies it to
+ * the conntrack mark.
+ */
+#include "../proxy/core/engine.h"
+#include <event2/event.h>
+#include <stdint.h>
+
+struct queue;
+
+/* pkt is borrowed: valid until the callback returns. uid < 0: unknown. */
+typedef void (*queue_packet_fn)(void *arg, uint64_t handle, const uint8_t *pkt, size_t len,
+				int64_t uid);
+
+/* Bind queue number num. NULL with errbuf filled on failure. */
+struct queue *queue_open(struct event_base *base, uint16_t num, queue_packet_fn fn, void *arg,
+			 char *errbuf, size_t errlen);
+void queue_close(struct queue *q); /* NULL-safe */
+
+/* Issue the verdict for a handle given to the callback. 0 or -errno. */
+int queue_verdict(struct queue *q, uint64_t handle, enum verdict v);
+
+struct queue_stats {
+	uint64_t packets;
+	uint64_t queue_dropped;  /* kernel: queue full */
+	uint64_t user_dropped;   /* kernel: netlink buffer full */
+	uint64_t verdict_errors;
+};
+void queue_stats(const struct queue *q, struct queue_stats *st);
+
+#endif

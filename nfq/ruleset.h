@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef EGRESSD_RULESET_H
+#define EGRESSD_RULESET_H
+/*
+ * The netfilter ruleset for a config: render as text, apply, delete.
+ * Backend nft: native `queue` statement, via libnftables, one transaction.
+ * Backend xt: the same table via libnftables, with the queue step done by
+ * the xtables NFQUEUE target (nft_compat) added with libnftnl.
+ */
+#include "../proxy/core/addr.h"
+#include <stdbool.h>
+#include <stdint.h>
+
+enum rules_backend {
+	RULES_AUTO = 0,
+	RULES_NFT = 1,
+	RULES_XT = 2,
+};
+const char *rules_backend_name(enum rules_backend b);
+
+struct rules_params {
+	bool gateway;          /* false: host mode */
+	const char *inside;    /* gateway: interface name */
+	uint16_t queue_num;
+	uint16_t queue_threads;
+	/* DNS redirect target (listener); family ADDR_NONE = absent */
+	struct addr dns_v4, dns_v6;
+	uint16_t dns_port;
+};
+
+/* Which backend the running kernel supports (probe in a throwaway table). */
+int rules_detect(enum rules_backend *out, char *why, size_t whylen);
+
+/* Ruleset text (malloc'd, caller frees) for `egressd rules`. */
+char *rules_render(const struct rules_params *p, enum rules_backend b);
+
+/* Apply (replacing any previous egressd ruleset) or delete. 0 or -1 with err. */
+int rules_apply(const struct rules_params *p, enum rules_backend b, char *err, size_t errlen);
+int rules_delete(char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef EGRESSD_ENGINE_H
+#define EGRESSD_ENGINE_H
+/*
+ * The decision engine: bytes and time in, verdicts and events out.
+ * It owns the flow table (first-payload reassembly, held packets) and reads
+ * the policy and the bindings. It performs no I/O: verdicts, events and
+ * resolution requests go to callbacks, called synchronously before the
+ * engine_* call returns. Times are monotonic nanoseconds from the caller.
+ *
+ * A packet handed to engine_packet() gets exactly one verdict, now or
+ * later (held until its flow is decided, or until engine_tick() finds a
+ * bound exceeded, or engine_free()). Verdicts are never issued twice.
+ */
+#include "addr.h"
+#include "bind.h"
+#include "dns.h"
+#include "indicators.h"
+#include "policy.h"
+#include "reason.h"
+#include <stdint.h>
+
+enum verdict {
+	VERDICT_PASS = 0,  /* accept this packet; the flow stays undecided (keep queueing) */
+	VERDICT_ALLOW = 1, /* accept and mark the connection allowed (kernel carries the rest) */
+	VERDICT_DENY = 2,  /* drop, mark the connection denied; TCP gets a reset */
+	VERDICT_DROP = 3,  /* drop this packet only (duplicate of a held segment) */
+};
+
+enum name_source {
+	NAME_SOURCE_NONE = 0,
+	NAME_SOURCE_SNI,
+	NAME_SOURCE_HTTP_HOST,
+	NAME_SOURCE_QUIC_SNI,
+	NAME_SOURCE_DNS,
+};
+const char *name_source_str(enum name_source s); /* "sni", ...; "" for NONE */
+
+enum unknown_ip_mode {
+	UNKNOWN_IP_DENY = 0,
+	UNKNOWN_IP_VERIFY = 1,
+};
+
+struct engine_config {
+	bool enforce;                 /* false: audit, every verdict becomes PASS/ALLOW */
+	enum unknown_ip_mode unknown_ip;
+	bool ech_allow;
+	bool quic_inspect;
+	uint64_t hold_ns;             /* wait for a complete first payload (default 2 s) */
+	size_t hold_bytes;            /* per flow (default 16 KiB) */
+	unsigned hold_segments;       /* per flow (default 24) */
+	size_t hold_bytes_total;      /* all flows (default 32 MiB) */
+	size_t max_flows;             /* tracked flows (default 65536) */
+	uint64_t flow_idle_ns;        /* forget undecided flows idle this long (default 30 s) */
+	uint64_t bind_grace_ns;       /* added to DNS TTLs (default 60 s) */
+	uint32_t bind_min_ttl, bind_max_ttl; /* clamp answer TTLs (defaults 0 / 86400) */
+	/* Registrable domain of name (libpsl in the shell), for look-alikes; may be NULL. */
+	const char *(*registrable)(const char *name, void *arg);
+	void *registrable_arg;
+};
+void engine_config_defaults(struct engine_config *c);
+
+/* One logged decision (SPEC.md "Event log"). Valid until the callback returns. */
+struct flow_event {
+	enum { EVENT_ALLOW = 1, EVENT_DENY, EVENT_DNS_ALLOW, EVENT_DNS_DENY } kind;
+	uint8_t proto;
+	struct addr src, dst;
+	uint16_t sport, dport;
+	const char *name;                 /* "" if none */
+	enum name_source name_source;
+	const char *qname;                /* DNS events */
+	uint16_t qtype;
+	enum reason reason;
+	const char *detail;               /* parser reason name (tls_err_name...), or NULL */
+	struct indicators ind;
+	bool enforced;
+	const struct policy_rule *rule;   /* allow: the entry that allowed it */
+	bool has_uid;
+	uint32_t uid;
+	unsigned count;                   /* identical repeats aggregated (>= 1) */
+};
+
+struct engine_hooks {
+	void (*verdict)(void *arg, uint64_t pkt_handle, enum verdict v);
+	void (*event)(void *arg, const struct flow_event *ev);
+	/* verify mode: please resolve name and call engine_resolved(). */
+	void (*resolve)(void *arg, const char *name);
+	void *arg;
+};
+
+struct engine;
+
+/* policy and bindings are borrowed: they must outlive the engine (or be swapped). */
+struct engine *engine_new(const struct engine_config *cfg, const struct policy *policy,
+			  struct bindings *bindings, const struct engine_hooks *hooks);
+void engine_free(struct engine *e); /* NULL-safe; drops (DENY) every held packet first */
+
+/* Reload: new policy (old one may be freed after this returns) and config. */
+void engine_set_policy(struct engine *e, const struct policy *policy,
+		       const struct engine_config *cfg);
+
+/*
+ * One queued packet (layer 3 first, borrowed). pkt_handle is the caller's
+ * id for the verdict. uid < 0: unknown.
+ */
+void engine_packet(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, size_t len,
+		   int64_t uid, uint64_t now);
+
+/* Enforce hold bounds and expire idle flows and bindings. Call every ~100 ms. */
+void engine_tick(struct engine *e, uint64_t now);
+
+/* Verify mode: the addresses name resolved to (n == 0: resolution failed). */
+void engine_resolved(struct engine *e, const char *name, const struct dns_addr *addrs,
+		     size_t n, uint64_t now);
+
+/* DNS guard. */
+enum dns_action {
+	DNS_FORWARD = 0,  /* send upstream, then engine_dns_answer() */
+	DNS_REFUSE,       /* answer locally with rcode (refused or nxdomain per config) */
+	DNS_EMPTY,        /* answer NOERROR with no records (HTTPS/SVCB with ech = deny) */
+	DNS_DROP,         /* unparseable: drop silently */
+};
+/* Decide a client query (raw message, borrowed). Logs dns_deny itself. */
+enum dns_action engine_dns_query(struct engine *e, const uint8_t *msg, size_t len,
+				 const struct addr *client, uint16_t client_port,
+				 struct dns_query *q_out, uint64_t now);
+/* An upstream answer for an allowed query: binds its addresses. Logs dns_allow. */
+void engine_dns_answer(struct engine *e, const struct dns_query *q, const uint8_t *msg,
+		       size_t len, const struct addr *client, uint64_t now);
+
+struct engine_stats {
+	size_t flows_tracked;
+	size_t held_packets;
+	size_t held_bytes;
+};
+void engine_stats(const struct engine *e, struct engine_stats *st);
+
+#endif
