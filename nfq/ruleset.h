@@ -19,6 +19,7 @@ enum rules_backend {
 const char *rules_backend_name(enum rules_backend b);
 
 struct rules_params {
+	const char *table;     /* nft table name; NULL = "egressd" (run mode: one per run) */
 	bool gateway;          /* false: host mode */
 	const char *inside;    /* gateway: interface name */
 	uint16_t queue_num;
@@ -36,6 +37,6 @@ char *rules_render(const struct rules_params *p, enum rules_backend b);
 
 /* Apply (replacing any previous egressd ruleset) or delete. 0 or -1 with err. */
 int rules_apply(const struct rules_params *p, enum rules_backend b, char *err, size_t errlen);
-int rules_delete(char *err, size_t errlen);
+int rules_delete(const char *table, char *err, size_t errlen); /* table NULL = "egressd" */
 
 #endif

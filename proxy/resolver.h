@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef EGRESSD_RESOLVER_H
+#define EGRESSD_RESOLVER_H
+/*
+ * Upstream DNS through c-ares, driven by libevent. Every socket c-ares opens
+ * carries SO_MARK = MARK_SELF so the ruleset exempts it.
+ */
+#include "../config/conf.h"
+#include "../proxy/core/dns.h"
+#include <event2/event.h>
+
+struct resolver;
+
+/* servers: n == 0 -> nameservers of /etc/resolv.conf. NULL with err on failure. */
+struct resolver *resolver_new(struct event_base *base, const struct conf_endpoint *servers,
+			      size_t n, uint32_t sockmark, char *err, size_t errlen);
+void resolver_free(struct resolver *r); /* NULL-safe; pending callbacks get status != 0 */
+
+/* status 0: answer (borrowed, valid during the callback); else failure (answer NULL). */
+typedef void (*resolver_raw_fn)(void *arg, int status, const uint8_t *answer, size_t len);
+/* Forward a client's query message as is (c-ares picks its own id). */
+int resolver_send(struct resolver *r, const uint8_t *query, size_t len, resolver_raw_fn fn,
+		  void *arg);
+
+/* A and AAAA of name (verify mode). n == 0: failed or no address. */
+typedef void (*resolver_addr_fn)(void *arg, const char *name, const struct dns_addr *addrs,
+				 size_t n);
+int resolver_lookup(struct resolver *r, const char *name, resolver_addr_fn fn, void *arg);
+
+#endif
