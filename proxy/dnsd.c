@@ -1,2 +1,686 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-#include "egressd.h"
+/*
+ * The DNS listener: UDP and TCP on each listen endpoint, in the daemon's
+ * event loop. Every query is decided by engine_dns_query():
+ *
+ *   REFUSE  -> reply with the deny rcode at once (never forwarded)
+ *   EMPTY   -> reply NOERROR with no records
+ *   DROP    -> nothing
+ *   FORWARD -> resolver_send(); answer -> engine_dns_answer() (binds the
+ *              addresses) -> relayed with the client's id. Upstream failure,
+ *              or too many queries in flight -> SERVFAIL.
+ *
+ * The shell never parses DNS bytes: dns.h builds every reply. The one header
+ * bit we touch is TC on a reply we built ourselves.
+ *
+ * Lifetimes: a forwarded query (struct dnsd_pending) lives until its
+ * resolver callback, which always comes (ares_destroy included). If its TCP
+ * connection closed meanwhile, the connection struct is kept alive by a
+ * reference count and the answer is dropped; if the whole dnsd was freed,
+ * pending queries are orphaned (p->d == NULL) and only freed by the callback.
+ *
+ * Socket mark: replies to clients need no exemption. In host mode they go to
+ * a local client through lo, which the ruleset accepts; in gateway mode a
+ * reply to an inside client is locally generated, so it crosses OUTPUT, not
+ * the FORWARD hook the ruleset filters. The one exception is host mode with
+ * clients on other machines (a sidecar serving a pod through a non-lo
+ * address): there the reply would be queued as an unknown UDP flow. So the
+ * listeners carry MARK_SELF when we may set it (CAP_NET_ADMIN), and carry on
+ * without it otherwise: a missing mark only costs such replies, never opens
+ * anything.
+ */
+#include "dnsd.h"
+
+#include "../nfq/marks.h"
+#include "core/engine.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DNSD_UDP_BURST 64           /* datagrams read per wakeup */
+#define DNSD_UDP_MAX_ANSWER 512     /* RFC 1035 4.2.1, without EDNS */
+#define DNSD_MAX_INFLIGHT 4096      /* forwarded queries awaiting upstream */
+#define DNSD_MAX_CONNS 256          /* TCP connections */
+#define DNSD_CONN_MAX_PENDING 64    /* forwarded queries per TCP connection */
+#define DNSD_CONN_MAX_IN (2 + DNS_MSG_MAX)  /* one whole frame */
+#define DNSD_CONN_MAX_OUT (256 * 1024)      /* unread answers */
+#define DNSD_TCP_IDLE_S 10
+
+struct dnsd_conn {
+	struct dnsd *d;                 /* NULL once the dnsd is gone */
+	struct bufferevent *bev;        /* NULL once closed */
+	struct addr client;
+	uint16_t client_port;
+	unsigned refs;                  /* pending queries pointing here */
+	bool eof;                       /* client half-closed: close when done */
+	struct dnsd_conn *prev, *next;  /* d->conns, while open */
+};
+
+struct dnsd_pending {
+	struct dnsd *d;                 /* NULL: orphaned by dnsd_free() */
+	struct dnsd_pending *prev, *next;
+	struct dns_query q;
+	struct addr client;
+	/* UDP: where to answer. TCP: conn (reference held). */
+	int udp_fd;
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	struct dnsd_conn *conn;
+	size_t qlen;
+	uint8_t query[];                /* the client's message, for SERVFAIL/TC */
+};
+
+struct dnsd_udp {
+	struct dnsd *d;
+	int fd;
+	struct event *ev;
+};
+
+struct dnsd {
+	struct event_base *base;
+	struct engine *engine;
+	uint8_t deny_rcode;
+	struct resolver *resolver;
+	struct dnsd_udp udp[CONF_MAX_LISTEN];
+	struct evconnlistener *tcp[CONF_MAX_LISTEN];
+	size_t nudp, ntcp;
+	struct dnsd_conn *conns;
+	size_t nconns;
+	struct dnsd_pending *pending;
+	size_t inflight;
+	struct dnsd_stats st;
+	uint8_t buf[2 + DNS_MSG_MAX];   /* one message (plus TCP length) at a time */
+};
+
+static uint64_t dnsd_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void dnsd_sa_to_addr(const struct sockaddr_storage *sa, struct addr *a, uint16_t *port)
+{
+	memset(a, 0, sizeof(*a));
+	*port = 0;
+	if (sa->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		a->family = ADDR_V4;
+		memcpy(a->b, &s4->sin_addr, 4);
+		*port = ntohs(s4->sin_port);
+	} else if (sa->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		a->family = ADDR_V6;
+		memcpy(a->b, &s6->sin6_addr, 16);
+		*port = ntohs(s6->sin6_port);
+	}
+}
+
+static socklen_t dnsd_endpoint_sa(const struct conf_endpoint *ep, struct sockaddr_storage *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	if (ep->addr.family == ADDR_V4) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(ep->port);
+		memcpy(&s4->sin_addr, ep->addr.b, 4);
+		return sizeof(*s4);
+	}
+	if (ep->addr.family == ADDR_V6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(ep->port);
+		memcpy(&s6->sin6_addr, ep->addr.b, 16);
+		return sizeof(*s6);
+	}
+	return 0;
+}
+
+/*
+ * A bound listening socket (type SOCK_DGRAM or SOCK_STREAM), non-blocking:
+ * SO_REUSEADDR, IPV6_V6ONLY on v6, IP_FREEBIND / IPV6_FREEBIND so a gateway
+ * can start before its inside address is configured, MARK_SELF if allowed.
+ * Returns the fd or -errno.
+ */
+static int dnsd_socket(const struct conf_endpoint *ep, int type, char *err, size_t errlen)
+{
+	struct sockaddr_storage sa;
+	socklen_t salen = dnsd_endpoint_sa(ep, &sa);
+	char abuf[ADDR_STRLEN];
+	int one = 1, mark = (int)MARK_SELF, fd, e;
+	const char *what;
+
+	if (!salen) {
+		snprintf(err, errlen, "dns listen: endpoint without an address");
+		return -EINVAL;
+	}
+	fd = socket(sa.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		what = "socket";
+		goto fail;
+	}
+	what = "SO_REUSEADDR";
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
+		goto fail;
+	if (sa.ss_family == AF_INET6) {
+		what = "IPV6_V6ONLY";
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
+			goto fail;
+		what = "IPV6_FREEBIND";
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one)) == -1)
+			goto fail;
+	} else {
+		what = "IP_FREEBIND";
+		if (setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)) == -1)
+			goto fail;
+	}
+	/* Best effort, see the top of this file. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
+	what = "bind";
+	if (bind(fd, (struct sockaddr *)&sa, salen) == -1)
+		goto fail;
+	what = "listen";
+	if (type == SOCK_STREAM && listen(fd, 128) == -1)
+		goto fail;
+	return fd;
+fail:
+	e = errno;
+	snprintf(err, errlen, "dns listen %s%s%s:%u (%s): %s: %s",
+		 sa.ss_family == AF_INET6 ? "[" : "", addr_str(&ep->addr, abuf),
+		 sa.ss_family == AF_INET6 ? "]" : "", ep->port,
+		 type == SOCK_STREAM ? "tcp" : "udp", what, strerror(e));
+	if (fd != -1)
+		close(fd);
+	return -e;
+}
+
+/* ---- replies ---------------------------------------------------------- */
+
+static void dnsd_udp_send(int fd, const uint8_t *msg, size_t len,
+			  const struct sockaddr_storage *sa, socklen_t salen)
+{
+	/* A full socket buffer drops the reply; the client retries. */
+	(void)sendto(fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *)sa, salen);
+}
+
+static void dnsd_conn_close(struct dnsd_conn *c);
+
+/* Queue one framed message on a TCP connection. */
+static void dnsd_tcp_send(struct dnsd_conn *c, const uint8_t *msg, size_t len)
+{
+	uint8_t lenbuf[2] = {(uint8_t)(len >> 8), (uint8_t)len};
+	struct evbuffer *out;
+
+	if (!c->bev || len > DNS_MSG_MAX)
+		return;
+	out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) + len + 2 > DNSD_CONN_MAX_OUT) {
+		/* The client does not read its answers: stop serving it. */
+		dnsd_conn_close(c);
+		return;
+	}
+	if (evbuffer_add(out, lenbuf, 2) == -1 || evbuffer_add(out, msg, len) == -1)
+		dnsd_conn_close(c);
+}
+
+/*
+ * A reply carrying only the question (dns_build_reply) with rcode; tc sets
+ * the TC flag:  id(2) | QR opcode(4) AA TC RD | RA Z(3) rcode(4) | ...
+ *                        byte 2, TC = 0x02
+ */
+static size_t dnsd_local_reply(const uint8_t *query, size_t qlen, const struct dns_query *q,
+			       uint8_t rcode, bool tc, uint8_t *out, size_t cap)
+{
+	size_t n = dns_build_reply(query, qlen, q, rcode, out, cap);
+
+	if (n >= 12 && tc)
+		out[2] |= 0x02;
+	return n;
+}
+
+/* ---- forwarding ------------------------------------------------------- */
+
+static void dnsd_pending_unlink(struct dnsd *d, struct dnsd_pending *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		d->pending = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	p->prev = p->next = NULL;
+	d->inflight--;
+}
+
+/* Drop a pending query's reference to its connection; frees a closed one. */
+static void dnsd_conn_unref(struct dnsd_conn *c)
+{
+	if (!c)
+		return;
+	c->refs--;
+	if (c->bev) {
+		/* Half-closed by the client and nothing left to send: done. */
+		if (c->eof && c->refs == 0 &&
+		    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+			dnsd_conn_close(c);
+		return;
+	}
+	if (c->refs == 0)
+		free(c);
+}
+
+static void dnsd_answer(struct dnsd *d, struct dnsd_pending *p, const uint8_t *msg, size_t len)
+{
+	if (p->conn) {
+		if (p->conn->bev)
+			dnsd_tcp_send(p->conn, msg, len);
+	} else {
+		dnsd_udp_send(p->udp_fd, msg, len, &p->sa, p->salen);
+	}
+	(void)d;
+}
+
+static void dnsd_fail(struct dnsd *d, struct dnsd_pending *p)
+{
+	size_t n = dnsd_local_reply(p->query, p->qlen, &p->q, DNS_RCODE_SERVFAIL, false, d->buf,
+				    sizeof(d->buf));
+
+	d->st.failed++;
+	if (n)
+		dnsd_answer(d, p, d->buf, n);
+}
+
+static void dnsd_resolved(void *arg, int status, const uint8_t *answer, size_t len)
+{
+	struct dnsd_pending *p = arg;
+	struct dnsd *d = p->d;
+	struct dnsd_conn *conn = p->conn;
+
+	if (!d)
+		goto done; /* the listener is gone: nobody to answer */
+	dnsd_pending_unlink(d, p);
+	if (conn && !conn->bev)
+		goto done; /* the client hung up: drop the answer */
+	if (status != 0 || !answer || len < 12 || len > DNS_MSG_MAX) {
+		dnsd_fail(d, p);
+		goto done;
+	}
+	if (d->engine)
+		engine_dns_answer(d->engine, &p->q, answer, len, &p->client, dnsd_now());
+	if (!conn && len > DNSD_UDP_MAX_ANSWER) {
+		/* Too big for the client's UDP: tell it to come back over TCP. */
+		size_t n = dnsd_local_reply(p->query, p->qlen, &p->q, DNS_RCODE_NOERROR, true,
+					    d->buf, sizeof(d->buf));
+		if (n)
+			dnsd_answer(d, p, d->buf, n);
+		d->st.allowed++;
+		goto done;
+	}
+	memcpy(d->buf, answer, len);
+	dns_set_id(d->buf, len, p->q.id);
+	dnsd_answer(d, p, d->buf, len);
+	d->st.allowed++;
+done:
+	free(p);
+	dnsd_conn_unref(conn);
+}
+
+/*
+ * Decide one client message and act. conn == NULL: UDP from sa via fd.
+ * msg is borrowed (it may be d->buf's neighbour, never d->buf itself).
+ */
+static void dnsd_query(struct dnsd *d, const uint8_t *msg, size_t len, int fd,
+		       const struct sockaddr_storage *sa, socklen_t salen, struct dnsd_conn *conn)
+{
+	struct dnsd_pending *p;
+	struct dns_query q;
+	struct addr client;
+	uint16_t port;
+	enum dns_action act;
+	size_t n;
+
+	if (conn) {
+		client = conn->client;
+		port = conn->client_port;
+	} else {
+		dnsd_sa_to_addr(sa, &client, &port);
+	}
+	if (!d->engine) {
+		d->st.denied++; /* no policy (mid-reload): fail closed */
+		return;
+	}
+	memset(&q, 0, sizeof(q));
+	act = engine_dns_query(d->engine, msg, len, &client, port, &q, dnsd_now());
+	switch (act) {
+	case DNS_REFUSE:
+	case DNS_EMPTY:
+		d->st.denied++;
+		n = dnsd_local_reply(msg, len, &q,
+				     act == DNS_REFUSE ? d->deny_rcode : DNS_RCODE_NOERROR, false,
+				     d->buf, sizeof(d->buf));
+		if (!n)
+			return;
+		if (conn)
+			dnsd_tcp_send(conn, d->buf, n);
+		else
+			dnsd_udp_send(fd, d->buf, n, sa, salen);
+		return;
+	case DNS_FORWARD:
+		break;
+	case DNS_DROP:
+	default:
+		d->st.denied++;
+		return;
+	}
+
+	p = calloc(1, sizeof(*p) + len);
+	if (!p || d->inflight >= DNSD_MAX_INFLIGHT ||
+	    (conn && conn->refs > DNSD_CONN_MAX_PENDING)) { /* + the reader's own ref */
+		free(p);
+		d->st.failed++;
+		n = dnsd_local_reply(msg, len, &q, DNS_RCODE_SERVFAIL, false, d->buf,
+				     sizeof(d->buf));
+		if (n && conn)
+			dnsd_tcp_send(conn, d->buf, n);
+		else if (n)
+			dnsd_udp_send(fd, d->buf, n, sa, salen);
+		return;
+	}
+	p->d = d;
+	p->q = q;
+	p->client = client;
+	p->udp_fd = fd;
+	if (!conn) {
+		memcpy(&p->sa, sa, salen);
+		p->salen = salen;
+	}
+	p->conn = conn;
+	if (conn)
+		conn->refs++;
+	p->qlen = len;
+	memcpy(p->query, msg, len);
+	p->next = d->pending;
+	if (d->pending)
+		d->pending->prev = p;
+	d->pending = p;
+	d->inflight++;
+	/* On 0 the callback owns p from here (it may already have run). */
+	if (resolver_send(d->resolver, p->query, p->qlen, dnsd_resolved, p) != 0) {
+		dnsd_pending_unlink(d, p);
+		dnsd_fail(d, p);
+		free(p);
+		dnsd_conn_unref(conn);
+	}
+}
+
+/* ---- UDP -------------------------------------------------------------- */
+
+static void dnsd_udp_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct dnsd_udp *u = arg;
+	struct dnsd *d = u->d;
+	uint8_t msg[4096]; /* queries are small; a longer one is dropped */
+
+	(void)what;
+	for (unsigned i = 0; i < DNSD_UDP_BURST; i++) {
+		struct sockaddr_storage sa;
+		struct iovec iov = {msg, sizeof(msg)};
+		struct msghdr mh = {
+			.msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = &iov, .msg_iovlen = 1,
+		};
+		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
+
+		if (n == -1)
+			return; /* EAGAIN, or an ICMP error from a past reply */
+		if (mh.msg_flags & MSG_TRUNC)
+			continue;
+		dnsd_query(d, msg, (size_t)n, fd, &sa, mh.msg_namelen, NULL);
+	}
+}
+
+/* ---- TCP -------------------------------------------------------------- */
+
+static void dnsd_conn_close(struct dnsd_conn *c)
+{
+	struct dnsd *d = c->d;
+
+	if (!c->bev)
+		return;
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	if (d) {
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			d->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		d->nconns--;
+	}
+	c->prev = c->next = NULL;
+	if (c->refs == 0)
+		free(c);
+}
+
+static void dnsd_conn_read(struct bufferevent *bev, void *arg)
+{
+	struct dnsd_conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t have = evbuffer_get_length(in), used;
+	const uint8_t *p = evbuffer_pullup(in, -1);
+	struct cur stream = cur_make(p, have), msg;
+
+	if (have && !p) {
+		dnsd_conn_close(c);
+		return;
+	}
+	/* Several pipelined queries may sit in one read. c is kept alive by
+	 * the refs the queries take, so a close inside dnsd_query is safe. */
+	c->refs++;
+	while (c->bev) {
+		enum parse pr = dns_tcp_next(&stream, &msg);
+
+		if (pr == PARSE_MORE)
+			break;
+		if (pr != PARSE_OK) {
+			dnsd_conn_close(c); /* not a DNS stream */
+			break;
+		}
+		dnsd_query(c->d, msg.p, msg.left, -1, NULL, 0, c);
+	}
+	used = have - stream.left;
+	if (c->bev) {
+		evbuffer_drain(in, used);
+		if (evbuffer_get_length(in) > DNSD_CONN_MAX_IN)
+			dnsd_conn_close(c); /* cannot be one frame: not DNS */
+	}
+	dnsd_conn_unref(c);
+}
+
+static void dnsd_conn_write(struct bufferevent *bev, void *arg)
+{
+	struct dnsd_conn *c = arg;
+
+	(void)bev;
+	if (c->eof && c->refs == 0)
+		dnsd_conn_close(c);
+}
+
+static void dnsd_conn_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct dnsd_conn *c = arg;
+
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && c->refs > 0) {
+		/* Not idle: answers are still on their way. */
+		bufferevent_enable(bev, EV_READ);
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+		c->eof = true;
+		bufferevent_disable(bev, EV_READ);
+		if (c->refs == 0 && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			dnsd_conn_close(c);
+		return;
+	}
+	dnsd_conn_close(c);
+}
+
+static void dnsd_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+			int salen, void *arg)
+{
+	struct dnsd *d = arg;
+	struct timeval idle = {DNSD_TCP_IDLE_S, 0};
+	struct dnsd_conn *c;
+	struct sockaddr_storage ss;
+
+	(void)l;
+	if (d->nconns >= DNSD_MAX_CONNS || salen <= 0 || (size_t)salen > sizeof(ss)) {
+		evutil_closesocket(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		evutil_closesocket(fd);
+		return;
+	}
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, sa, (size_t)salen);
+	dnsd_sa_to_addr(&ss, &c->client, &c->client_port);
+	c->d = d;
+	c->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->bev) {
+		evutil_closesocket(fd);
+		free(c);
+		return;
+	}
+	bufferevent_setcb(c->bev, dnsd_conn_read, dnsd_conn_write, dnsd_conn_event, c);
+	bufferevent_set_timeouts(c->bev, &idle, &idle);
+	/* Stop reading while one frame's worth is unprocessed. */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, DNSD_CONN_MAX_IN + 1);
+	if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) == -1) {
+		bufferevent_free(c->bev);
+		free(c);
+		return;
+	}
+	c->next = d->conns;
+	if (d->conns)
+		d->conns->prev = c;
+	d->conns = c;
+	d->nconns++;
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+struct dnsd *dnsd_new(struct event_base *base, const struct conf_endpoint *listen, size_t n,
+		      struct engine *engine, struct resolver *resolver, uint8_t deny_rcode,
+		      char *err, size_t errlen)
+{
+	struct dnsd *d;
+
+	if (!base || !resolver || !engine || n == 0 || n > CONF_MAX_LISTEN) {
+		snprintf(err, errlen, "dns listen: %s",
+			 n == 0 ? "no listen address" : n > CONF_MAX_LISTEN ? "too many listen addresses"
+								    : "missing engine or resolver");
+		return NULL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		snprintf(err, errlen, "dns listen: out of memory");
+		return NULL;
+	}
+	d->base = base;
+	d->engine = engine;
+	d->deny_rcode = deny_rcode;
+	d->resolver = resolver;
+	for (size_t i = 0; i < n; i++) {
+		struct dnsd_udp *u = &d->udp[d->nudp];
+		int fd = dnsd_socket(&listen[i], SOCK_DGRAM, err, errlen);
+
+		if (fd < 0)
+			goto fail;
+		u->d = d;
+		u->fd = fd;
+		u->ev = event_new(base, fd, EV_READ | EV_PERSIST, dnsd_udp_read, u);
+		if (!u->ev || event_add(u->ev, NULL) == -1) {
+			close(fd);
+			if (u->ev)
+				event_free(u->ev);
+			u->ev = NULL;
+			snprintf(err, errlen, "dns listen: cannot watch a UDP socket");
+			goto fail;
+		}
+		d->nudp++;
+
+		fd = dnsd_socket(&listen[i], SOCK_STREAM, err, errlen);
+		if (fd < 0)
+			goto fail;
+		d->tcp[d->ntcp] = evconnlistener_new(base, dnsd_accept, d, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+		if (!d->tcp[d->ntcp]) {
+			close(fd);
+			snprintf(err, errlen, "dns listen: cannot watch a TCP socket");
+			goto fail;
+		}
+		d->ntcp++;
+	}
+	return d;
+fail:
+	dnsd_free(d);
+	return NULL;
+}
+
+void dnsd_set_engine(struct dnsd *d, struct engine *engine, uint8_t deny_rcode)
+{
+	if (!d)
+		return;
+	d->engine = engine;
+	d->deny_rcode = deny_rcode;
+}
+
+void dnsd_free(struct dnsd *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->nudp; i++) {
+		event_free(d->udp[i].ev);
+		close(d->udp[i].fd);
+	}
+	for (size_t i = 0; i < d->ntcp; i++)
+		evconnlistener_free(d->tcp[i]);
+	/* Orphan pending queries: their callbacks free them later. */
+	while (d->pending) {
+		struct dnsd_pending *p = d->pending;
+		dnsd_pending_unlink(d, p);
+		p->d = NULL;
+	}
+	while (d->conns) {
+		struct dnsd_conn *c = d->conns;
+		/* Hold it across the close so it cannot be freed under us; the
+		 * unref frees it unless pending queries still point at it. */
+		c->refs++;
+		dnsd_conn_close(c);
+		c->d = NULL;
+		dnsd_conn_unref(c);
+	}
+	free(d);
+}
+
+void dnsd_stats(const struct dnsd *d, struct dnsd_stats *st)
+{
+	if (!d) {
+		memset(st, 0, sizeof(*st));
+		return;
+	}
+	*st = d->st;
+}
