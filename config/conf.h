@@ -15,7 +15,13 @@
 #define EGRESSD_PRESET_DIR "/usr/share/egressd/presets"
 #endif
 
-/* Collected diagnostics: "FILE:LINE: error: MSG" / "FILE:LINE: warning: MSG". */
+/*
+ * Collected diagnostics, one line each, in the shape SPEC.md shows:
+ *   errors:   "FILE:LINE: MSG"            e.g. allow.d/ci.list:7: bad port "44x"
+ *   warnings: "FILE:LINE: warning: MSG"
+ * line 0 gives "FILE: MSG", file NULL gives "MSG". An error whose text could
+ * not be stored (out of memory) is still counted.
+ */
 struct diag {
 	char **lines;
 	size_t n, cap;
@@ -49,6 +55,7 @@ struct conf {
 	enum conf_mode mode;
 	bool enforce;
 	char **allow; size_t nallow;  /* paths, globs or "preset:NAME" as written */
+	unsigned *allow_line;         /* per allow item: its line in path, 0 = default/added */
 	char inside[16];              /* [gateway] inside */
 	unsigned queue_num, queue_threads;
 	struct conf_endpoint dns_listen[CONF_MAX_LISTEN]; size_t ndns_listen; /* 0: default at run time */
@@ -63,7 +70,11 @@ struct conf {
 
 /* Parse path. 0, or -1 with errors in d (then *out is NULL). */
 int conf_load(const char *path, struct conf **out, struct diag *d);
-/* Defaults for `egressd run` and tests (no file). */
+/*
+ * Defaults for `egressd run` and tests (no file): SPEC.md defaults except
+ * that allow is empty (conf_load adds the SPEC default glob of allow.d when the
+ * file has no allow key). NULL on out of memory.
+ */
 struct conf *conf_new_defaults(void);
 void conf_free(struct conf *c); /* NULL-safe */
 
@@ -74,6 +85,15 @@ void conf_free(struct conf *c); /* NULL-safe */
  */
 struct policy *conf_load_policy(const struct conf *c, struct diag *d);
 
+/* Append an allow item (path, glob or "preset:NAME"); 0 or -ENOMEM. */
+int conf_add_allow(struct conf *c, const char *item);
+
+/*
+ * "ADDR", "ADDR:PORT", "[V6]", "[V6]:PORT" or a bare IPv6 address; port
+ * 1..65535, default_port when absent. 0, or -EINVAL.
+ */
+int conf_parse_endpoint(const char *s, uint16_t default_port, struct conf_endpoint *out);
+
 /* Allowlist sources, for `egressd run` and tests. */
 struct policy_builder;
 /* One line of allowlist text (an entry or comment); file/line for messages. */
@@ -82,5 +102,31 @@ int allowlist_add_line(struct policy_builder *b, const char *text, const char *f
 int allowlist_add_file(struct policy_builder *b, const char *path, struct diag *d);
 /* "NAME" -> EGRESSD_PRESET_DIR/NAME.list (env EGRESSD_PRESET_DIR overrides). */
 int allowlist_add_preset(struct policy_builder *b, const char *name, struct diag *d);
+
+/*
+ * One allowlist entry, parsed but not yet added (for tests and `egressd
+ * match`). Names are A-labels, normalised (name.h), wildcards without "*.".
+ */
+enum allow_kind {
+	ALLOW_BLANK = 0, /* blank line or comment only */
+	ALLOW_NAME = 1,
+	ALLOW_RANGE = 2,
+};
+struct allow_entry {
+	enum allow_kind kind;
+	char name[NAME_MAX_LEN + 1];
+	bool wildcard;                    /* "*.name": strictly below name */
+	struct addr net;                  /* ALLOW_RANGE: network, host bits zero */
+	unsigned prefix;
+	uint16_t ports[POLICY_MAX_PORTS]; /* ascending, distinct; {443} by default */
+	size_t nports;
+	char text[512];                   /* the entry as written, comment and blanks cut */
+};
+/*
+ * Parse one line. 0 (out->kind tells blank or entry; a wildcard covering a
+ * public suffix adds a warning), -EINVAL with the error in d, or -ENOMEM.
+ */
+int allowlist_parse_line(const char *text, const char *file, unsigned line,
+			 struct allow_entry *out, struct diag *d);
 
 #endif
