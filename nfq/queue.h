@@ -22,7 +22,10 @@ struct queue *queue_open(struct event_base *base, uint16_t num, queue_packet_fn 
 			 char *errbuf, size_t errlen);
 void queue_close(struct queue *q); /* NULL-safe */
 
-/* Issue the verdict for a handle given to the callback. 0 or -errno. */
+/* Issue the verdict for a handle given to the callback. 0 or -errno
+ * (-ENOENT: unknown handle or verdict already given; nothing is sent).
+ * ALLOW/DENY/PASS: NF_ACCEPT with mark (orig & ~MARK_MASK) | MARK_x, orig
+ * being the packet's mark when queued; DROP: NF_DROP. */
 int queue_verdict(struct queue *q, uint64_t handle, enum verdict v);
 
 struct queue_stats {
@@ -30,6 +33,10 @@ struct queue_stats {
 	uint64_t queue_dropped;  /* kernel: queue full */
 	uint64_t user_dropped;   /* kernel: netlink buffer full */
 	uint64_t verdict_errors;
+	/* added after the first draft; zero when unknown */
+	uint64_t read_overruns;  /* ENOBUFS on read (counted, reading goes on) */
+	uint64_t bad_messages;   /* unreadable packet messages (dropped) */
+	uint64_t outstanding;    /* packets waiting for our verdict */
 };
 void queue_stats(const struct queue *q, struct queue_stats *st);
 

@@ -1,2 +1,796 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The netfilter ruleset: rendered as nft text, applied with libnftables in
+ * one transaction; with the xt backend the queue step (the xtables NFQUEUE
+ * target through nft_compat) is added by a second libnftnl batch. Between
+ * the two, chain post drops every packet still carrying MARK_QUEUED, so the
+ * ruleset is fail-closed at every instant. See doc/DESIGN.md "Ruleset".
+ */
 #include "ruleset.h"
+#include "marks.h"
+
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/table.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/xt_NFQUEUE.h>
+#include <nftables/libnftables.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define RULES_TABLE_DEFAULT "egressd"
+#define RULES_PROBE_TABLE "egressd_probe"
+#define RULES_NAME_MAX 64 /* our own bound; the kernel allows 256 */
+#define RULES_QUEUE_PRIO 5 /* egressd_q chains: between pre (0) and post (10) */
+
+/* Where the xt queue rule lives: in chain pre of the inet table, or (if the
+ * kernel refuses xt targets in inet tables) in ip/ip6 <table>_q tables. */
+enum xt_place {
+	XT_PLACE_INET = 1,
+	XT_PLACE_IPTABLES = 2,
+};
+
+const char *rules_backend_name(enum rules_backend b)
+{
+	switch (b) {
+	case RULES_AUTO:
+		return "auto";
+	case RULES_NFT:
+		return "nft";
+	case RULES_XT:
+		return "xt";
+	}
+	return "?";
+}
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* A table or interface name goes into nft text unquoted or quoted: accept
+ * only [A-Za-z0-9_.-], so no name can close a string or start a statement. */
+static bool name_ok(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	if (!s || !*s)
+		return false;
+	for (; s[n]; n++) {
+		char c = s[n];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+		if (!ok || n >= max)
+			return false;
+	}
+	return true;
+}
+
+static const char *table_name(const char *t)
+{
+	return t ? t : RULES_TABLE_DEFAULT;
+}
+
+/* ---------------------------------------------------------------- render */
+
+/*
+ * The text, for host mode (gateway differs where marked):
+ *
+ *   table inet T {
+ *     chain pre  { filter hook output (gateway: forward) priority filter
+ *       fast path on ct mark, DENY ct mark, loopback/SELF (gateway: replies
+ *       from outside), ICMP errors, ND, DHCP, set QUEUED, queue }
+ *     chain post { same hook, priority filter + 10: verdict mark -> action }
+ *     chain dns  { nat hook output (gateway: prerouting) priority dstnat }
+ *   }
+ *
+ * Backend xt: no queue statement; the NFQUEUE target is appended later.
+ */
+static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend b)
+{
+	const char *hook = p->gateway ? "forward" : "output";
+	unsigned threads = p->queue_threads ? p->queue_threads : 1;
+
+	fprintf(f, "\tchain pre {\n");
+	fprintf(f, "\t\ttype filter hook %s priority filter; policy accept;\n", hook);
+	fprintf(f, "\t\t# fast path: a decided connection never reaches userspace again\n");
+	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_ALLOW);
+	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x meta l4proto tcp reject with tcp reset\n",
+		MARK_MASK, MARK_DENY);
+	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_DENY);
+	if (p->gateway) {
+		fprintf(f, "\t\t# replies from outside: only to connections we let out\n");
+		fprintf(f, "\t\tiifname != \"%s\" ct state established,related accept\n",
+			p->inside);
+		fprintf(f, "\t\tiifname != \"%s\" drop\n", p->inside);
+	} else {
+		fprintf(f, "\t\toif \"lo\" accept\n");
+		fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_SELF);
+	}
+	fprintf(f, "\t\tct state related icmp type { destination-unreachable, time-exceeded, "
+		   "parameter-problem } accept\n");
+	fprintf(f, "\t\tct state related icmpv6 type { destination-unreachable, packet-too-big, "
+		   "time-exceeded, parameter-problem } accept\n");
+	fprintf(f, "\t\ticmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, "
+		   "nd-router-solicit, nd-router-advert } accept\n");
+	fprintf(f, "\t\tudp sport 68 udp dport 67 accept\n");
+	fprintf(f, "\t\tudp sport 546 udp dport 547 accept\n");
+	fprintf(f, "\t\t# everything else: to userspace; still QUEUED after = not queued\n");
+	fprintf(f, "\t\tmeta mark set meta mark & 0x%08x | 0x%08x\n", ~MARK_MASK, MARK_QUEUED);
+	if (b == RULES_NFT) {
+		/* Several queues: the kernel spreads flows by address hash, so
+		 * a flow stays on one worker (no CPU fanout). No bypass. */
+		if (threads > 1)
+			fprintf(f, "\t\tqueue num %u-%u\n", p->queue_num,
+				p->queue_num + threads - 1);
+		else
+			fprintf(f, "\t\tqueue num %u\n", p->queue_num);
+	} else {
+		fprintf(f, "\t\t# xt backend: the xtables NFQUEUE target (queue %u, %u queue%s, "
+			   "no bypass) follows, added with libnftnl\n",
+			p->queue_num, threads, threads > 1 ? "s" : "");
+	}
+	fprintf(f, "\t}\n");
+}
+
+static void render_post(FILE *f, const struct rules_params *p)
+{
+	const char *hook = p->gateway ? "forward" : "output";
+
+	fprintf(f, "\tchain post {\n");
+	fprintf(f, "\t\ttype filter hook %s priority filter + 10; policy accept;\n", hook);
+	fprintf(f, "\t\t# fail closed: QUEUED still set means no queue took the packet\n");
+	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_QUEUED);
+	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x ct mark set ct mark & 0x%08x | 0x%08x "
+		   "accept\n", MARK_MASK, MARK_ALLOW, ~MARK_MASK, MARK_ALLOW);
+	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x ct mark set ct mark & 0x%08x | 0x%08x\n",
+		MARK_MASK, MARK_DENY, ~MARK_MASK, MARK_DENY);
+	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x meta l4proto tcp reject with tcp reset\n",
+		MARK_MASK, MARK_DENY);
+	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_DENY);
+	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_PASS);
+	fprintf(f, "\t}\n");
+}
+
+static void render_dns(FILE *f, const struct rules_params *p)
+{
+	uint16_t port = p->dns_port ? p->dns_port : 53;
+	char a[ADDR_STRLEN];
+
+	if (p->dns_v4.family != ADDR_V4 && p->dns_v6.family != ADDR_V6)
+		return;
+	fprintf(f, "\tchain dns {\n");
+	fprintf(f, "\t\ttype nat hook %s priority dstnat; policy accept;\n",
+		p->gateway ? "prerouting" : "output");
+	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x return\n", MARK_MASK, MARK_SELF);
+	if (p->gateway)
+		fprintf(f, "\t\tiifname != \"%s\" return\n", p->inside);
+	if (p->dns_v4.family == ADDR_V4)
+		fprintf(f, "\t\tmeta l4proto { udp, tcp } th dport 53 dnat ip to %s:%u\n",
+			addr_str(&p->dns_v4, a), port);
+	if (p->dns_v6.family == ADDR_V6)
+		fprintf(f, "\t\tmeta l4proto { udp, tcp } th dport 53 dnat ip6 to [%s]:%u\n",
+			addr_str(&p->dns_v6, a), port);
+	fprintf(f, "\t}\n");
+}
+
+static bool params_ok(const struct rules_params *p, char *err, size_t errlen)
+{
+	unsigned threads = p->queue_threads ? p->queue_threads : 1;
+
+	if (!name_ok(table_name(p->table), RULES_NAME_MAX - 3)) {
+		errf(err, errlen, "bad nft table name \"%s\"", table_name(p->table));
+		return false;
+	}
+	if (p->gateway && !name_ok(p->inside, 15)) {
+		errf(err, errlen, "gateway mode needs a valid inside interface name");
+		return false;
+	}
+	if ((unsigned)p->queue_num + threads - 1 > 0xffff) {
+		errf(err, errlen, "queue numbers %u..%u out of range", p->queue_num,
+		     p->queue_num + threads - 1);
+		return false;
+	}
+	return true;
+}
+
+static char *render(const struct rules_params *p, enum rules_backend b)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		return NULL;
+	fprintf(f, "table inet %s {\n", table_name(p->table));
+	render_pre(f, p, b);
+	render_post(f, p);
+	render_dns(f, p);
+	fprintf(f, "}\n");
+	if (fclose(f) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+char *rules_render(const struct rules_params *p, enum rules_backend b)
+{
+	if (!p || !params_ok(p, NULL, 0))
+		return NULL;
+	/* Printing without a kernel to ask: auto renders what this kernel
+	 * family needs most often; `egressd rules --apply` detects. */
+	if (b == RULES_AUTO)
+		b = RULES_XT;
+	return render(p, b);
+}
+
+/* ------------------------------------------------------------ libnftables */
+
+/* Run one nft script as one transaction. 0, or -1 with the error text. */
+static int nft_run(const char *script, char *out_borrowed, size_t outlen, char *err,
+		   size_t errlen)
+{
+	struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+	int rc = -1;
+
+	if (!ctx) {
+		errf(err, errlen, "libnftables: cannot create a context");
+		return -1;
+	}
+	if (nft_ctx_buffer_error(ctx) != 0 || nft_ctx_buffer_output(ctx) != 0) {
+		errf(err, errlen, "libnftables: cannot buffer output");
+		goto fail;
+	}
+	if (nft_run_cmd_from_buffer(ctx, script) != 0) {
+		const char *e = nft_ctx_get_error_buffer(ctx);
+		size_t n;
+
+		errf(err, errlen, "%s", e && *e ? e : "nft: transaction failed");
+		n = err ? strlen(err) : 0;
+		while (n > 0 && err[n - 1] == '\n')
+			err[--n] = '\0';
+		goto fail;
+	}
+	if (out_borrowed && outlen) {
+		const char *o = nft_ctx_get_output_buffer(ctx);
+		snprintf(out_borrowed, outlen, "%s", o ? o : "");
+	}
+	rc = 0;
+fail:
+	nft_ctx_free(ctx);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- libnftnl */
+
+struct nl_batch {
+	char *buf;
+	size_t size;
+	struct mnl_nlmsg_batch *b;
+	uint32_t seq;
+	unsigned acks; /* messages asking for an ack */
+};
+
+static int batch_init(struct nl_batch *nb, uint32_t seq)
+{
+	nb->size = 32768;
+	nb->buf = calloc(1, nb->size);
+	if (!nb->buf)
+		return -ENOMEM;
+	nb->b = mnl_nlmsg_batch_start(nb->buf, nb->size);
+	nb->seq = seq;
+	nb->acks = 0;
+	nftnl_batch_begin(mnl_nlmsg_batch_current(nb->b), nb->seq++);
+	mnl_nlmsg_batch_next(nb->b);
+	return 0;
+}
+
+static void batch_free(struct nl_batch *nb)
+{
+	if (nb->b)
+		mnl_nlmsg_batch_stop(nb->b);
+	free(nb->buf);
+	nb->b = NULL;
+	nb->buf = NULL;
+}
+
+static struct nlmsghdr *batch_hdr(struct nl_batch *nb, uint16_t type, uint16_t family,
+				  uint16_t flags)
+{
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(nb->b), type,
+						     family, flags | NLM_F_ACK, nb->seq++);
+	nb->acks++;
+	return nlh;
+}
+
+static int batch_next(struct nl_batch *nb)
+{
+	/* false: the page is full; our batches are a handful of small
+	 * messages, so that is a broken invariant */
+	if (!mnl_nlmsg_batch_next(nb->b))
+		return -ENOSPC;
+	return 0;
+}
+
+static int batch_table(struct nl_batch *nb, uint16_t type, uint16_t family, const char *name,
+		       uint16_t flags)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!t)
+		return -ENOMEM;
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, family);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, name);
+	nlh = batch_hdr(nb, type, family, flags);
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	nftnl_table_free(t);
+	return batch_next(nb);
+}
+
+/* hooknum < 0: a regular chain (no hook). */
+static int batch_chain(struct nl_batch *nb, uint16_t family, const char *table,
+		       const char *name, int hooknum, int prio)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!c)
+		return -ENOMEM;
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, family);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	if (hooknum >= 0) {
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, (uint32_t)hooknum);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
+	nlh = batch_hdr(nb, NFT_MSG_NEWCHAIN, family, NLM_F_CREATE);
+	nftnl_chain_nlmsg_build_payload(nlh, c);
+	nftnl_chain_free(c);
+	return batch_next(nb);
+}
+
+/*
+ * The queue rule: [meta mark & MARK_MASK == MARK_QUEUED] NFQUEUE, as
+ *   meta load mark => reg 1
+ *   bitwise reg 1 = (reg 1 & MARK_MASK) ^ 0
+ *   cmp eq reg 1 MARK_QUEUED
+ *   target NFQUEUE rev <rev> info xt_NFQ_info_v<rev>
+ * match_mark false: the target alone (last rule of pre, QUEUED just set).
+ */
+static int batch_queue_rule(struct nl_batch *nb, uint16_t family, const char *table,
+			    const char *chain, bool match_mark, uint16_t qnum, uint16_t threads,
+			    uint32_t rev)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nftnl_expr *e;
+	struct nlmsghdr *nlh;
+	union {
+		struct xt_NFQ_info_v1 v1;
+		struct xt_NFQ_info_v3 v3;
+	} info;
+	size_t info_len;
+
+	if (!r)
+		return -ENOMEM;
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, family);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+
+	if (match_mark) {
+		uint32_t mask = MARK_MASK, xor = 0, want = MARK_QUEUED;
+
+		e = nftnl_expr_alloc("meta");
+		if (!e)
+			goto nomem;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+		nftnl_rule_add_expr(r, e);
+
+		e = nftnl_expr_alloc("bitwise");
+		if (!e)
+			goto nomem;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, sizeof(uint32_t));
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, sizeof(mask));
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &xor, sizeof(xor));
+		nftnl_rule_add_expr(r, e);
+
+		e = nftnl_expr_alloc("cmp");
+		if (!e)
+			goto nomem;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
+		nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &want, sizeof(want));
+		nftnl_rule_add_expr(r, e);
+	}
+
+	memset(&info, 0, sizeof(info));
+	if (rev == 3) {
+		info.v3.queuenum = qnum;
+		info.v3.queues_total = threads;
+		info.v3.flags = 0; /* no bypass; hash spreading keeps a flow on one queue */
+		info_len = sizeof(info.v3);
+	} else {
+		info.v1.queuenum = qnum;
+		info.v1.queues_total = threads;
+		info_len = sizeof(info.v1);
+	}
+	e = nftnl_expr_alloc("target");
+	if (!e)
+		goto nomem;
+	nftnl_expr_set_str(e, NFTNL_EXPR_TG_NAME, "NFQUEUE");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_TG_REV, rev);
+	nftnl_expr_set(e, NFTNL_EXPR_TG_INFO, &info, (uint32_t)info_len);
+	nftnl_rule_add_expr(r, e);
+
+	nlh = batch_hdr(nb, NFT_MSG_NEWRULE, family, NLM_F_APPEND | NLM_F_CREATE);
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	nftnl_rule_free(r);
+	return batch_next(nb);
+nomem:
+	nftnl_rule_free(r);
+	return -ENOMEM;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Close the batch, send it, and wait for one answer per message that asked
+ * for an ack (bounded by 3 s). 0, or the first -errno the kernel gave. */
+static int batch_send(struct nl_batch *nb)
+{
+	struct mnl_socket *nl = NULL;
+	char rbuf[16384];
+	unsigned answers = 0;
+	int64_t deadline;
+	int first_err = 0;
+	uint32_t portid;
+
+	nftnl_batch_end(mnl_nlmsg_batch_current(nb->b), nb->seq++);
+	mnl_nlmsg_batch_next(nb->b);
+
+	nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!nl)
+		return -errno;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) == -1)
+		goto fail_errno;
+	portid = mnl_socket_get_portid(nl);
+	if (mnl_socket_sendto(nl, mnl_nlmsg_batch_head(nb->b), mnl_nlmsg_batch_size(nb->b)) ==
+	    -1)
+		goto fail_errno;
+
+	deadline = mono_ms() + 3000;
+	while (answers < nb->acks) {
+		struct pollfd pfd = {.fd = mnl_socket_get_fd(nl), .events = POLLIN};
+		int64_t left = deadline - mono_ms();
+		ssize_t n;
+
+		if (left <= 0) {
+			first_err = first_err ? first_err : -ETIMEDOUT;
+			break;
+		}
+		if (poll(&pfd, 1, (int)left) == -1) {
+			if (errno == EINTR)
+				continue;
+			goto fail_errno;
+		}
+		if (!(pfd.revents & POLLIN))
+			continue;
+		n = mnl_socket_recvfrom(nl, rbuf, sizeof(rbuf));
+		if (n == -1)
+			goto fail_errno;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)rbuf; mnl_nlmsg_ok(h, (int)n);
+		     h = mnl_nlmsg_next(h, (int *)&n)) {
+			if (h->nlmsg_pid != portid && h->nlmsg_pid != 0)
+				continue;
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
+
+				if (h->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
+					continue;
+				answers++;
+				if (e->error != 0 && first_err == 0)
+					first_err = e->error;
+			}
+		}
+	}
+	mnl_socket_close(nl);
+	return first_err;
+fail_errno:
+	first_err = -errno;
+	mnl_socket_close(nl);
+	return first_err;
+}
+
+/* ----------------------------------------------------------------- probes */
+
+/* Would the kernel take a native `queue` statement? Probed on a chain with
+ * no hook in a throwaway table created and deleted in the same transaction:
+ * nothing ever sees a packet. 1 yes, 0 no (why filled). */
+static int probe_nft_queue(char *why, size_t whylen)
+{
+	static const char script[] = "table inet " RULES_PROBE_TABLE " {\n"
+				     "\tchain probe {\n\t\tqueue num 0\n\t}\n}\n"
+				     "delete table inet " RULES_PROBE_TABLE "\n";
+
+	return nft_run(script, NULL, 0, why, whylen) == 0 ? 1 : 0;
+}
+
+/* Would the kernel take the xt NFQUEUE target in a table of `family`?
+ * Same throwaway pattern through libnftnl. 0 or -errno. */
+static int probe_xt(uint16_t family, uint32_t rev)
+{
+	struct nl_batch nb;
+	int rc = batch_init(&nb, (uint32_t)time(NULL));
+
+	if (rc != 0)
+		return rc;
+	if ((rc = batch_table(&nb, NFT_MSG_NEWTABLE, family, RULES_PROBE_TABLE, NLM_F_CREATE)) ||
+	    (rc = batch_chain(&nb, family, RULES_PROBE_TABLE, "probe", -1, 0)) ||
+	    (rc = batch_queue_rule(&nb, family, RULES_PROBE_TABLE, "probe", true, 0, 1, rev)) ||
+	    (rc = batch_table(&nb, NFT_MSG_DELTABLE, family, RULES_PROBE_TABLE, 0)))
+		goto out;
+	rc = batch_send(&nb);
+out:
+	batch_free(&nb);
+	return rc;
+}
+
+/* Find a working NFQUEUE target revision and where it may live. */
+static int xt_detect(enum xt_place *place, uint32_t *rev, char *why, size_t whylen)
+{
+	static const uint32_t revs[] = {3, 2, 1};
+	int rc_inet = 0, rc_ip = 0;
+
+	for (size_t i = 0; i < sizeof(revs) / sizeof(revs[0]); i++) {
+		rc_inet = probe_xt(NFPROTO_INET, revs[i]);
+		if (rc_inet == 0) {
+			*place = XT_PLACE_INET;
+			*rev = revs[i];
+			return 0;
+		}
+	}
+	for (size_t i = 0; i < sizeof(revs) / sizeof(revs[0]); i++) {
+		rc_ip = probe_xt(NFPROTO_IPV4, revs[i]);
+		if (rc_ip == 0 && probe_xt(NFPROTO_IPV6, revs[i]) == 0) {
+			*place = XT_PLACE_IPTABLES;
+			*rev = revs[i];
+			return 0;
+		}
+	}
+	errf(why, whylen,
+	     "this kernel takes neither the nft queue statement nor the xt NFQUEUE target "
+	     "(inet: %s; ip: %s); need CONFIG_NFT_QUEUE, or CONFIG_NFT_COMPAT and "
+	     "CONFIG_NETFILTER_XT_TARGET_NFQUEUE",
+	     strerror(-rc_inet), strerror(-rc_ip));
+	return -1;
+}
+
+int rules_detect(enum rules_backend *out, char *why, size_t whylen)
+{
+	enum xt_place place;
+	uint32_t rev;
+	char nftwhy[256] = "";
+
+	if (probe_nft_queue(nftwhy, sizeof(nftwhy))) {
+		*out = RULES_NFT;
+		errf(why, whylen, "native nft queue statement works");
+		return 0;
+	}
+	if (xt_detect(&place, &rev, why, whylen) != 0)
+		return -1;
+	*out = RULES_XT;
+	errf(why, whylen, "no native nft queue (CONFIG_NFT_QUEUE); xt NFQUEUE rev %u in %s", rev,
+	     place == XT_PLACE_INET ? "the inet table" : "ip/ip6 tables");
+	return 0;
+}
+
+/* ------------------------------------------------------------ apply/delete */
+
+/* Remove the previous table (if any) and install the new one, in one
+ * transaction; the same transaction removes stale <table>_q tables. */
+static char *apply_script(const struct rules_params *p, const char *body)
+{
+	const char *t = table_name(p->table);
+	char *s = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&s, &len);
+
+	if (!f)
+		return NULL;
+	fprintf(f, "table inet %s {}\ndelete table inet %s\n", t, t);
+	fprintf(f, "table ip %s_q {}\ndelete table ip %s_q\n", t, t);
+	fprintf(f, "table ip6 %s_q {}\ndelete table ip6 %s_q\n", t, t);
+	fputs(body, f);
+	if (fclose(f) != 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* Second transaction of the xt backend. */
+static int apply_xt_queue(const struct rules_params *p, enum xt_place place, uint32_t rev)
+{
+	const char *t = table_name(p->table);
+	uint16_t threads = p->queue_threads ? p->queue_threads : 1;
+	struct nl_batch nb;
+	char qt[RULES_NAME_MAX + 3];
+	int hook = p->gateway ? NF_INET_FORWARD : NF_INET_LOCAL_OUT;
+	int rc = batch_init(&nb, (uint32_t)time(NULL));
+
+	if (rc != 0)
+		return rc;
+	if (place == XT_PLACE_INET) {
+		rc = batch_queue_rule(&nb, NFPROTO_INET, t, "pre", false, p->queue_num, threads,
+				      rev);
+	} else {
+		static const uint16_t fams[] = {NFPROTO_IPV4, NFPROTO_IPV6};
+
+		snprintf(qt, sizeof(qt), "%s_q", t);
+		for (size_t i = 0; i < 2 && rc == 0; i++) {
+			if ((rc = batch_table(&nb, NFT_MSG_NEWTABLE, fams[i], qt, NLM_F_CREATE)) ||
+			    (rc = batch_chain(&nb, fams[i], qt, "queue", hook,
+					      RULES_QUEUE_PRIO)))
+				break;
+			rc = batch_queue_rule(&nb, fams[i], qt, "queue", true, p->queue_num,
+					      threads, rev);
+		}
+	}
+	if (rc == 0)
+		rc = batch_send(&nb);
+	batch_free(&nb);
+	return rc;
+}
+
+int rules_apply(const struct rules_params *p, enum rules_backend b, char *err, size_t errlen)
+{
+	enum xt_place place = XT_PLACE_INET;
+	uint32_t rev = 3;
+	char *body = NULL, *script = NULL;
+	char why[512];
+	int rc = -1;
+
+	if (!p) {
+		errf(err, errlen, "no parameters");
+		return -1;
+	}
+	if (!params_ok(p, err, errlen))
+		return -1;
+	if (b == RULES_AUTO && rules_detect(&b, err, errlen) != 0)
+		return -1;
+	if (b == RULES_NFT && !probe_nft_queue(why, sizeof(why))) {
+		errf(err, errlen,
+		     "this kernel has no nft queue support (CONFIG_NFT_QUEUE); use --backend xt "
+		     "or auto (%s)", why);
+		return -1;
+	}
+	if (b == RULES_XT && xt_detect(&place, &rev, err, errlen) != 0)
+		return -1;
+
+	body = render(p, b);
+	script = body ? apply_script(p, body) : NULL;
+	if (!script) {
+		errf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (nft_run(script, NULL, 0, err, errlen) != 0)
+		goto fail;
+	if (b == RULES_XT) {
+		/* Now: table in place, queue step missing, post drops QUEUED. */
+		int xrc = apply_xt_queue(p, place, rev);
+
+		if (xrc != 0) {
+			char derr[256];
+
+			errf(err, errlen, "adding the xt NFQUEUE rule failed: %s; ruleset removed",
+			     strerror(-xrc));
+			if (rules_delete(p->table, derr, sizeof(derr)) != 0) {
+				size_t n = strlen(err);
+				errf(err + n, errlen > n ? errlen - n : 0,
+				     "; removing it failed too (%s): QUEUED packets are dropped",
+				     derr);
+			}
+			goto fail;
+		}
+	}
+	rc = 0;
+fail:
+	free(script);
+	free(body);
+	return rc;
+}
+
+/* Does `table <family> <name>` exist? From `list tables`. */
+static bool table_listed(const char *listing, const char *family, const char *name)
+{
+	char want[RULES_NAME_MAX + 32];
+	size_t wl;
+
+	snprintf(want, sizeof(want), "table %s %s", family, name);
+	wl = strlen(want);
+	for (const char *l = listing; l && *l;) {
+		const char *nl = strchr(l, '\n');
+		size_t ll = nl ? (size_t)(nl - l) : strlen(l);
+
+		if (ll == wl && memcmp(l, want, wl) == 0)
+			return true;
+		l = nl ? nl + 1 : NULL;
+	}
+	return false;
+}
+
+int rules_delete(const char *table, char *err, size_t errlen)
+{
+	const char *t = table_name(table);
+	char listing[8192];
+	char qt[RULES_NAME_MAX + 3];
+	char *s = NULL;
+	size_t len = 0;
+	FILE *f;
+	bool any = false;
+	int rc;
+
+	if (!name_ok(t, RULES_NAME_MAX - 3)) {
+		errf(err, errlen, "bad nft table name \"%s\"", t);
+		return -1;
+	}
+	if (nft_run("list tables", listing, sizeof(listing), err, errlen) != 0)
+		return -1;
+	snprintf(qt, sizeof(qt), "%s_q", t);
+
+	f = open_memstream(&s, &len);
+	if (!f) {
+		errf(err, errlen, "out of memory");
+		return -1;
+	}
+	any = table_listed(listing, "inet", t) || table_listed(listing, "ip", qt) ||
+	      table_listed(listing, "ip6", qt);
+	/* create-then-delete: atomic, and no error if one vanished meanwhile */
+	fprintf(f, "table inet %s {}\ndelete table inet %s\n", t, t);
+	fprintf(f, "table ip %s {}\ndelete table ip %s\n", qt, qt);
+	fprintf(f, "table ip6 %s {}\ndelete table ip6 %s\n", qt, qt);
+	if (fclose(f) != 0) {
+		free(s);
+		errf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (!any) {
+		free(s);
+		errf(err, errlen, "nothing to delete");
+		return 0;
+	}
+	rc = nft_run(s, NULL, 0, err, errlen);
+	free(s);
+	if (rc == 0)
+		errf(err, errlen, "deleted");
+	return rc;
+}
