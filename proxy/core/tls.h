@@ -53,4 +53,12 @@ bool tls_looks_like(struct cur in);
 
 enum parse tls_client_hello(struct cur in, struct tls_hello *out, enum tls_err *why);
 
+/*
+ * One bare handshake message, no record framing: type(1)=1 | length(3) | body.
+ * For QUIC, whose CRYPTO frames carry the handshake without records.
+ * MORE: msg ends before the message does. Fills hello_len; records and
+ * consumed are left 0.
+ */
+enum parse tls_handshake_message(struct cur msg, struct tls_hello *out, enum tls_err *why);
+
 #endif
