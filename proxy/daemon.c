@@ -1,2 +1,757 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The daemon shell: one libevent loop that owns the engine and everything
+ * that feeds it or carries its decisions out.
+ *
+ *   nfqueue num..num+T-1 --packet--> engine_packet --verdict--> queue_verdict
+ *   dnsd (UDP/TCP 53)    --query---> engine_dns_query --forward--> resolver
+ *   timer 100 ms --> engine_tick          engine --event--> log + counters
+ *   SIGHUP --> reload policy + reopen log     SIGTERM/SIGINT --> leave loop
+ *
+ * The engine is not thread-safe, so with [queue] threads > 1 every queue is
+ * still served from this one loop: the kernel spreads flows over the queues
+ * (fanout) but one core decides them. Worker threads would need one engine
+ * per queue with shared bindings; not done yet.
+ *
+ * Start-up order: everything is opened and bound first (queues, resolver,
+ * DNS listener, metrics, ruleset), then privileges are dropped, then
+ * `ready` is logged and systemd notified. Any failure before that exits 1;
+ * an applied ruleset is left in place (fail closed), never removed here.
+ */
+#include "daemon.h"
+#include "dnsd.h"
 #include "egressd.h"
+#include "log.h"
+#include "metrics.h"
+#include "resolver.h"
+#include "../nfq/marks.h"
+#include "../nfq/queue.h"
+#include <cap-ng.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <ifaddrs.h>
+#include <libpsl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DAEMON_MAX_QUEUES 64
+#define DAEMON_TICK_US 100000
+#define DAEMON_MAX_BINDINGS (256u * 1024u)
+
+struct daemon {
+	struct event_base *base;
+	const struct daemon_opts *opts;
+	struct conf *conf;         /* owned; structural settings are those at start */
+	struct policy *policy;     /* owned */
+	struct bindings *bindings; /* owned */
+	struct engine *engine;
+	struct engine_config ecfg;
+	const psl_ctx_t *psl;
+	psl_ctx_t *psl_owned;      /* psl_latest() fallback, freed at exit */
+
+	struct queue *queues[DAEMON_MAX_QUEUES];
+	unsigned queue_base, nqueues;
+	struct resolver *resolver;
+	struct dnsd *dnsd;
+	struct metrics *metrics;
+	struct conf_endpoint listen[CONF_MAX_LISTEN];
+	size_t nlisten;
+
+	struct event *tick, *sighup, *sigterm, *sigint;
+	unsigned in_engine;        /* > 0 while inside an engine_* call */
+	bool stopping;
+	bool ready;                /* announced (and ready_fd written and closed) */
+
+	/* Counters for the metrics (events and verdicts as they pass through). */
+	uint64_t packets[4];
+	uint64_t flows_allow;
+	uint64_t flows_deny[REASON_COUNT_];
+	uint64_t bad_handles;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		abort(); /* cannot happen with CLOCK_MONOTONIC; the engine needs time */
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+const char *daemon_endpoint_str(const struct conf_endpoint *ep, char *buf, size_t cap)
+{
+	char a[ADDR_STRLEN + 1];
+
+	addr_str(&ep->addr, a);
+	if (ep->addr.family == ADDR_V6)
+		snprintf(buf, cap, "[%s]:%u", a, ep->port);
+	else
+		snprintf(buf, cap, "%s:%u", a, ep->port);
+	return buf;
+}
+
+/* ---- configuration-derived helpers (also used by `egressd rules`) ---- */
+
+static bool v6_global(const struct in6_addr *a)
+{
+	return !IN6_IS_ADDR_LINKLOCAL(a) && !IN6_IS_ADDR_LOOPBACK(a) &&
+	       !IN6_IS_ADDR_MULTICAST(a) && !IN6_IS_ADDR_V4MAPPED(a) &&
+	       !IN6_IS_ADDR_UNSPECIFIED(a) && !IN6_IS_ADDR_SITELOCAL(a);
+}
+
+static int inside_addresses(const char *ifname, struct conf_endpoint *out, size_t cap,
+			    size_t *n, char *err, size_t errlen)
+{
+	struct ifaddrs *ifa = NULL;
+	bool have4 = false, have6 = false, have_if = false;
+
+	if (getifaddrs(&ifa) == -1) {
+		snprintf(err, errlen, "getifaddrs: %s", strerror(errno));
+		return -1;
+	}
+	for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+		if (!i->ifa_name || strcmp(i->ifa_name, ifname) != 0)
+			continue;
+		have_if = true;
+		if (!i->ifa_addr || *n >= cap)
+			continue;
+		struct conf_endpoint *ep = &out[*n];
+		memset(ep, 0, sizeof(*ep));
+		ep->port = 53;
+		if (i->ifa_addr->sa_family == AF_INET && !have4) {
+			const struct sockaddr_in *sin = (const struct sockaddr_in *)i->ifa_addr;
+			ep->addr.family = ADDR_V4;
+			memcpy(ep->addr.b, &sin->sin_addr, 4);
+			have4 = true;
+			(*n)++;
+		} else if (i->ifa_addr->sa_family == AF_INET6 && !have6) {
+			const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)i->ifa_addr;
+			if (!v6_global(&s6->sin6_addr))
+				continue;
+			ep->addr.family = ADDR_V6;
+			memcpy(ep->addr.b, &s6->sin6_addr, 16);
+			have6 = true;
+			(*n)++;
+		}
+	}
+	freeifaddrs(ifa);
+	if (*n == 0) {
+		snprintf(err, errlen,
+			 have_if ? "[gateway] inside = %s has no IPv4 or global IPv6 address; "
+				   "set [dns] listen"
+				 : "[gateway] inside = %s: no such interface (or it has no address)",
+			 ifname);
+		return -1;
+	}
+	return 0;
+}
+
+int daemon_dns_listen(const struct conf *conf, struct conf_endpoint *out, size_t cap,
+		      size_t *n, char *err, size_t errlen)
+{
+	*n = 0;
+	if (conf->ndns_listen > 0) {
+		for (size_t i = 0; i < conf->ndns_listen && i < cap; i++)
+			out[(*n)++] = conf->dns_listen[i];
+		return 0;
+	}
+	if (conf->mode == CONF_MODE_GATEWAY) {
+		if (!conf->inside[0]) {
+			snprintf(err, errlen, "gateway mode needs [gateway] inside (or [dns] listen)");
+			return -1;
+		}
+		return inside_addresses(conf->inside, out, cap, n, err, errlen);
+	}
+	static const char *const host_defaults[] = {"127.0.0.1", "::1"};
+	for (size_t i = 0; i < 2 && *n < cap; i++) {
+		memset(&out[*n], 0, sizeof(out[*n]));
+		if (!addr_parse(host_defaults[i], &out[*n].addr))
+			abort(); /* constant text */
+		out[*n].port = 53;
+		(*n)++;
+	}
+	return 0;
+}
+
+void daemon_rules_params(const struct conf *conf, const struct conf_endpoint *listen, size_t n,
+			 const char *table, struct rules_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->table = table;
+	p->gateway = conf->mode == CONF_MODE_GATEWAY;
+	p->inside = conf->inside[0] ? conf->inside : NULL;
+	p->queue_num = (uint16_t)conf->queue_num;
+	p->queue_threads = (uint16_t)(conf->queue_threads ? conf->queue_threads : 1);
+	p->dns_v4.family = ADDR_NONE;
+	p->dns_v6.family = ADDR_NONE;
+	for (size_t i = 0; i < n; i++) {
+		if (listen[i].addr.family == ADDR_V4 && p->dns_v4.family == ADDR_NONE) {
+			p->dns_v4 = listen[i].addr;
+			if (!p->dns_port)
+				p->dns_port = listen[i].port;
+		} else if (listen[i].addr.family == ADDR_V6 && p->dns_v6.family == ADDR_NONE) {
+			p->dns_v6 = listen[i].addr;
+			if (!p->dns_port)
+				p->dns_port = listen[i].port;
+		}
+	}
+}
+
+/* ---- engine hooks ---- */
+
+static void on_verdict(void *arg, uint64_t handle, enum verdict v)
+{
+	struct daemon *d = arg;
+	uint64_t qnum = handle >> 32;
+
+	if (qnum < d->queue_base || qnum - d->queue_base >= d->nqueues) {
+		/* A handle we never gave out: an engine bug. Count it; nothing to answer. */
+		d->bad_handles++;
+		return;
+	}
+	if ((unsigned)v < 4)
+		d->packets[v]++;
+	/* A failed verdict leaves the packet queued until the kernel drops it: fail closed. */
+	(void)queue_verdict(d->queues[qnum - d->queue_base], handle, v);
+}
+
+static void on_event(void *arg, const struct flow_event *ev)
+{
+	struct daemon *d = arg;
+	unsigned count = ev->count ? ev->count : 1;
+	bool log_it;
+
+	switch (ev->kind) {
+	case EVENT_ALLOW:
+		d->flows_allow += count;
+		log_it = d->conf->log_level == CONF_LOG_ALL;
+		break;
+	case EVENT_DENY:
+		if ((unsigned)ev->reason < REASON_COUNT_)
+			d->flows_deny[ev->reason] += count;
+		log_it = true;
+		break;
+	case EVENT_DNS_DENY:
+		log_it = true;
+		break;
+	case EVENT_DNS_ALLOW:
+	default:
+		log_it = d->conf->log_level == CONF_LOG_ALL;
+		break;
+	}
+	if (log_it)
+		log_event(ev);
+}
+
+struct deferred_resolved {
+	struct daemon *d;
+	size_t n;
+	char name[NAME_MAX_LEN + 1];
+	struct dns_addr addrs[];
+};
+
+static void resolved_now(struct daemon *d, const char *name, const struct dns_addr *addrs,
+			 size_t n)
+{
+	if (d->stopping || !d->engine)
+		return;
+	d->in_engine++;
+	engine_resolved(d->engine, name, addrs, n, now_ns());
+	d->in_engine--;
+}
+
+static void on_deferred_resolved(evutil_socket_t fd, short what, void *arg)
+{
+	struct deferred_resolved *r = arg;
+
+	resolved_now(r->d, r->name, r->addrs, r->n);
+	free(r);
+}
+
+/*
+ * A lookup answer. If it arrives while we are still inside an engine call
+ * (c-ares may answer synchronously, e.g. from /etc/hosts or on an immediate
+ * failure), it is handed back from the loop instead: the engine is not
+ * reentrant.
+ */
+static void on_lookup(void *arg, const char *name, const struct dns_addr *addrs, size_t n)
+{
+	struct daemon *d = arg;
+
+	if (d->in_engine == 0) {
+		resolved_now(d, name, addrs, n);
+		return;
+	}
+	struct deferred_resolved *r = calloc(1, sizeof(*r) + n * sizeof(*addrs));
+	if (!r)
+		return; /* the engine's hold bound denies the flow later: fail closed */
+	r->d = d;
+	r->n = n;
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	if (n)
+		memcpy(r->addrs, addrs, n * sizeof(*addrs));
+	const struct timeval zero = {0, 0};
+	if (event_base_once(d->base, -1, EV_TIMEOUT, on_deferred_resolved, r, &zero) == -1)
+		free(r);
+}
+
+static void on_resolve(void *arg, const char *name)
+{
+	struct daemon *d = arg;
+
+	if (!d->resolver || resolver_lookup(d->resolver, name, on_lookup, d) < 0)
+		on_lookup(d, name, NULL, 0); /* deferred: we are inside the engine */
+}
+
+static const char *registrable(const char *name, void *arg)
+{
+	const struct daemon *d = arg;
+
+	return d->psl ? psl_registrable_domain(d->psl, name) : NULL;
+}
+
+static void on_packet(void *arg, uint64_t handle, const uint8_t *pkt, size_t len, int64_t uid)
+{
+	struct daemon *d = arg;
+
+	d->in_engine++;
+	engine_packet(d->engine, handle, pkt, len, uid, now_ns());
+	d->in_engine--;
+}
+
+/* ---- metrics ---- */
+
+static void collect(void *arg, struct metrics_snapshot *s)
+{
+	struct daemon *d = arg;
+
+	memcpy(s->packets, d->packets, sizeof(s->packets));
+	s->flows_allow = d->flows_allow;
+	memcpy(s->flows_deny, d->flows_deny, sizeof(s->flows_deny));
+	if (d->dnsd) {
+		struct dnsd_stats ds;
+		memset(&ds, 0, sizeof(ds));
+		dnsd_stats(d->dnsd, &ds);
+		s->dns_allowed = ds.allowed;
+		s->dns_denied = ds.denied;
+		s->dns_failed = ds.failed;
+	}
+	for (unsigned i = 0; i < d->nqueues; i++) {
+		struct queue_stats qs;
+		memset(&qs, 0, sizeof(qs));
+		queue_stats(d->queues[i], &qs);
+		s->queue_dropped += qs.queue_dropped + qs.user_dropped;
+	}
+	s->log_write_errors = log_write_errors();
+	s->bindings = bind_count(d->bindings);
+	struct engine_stats es;
+	memset(&es, 0, sizeof(es));
+	engine_stats(d->engine, &es);
+	s->flows_tracked = es.flows_tracked;
+}
+
+/* ---- signals and timer ---- */
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->opts->stop_flag && *d->opts->stop_flag) {
+		d->stopping = true;
+		event_base_loopbreak(d->base);
+		return;
+	}
+	d->in_engine++;
+	engine_tick(d->engine, now_ns());
+	d->in_engine--;
+}
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	d->stopping = true;
+	event_base_loopbreak(d->base);
+}
+
+static void engine_config_for(struct daemon *d, const struct conf *c)
+{
+	d->ecfg = c->engine;
+	d->ecfg.enforce = c->enforce;
+	d->ecfg.registrable = registrable;
+	d->ecfg.registrable_arg = d;
+}
+
+/* Settings read once at start: a reload cannot move sockets or rules. */
+static bool structural_change(const struct conf *a, const struct conf *b)
+{
+	if (a->mode != b->mode || strcmp(a->inside, b->inside) != 0 ||
+	    a->queue_num != b->queue_num || a->queue_threads != b->queue_threads ||
+	    a->ndns_listen != b->ndns_listen || a->ndns_upstream != b->ndns_upstream ||
+	    a->metrics_enabled != b->metrics_enabled)
+		return true;
+	for (size_t i = 0; i < a->ndns_listen; i++)
+		if (!addr_eq(&a->dns_listen[i].addr, &b->dns_listen[i].addr) ||
+		    a->dns_listen[i].port != b->dns_listen[i].port)
+			return true;
+	for (size_t i = 0; i < a->ndns_upstream; i++)
+		if (!addr_eq(&a->dns_upstream[i].addr, &b->dns_upstream[i].addr) ||
+		    a->dns_upstream[i].port != b->dns_upstream[i].port)
+			return true;
+	if (a->metrics_enabled && (!addr_eq(&a->metrics_listen.addr, &b->metrics_listen.addr) ||
+				   a->metrics_listen.port != b->metrics_listen.port))
+		return true;
+	return false;
+}
+
+static void reopen_log(struct daemon *d)
+{
+	const char *want = d->conf->log_file ? d->conf->log_file : "-";
+	const char *have = log_path();
+	int rc = have && strcmp(have, want) == 0 ? log_reopen() : log_open(want);
+
+	if (rc < 0)
+		log_error(NULL, 0, "cannot reopen log %s: %s (still writing to the old one)", want,
+			  strerror(-rc));
+}
+
+/*
+ * SIGHUP: read the config and allowlists again. Either all of it becomes
+ * the new policy or none of it does. Settings that need sockets or rules
+ * (mode, queues, listeners, upstreams, metrics) keep their start-up values.
+ */
+static void reload(struct daemon *d)
+{
+	struct diag dg;
+	struct conf *nc = NULL;
+	struct policy *np = NULL;
+
+	memset(&dg, 0, sizeof(dg));
+	if (!d->opts->conf_path) {
+		reopen_log(d);
+		return;
+	}
+	if (conf_load(d->opts->conf_path, &nc, &dg) == -1 || !nc) {
+		log_error((const char *const *)dg.lines, dg.n,
+			  "reload of %s failed (%u error(s)); keeping the old policy",
+			  d->opts->conf_path, dg.errors);
+		goto out;
+	}
+	np = conf_load_policy(nc, &dg);
+	if (!np) {
+		log_error((const char *const *)dg.lines, dg.n,
+			  "reload of %s failed (%u error(s) in allowlists); keeping the old policy",
+			  d->opts->conf_path, dg.errors);
+		goto out;
+	}
+	bool restart_needed = structural_change(d->conf, nc);
+
+	/* Adopt the live settings; swap the log path so the old one is freed with nc. */
+	d->conf->enforce = nc->enforce;
+	d->conf->engine = nc->engine;
+	d->conf->dns_deny_rcode = nc->dns_deny_rcode;
+	d->conf->log_level = nc->log_level;
+	char *lf = d->conf->log_file;
+	d->conf->log_file = nc->log_file;
+	nc->log_file = lf;
+
+	engine_config_for(d, d->conf);
+	d->in_engine++;
+	engine_set_policy(d->engine, np, &d->ecfg);
+	d->in_engine--;
+	if (d->dnsd)
+		dnsd_set_engine(d->dnsd, d->engine, d->conf->dns_deny_rcode);
+	policy_free(d->policy);
+	d->policy = np;
+	np = NULL;
+
+	reopen_log(d);
+	struct policy_stats st;
+	memset(&st, 0, sizeof(st));
+	policy_stats(d->policy, &st);
+	log_reload(&st, dg.warnings);
+	if (restart_needed)
+		log_error(NULL, 0,
+			  "reload: mode, queue, [dns] listen/upstream or [metrics] changed; "
+			  "those take effect on restart only");
+out:
+	policy_free(np);
+	conf_free(nc);
+	diag_clear(&dg);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	reload(arg);
+}
+
+/* ---- privileges ---- */
+
+/*
+ * Keep CAP_NET_ADMIN (netlink verdicts, SO_MARK on new resolver sockets)
+ * and CAP_NET_BIND_SERVICE, nothing else; optionally become user. The log
+ * file stays open across the switch, but a SIGHUP reopen happens as user:
+ * the file and its directory must be writable by that user.
+ */
+static int drop_privileges(const char *user, char *err, size_t errlen)
+{
+	uid_t uid = 0;
+	gid_t gid = 0;
+
+	if (user && *user) {
+		struct passwd pw, *res = NULL;
+		char buf[4096];
+		int rc = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
+		if (rc != 0 || !res) {
+			snprintf(err, errlen, "user %s: %s", user, rc ? strerror(rc) : "no such user");
+			return -1;
+		}
+		uid = pw.pw_uid;
+		gid = pw.pw_gid;
+	}
+	if (geteuid() != 0 && !(user && *user))
+		return 0; /* started unprivileged (tests, audit): nothing to give up */
+	capng_clear(CAPNG_SELECT_BOTH);
+	if (capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
+			  CAP_NET_ADMIN, CAP_NET_BIND_SERVICE, -1) != 0) {
+		snprintf(err, errlen, "capng_updatev failed");
+		return -1;
+	}
+	int rc;
+	if (user && *user)
+		rc = capng_change_id((int)uid, (int)gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING);
+	else
+		rc = capng_apply(CAPNG_SELECT_BOTH);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot drop privileges%s%s (libcap-ng error %d)",
+			 user ? " to user " : "", user ? user : "", rc);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- start and stop ---- */
+
+static void fail_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail_msg(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "egressd: %s\n", msg);
+	const char *p = log_path();
+	if (p && strcmp(p, "-") != 0) /* on stdout the line above already says it */
+		log_error(NULL, 0, "%s", msg);
+}
+
+static int start(struct daemon *d)
+{
+	char err[512];
+	const struct conf *c = d->conf;
+
+	err[0] = '\0';
+	d->base = event_base_new();
+	if (!d->base) {
+		fail_msg("event_base_new failed");
+		return -1;
+	}
+	d->psl = psl_builtin();
+	if (!d->psl)
+		d->psl = d->psl_owned = psl_latest(NULL);
+	d->bindings = bind_new(DAEMON_MAX_BINDINGS);
+	if (!d->bindings) {
+		fail_msg("out of memory (bindings)");
+		return -1;
+	}
+	engine_config_for(d, c);
+	const struct engine_hooks hooks = {
+		.verdict = on_verdict,
+		.event = on_event,
+		.resolve = on_resolve,
+		.arg = d,
+	};
+	d->engine = engine_new(&d->ecfg, d->policy, d->bindings, &hooks);
+	if (!d->engine) {
+		fail_msg("out of memory (engine)");
+		return -1;
+	}
+	if (daemon_dns_listen(c, d->listen, CONF_MAX_LISTEN, &d->nlisten, err, sizeof(err)) ==
+	    -1) {
+		fail_msg("DNS listener: %s", err);
+		return -1;
+	}
+
+	unsigned threads = c->queue_threads ? c->queue_threads : 1;
+	if (threads > DAEMON_MAX_QUEUES || c->queue_num + threads - 1 > 65535) {
+		fail_msg("[queue] num = %u, threads = %u: out of range", c->queue_num, threads);
+		return -1;
+	}
+	d->queue_base = c->queue_num;
+	for (unsigned i = 0; i < threads; i++) {
+		d->queues[i] = queue_open(d->base, (uint16_t)(c->queue_num + i), on_packet, d, err,
+					  sizeof(err));
+		if (!d->queues[i]) {
+			fail_msg("queue %u: %s", c->queue_num + i, err);
+			return -1;
+		}
+		d->nqueues = i + 1;
+	}
+
+	d->resolver = resolver_new(d->base, c->dns_upstream, c->ndns_upstream, MARK_SELF, err,
+				   sizeof(err));
+	if (!d->resolver) {
+		fail_msg("resolver: %s", err);
+		return -1;
+	}
+	d->dnsd = dnsd_new(d->base, d->listen, d->nlisten, d->engine, d->resolver,
+			   c->dns_deny_rcode, err, sizeof(err));
+	if (!d->dnsd) {
+		fail_msg("DNS listener: %s", err);
+		return -1;
+	}
+	if (c->metrics_enabled) {
+		d->metrics = metrics_new(d->base, &c->metrics_listen, collect, d, err, sizeof(err));
+		if (!d->metrics) {
+			fail_msg("%s", err);
+			return -1;
+		}
+	}
+
+	d->tick = event_new(d->base, -1, EV_PERSIST, on_tick, d);
+	d->sighup = evsignal_new(d->base, SIGHUP, on_hup, d);
+	d->sigterm = evsignal_new(d->base, SIGTERM, on_stop, d);
+	d->sigint = evsignal_new(d->base, SIGINT, on_stop, d);
+	const struct timeval tick = {0, DAEMON_TICK_US};
+	if (!d->tick || !d->sighup || !d->sigterm || !d->sigint || event_add(d->tick, &tick) == -1 ||
+	    event_add(d->sighup, NULL) == -1 || event_add(d->sigterm, NULL) == -1 ||
+	    event_add(d->sigint, NULL) == -1) {
+		fail_msg("cannot set up timer and signal events");
+		return -1;
+	}
+
+	if (d->opts->apply_rules) {
+		struct rules_params rp;
+		enum rules_backend b = RULES_AUTO;
+		char why[256] = "";
+		daemon_rules_params(c, d->listen, d->nlisten, d->opts->table, &rp);
+		if (rules_detect(&b, why, sizeof(why)) < 0) {
+			fail_msg("ruleset: no usable backend: %s", why);
+			return -1;
+		}
+		if (rules_apply(&rp, b, err, sizeof(err)) == -1) {
+			fail_msg("ruleset (%s): %s", rules_backend_name(b), err);
+			return -1;
+		}
+	}
+
+	if (!d->opts->keep_privileges) {
+		const char *user = d->opts->user ? d->opts->user : getenv("EGRESSD_USER");
+		if (drop_privileges(user, err, sizeof(err)) == -1) {
+			fail_msg("%s", err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void announce_ready(struct daemon *d)
+{
+	char eps[CONF_MAX_LISTEN][ADDR_STRLEN + 16];
+	const char *epp[CONF_MAX_LISTEN];
+	unsigned qn[DAEMON_MAX_QUEUES];
+
+	for (size_t i = 0; i < d->nlisten; i++)
+		epp[i] = daemon_endpoint_str(&d->listen[i], eps[i], sizeof(eps[i]));
+	for (unsigned i = 0; i < d->nqueues; i++)
+		qn[i] = d->queue_base + i;
+	const char *mode = d->conf->mode == CONF_MODE_GATEWAY ? "gateway" : "host";
+	log_ready(mode, d->conf->enforce, qn, d->nqueues, epp, d->nlisten);
+	sd_notify(0, "READY=1");
+	if (d->opts->ready_fd >= 0) {
+		const char byte = 1;
+		ssize_t w;
+		do
+			w = write(d->opts->ready_fd, &byte, 1);
+		while (w == -1 && errno == EINTR);
+		close(d->opts->ready_fd);
+	}
+	d->ready = true;
+}
+
+static void stop(struct daemon *d)
+{
+	d->stopping = true;
+	/* Listeners first (they borrow the engine and resolver), then the engine,
+	 * whose held packets get their DENY verdicts through the still-open queues. */
+	dnsd_free(d->dnsd);
+	d->dnsd = NULL;
+	resolver_free(d->resolver);
+	d->resolver = NULL;
+	metrics_free(d->metrics);
+	d->metrics = NULL;
+	engine_free(d->engine);
+	d->engine = NULL;
+	for (unsigned i = 0; i < d->nqueues; i++)
+		queue_close(d->queues[i]);
+	d->nqueues = 0;
+	if (d->tick)
+		event_free(d->tick);
+	if (d->sighup)
+		event_free(d->sighup);
+	if (d->sigterm)
+		event_free(d->sigterm);
+	if (d->sigint)
+		event_free(d->sigint);
+	bind_free(d->bindings);
+	policy_free(d->policy);
+	conf_free(d->conf);
+	if (d->psl_owned)
+		psl_free(d->psl_owned);
+	if (d->base)
+		event_base_free(d->base);
+}
+
+int daemon_run(struct conf *conf, struct policy *policy, const struct daemon_opts *opts)
+{
+	struct daemon d;
+	int rc = 1;
+
+	memset(&d, 0, sizeof(d));
+	d.conf = conf;
+	d.policy = policy;
+	d.opts = opts;
+	signal(SIGPIPE, SIG_IGN); /* a vanished log reader is a write error, not our death */
+
+	int lrc = log_open(conf->log_file ? conf->log_file : "-");
+	if (lrc < 0) {
+		fprintf(stderr, "egressd: cannot open log %s: %s\n",
+			conf->log_file ? conf->log_file : "-", strerror(-lrc));
+		goto out;
+	}
+	if (start(&d) == -1)
+		goto out;
+	announce_ready(&d);
+	if (event_base_dispatch(d.base) == -1)
+		fail_msg("event loop failed");
+	else
+		rc = 0;
+	sd_notify(0, "STOPPING=1");
+out:
+	if (opts->ready_fd >= 0 && !d.ready)
+		close(opts->ready_fd); /* never ready: the caller sees EOF without a byte */
+	stop(&d);
+	log_close();
+	return rc;
+}

@@ -1,2 +1,679 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-#include "egressd.h"
+/*
+ * The JSON-lines event log. See log.h for the contract; the one rule that
+ * matters most: a write never blocks and never takes more than one write(2),
+ * so the packet path cannot stall behind a full disk or a slow reader.
+ */
+#include "log.h"
+#include "core/addr.h"
+#include "core/dns.h"
+#include "core/indicators.h"
+#include "core/reason.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_REPORT_INTERVAL_NS (60ull * 1000000000ull)
+
+static struct {
+	int fd;               /* -1: closed */
+	char *path;           /* "-" or a file path */
+	uint64_t write_errors;
+	uint64_t reported_errors;  /* write_errors at the last stderr report */
+	uint64_t last_report_ns;
+	int last_errno;
+} lg = {.fd = -1};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Standard output gets its own open file description where the kernel
+ * allows it (/proc/self/fd/1 reopens pipes, FIFOs, ttys and files), so
+ * O_NONBLOCK does not leak to whoever else shares our stdout. Sockets
+ * (journald) cannot be reopened: there we dup and set O_NONBLOCK on the
+ * shared description, which is what a journal stream wants anyway.
+ */
+static int open_stdout(void)
+{
+	int fd = open("/proc/self/fd/1", O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
+	if (fd != -1)
+		return fd;
+	fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+	if (fd == -1)
+		return -errno;
+	int fl = fcntl(fd, F_GETFL);
+	if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK | O_APPEND) == -1) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+static int open_path(const char *path)
+{
+	if (strcmp(path, "-") == 0)
+		return open_stdout();
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC | O_NOCTTY,
+		      0640);
+	if (fd == -1)
+		return -errno;
+	return fd;
+}
+
+int log_open(const char *path)
+{
+	if (!path || !*path)
+		return -EINVAL;
+	char *copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
+	int fd = open_path(path);
+	if (fd < 0) {
+		free(copy);
+		return fd;
+	}
+	if (lg.fd != -1)
+		close(lg.fd);
+	free(lg.path);
+	lg.fd = fd;
+	lg.path = copy;
+	return 0;
+}
+
+int log_reopen(void)
+{
+	if (!lg.path)
+		return -EBADF;
+	if (strcmp(lg.path, "-") == 0)
+		return 0; /* nothing to rotate */
+	int fd = open_path(lg.path);
+	if (fd < 0)
+		return fd;
+	if (lg.fd != -1)
+		close(lg.fd);
+	lg.fd = fd;
+	return 0;
+}
+
+void log_close(void)
+{
+	if (lg.fd != -1)
+		close(lg.fd);
+	lg.fd = -1;
+	free(lg.path);
+	lg.path = NULL;
+}
+
+const char *log_path(void)
+{
+	return lg.path;
+}
+
+uint64_t log_write_errors(void)
+{
+	return lg.write_errors;
+}
+
+static void write_failed(int err)
+{
+	lg.write_errors++;
+	lg.last_errno = err;
+	uint64_t now = mono_ns();
+	if (lg.reported_errors != 0 && now - lg.last_report_ns < LOG_REPORT_INTERVAL_NS)
+		return;
+	/* stderr may be the same full pipe: this is best effort and not retried. */
+	fprintf(stderr, "egressd: log %s: %llu write(s) failed or short, last: %s\n",
+		lg.path ? lg.path : "(closed)",
+		(unsigned long long)(lg.write_errors - lg.reported_errors),
+		err ? strerror(err) : "short write");
+	lg.reported_errors = lg.write_errors;
+	lg.last_report_ns = now;
+}
+
+/* ---- escaping ---- */
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 (RFC 3629 table). */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t len;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		if (c == 0xe0)
+			lo = 0xa0; /* overlong */
+		else if (c == 0xed)
+			hi = 0x9f; /* surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f; /* > U+10FFFF */
+	} else
+		return 0;
+	if (n < len)
+		return 0;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+size_t log_json_escape(char *out, size_t cap, const char *in, size_t len, bool utf8_ok,
+		       bool *truncated)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)in;
+	size_t o = 0;
+	bool cut = false;
+
+	if (cap == 0) {
+		if (truncated)
+			*truncated = len > 0;
+		return 0;
+	}
+	for (size_t i = 0; i < len;) {
+		unsigned char c = s[i];
+		char tmp[8];
+		size_t tn = 0;
+		size_t consumed = 1;
+
+		if (c == '"' || c == '\\') {
+			tmp[tn++] = '\\';
+			tmp[tn++] = (char)c;
+		} else if (c >= 0x20 && c < 0x7f) {
+			tmp[tn++] = (char)c;
+		} else if (c >= 0x80 && utf8_ok && (consumed = utf8_seq(s + i, len - i)) > 0) {
+			memcpy(tmp, s + i, consumed);
+			tn = consumed;
+		} else {
+			consumed = 1;
+			switch (c) {
+			case '\n': tmp[tn++] = '\\'; tmp[tn++] = 'n'; break;
+			case '\t': tmp[tn++] = '\\'; tmp[tn++] = 't'; break;
+			case '\r': tmp[tn++] = '\\'; tmp[tn++] = 'r'; break;
+			default:
+				memcpy(tmp, "\\u00", 4);
+				tn = 4;
+				tmp[tn++] = hex[c >> 4];
+				tmp[tn++] = hex[c & 0xf];
+			}
+		}
+		if (o + tn + 1 > cap) {
+			cut = true;
+			break;
+		}
+		memcpy(out + o, tmp, tn);
+		o += tn;
+		i += consumed;
+	}
+	out[o] = '\0';
+	if (truncated)
+		*truncated = cut;
+	return o;
+}
+
+void log_timestamp(char *buf, size_t cap)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) == -1 || !gmtime_r(&ts.tv_sec, &tm)) {
+		snprintf(buf, cap, "1970-01-01T00:00:00.000000Z");
+		return;
+	}
+	snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (long)(ts.tv_nsec / 1000));
+}
+
+/* ---- line builder ---- */
+
+/* Room kept at the end of every line for the closing "]}\n". */
+#define LINE_RESERVE 4
+
+static void put(struct log_line *l, const char *s, size_t n)
+{
+	if (l->truncated || l->len + n > LOG_LINE_MAX - LINE_RESERVE) {
+		l->truncated = true;
+		return;
+	}
+	memcpy(l->buf + l->len, s, n);
+	l->len += n;
+}
+
+static void puts_(struct log_line *l, const char *s)
+{
+	put(l, s, strlen(s));
+}
+
+/* ,"key": */
+static void put_key(struct log_line *l, const char *key)
+{
+	size_t before = l->len;
+	puts_(l, ",\"");
+	puts_(l, key);
+	puts_(l, "\":");
+	if (l->truncated)
+		l->len = before;
+}
+
+/* A quoted escaped string, all or nothing. */
+static bool put_escaped(struct log_line *l, const char *v, size_t n, bool utf8_ok)
+{
+	if (l->truncated)
+		return false;
+	size_t room = LOG_LINE_MAX - LINE_RESERVE - l->len;
+	if (room < 3) {
+		l->truncated = true;
+		return false;
+	}
+	bool cut = false;
+	l->buf[l->len] = '"';
+	size_t w = log_json_escape(l->buf + l->len + 1, room - 2, v, n, utf8_ok, &cut);
+	if (cut) {
+		l->truncated = true;
+		return false;
+	}
+	l->len += 1 + w;
+	l->buf[l->len++] = '"';
+	return true;
+}
+
+void log_line_begin(struct log_line *l, const char *event)
+{
+	char ts[40];
+
+	l->len = 0;
+	l->truncated = false;
+	l->in_array = false;
+	l->array_first = false;
+	log_timestamp(ts, sizeof(ts));
+	puts_(l, "{\"ts\":\"");
+	puts_(l, ts);
+	puts_(l, "\",\"event\":");
+	put_escaped(l, event, strlen(event), false);
+}
+
+static void line_strn(struct log_line *l, const char *key, const char *v, size_t n,
+		      bool utf8_ok)
+{
+	size_t before = l->len;
+	put_key(l, key);
+	if (!put_escaped(l, v ? v : "", v ? n : 0, utf8_ok))
+		l->len = before; /* drop the key whose value did not fit */
+}
+
+void log_line_strn(struct log_line *l, const char *key, const char *value, size_t len)
+{
+	line_strn(l, key, value, len, false);
+}
+
+void log_line_str(struct log_line *l, const char *key, const char *value)
+{
+	line_strn(l, key, value, value ? strlen(value) : 0, false);
+}
+
+void log_line_text(struct log_line *l, const char *key, const char *value)
+{
+	line_strn(l, key, value, value ? strlen(value) : 0, true);
+}
+
+void log_line_strf(struct log_line *l, const char *key, const char *fmt, ...)
+{
+	char tmp[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(tmp))
+		n = sizeof(tmp) - 1;
+	line_strn(l, key, tmp, (size_t)n, false);
+}
+
+void log_line_u64(struct log_line *l, const char *key, uint64_t v)
+{
+	char num[24];
+	size_t before = l->len;
+
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
+	put_key(l, key);
+	puts_(l, num);
+	if (l->truncated)
+		l->len = before;
+}
+
+void log_line_i64(struct log_line *l, const char *key, int64_t v)
+{
+	char num[24];
+	size_t before = l->len;
+
+	snprintf(num, sizeof(num), "%lld", (long long)v);
+	put_key(l, key);
+	puts_(l, num);
+	if (l->truncated)
+		l->len = before;
+}
+
+void log_line_bool(struct log_line *l, const char *key, bool v)
+{
+	size_t before = l->len;
+
+	put_key(l, key);
+	puts_(l, v ? "true" : "false");
+	if (l->truncated)
+		l->len = before;
+}
+
+void log_line_array_begin(struct log_line *l, const char *key)
+{
+	put_key(l, key);
+	puts_(l, "[");
+	/* The closing ']' is always written (LINE_RESERVE), even when truncated. */
+	l->in_array = true;
+	l->array_first = true;
+}
+
+void log_line_array_str(struct log_line *l, const char *value)
+{
+	size_t before = l->len;
+
+	if (!l->array_first)
+		puts_(l, ",");
+	if (!put_escaped(l, value, strlen(value), true)) {
+		l->len = before;
+		return;
+	}
+	l->array_first = false;
+}
+
+void log_line_array_u64(struct log_line *l, uint64_t v)
+{
+	char num[24];
+	size_t before = l->len;
+
+	snprintf(num, sizeof(num), "%s%llu", l->array_first ? "" : ",", (unsigned long long)v);
+	puts_(l, num);
+	if (l->truncated) {
+		l->len = before;
+		return;
+	}
+	l->array_first = false;
+}
+
+void log_line_array_end(struct log_line *l)
+{
+	if (!l->in_array)
+		return;
+	/* Reserved room: always fits. */
+	l->buf[l->len++] = ']';
+	l->in_array = false;
+}
+
+const char *log_line_finish(struct log_line *l)
+{
+	log_line_array_end(l);
+	/* LINE_RESERVE keeps room for "}\n\0" even after a truncation. */
+	l->buf[l->len++] = '}';
+	l->buf[l->len++] = '\n';
+	l->buf[l->len] = '\0';
+	return l->buf;
+}
+
+int log_line_write(struct log_line *l)
+{
+	log_line_finish(l);
+	if (lg.fd == -1)
+		return -EBADF;
+	ssize_t w = write(lg.fd, l->buf, l->len);
+	if (w == -1) {
+		int e = errno;
+		write_failed(e);
+		return -e;
+	}
+	if ((size_t)w != l->len) {
+		write_failed(0);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+/* ---- field texts ---- */
+
+const char *log_proto_str(uint8_t proto, char *buf, size_t cap)
+{
+	switch (proto) {
+	case 1: return "icmp";
+	case 6: return "tcp";
+	case 17: return "udp";
+	case 58: return "icmpv6";
+	case 132: return "sctp";
+	}
+	snprintf(buf, cap, "%u", proto);
+	return buf;
+}
+
+const char *log_qtype_str(uint16_t qtype, char *buf, size_t cap)
+{
+	static const struct {
+		uint16_t type;
+		const char *name;
+	} types[] = {
+		{1, "A"},       {2, "NS"},      {5, "CNAME"},  {6, "SOA"},     {10, "NULL"},
+		{12, "PTR"},    {13, "HINFO"},  {15, "MX"},    {16, "TXT"},    {17, "RP"},
+		{28, "AAAA"},   {29, "LOC"},    {33, "SRV"},   {35, "NAPTR"},  {39, "DNAME"},
+		{41, "OPT"},    {43, "DS"},     {44, "SSHFP"}, {46, "RRSIG"},  {47, "NSEC"},
+		{48, "DNSKEY"}, {50, "NSEC3"},  {52, "TLSA"},  {64, "SVCB"},   {65, "HTTPS"},
+		{99, "SPF"},    {251, "IXFR"},  {252, "AXFR"}, {255, "ANY"},   {256, "URI"},
+		{257, "CAA"},
+	};
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (types[i].type == qtype)
+			return types[i].name;
+	snprintf(buf, cap, "TYPE%u", qtype);
+	return buf;
+}
+
+static const char *event_name(int kind)
+{
+	switch (kind) {
+	case EVENT_ALLOW: return "allow";
+	case EVENT_DENY: return "deny";
+	case EVENT_DNS_ALLOW: return "dns_allow";
+	case EVENT_DNS_DENY: return "dns_deny";
+	}
+	return "unknown";
+}
+
+static void put_indicators(struct log_line *l, const struct indicators *ind)
+{
+	char tmp[64];
+
+	log_line_array_begin(l, "indicators");
+	for (unsigned bit = 0; bit < 32; bit++) {
+		uint32_t b = 1u << bit;
+		if (!(ind->bits & b))
+			continue;
+		if (b == IND_CREDENTIAL && ind->ncreds > 0) {
+			/* One entry per credential type: "credential:aws_access_key". */
+			for (size_t i = 0; i < ind->ncreds && i < IND_MAX_CREDS; i++) {
+				snprintf(tmp, sizeof(tmp), "credential:%s",
+					 cred_type_name(ind->creds[i].type));
+				log_line_array_str(l, tmp);
+			}
+			continue;
+		}
+		const char *n = indicator_name((enum indicator)b);
+		if (b == IND_CREDENTIAL)
+			n = "credential";
+		if (n && *n)
+			log_line_array_str(l, n);
+	}
+	log_line_array_end(l);
+}
+
+static void put_credentials(struct log_line *l, const struct indicators *ind)
+{
+	if (ind->ncreds == 0)
+		return;
+	size_t before = l->len;
+	put_key(l, "credentials");
+	puts_(l, "[");
+	for (size_t i = 0; i < ind->ncreds && i < IND_MAX_CREDS; i++) {
+		const struct cred_hit *c = &ind->creds[i];
+		size_t mlen = strnlen(c->masked, sizeof(c->masked));
+		puts_(l, i ? ",{\"type\":" : "{\"type\":");
+		const char *t = cred_type_name(c->type);
+		put_escaped(l, t, strlen(t), false);
+		puts_(l, ",\"masked\":");
+		/* The ellipsis is ours; the characters around it came from the wire. */
+		put_escaped(l, c->masked, mlen, true);
+		puts_(l, "}");
+	}
+	puts_(l, "]");
+	if (l->truncated)
+		l->len = before;
+}
+
+void log_event_render(struct log_line *l, const struct flow_event *ev)
+{
+	char buf[ADDR_STRLEN + 1];
+	char num[16];
+	bool dns = ev->kind == EVENT_DNS_ALLOW || ev->kind == EVENT_DNS_DENY;
+	bool deny = ev->kind == EVENT_DENY || ev->kind == EVENT_DNS_DENY;
+
+	log_line_begin(l, event_name(ev->kind));
+	if (!dns || ev->proto != 0)
+		log_line_str(l, "proto", log_proto_str(ev->proto, num, sizeof(num)));
+	if (ev->src.family != ADDR_NONE) {
+		log_line_str(l, "src", addr_str(&ev->src, buf));
+		if (ev->sport || ev->proto == 6 || ev->proto == 17)
+			log_line_u64(l, "sport", ev->sport);
+	}
+	if (ev->dst.family != ADDR_NONE) {
+		log_line_str(l, "dst", addr_str(&ev->dst, buf));
+		if (ev->dport || ev->proto == 6 || ev->proto == 17)
+			log_line_u64(l, "dport", ev->dport);
+	}
+	if (ev->name && *ev->name)
+		log_line_str(l, "name", ev->name);
+	if (ev->name_source != NAME_SOURCE_NONE)
+		log_line_str(l, "name_source", name_source_str(ev->name_source));
+	if (dns || (ev->qname && *ev->qname)) {
+		log_line_str(l, "qname", ev->qname ? ev->qname : "");
+		log_line_str(l, "qtype", log_qtype_str(ev->qtype, num, sizeof(num)));
+	}
+	if (deny || ev->reason != REASON_NONE) {
+		const char *r = reason_name(ev->reason);
+		if (r && *r)
+			log_line_str(l, "reason", r);
+	}
+	if (ev->detail && *ev->detail)
+		log_line_str(l, "detail", ev->detail);
+	if (deny || ev->ind.bits) {
+		put_indicators(l, &ev->ind);
+		put_credentials(l, &ev->ind);
+		if (ev->ind.imitates[0])
+			log_line_strn(l, "imitates", ev->ind.imitates,
+				      strnlen(ev->ind.imitates, sizeof(ev->ind.imitates)));
+		log_line_str(l, "severity", severity_name(ev->ind.severity));
+	}
+	if (deny)
+		log_line_bool(l, "enforced", ev->enforced);
+	if (ev->rule && ev->rule->file) {
+		log_line_strf(l, "rule", "%s:%u", ev->rule->file, ev->rule->line);
+	}
+	if (ev->has_uid)
+		log_line_u64(l, "uid", ev->uid);
+	if (ev->count > 1)
+		log_line_u64(l, "count", ev->count);
+	log_line_finish(l);
+}
+
+void log_event(const struct flow_event *ev)
+{
+	struct log_line l;
+
+	log_event_render(&l, ev);
+	if (lg.fd == -1)
+		return;
+	ssize_t w = write(lg.fd, l.buf, l.len);
+	if (w == -1)
+		write_failed(errno);
+	else if ((size_t)w != l.len)
+		write_failed(0);
+}
+
+void log_ready(const char *mode, bool enforce, const unsigned *queues, size_t nqueues,
+	       const char *const *dns_listen, size_t ndns)
+{
+	struct log_line l;
+
+	log_line_begin(&l, "ready");
+	log_line_str(&l, "version", EGRESSD_VERSION);
+	log_line_str(&l, "mode", mode);
+	log_line_bool(&l, "enforce", enforce);
+	log_line_array_begin(&l, "queues");
+	for (size_t i = 0; i < nqueues; i++)
+		log_line_array_u64(&l, queues[i]);
+	log_line_array_end(&l);
+	log_line_array_begin(&l, "dns_listen");
+	for (size_t i = 0; i < ndns; i++)
+		log_line_array_str(&l, dns_listen[i]);
+	log_line_array_end(&l);
+	log_line_write(&l);
+}
+
+void log_reload(const struct policy_stats *st, unsigned warnings)
+{
+	struct log_line l;
+
+	log_line_begin(&l, "reload");
+	log_line_u64(&l, "exact_names", st->exact_names);
+	log_line_u64(&l, "wildcards", st->wildcards);
+	log_line_u64(&l, "ranges", st->ranges);
+	log_line_u64(&l, "warnings", warnings);
+	log_line_write(&l);
+}
+
+void log_error(const char *const *diags, size_t ndiags, const char *fmt, ...)
+{
+	struct log_line l;
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_line_begin(&l, "error");
+	log_line_text(&l, "detail", msg);
+	if (ndiags) {
+		log_line_array_begin(&l, "diagnostics");
+		for (size_t i = 0; i < ndiags; i++)
+			log_line_array_str(&l, diags[i]);
+		log_line_array_end(&l);
+	}
+	log_line_write(&l);
+}

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef EGRESSD_LOG_H
+#define EGRESSD_LOG_H
+/*
+ * The event log: one JSON object per line (SPEC.md "Event log").
+ *
+ *   {"ts":"2026-11-27T21:03:04.123456Z","event":"deny","proto":"tcp",...}\n
+ *
+ * A line is built in a fixed buffer (struct log_line) and written with one
+ * write(2) to an O_APPEND|O_NONBLOCK descriptor, so a slow or full log never
+ * blocks a verdict: a failed or short write is counted
+ * (egressd_log_write_errors_total) and reported on stderr at most once a
+ * minute. Every string that may have come from the network is escaped so
+ * that the line stays valid UTF-8 JSON whatever bytes it carried.
+ *
+ * Not thread-safe: the daemon writes from its one event loop.
+ */
+#include "core/engine.h"
+#include "core/policy.h"
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Open path ("-" = standard output) for appending. 0 or -errno; the old log stays on error. */
+int log_open(const char *path);
+/* Reopen the same path (SIGHUP, after rotation). 0 or -errno; the old fd stays on error. */
+int log_reopen(void);
+void log_close(void);
+/* The path given to log_open() ("-" for stdout), or NULL. */
+const char *log_path(void);
+/* Failed or short writes since start (metric egressd_log_write_errors_total). */
+uint64_t log_write_errors(void);
+
+/*
+ * JSON string body of in[0..len) into out (cap bytes, always NUL-terminated
+ * when cap > 0): '"' and '\\' escaped, control characters and DEL as
+ * \u00XX. Bytes >= 0x80 are escaped as \u00XX too, unless utf8_ok is true
+ * and they form a valid UTF-8 sequence (text we wrote ourselves, such as
+ * the ellipsis of a masked credential). Never cuts an escape in half.
+ * Returns the length written (truncated output is shorter than needed;
+ * *truncated, if not NULL, says so).
+ */
+size_t log_json_escape(char *out, size_t cap, const char *in, size_t len, bool utf8_ok,
+		       bool *truncated);
+
+/* RFC 3339 UTC with microseconds of the realtime clock, into buf (>= 28 bytes). */
+void log_timestamp(char *buf, size_t cap);
+
+/* ---- building a line: begin, add keys, write ---- */
+
+#define LOG_LINE_MAX 8192
+
+struct log_line {
+	char buf[LOG_LINE_MAX];
+	size_t len;
+	bool truncated; /* something did not fit: the line still closes and parses */
+	bool in_array;
+	bool array_first;
+};
+
+/* Starts {"ts":"...","event":"EVENT" (event is ours, not escaped beyond JSON rules). */
+void log_line_begin(struct log_line *l, const char *event);
+/* "key":"value" with value escaped (strict: for anything from the network). */
+void log_line_str(struct log_line *l, const char *key, const char *value);
+void log_line_strn(struct log_line *l, const char *key, const char *value, size_t len);
+/* Same, but valid UTF-8 passes (our own text, file paths). */
+void log_line_text(struct log_line *l, const char *key, const char *value);
+/* "key":"<formatted, then escaped strictly>" */
+void log_line_strf(struct log_line *l, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void log_line_u64(struct log_line *l, const char *key, uint64_t v);
+void log_line_i64(struct log_line *l, const char *key, int64_t v);
+void log_line_bool(struct log_line *l, const char *key, bool v);
+/* Arrays: "key":[ ... ] with string or number elements. */
+void log_line_array_begin(struct log_line *l, const char *key);
+void log_line_array_str(struct log_line *l, const char *value);
+void log_line_array_u64(struct log_line *l, uint64_t v);
+void log_line_array_end(struct log_line *l);
+/* Closes the object, appends '\n' and writes it. 0 or -errno (also counted). */
+int log_line_write(struct log_line *l);
+/* Closes the object and appends '\n' without writing (tests, stdout users). */
+const char *log_line_finish(struct log_line *l);
+
+/* ---- the events ---- */
+
+/* deny / allow / dns_deny / dns_allow with every key the event carries. */
+void log_event(const struct flow_event *ev);
+/* The same line rendered into l (finished, not written): for tests and learn. */
+void log_event_render(struct log_line *l, const struct flow_event *ev);
+
+/* ready: mode ("gateway"/"host"/"run"), enforce, queue numbers, DNS listeners as text. */
+void log_ready(const char *mode, bool enforce, const unsigned *queues, size_t nqueues,
+	       const char *const *dns_listen, size_t ndns);
+/* reload: the counts of the new policy and the files. */
+void log_reload(const struct policy_stats *st, unsigned warnings);
+/* error: a message (escaped) and optional diagnostic lines. */
+void log_error(const char *const *diags, size_t ndiags, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Text of protocol numbers and query types as logged. buf: >= 12 bytes. */
+const char *log_proto_str(uint8_t proto, char *buf, size_t cap);
+const char *log_qtype_str(uint16_t qtype, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef EGRESSD_METRICS_H
+#define EGRESSD_METRICS_H
+/*
+ * Prometheus text exposition (format 0.0.4) on [metrics] listen, served by
+ * libevent's evhttp in the daemon's loop: GET /metrics, 404 elsewhere.
+ * Every label value is one of a fixed set chosen here (verdicts, decisions,
+ * reason names): nothing from the network ever reaches a label.
+ */
+#include "../config/conf.h"
+#include "core/engine.h"
+#include "core/reason.h"
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdint.h>
+
+/* One consistent reading of every counter, taken by the daemon per scrape. */
+struct metrics_snapshot {
+	uint64_t packets[4];                  /* by enum verdict: pass allow deny drop */
+	uint64_t flows_allow;                 /* flow allow events (aggregated counts added) */
+	uint64_t flows_deny[REASON_COUNT_];   /* flow deny events by reason */
+	uint64_t dns_allowed, dns_denied, dns_failed;
+	uint64_t queue_dropped;               /* kernel: queue full + netlink buffer full */
+	uint64_t log_write_errors;
+	uint64_t bindings;
+	uint64_t flows_tracked;
+};
+
+typedef void (*metrics_collect_fn)(void *arg, struct metrics_snapshot *out);
+
+struct metrics;
+
+/* Listen on ep and serve. NULL with err filled on failure. */
+struct metrics *metrics_new(struct event_base *base, const struct conf_endpoint *ep,
+			    metrics_collect_fn collect, void *arg, char *err, size_t errlen);
+void metrics_free(struct metrics *m); /* NULL-safe */
+
+/* The exposition text of s appended to out. 0 or -ENOMEM. */
+int metrics_render(const struct metrics_snapshot *s, struct evbuffer *out);
+
+#endif
