@@ -8,8 +8,7 @@
  *   bücher.example                 UTF-8 becomes the A-label xn--bcher-kva.example
  *   203.0.113.0/24:443             IPv4 range (host bits must be zero)
  *   192.0.2.7                      one address (/32)
- *   [2001:db8::/32]:443            IPv6 in brackets; "[2001:db8::1]" is a /128
- *   2001:db8::/32                  bare IPv6, only without a port
+ *   [2001:db8::/32]:443            IPv6 always in brackets; "[2001:db8::1]" is a /128
  *
  * Every refusal is an error at FILE:LINE; the caller builds no policy if
  * there was one. A wildcard whose base is a public suffix (anyone may
@@ -306,9 +305,10 @@ int allowlist_parse_line(const char *text, const char *file, unsigned line,
 	} else {
 		const char *colon = strchr(t, ':');
 		if (colon && strchr(colon + 1, ':')) {
-			/* bare IPv6: no port possible */
-			snprintf(host, sizeof host, "%s", t);
-			v6 = true;
+			/* "2001:db8::1:443" could be either: brackets say which */
+			diag_error(d, file, line,
+				   "IPv6 goes in brackets: \"[%s]\", or \"[ADDR]:PORT\"", t);
+			return -EINVAL;
 		} else {
 			size_t hl = colon ? (size_t)(colon - t) : n;
 			memcpy(host, t, hl);

@@ -1,20 +1,917 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * config/: egressd.conf keys and defaults, every error with its exact
+ * FILE:LINE text, allowlist forms, presets, globs, and the shipped files.
+ * Files are written under a fresh mkdtemp directory per test.
+ */
+#define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-static void placeholder(void **state)
+#include "../../config/conf.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ftw.h>
+#include <glob.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef SRCDIR
+#error "SRCDIR must name the source tree"
+#endif
+
+static char tdir[PATH_MAX];
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static int setup(void **state)
 {
 	(void)state;
-	skip();
+	snprintf(tdir, sizeof tdir, "/tmp/egx-conf-XXXXXX");
+	if (!mkdtemp(tdir))
+		return -1;
+	char p[PATH_MAX + 16];
+	snprintf(p, sizeof p, "%s/allow.d", tdir);
+	if (mkdir(p, 0700) == -1)
+		return -1;
+	setenv("EGRESSD_PRESET_DIR", SRCDIR "/config/presets", 1);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	return nftw(tdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* tdir/rel; returns a static path buffer (one of two, alternating). */
+static const char *tpath(const char *rel)
+{
+	static char bufs[2][PATH_MAX + 64];
+	static int k;
+	k ^= 1;
+	snprintf(bufs[k], sizeof bufs[k], "%s/%s", tdir, rel);
+	return bufs[k];
+}
+
+static const char *write_file(const char *rel, const char *text)
+{
+	const char *p = tpath(rel);
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	return p;
+}
+
+/* Does d hold exactly this line? Prints what it holds when not. */
+static bool has_line(const struct diag *d, const char *fmt, ...)
+{
+	char want[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(want, sizeof want, fmt, ap);
+	va_end(ap);
+	for (size_t i = 0; i < d->n; i++)
+		if (!strcmp(d->lines[i], want))
+			return true;
+	fprintf(stderr, "wanted: %s\nhave:\n", want);
+	for (size_t i = 0; i < d->n; i++)
+		fprintf(stderr, "  %s\n", d->lines[i]);
+	return false;
+}
+
+static struct conf *load_ok(const char *text)
+{
+	struct diag d = {0};
+	struct conf *c = NULL;
+	const char *p = write_file("egressd.conf", text);
+	int rc = conf_load(p, &c, &d);
+	if (rc != 0)
+		diag_print(&d, stderr);
+	assert_int_equal(rc, 0);
+	assert_non_null(c);
+	assert_int_equal(d.errors, 0);
+	diag_clear(&d);
+	return c;
+}
+
+/* Load text expecting failure; d receives the messages. */
+static void load_bad(const char *text, struct diag *d)
+{
+	struct conf *c = (struct conf *)0x1;
+	const char *p = write_file("egressd.conf", text);
+	assert_int_equal(conf_load(p, &c, d), -1);
+	assert_null(c);
+	assert_true(d->errors > 0);
+}
+
+static void ep_is(const struct conf_endpoint *ep, const char *addr, uint16_t port)
+{
+	char buf[ADDR_STRLEN];
+	assert_non_null(inet_ntop(ep->addr.family == ADDR_V4 ? AF_INET : AF_INET6, ep->addr.b, buf,
+				  sizeof buf));
+	assert_string_equal(buf, addr);
+	assert_int_equal(ep->port, port);
+}
+
+/* ---- egressd.conf ------------------------------------------------------ */
+
+static void test_defaults(void **state)
+{
+	(void)state;
+	struct conf *c = load_ok("[gateway]\ninside = eth1\n");
+	assert_int_equal(c->mode, CONF_MODE_GATEWAY);
+	assert_true(c->enforce);
+	assert_true(c->engine.enforce);
+	assert_int_equal(c->nallow, 1);
+	assert_string_equal(c->allow[0], "/etc/egressd/allow.d/*.list");
+	assert_int_equal(c->allow_line[0], 0);
+	assert_string_equal(c->inside, "eth1");
+	assert_int_equal(c->queue_num, 0);
+	assert_int_equal(c->queue_threads, 1);
+	assert_int_equal(c->ndns_listen, 0);
+	assert_int_equal(c->ndns_upstream, 0);
+	assert_int_equal(c->dns_deny_rcode, DNS_RCODE_REFUSED);
+	assert_int_equal(c->engine.bind_grace_ns, 60ULL * 1000000000ULL);
+	assert_int_equal(c->engine.unknown_ip, UNKNOWN_IP_DENY);
+	assert_false(c->engine.ech_allow);
+	assert_false(c->engine.quic_inspect);
+	assert_string_equal(c->log_file, "-");
+	assert_int_equal(c->log_level, CONF_LOG_DENY);
+	assert_true(c->metrics_enabled);
+	ep_is(&c->metrics_listen, "127.0.0.1", 9469);
+	assert_string_equal(c->path, tpath("egressd.conf"));
+	conf_free(c);
+
+	c = conf_new_defaults();
+	assert_non_null(c);
+	assert_int_equal(c->nallow, 0);
+	assert_int_equal(c->mode, CONF_MODE_GATEWAY);
+	assert_true(c->enforce);
+	conf_free(c);
+	conf_free(NULL);
+}
+
+static void test_every_key(void **state)
+{
+	(void)state;
+	struct conf *c = load_ok(
+		"; full config\n"
+		"# hash comment\n"
+		"[egressd]\n"
+		"mode = host            ; inline\n"
+		"enforce = no           # inline hash\n"
+		"allow = a.list preset:debian /abs/*.list\n"
+		"  allow.d/more.list\n"
+		"[gateway]\n"
+		"inside = eth9\n"
+		"[queue]\n"
+		"num = 100\n"
+		"threads = 16\n"
+		"[dns]\n"
+		"listen = 198.51.100.1:5353 [2001:db8::1]:53 192.0.2.1\n"
+		"upstream = 203.0.113.53 2001:db8::53 [2001:db8::54]:5300 203.0.113.54:10053\n"
+		"deny = nxdomain\n"
+		"grace = 5\n"
+		"[tls]\n"
+		"unknown_ip = verify\n"
+		"ech = allow\n"
+		"[quic]\n"
+		"policy = inspect\n"
+		"[log]\n"
+		"file = /var/log/egressd.json\n"
+		"level = all\n"
+		"[metrics]\n"
+		"listen = [2001:db8::9]:9000\n");
+	assert_int_equal(c->mode, CONF_MODE_HOST);
+	assert_false(c->enforce);
+	assert_false(c->engine.enforce);
+	assert_int_equal(c->nallow, 4);
+	assert_string_equal(c->allow[0], "a.list");
+	assert_string_equal(c->allow[1], "preset:debian");
+	assert_string_equal(c->allow[2], "/abs/*.list");
+	assert_string_equal(c->allow[3], "allow.d/more.list");
+	assert_int_equal(c->allow_line[0], 6);
+	assert_int_equal(c->allow_line[3], 7);
+	assert_string_equal(c->inside, "eth9");
+	assert_int_equal(c->queue_num, 100);
+	assert_int_equal(c->queue_threads, 16);
+	assert_int_equal(c->ndns_listen, 3);
+	ep_is(&c->dns_listen[0], "198.51.100.1", 5353);
+	ep_is(&c->dns_listen[1], "2001:db8::1", 53);
+	ep_is(&c->dns_listen[2], "192.0.2.1", 53);
+	assert_int_equal(c->ndns_upstream, 4);
+	ep_is(&c->dns_upstream[0], "203.0.113.53", 53);
+	ep_is(&c->dns_upstream[1], "2001:db8::53", 53);
+	ep_is(&c->dns_upstream[2], "2001:db8::54", 5300);
+	ep_is(&c->dns_upstream[3], "203.0.113.54", 10053);
+	assert_int_equal(c->dns_deny_rcode, DNS_RCODE_NXDOMAIN);
+	assert_int_equal(c->engine.bind_grace_ns, 5ULL * 1000000000ULL);
+	assert_int_equal(c->engine.unknown_ip, UNKNOWN_IP_VERIFY);
+	assert_true(c->engine.ech_allow);
+	assert_true(c->engine.quic_inspect);
+	assert_string_equal(c->log_file, "/var/log/egressd.json");
+	assert_int_equal(c->log_level, CONF_LOG_ALL);
+	assert_true(c->metrics_enabled);
+	ep_is(&c->metrics_listen, "2001:db8::9", 9000);
+	conf_free(c);
+}
+
+static void test_values(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *v;
+		bool b;
+	} bools[] = { { "yes", true }, { "no", false }, { "true", true }, { "false", false },
+		      { "1", true },   { "0", false },  { "YES", true }, { "False", false } };
+	for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++) {
+		char text[128];
+		snprintf(text, sizeof text, "[egressd]\nmode = host\nenforce = %s\n", bools[i].v);
+		struct conf *c = load_ok(text);
+		assert_int_equal(c->enforce, bools[i].b);
+		assert_int_equal(c->engine.enforce, bools[i].b);
+		conf_free(c);
+	}
+	/* empty metrics listen disables; empty allow means no allowlist at all */
+	struct conf *c = load_ok("[egressd]\nmode = host\nallow =\n[metrics]\nlisten =\n"
+				 "[queue]\nnum = 65520\nthreads = 16\n");
+	assert_false(c->metrics_enabled);
+	assert_int_equal(c->nallow, 0);
+	assert_int_equal(c->queue_num, 65520);
+	conf_free(c);
+	/* CRLF and a BOM */
+	c = load_ok("\xEF\xBB\xBF[egressd]\r\nmode = host\r\n[dns]\r\ndeny = refused\r\n");
+	assert_int_equal(c->mode, CONF_MODE_HOST);
+	conf_free(c);
+	/* metrics without port takes 9469 */
+	c = load_ok("[egressd]\nmode = host\n[metrics]\nlisten = 192.0.2.9\n");
+	ep_is(&c->metrics_listen, "192.0.2.9", 9469);
+	conf_free(c);
+}
+
+static void test_conf_errors(void **state)
+{
+	(void)state;
+	const char *p = tpath("egressd.conf");
+	struct diag d = {0};
+
+	load_bad("[egressd]\nmode = host\n[dns]\n\n\n\n\n\n\n\n\nfoo = 1\n", &d);
+	assert_true(has_line(&d, "%s:12: unknown key \"foo\" in [dns]", p));
+	assert_int_equal(d.errors, 1);
+	diag_clear(&d);
+
+	load_bad("[egressd]\nmode = maybe\n", &d);
+	assert_true(has_line(&d, "%s:2: bad value \"maybe\" for mode (expected gateway or host)", p));
+	diag_clear(&d);
+
+	load_bad("[egressd]\nmode = host\nenforce = perhaps\n", &d);
+	assert_true(has_line(&d, "%s:3: bad value \"perhaps\" for enforce (expected yes or no)", p));
+	diag_clear(&d);
+
+	load_bad("[egressd]\nmode = host\n[bogus]\nx = 1\n", &d);
+	assert_true(has_line(&d, "%s:3: unknown section \"[bogus]\"", p));
+	assert_int_equal(d.errors, 1);
+	diag_clear(&d);
+
+	load_bad("[egressd]\nmode = host\n[empty_unknown]\n", &d);
+	assert_true(has_line(&d, "%s:3: unknown section \"[empty_unknown]\"", p));
+	diag_clear(&d);
+
+	load_bad("[egressd]\nmode = gateway\n", &d);
+	assert_true(has_line(&d,
+			     "%s:2: mode = gateway needs [gateway] inside (the interface facing "
+			     "the protected clients)",
+			     p));
+	diag_clear(&d);
+
+	load_bad("[egressd]\n", &d); /* gateway by default, no mode line */
+	assert_true(has_line(&d,
+			     "%s: mode = gateway needs [gateway] inside (the interface facing "
+			     "the protected clients)",
+			     p));
+	diag_clear(&d);
+
+	load_bad("[egressd]\nmode = host\n[queue]\nthreads = 17\n", &d);
+	assert_true(has_line(&d, "%s:4: bad value \"17\" for threads (expected 1..16)", p));
+	diag_clear(&d);
+	load_bad("[egressd]\nmode = host\n[queue]\nthreads = 0\n", &d);
+	assert_true(has_line(&d, "%s:4: bad value \"0\" for threads (expected 1..16)", p));
+	diag_clear(&d);
+	load_bad("[egressd]\nmode = host\n[queue]\nnum = -1\n", &d);
+	assert_true(has_line(&d, "%s:4: bad value \"-1\" for num (expected a queue number 0..65535)",
+			     p));
+	diag_clear(&d);
+	load_bad("[egressd]\nmode = host\n[queue]\nnum = 65535\nthreads = 2\n", &d);
+	assert_true(has_line(&d, "%s:5: queues num..num+threads-1 go past 65535 (num = 65535, "
+				 "threads = 2)",
+			     p));
+	diag_clear(&d);
+
+	load_bad("[egressd]\nmode = host\nmode = gateway\n", &d);
+	assert_true(has_line(&d, "%s:3: duplicate key \"mode\" in [egressd] (first set on line 2)",
+			     p));
+	diag_clear(&d);
+
+	load_bad("mode = host\n", &d);
+	assert_true(has_line(&d, "%s:1: key \"mode\" outside a section", p));
+	diag_clear(&d);
+
+	load_bad("[egressd]\nmode = host\nthis is not ini\n", &d);
+	assert_true(has_line(&d, "%s:3: syntax error (expected \"[section]\" or \"key = value\")",
+			     p));
+	diag_clear(&d);
+
+	load_bad("[dns]\nlisten = 198.51.100.1:0\n[egressd]\nmode = host\n", &d);
+	assert_true(has_line(&d,
+			     "%s:2: bad value \"198.51.100.1:0\" for listen (expected ADDR, "
+			     "ADDR:PORT or [V6]:PORT)",
+			     p));
+	diag_clear(&d);
+	load_bad("[dns]\nupstream = resolver.example\n[egressd]\nmode = host\n", &d);
+	assert_true(has_line(&d,
+			     "%s:2: bad value \"resolver.example\" for upstream (expected ADDR, "
+			     "ADDR:PORT or [V6]:PORT)",
+			     p));
+	diag_clear(&d);
+	load_bad("[dns]\nlisten = 192.0.2.1 192.0.2.2 192.0.2.3 192.0.2.4 192.0.2.5\n"
+		 "[egressd]\nmode = host\n",
+		 &d);
+	assert_true(has_line(&d, "%s:2: too many addresses for listen (at most 4)", p));
+	diag_clear(&d);
+	load_bad("[egressd]\nmode = host\n[dns]\ndeny = drop\ngrace = 1m\n", &d);
+	assert_true(has_line(&d, "%s:4: bad value \"drop\" for deny (expected refused or nxdomain)",
+			     p));
+	assert_true(has_line(&d, "%s:5: bad value \"1m\" for grace (expected seconds, 0..86400)", p));
+	assert_int_equal(d.errors, 2);
+	diag_clear(&d);
+	load_bad("[egressd]\nmode = host\n[tls]\nunknown_ip = allow\nech = yes\n[quic]\npolicy = "
+		 "allow\n[log]\nlevel = debug\nfile =\n",
+		 &d);
+	assert_true(has_line(&d, "%s:4: bad value \"allow\" for unknown_ip (expected deny or verify)",
+			     p));
+	assert_true(has_line(&d, "%s:5: bad value \"yes\" for ech (expected deny or allow)", p));
+	assert_true(has_line(&d, "%s:7: bad value \"allow\" for policy (expected deny or inspect)",
+			     p));
+	assert_true(has_line(&d, "%s:9: bad value \"debug\" for level (expected deny or all)", p));
+	assert_true(has_line(&d, "%s:10: bad value \"\" for file (expected a path or \"-\" for stdout)",
+			     p));
+	diag_clear(&d);
+	load_bad("[gateway]\ninside = this-name-is-too-long0\n", &d);
+	assert_true(has_line(&d,
+			     "%s:2: bad value \"this-name-is-too-long0\" for inside (expected an "
+			     "interface name of 1 to 15 characters)",
+			     p));
+	diag_clear(&d);
+	load_bad("[metrics]\nlisten = localhost:9469\n[egressd]\nmode = host\n", &d);
+	assert_true(has_line(&d,
+			     "%s:2: bad value \"localhost:9469\" for listen (expected ADDR:PORT, or "
+			     "nothing to disable)",
+			     p));
+	diag_clear(&d);
+
+	/* an over-long line is refused, not split */
+	char big[400];
+	memset(big, 'x', sizeof big);
+	snprintf(big, sizeof big, "[egressd]\nmode = host\nallow = %0300d\n", 1);
+	load_bad(big, &d);
+	assert_true(d.n == 1 && strstr(d.lines[0], ":3: line too long"));
+	diag_clear(&d);
+
+	/* a missing file, a directory */
+	struct conf *c = (struct conf *)0x1;
+	assert_int_equal(conf_load(tpath("nope.conf"), &c, &d), -1);
+	assert_null(c);
+	assert_true(has_line(&d, "%s: cannot open: No such file or directory", tpath("nope.conf")));
+	diag_clear(&d);
+	c = (struct conf *)0x1;
+	assert_int_equal(conf_load(tdir, &c, &d), -1);
+	assert_null(c);
+	diag_clear(&d);
+
+	/* several errors in one file: all of them reported, nothing returned */
+	load_bad("[egressd]\nmode = x\nenforce = y\n[nope]\n[dns]\nzap = 1\n", &d);
+	assert_int_equal(d.errors, 5); /* mode, enforce, section, key, gateway needs inside */
+	diag_clear(&d);
+}
+
+static void test_endpoint(void **state)
+{
+	(void)state;
+	struct conf_endpoint ep;
+	assert_int_equal(conf_parse_endpoint("192.0.2.1", 53, &ep), 0);
+	ep_is(&ep, "192.0.2.1", 53);
+	assert_int_equal(conf_parse_endpoint("192.0.2.1:65535", 53, &ep), 0);
+	ep_is(&ep, "192.0.2.1", 65535);
+	assert_int_equal(conf_parse_endpoint("[2001:db8::1]", 53, &ep), 0);
+	ep_is(&ep, "2001:db8::1", 53);
+	assert_int_equal(conf_parse_endpoint("2001:db8::1", 53, &ep), 0);
+	ep_is(&ep, "2001:db8::1", 53);
+	assert_int_equal(conf_parse_endpoint("192.0.2.1", 0, &ep), -EINVAL);
+	assert_int_equal(conf_parse_endpoint("192.0.2.1:65536", 53, &ep), -EINVAL);
+	assert_int_equal(conf_parse_endpoint("192.0.2.1:", 53, &ep), -EINVAL);
+	assert_int_equal(conf_parse_endpoint("[192.0.2.1]:53", 53, &ep), -EINVAL);
+	assert_int_equal(conf_parse_endpoint("[2001:db8::1]x", 53, &ep), -EINVAL);
+	assert_int_equal(conf_parse_endpoint("[2001:db8::1", 53, &ep), -EINVAL);
+	assert_int_equal(conf_parse_endpoint("", 53, &ep), -EINVAL);
+	assert_int_equal(conf_parse_endpoint("999.0.2.1", 53, &ep), -EINVAL);
+}
+
+/* ---- allowlist lines ---------------------------------------------------- */
+
+static void parse_ok(const char *line, struct allow_entry *e)
+{
+	struct diag d = {0};
+	int rc = allowlist_parse_line(line, "t.list", 1, e, &d);
+	if (rc != 0 || d.n)
+		diag_print(&d, stderr);
+	assert_int_equal(rc, 0);
+	assert_int_equal(d.errors, 0);
+	assert_int_equal(d.warnings, 0);
+	diag_clear(&d);
+}
+
+static void parse_bad(const char *line, const char *want)
+{
+	struct diag d = {0};
+	struct allow_entry e;
+	assert_int_equal(allowlist_parse_line(line, "allow.d/ci.list", 7, &e, &d), -EINVAL);
+	assert_int_equal(d.errors, 1);
+	assert_true(has_line(&d, "allow.d/ci.list:7: %s", want));
+	diag_clear(&d);
+}
+
+static void range_is(const struct allow_entry *e, const char *net, unsigned prefix)
+{
+	char buf[ADDR_STRLEN];
+	assert_int_equal(e->kind, ALLOW_RANGE);
+	assert_non_null(inet_ntop(e->net.family == ADDR_V4 ? AF_INET : AF_INET6, e->net.b, buf,
+				  sizeof buf));
+	assert_string_equal(buf, net);
+	assert_int_equal(e->prefix, prefix);
+}
+
+static void test_allow_forms(void **state)
+{
+	(void)state;
+	struct allow_entry e;
+
+	parse_ok("", &e);
+	assert_int_equal(e.kind, ALLOW_BLANK);
+	parse_ok("   # only a comment\r\n", &e);
+	assert_int_equal(e.kind, ALLOW_BLANK);
+
+	parse_ok("updates.example.com", &e);
+	assert_int_equal(e.kind, ALLOW_NAME);
+	assert_string_equal(e.name, "updates.example.com");
+	assert_false(e.wildcard);
+	assert_int_equal(e.nports, 1);
+	assert_int_equal(e.ports[0], 443);
+	assert_string_equal(e.text, "updates.example.com");
+
+	parse_ok("  *.CDN.Example.COM.   # trailing dot, case, comment\r\n", &e);
+	assert_int_equal(e.kind, ALLOW_NAME);
+	assert_string_equal(e.name, "cdn.example.com");
+	assert_true(e.wildcard);
+	assert_string_equal(e.text, "*.CDN.Example.COM.");
+
+	parse_ok("deb.debian.org:443,80,443,8080", &e);
+	assert_string_equal(e.name, "deb.debian.org");
+	assert_int_equal(e.nports, 3);
+	assert_int_equal(e.ports[0], 80);
+	assert_int_equal(e.ports[1], 443);
+	assert_int_equal(e.ports[2], 8080);
+
+	parse_ok("bücher.example", &e);
+	assert_string_equal(e.name, "xn--bcher-kva.example");
+	parse_ok("*.Bücher.example:8443", &e);
+	assert_string_equal(e.name, "xn--bcher-kva.example");
+	assert_true(e.wildcard);
+	assert_int_equal(e.ports[0], 8443);
+	parse_ok("xn--bcher-kva.example", &e);
+	assert_string_equal(e.name, "xn--bcher-kva.example");
+	parse_ok("_acme.example.org:1", &e);
+	assert_string_equal(e.name, "_acme.example.org");
+	assert_int_equal(e.ports[0], 1);
+
+	parse_ok("203.0.113.0/24:443", &e);
+	range_is(&e, "203.0.113.0", 24);
+	assert_int_equal(e.ports[0], 443);
+	parse_ok("192.0.2.7", &e);
+	range_is(&e, "192.0.2.7", 32);
+	assert_int_equal(e.nports, 1);
+	assert_int_equal(e.ports[0], 443);
+	parse_ok("192.0.2.7:22,65535", &e);
+	range_is(&e, "192.0.2.7", 32);
+	assert_int_equal(e.nports, 2);
+	assert_int_equal(e.ports[1], 65535);
+	parse_ok("[2001:db8::/32]:443", &e);
+	range_is(&e, "2001:db8::", 32);
+	parse_ok("[2001:db8::1]:443,80", &e);
+	range_is(&e, "2001:db8::1", 128);
+	assert_int_equal(e.nports, 2);
+	parse_ok("[2001:DB8:1::/48]", &e);
+	range_is(&e, "2001:db8:1::", 48);
+	assert_int_equal(e.ports[0], 443);
+
+	/* 64 distinct ports is the most */
+	char many[600] = "many.example:";
+	for (int i = 1; i <= 64; i++)
+		snprintf(many + strlen(many), sizeof many - strlen(many), "%s%d", i > 1 ? "," : "", i);
+	parse_ok(many, &e);
+	assert_int_equal(e.nports, 64);
+	strcat(many, ",65");
+	parse_bad(many, "too many ports (at most 64)");
+}
+
+static void test_allow_errors(void **state)
+{
+	(void)state;
+	parse_bad("ci.example.com:44x", "bad port \"44x\"");
+	parse_bad("ci.example.com:443,44x", "bad port \"44x\"");
+	parse_bad("ci.example.com:0", "bad port \"0\"");
+	parse_bad("ci.example.com:65536", "bad port \"65536\"");
+	parse_bad("ci.example.com:", "bad port \"\"");
+	parse_bad("ci.example.com:443,", "bad port \"\"");
+	parse_bad("[2001:db8::1]:x", "bad port \"x\"");
+	parse_bad("203.0.113.1/24",
+		  "\"203.0.113.1/24\" has host bits set: the network is 203.0.113.0/24");
+	parse_bad("[2001:db8::1/32]:443",
+		  "\"[2001:db8::1/32]:443\" has host bits set: the network is [2001:db8::/32]");
+	parse_bad("203.0.113.0/33", "bad prefix length \"/33\" (0..32)");
+	parse_bad("203.0.113.0/", "bad prefix length \"/\" (0..32)");
+	parse_bad("[2001:db8::/129]", "bad prefix length \"/129\" (0..128)");
+	parse_bad("203.0.113.256", "bad IPv4 address \"203.0.113.256\"");
+	parse_bad("1.2.3", "bad IPv4 address \"1.2.3\"");
+	parse_bad("[2001:db8::zz]", "bad IPv6 address \"2001:db8::zz\"");
+	parse_bad("2001:db8::1:443",
+		  "IPv6 goes in brackets: \"[2001:db8::1:443]\", or \"[ADDR]:PORT\"");
+	parse_bad("[192.0.2.1]:443", "brackets are for IPv6 addresses, not \"192.0.2.1\"");
+	parse_bad("[2001:db8::1", "missing \"]\" in \"[2001:db8::1\"");
+	parse_bad("[2001:db8::1]443",
+		  "unexpected \"443\" after \"]\" (expected \":PORT[,PORT...]\")");
+	parse_bad("*", "wildcard \"*\" would allow every name; write \"*.example.com\"");
+	parse_bad("*:443", "wildcard \"*\" would allow every name; write \"*.example.com\"");
+	parse_bad("a.*.b", "bad wildcard \"a.*.b\": \"*\" may only be the whole leftmost label, as "
+			   "in \"*.example.com\"");
+	parse_bad("*foo.b", "bad wildcard \"*foo.b\": \"*\" may only be the whole leftmost label, "
+			    "as in \"*.example.com\"");
+	parse_bad("*.*.b", "bad wildcard \"*.*.b\": \"*\" may only be the whole leftmost label, as "
+			   "in \"*.example.com\"");
+	parse_bad("*.", "bad name \"*.\": empty name");
+	parse_bad("a..example", "bad name \"a..example\": empty label or label longer than 63 "
+				"characters");
+	parse_bad("exa$mple.com", "bad name \"exa$mple.com\": only letters, digits, '-', '_' and "
+				  "'.' are allowed");
+	parse_bad("updates.example.com exactly this name",
+		  "unexpected text after \"updates.example.com\" (one entry per line; comments "
+		  "start with \"#\")");
+}
+
+static void test_allow_warnings(void **state)
+{
+	(void)state;
+	static const char *const psl[] = { "*.github.io", "*.co.uk", "*.com", "*.GitHub.IO." };
+	for (size_t i = 0; i < sizeof psl / sizeof psl[0]; i++) {
+		struct diag d = {0};
+		struct allow_entry e;
+		assert_int_equal(allowlist_parse_line(psl[i], "w.list", 3, &e, &d), 0);
+		assert_int_equal(e.kind, ALLOW_NAME);
+		assert_int_equal(d.errors, 0);
+		assert_int_equal(d.warnings, 1);
+		assert_true(has_line(&d,
+				     "w.list:3: warning: wildcard \"%s\" covers the public suffix "
+				     "\"%s\": anyone can register names below it",
+				     psl[i], e.name));
+		diag_clear(&d);
+	}
+	/* not public suffixes: no warning */
+	struct allow_entry e;
+	parse_ok("*.cdn.example.com", &e);
+	parse_ok("*.actions.githubusercontent.com", &e);
+	parse_ok("*.debian.org", &e);
+
+	struct diag d = {0};
+	assert_int_equal(allowlist_parse_line("0.0.0.0/0:53", "w.list", 4, &e, &d), 0);
+	assert_int_equal(d.warnings, 1);
+	assert_true(has_line(&d, "w.list:4: warning: \"0.0.0.0/0:53\" covers every IPv4 address"));
+	diag_clear(&d);
+}
+
+/* ---- files, presets, globs, policy ---------------------------------------- */
+
+static void test_allow_file_lines(void **state)
+{
+	(void)state;
+	char cwd[PATH_MAX];
+	assert_non_null(getcwd(cwd, sizeof cwd));
+	write_file("allow.d/ci.list", "# CI endpoints\n"
+				      "\n"
+				      "deb.debian.org:80,443\n"
+				      "*.cdn.example.com\r\n"
+				      "203.0.113.0/24:443\n"
+				      "[2001:db8::/32]:443\n"
+				      "ci.example.com:44x\n");
+	write_file("egressd.conf", "[egressd]\nmode = host\nallow = allow.d/ci.list\n");
+	/* relative config path: messages carry the SPEC's exact shape */
+	assert_int_equal(chdir(tdir), 0);
+	struct diag d = {0};
+	struct conf *c = NULL;
+	assert_int_equal(conf_load("egressd.conf", &c, &d), 0);
+	assert_null(conf_load_policy(c, &d));
+	assert_int_equal(d.errors, 1);
+	assert_true(has_line(&d, "allow.d/ci.list:7: bad port \"44x\""));
+	diag_clear(&d);
+	conf_free(c);
+
+	/* fixed: builds, and each entry answers with its FILE:LINE */
+	write_file("allow.d/ci.list", "# CI endpoints\n"
+				      "\n"
+				      "deb.debian.org:80,443\n"
+				      "*.cdn.example.com\r\n"
+				      "203.0.113.0/24:443\n"
+				      "[2001:db8::/32]:443\n"
+				      "ci.example.com:443  # fixed\n"
+				      "Bücher.example\n");
+	assert_int_equal(conf_load("egressd.conf", &c, &d), 0);
+	struct policy *p = conf_load_policy(c, &d);
+	assert_non_null(p);
+	assert_int_equal(d.errors + d.warnings, 0);
+	const struct policy_rule *r;
+	bool known = false;
+	r = policy_match_name(p, "deb.debian.org", 80, NULL);
+	assert_non_null(r);
+	assert_string_equal(r->file, "allow.d/ci.list");
+	assert_int_equal(r->line, 3);
+	assert_string_equal(r->text, "deb.debian.org:80,443");
+	assert_null(policy_match_name(p, "deb.debian.org", 22, &known));
+	assert_true(known);
+	r = policy_match_name(p, "a.cdn.example.com", 443, NULL);
+	assert_non_null(r);
+	assert_int_equal(r->line, 4);
+	assert_null(policy_match_name(p, "cdn.example.com", 443, NULL));
+	r = policy_match_name(p, "xn--bcher-kva.example", 443, NULL);
+	assert_non_null(r);
+	assert_int_equal(r->line, 8);
+	struct addr a = { .family = ADDR_V4, .b = { 203, 0, 113, 77 } };
+	r = policy_match_addr(p, &a, 443, NULL);
+	assert_non_null(r);
+	assert_int_equal(r->line, 5);
+	assert_null(policy_match_addr(p, &a, 80, NULL));
+	struct addr a6 = { .family = ADDR_V6 };
+	assert_int_equal(inet_pton(AF_INET6, "2001:db8:5::1", a6.b), 1);
+	r = policy_match_addr(p, &a6, 443, NULL);
+	assert_non_null(r);
+	assert_int_equal(r->line, 6);
+	policy_free(p);
+	conf_free(c);
+	assert_int_equal(chdir(cwd), 0);
+
+	/* allowlist_add_file directly; a missing file */
+	struct policy_builder *b = policy_builder_new();
+	assert_non_null(b);
+	assert_int_equal(allowlist_add_file(b, tpath("allow.d/ci.list"), &d), 0);
+	assert_true(allowlist_add_file(b, tpath("allow.d/none.list"), &d) < 0);
+	assert_true(has_line(&d, "%s: cannot open: No such file or directory",
+			     tpath("allow.d/none.list")));
+	assert_true(allowlist_add_file(b, "/dev/null", &d) < 0);
+	assert_true(has_line(&d, "/dev/null: not a regular file"));
+	assert_int_equal(allowlist_add_line(b, "  # nothing", "x", 1, &d), 0);
+	assert_int_equal(allowlist_add_line(b, "x.example:1,2", "x", 2, &d), 0);
+	assert_int_equal(allowlist_add_line(b, "x.example:1,2x", "x", 3, &d), -EINVAL);
+	assert_true(has_line(&d, "x:3: bad port \"2x\""));
+	p = policy_builder_finish(b);
+	assert_non_null(p);
+	r = policy_match_name(p, "x.example", 2, NULL);
+	assert_non_null(r);
+	assert_string_equal(r->file, "x");
+	assert_int_equal(r->line, 2);
+	policy_free(p);
+	diag_clear(&d);
+}
+
+static void test_allow_items(void **state)
+{
+	(void)state;
+	struct diag d = {0};
+	struct conf *c;
+
+	/* globs: sorted expansion; a glob matching nothing warns; a named missing file errs */
+	write_file("allow.d/a.list", "a.example\n");
+	write_file("allow.d/b.list", "b.example\n");
+	write_file("allow.d/c.txt", "c.example\n");
+	c = load_ok("[egressd]\nmode = host\nallow = allow.d/*.list\n  nothing/*.list\n");
+	struct policy *p = conf_load_policy(c, &d);
+	assert_non_null(p);
+	assert_int_equal(d.errors, 0);
+	assert_int_equal(d.warnings, 1);
+	assert_true(has_line(&d, "%s:4: warning: \"%s\" matches no file", tpath("egressd.conf"),
+			     tpath("nothing/*.list")));
+	assert_non_null(policy_match_name(p, "a.example", 443, NULL));
+	assert_non_null(policy_match_name(p, "b.example", 443, NULL));
+	assert_null(policy_match_name(p, "c.example", 443, NULL));
+	policy_free(p);
+	conf_free(c);
+	diag_clear(&d);
+
+	c = load_ok("[egressd]\nmode = host\nallow = allow.d/a.list allow.d/missing.list\n");
+	assert_null(conf_load_policy(c, &d));
+	assert_int_equal(d.errors, 1);
+	assert_true(has_line(&d, "%s:3: cannot open \"%s\": No such file or directory",
+			     tpath("egressd.conf"), tpath("allow.d/missing.list")));
+	conf_free(c);
+	diag_clear(&d);
+
+	/* absolute paths are taken as they are */
+	char text[PATH_MAX + 64];
+	snprintf(text, sizeof text, "[egressd]\nmode = host\nallow = %s\n", tpath("allow.d/b.list"));
+	c = load_ok(text);
+	p = conf_load_policy(c, &d);
+	assert_non_null(p);
+	assert_non_null(policy_match_name(p, "b.example", 443, NULL));
+	assert_null(policy_match_name(p, "a.example", 443, NULL));
+	policy_free(p);
+	conf_free(c);
+
+	/* presets, from EGRESSD_PRESET_DIR */
+	write_file("allow.d/p1.list", "preset-one.example\n");
+	write_file("allow.d/p2.list", "*.github.io\n");
+	setenv("EGRESSD_PRESET_DIR", tpath("allow.d"), 1);
+	c = load_ok("[egressd]\nmode = host\nallow = preset:p1 preset:p2\n");
+	p = conf_load_policy(c, &d);
+	assert_non_null(p);
+	assert_int_equal(d.errors, 0);
+	assert_int_equal(d.warnings, 1); /* the public-suffix wildcard, at its own line */
+	assert_true(has_line(&d,
+			     "%s:1: warning: wildcard \"*.github.io\" covers the public suffix "
+			     "\"github.io\": anyone can register names below it",
+			     tpath("allow.d/p2.list")));
+	assert_non_null(policy_match_name(p, "preset-one.example", 443, NULL));
+	policy_free(p);
+	conf_free(c);
+	diag_clear(&d);
+
+	c = load_ok("[egressd]\nmode = host\nallow = preset:nosuch\n");
+	assert_null(conf_load_policy(c, &d));
+	assert_true(has_line(&d, "%s:3: unknown preset \"nosuch\" (available: a, b, p1, p2)",
+			     tpath("egressd.conf")));
+	conf_free(c);
+	diag_clear(&d);
+	c = load_ok("[egressd]\nmode = host\nallow = preset:../etc/passwd\n");
+	assert_null(conf_load_policy(c, &d));
+	assert_int_equal(d.errors, 1);
+	conf_free(c);
+	diag_clear(&d);
+
+	struct policy_builder *b = policy_builder_new();
+	assert_int_equal(allowlist_add_preset(b, "p1", &d), 0);
+	assert_true(allowlist_add_preset(b, "zz", &d) < 0);
+	assert_true(has_line(&d, "unknown preset \"zz\" (available: a, b, p1, p2)"));
+	policy_builder_free(b);
+	diag_clear(&d);
+	setenv("EGRESSD_PRESET_DIR", SRCDIR "/config/presets", 1);
+
+	/* no allow at all: an empty policy that denies everything */
+	c = load_ok("[egressd]\nmode = host\nallow =\n");
+	p = conf_load_policy(c, &d);
+	assert_non_null(p);
+	assert_null(policy_match_name(p, "a.example", 443, NULL));
+	policy_free(p);
+	conf_free(c);
+}
+
+static void test_presets_clean(void **state)
+{
+	(void)state;
+	static const char *const want[] = { "debian", "ubuntu", "pypi", "npm", "github-actions",
+					    "docker-hub", "ghcr", "trivy" };
+	glob_t g;
+	assert_int_equal(glob(SRCDIR "/config/presets/*.list", 0, NULL, &g), 0);
+	assert_true(g.gl_pathc >= sizeof want / sizeof want[0]);
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		struct diag d = {0};
+		struct policy_builder *b = policy_builder_new();
+		assert_non_null(b);
+		int rc = allowlist_add_file(b, g.gl_pathv[i], &d);
+		if (rc != 0 || d.n)
+			diag_print(&d, stderr);
+		assert_int_equal(rc, 0);
+		assert_int_equal(d.errors, 0);
+		assert_int_equal(d.warnings, 0);
+		struct policy *p = policy_builder_finish(b);
+		assert_non_null(p);
+		struct policy_stats st;
+		policy_stats(p, &st);
+		assert_true(st.exact_names + st.wildcards + st.ranges > 0);
+		policy_free(p);
+		diag_clear(&d);
+	}
+	globfree(&g);
+	struct diag d = {0};
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		struct policy_builder *b = policy_builder_new();
+		assert_int_equal(allowlist_add_preset(b, want[i], &d), 0);
+		policy_builder_free(b);
+	}
+	assert_int_equal(d.errors, 0);
+
+	/* trivy: its update hosts, and deliberately not the code-hosting API / upload hosts */
+	struct policy_builder *b = policy_builder_new();
+	assert_int_equal(allowlist_add_preset(b, "trivy", &d), 0);
+	struct policy *p = policy_builder_finish(b);
+	assert_non_null(p);
+	assert_non_null(policy_match_name(p, "mirror.gcr.io", 443, NULL));
+	assert_non_null(policy_match_name(p, "ghcr.io", 443, NULL));
+	assert_non_null(policy_match_name(p, "pkg-containers.githubusercontent.com", 443, NULL));
+	assert_null(policy_match_name(p, "api.github.com", 443, NULL));
+	assert_null(policy_match_name(p, "uploads.github.com", 443, NULL));
+	assert_null(policy_match_name(p, "github.com", 443, NULL));
+	policy_free(p);
+	diag_clear(&d);
+}
+
+static void test_shipped_conf(void **state)
+{
+	(void)state;
+	struct diag d = {0};
+	struct conf *c = NULL;
+	int rc = conf_load(SRCDIR "/config/egressd.conf", &c, &d);
+	if (rc != 0)
+		diag_print(&d, stderr);
+	assert_int_equal(rc, 0);
+	assert_int_equal(d.errors + d.warnings, 0);
+	assert_int_equal(c->mode, CONF_MODE_GATEWAY);
+	assert_true(c->enforce);
+	assert_int_equal(c->nallow, 1);
+	assert_string_equal(c->allow[0], "/etc/egressd/allow.d/*.list");
+	assert_int_equal(c->engine.unknown_ip, UNKNOWN_IP_DENY);
+	assert_false(c->engine.ech_allow);
+	assert_false(c->engine.quic_inspect);
+	assert_true(c->metrics_enabled);
+	ep_is(&c->metrics_listen, "127.0.0.1", 9469);
+	conf_free(c);
+}
+
+static void test_diag(void **state)
+{
+	(void)state;
+	struct diag d = {0};
+	diag_error(&d, "f", 2, "e %d", 1);
+	diag_error(&d, "f", 0, "no line");
+	diag_error(&d, NULL, 0, "no file");
+	diag_warn(&d, "f", 9, "w");
+	assert_int_equal(d.errors, 3);
+	assert_int_equal(d.warnings, 1);
+	assert_int_equal(d.n, 4);
+	assert_string_equal(d.lines[0], "f:2: e 1");
+	assert_string_equal(d.lines[1], "f: no line");
+	assert_string_equal(d.lines[2], "no file");
+	assert_string_equal(d.lines[3], "f:9: warning: w");
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	assert_non_null(m);
+	diag_print(&d, m);
+	fclose(m);
+	assert_string_equal(buf, "f:2: e 1\nf: no line\nno file\nf:9: warning: w\n");
+	free(buf);
+	diag_clear(&d);
+	assert_int_equal(d.n, 0);
+	assert_int_equal(d.errors, 0);
+	diag_clear(&d);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(placeholder),
+		cmocka_unit_test(test_diag),
+		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_every_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conf_errors, setup, teardown),
+		cmocka_unit_test(test_endpoint),
+		cmocka_unit_test(test_allow_forms),
+		cmocka_unit_test(test_allow_errors),
+		cmocka_unit_test(test_allow_warnings),
+		cmocka_unit_test_setup_teardown(test_allow_file_lines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_allow_items, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_presets_clean, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shipped_conf, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
