@@ -398,7 +398,9 @@ class Lab:
                 "link add eth0 type veth peer name eth0 netns " + self.net,
                 "addr add 203.0.113.1/24 dev eth0",
                 "addr add 2001:db8:2::1/64 dev eth0 nodad",
-                "link set eth0 up"])
+                "link set eth0 up",
+                "route add default via 203.0.113.2",
+                "route add default via 2001:db8:2::2"])
         net = ["addr add %s/24 dev eth0" % a for a in NET_ADDRS4]
         net += ["addr add %s/64 dev eth0 nodad" % a for a in NET_ADDRS6]
         net += ["link set eth0 up", "route add default via 203.0.113.1",
