@@ -1,2 +1,1269 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The decision engine (engine.h). Per packet:
+ *
+ *   pkt_parse ── BAD ──────────────────────────────> DENY malformed
+ *      │ ICMP / other protocols ───────────────────> DENY protocol_not_allowed
+ *      ├ flow decided ─────────────────────────────> its verdict again
+ *      ├ TCP SYN: range ─> ALLOW | bound/verify ─> PASS (flow undecided) | DENY
+ *      ├ TCP payload of an undecided flow: into the stream (ISN+1 relative),
+ *      │   held until the first payload decides:
+ *      │   TLS ClientHello ─> SNI | HTTP ─> Host | other ─> DNS binding (not 80/443)
+ *      │   name: policy, then range or binding of dst to the name, else
+ *      │   verify: resolve the name and wait | deny: sni_ip_mismatch
+ *      └ UDP first datagram: 443 ─> QUIC (inspect) or deny; else range / binding
+ *
+ * Every packet handed in gets exactly one verdict: at once, or when its
+ * flow is decided (engine_resolved, a later packet, engine_tick timing out
+ * the hold, engine_free). In audit mode (enforce = false) nothing is held:
+ * undecided packets PASS, a would-be DENY is logged with enforced = false
+ * and issued as ALLOW.
+ *
+ * Events: one per decided flow; identical events (kind, src, dst, dport,
+ * name, reason) within 1 s are aggregated: the first goes out at once,
+ * the repeats are counted and flushed with their count by engine_tick().
+ */
 #include "engine.h"
+
+#include "flow.h"
+#include "http.h"
+#include "packet.h"
+#include "quic.h"
+#include "tls.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NS_PER_S 1000000000ull
+#define AGG_SLOTS 512
+#define AGG_WINDOW_NS (1 * NS_PER_S)
+#define BEACON_SLOTS 1024
+#define BEACON_WINDOW_NS (60 * NS_PER_S)
+#define BEACON_COUNT 3
+#define DNSP_SLOTS 256
+#define DNSP_WINDOW_NS (10 * NS_PER_S)
+#define DNSP_THRESHOLD 20
+#define DNSP_HASHES 32
+#define INFLIGHT_MAX 256
+#define DECIDED_LINGER_NS (10 * NS_PER_S) /* decided flows catch packets queued before the mark */
+#define MAX_ANSWER_ADDRS 64
+
+struct agg_slot {
+	bool used;
+	uint32_t hash;
+	uint64_t first;
+	unsigned pending;            /* repeats not yet emitted */
+	struct flow_event ev;        /* copy; strings below */
+	char name[NAME_MAX_LEN + 1];
+	char qname[NAME_MAX_LEN + 1];
+};
+
+struct beacon_slot {
+	uint32_t hash;
+	struct addr src, dst;
+	uint16_t dport;
+	uint8_t n;
+	uint64_t t[BEACON_COUNT];    /* most recent denials, newest last */
+};
+
+struct dnsp_slot {
+	uint32_t hash;
+	char parent[NAME_MAX_LEN + 1];
+	uint64_t start;
+	unsigned distinct;
+	uint32_t names[DNSP_HASHES];
+};
+
+struct inflight {
+	char name[NAME_MAX_LEN + 1];
+	uint64_t since;
+	bool used;
+};
+
+struct engine {
+	struct engine_config cfg;
+	const struct policy *policy;
+	struct bindings *bind;
+	struct engine_hooks hooks;
+	struct flow_table *ft;
+	size_t held_bytes_total, held_packets;
+	uint64_t seed;
+	struct agg_slot agg[AGG_SLOTS];
+	struct beacon_slot beacon[BEACON_SLOTS];
+	struct dnsp_slot dnsp[DNSP_SLOTS];
+	struct inflight inflight[INFLIGHT_MAX];
+	/* typosquat: registrable domains of the allowed names, sorted by length */
+	char **regs;
+	size_t nregs, capregs;
+	bool regs_built;
+};
+
+const char *name_source_str(enum name_source s)
+{
+	switch (s) {
+	case NAME_SOURCE_NONE: return "";
+	case NAME_SOURCE_SNI: return "sni";
+	case NAME_SOURCE_HTTP_HOST: return "http_host";
+	case NAME_SOURCE_QUIC_SNI: return "quic_sni";
+	case NAME_SOURCE_DNS: return "dns";
+	}
+	return "";
+}
+
+void engine_config_defaults(struct engine_config *c)
+{
+	*c = (struct engine_config){
+		.enforce = true,
+		.unknown_ip = UNKNOWN_IP_DENY,
+		.ech_allow = false,
+		.quic_inspect = false,
+		.hold_ns = 2 * NS_PER_S,
+		.hold_bytes = 16384,
+		.hold_segments = 24,
+		.hold_bytes_total = 32u << 20,
+		.max_flows = 65536,
+		.flow_idle_ns = 30 * NS_PER_S,
+		.bind_grace_ns = 60 * NS_PER_S,
+		.bind_min_ttl = 0,
+		.bind_max_ttl = 86400,
+	};
+}
+
+static uint32_t mix_bytes(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++) {
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	}
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 32;
+	return (uint32_t)h;
+}
+
+/* ---- events: aggregation ---- */
+
+static uint32_t event_hash(const struct engine *e, const struct flow_event *ev)
+{
+	uint64_t h = e->seed ^ ((uint64_t)ev->kind << 40 | (uint64_t)ev->reason << 32 | ev->dport);
+	h = mix_bytes(h, &ev->src, sizeof ev->src);
+	h = mix_bytes(h, &ev->dst, sizeof ev->dst);
+	h = mix_bytes(h, ev->name, strlen(ev->name));
+	if (ev->qname)
+		h = mix_bytes(h, ev->qname, strlen(ev->qname));
+	return (uint32_t)h;
+}
+
+static bool event_same(const struct flow_event *a, const struct flow_event *b)
+{
+	return a->kind == b->kind && a->reason == b->reason && a->dport == b->dport &&
+	       addr_eq(&a->src, &b->src) && addr_eq(&a->dst, &b->dst) &&
+	       strcmp(a->name, b->name) == 0 &&
+	       strcmp(a->qname ? a->qname : "", b->qname ? b->qname : "") == 0;
+}
+
+static void agg_flush_slot(struct engine *e, struct agg_slot *s)
+{
+	if (s->used && s->pending) {
+		struct flow_event ev = s->ev;
+		ev.name = s->name;
+		ev.qname = s->ev.qname ? s->qname : NULL;
+		ev.count = s->pending;
+		s->pending = 0;
+		if (e->hooks.event)
+			e->hooks.event(e->hooks.arg, &ev);
+	}
+	s->used = false;
+}
+
+static void emit(struct engine *e, struct flow_event *ev, uint64_t now)
+{
+	if (!ev->name)
+		ev->name = "";
+	uint32_t h = event_hash(e, ev);
+	struct agg_slot *s = &e->agg[h % AGG_SLOTS];
+	if (s->used && now - s->first >= AGG_WINDOW_NS)
+		agg_flush_slot(e, s);
+	if (s->used && s->hash == h) {
+		struct flow_event cmp = s->ev;
+		cmp.name = s->name;
+		cmp.qname = s->ev.qname ? s->qname : NULL;
+		if (event_same(&cmp, ev)) {
+			s->pending++;
+			return;
+		}
+	}
+	agg_flush_slot(e, s);
+	s->used = true;
+	s->hash = h;
+	s->first = now;
+	s->pending = 0;
+	s->ev = *ev;
+	snprintf(s->name, sizeof s->name, "%s", ev->name);
+	snprintf(s->qname, sizeof s->qname, "%s", ev->qname ? ev->qname : "");
+	ev->count = 1;
+	if (e->hooks.event)
+		e->hooks.event(e->hooks.arg, ev);
+}
+
+static void agg_flush_all(struct engine *e, uint64_t now, bool force)
+{
+	for (size_t i = 0; i < AGG_SLOTS; i++)
+		if (e->agg[i].used && (force || now - e->agg[i].first >= AGG_WINDOW_NS))
+			agg_flush_slot(e, &e->agg[i]);
+}
+
+/* ---- indicators that need memory ---- */
+
+/* Was (src, dst, dport) denied BEACON_COUNT times within the window (this one included)? */
+static bool beacon_note(struct engine *e, const struct flow_key *k, uint64_t now)
+{
+	uint64_t h0 = e->seed ^ k->dport;
+	h0 = mix_bytes(h0, &k->src, sizeof k->src);
+	uint32_t h = mix_bytes(h0, &k->dst, sizeof k->dst);
+	struct beacon_slot *s = &e->beacon[h % BEACON_SLOTS];
+	if (s->hash != h || s->dport != k->dport || !addr_eq(&s->src, &k->src) ||
+	    !addr_eq(&s->dst, &k->dst)) {
+		*s = (struct beacon_slot){.hash = h, .src = k->src, .dst = k->dst, .dport = k->dport};
+	}
+	if (s->n == BEACON_COUNT) {
+		memmove(s->t, s->t + 1, (BEACON_COUNT - 1) * sizeof *s->t);
+		s->n--;
+	}
+	s->t[s->n++] = now;
+	return s->n == BEACON_COUNT && now - s->t[0] <= BEACON_WINDOW_NS;
+}
+
+static const char *registrable(const struct engine *e, const char *name, char *buf)
+{
+	if (e->cfg.registrable)
+		return e->cfg.registrable(name, e->cfg.registrable_arg);
+	/* No public suffix list: the last two labels. */
+	const char *last = NULL, *prev = NULL;
+	for (const char *p = name; *p; p++) {
+		if (*p == '.') {
+			prev = last;
+			last = p;
+		}
+	}
+	(void)buf;
+	return prev ? prev + 1 : name;
+}
+
+static int cmp_len(const void *a, const void *b)
+{
+	size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void regs_free(struct engine *e)
+{
+	for (size_t i = 0; i < e->nregs; i++)
+		free(e->regs[i]);
+	free(e->regs);
+	e->regs = NULL;
+	e->nregs = e->capregs = 0;
+	e->regs_built = false;
+}
+
+static void regs_collect(const char *name, bool wildcard, void *arg)
+{
+	struct engine *e = arg;
+	char tmp[NAME_MAX_LEN + 1];
+	const char *r = registrable(e, name, tmp);
+	if (!r || !*r)
+		return;
+	if (e->nregs == e->capregs) {
+		size_t nc = e->capregs ? e->capregs * 2 : 64;
+		char **n = realloc(e->regs, nc * sizeof *n);
+		if (!n)
+			return;
+		e->regs = n;
+		e->capregs = nc;
+	}
+	char *d = strdup(r);
+	if (d)
+		e->regs[e->nregs++] = d;
+}
+
+static void regs_build(struct engine *e)
+{
+	if (e->regs_built)
+		return;
+	e->regs_built = true;
+	policy_foreach_name(e->policy, regs_collect, e);
+	if (!e->nregs)
+		return;
+	qsort(e->regs, e->nregs, sizeof *e->regs, cmp_len);
+	size_t u = 0;
+	for (size_t i = 0; i < e->nregs; i++) {
+		if (u && strcmp(e->regs[u - 1], e->regs[i]) == 0)
+			free(e->regs[i]);
+		else
+			e->regs[u++] = e->regs[i];
+	}
+	e->nregs = u;
+}
+
+/*
+ * A denied name whose registrable domain is not an allowed one but is
+ * within a small edit distance (after the homoglyph fold) of one.
+ */
+static void typosquat_check(struct engine *e, const char *name, struct indicators *ind)
+{
+	if (!name || !*name)
+		return;
+	regs_build(e);
+	char tmp[NAME_MAX_LEN + 1];
+	const char *r = registrable(e, name, tmp);
+	if (!r || !*r)
+		return;
+	char reg[NAME_MAX_LEN + 1];
+	snprintf(reg, sizeof reg, "%s", r);
+	size_t len = strlen(reg);
+	unsigned max = len >= 12 ? 2 : 1;
+	/* First entry at least len - max long. */
+	size_t lo = 0, hi = e->nregs;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (strlen(e->regs[mid]) + max < len)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < e->nregs && strlen(e->regs[i]) <= len + max; i++)
+		if (strcmp(e->regs[i], reg) == 0)
+			return; /* a name under an allowed domain: not a look-alike */
+	for (size_t i = lo; i < e->nregs && strlen(e->regs[i]) <= len + max; i++) {
+		if (ind_within_edit_distance(reg, e->regs[i], max)) {
+			ind->bits |= IND_TYPOSQUAT;
+			snprintf(ind->imitates, sizeof ind->imitates, "%s", e->regs[i]);
+			return;
+		}
+	}
+}
+
+/* Distinct denied names under one parent within the window. */
+static bool dns_parent_note(struct engine *e, const char *qname, uint64_t now)
+{
+	char tmp[NAME_MAX_LEN + 1];
+	const char *parent = registrable(e, qname, tmp);
+	if (!parent || !*parent) {
+		const char *dot = strchr(qname, '.');
+		parent = dot ? dot + 1 : qname;
+	}
+	uint32_t h = mix_bytes(e->seed, parent, strlen(parent));
+	uint32_t nh = mix_bytes(e->seed + 1, qname, strlen(qname));
+	struct dnsp_slot *s = &e->dnsp[h % DNSP_SLOTS];
+	if (s->hash != h || strcmp(s->parent, parent) != 0 || now - s->start > DNSP_WINDOW_NS) {
+		memset(s, 0, sizeof *s);
+		s->hash = h;
+		snprintf(s->parent, sizeof s->parent, "%s", parent);
+		s->start = now;
+	}
+	size_t stored = s->distinct < DNSP_HASHES ? s->distinct : DNSP_HASHES;
+	for (size_t i = 0; i < stored; i++)
+		if (s->names[i] == nh)
+			return s->distinct >= DNSP_THRESHOLD;
+	if (s->distinct < DNSP_HASHES)
+		s->names[s->distinct] = nh;
+	s->distinct++;
+	return s->distinct >= DNSP_THRESHOLD;
+}
+
+/* ---- verdicts ---- */
+
+static void verdict(struct engine *e, uint64_t h, enum verdict v)
+{
+	if (e->hooks.verdict)
+		e->hooks.verdict(e->hooks.arg, h, v);
+}
+
+static void release_held(struct engine *e, struct flow *f, enum verdict v)
+{
+	/* Detach first: a verdict callback must not see the list half-issued. */
+	uint64_t *held = f->held;
+	size_t n = f->nheld;
+	f->held = NULL;
+	f->nheld = f->capheld = 0;
+	e->held_packets -= n;
+	e->held_bytes_total -= f->held_bytes;
+	f->held_bytes = 0;
+	for (size_t i = 0; i < n; i++)
+		verdict(e, held[i], v);
+	free(held);
+}
+
+static void event_from_key(struct flow_event *ev, const struct flow_key *k)
+{
+	ev->proto = k->proto;
+	ev->src = k->src;
+	ev->dst = k->dst;
+	ev->sport = k->sport;
+	ev->dport = k->dport;
+}
+
+struct scan_ctx {
+	struct indicators *ind;
+};
+
+static void scan_run(const uint8_t *p, size_t n, void *arg)
+{
+	ind_scan_credentials(((struct scan_ctx *)arg)->ind, p, n);
+}
+
+struct decision {
+	bool allow;
+	enum reason reason;
+	const char *detail;
+	uint32_t ind;
+	const struct policy_rule *rule;
+	const uint8_t *extra;    /* payload not in the stream (UDP), scanned on deny */
+	size_t extra_len;
+};
+
+/* Decide f: event, verdict to every held packet, flow moves to the decided list. */
+static void flow_decide(struct engine *e, struct flow *f, const struct decision *d, uint64_t now)
+{
+	struct flow_event ev = {.kind = d->allow ? EVENT_ALLOW : EVENT_DENY};
+	event_from_key(&ev, &f->key);
+	ev.name = f->name;
+	ev.name_source = f->name_source;
+	ev.reason = d->allow ? REASON_NONE : d->reason;
+	ev.detail = d->detail;
+	ev.rule = d->allow ? d->rule : NULL;
+	ev.has_uid = f->uid >= 0;
+	ev.uid = f->uid >= 0 ? (uint32_t)f->uid : 0;
+	ev.enforced = d->allow || e->cfg.enforce;
+	enum verdict v = VERDICT_ALLOW;
+	if (!d->allow) {
+		ev.ind.bits = d->ind;
+		if (f->split)
+			ev.ind.bits |= IND_SPLIT_HELLO;
+		struct scan_ctx sc = {&ev.ind};
+		if (f->buf)
+			flow_stream_runs(f, scan_run, &sc);
+		if (d->extra)
+			ind_scan_credentials(&ev.ind, d->extra, d->extra_len);
+		if (f->name[0]) {
+			ind_scan_dns_name(&ev.ind, f->name);
+			if (d->reason == REASON_NAME_NOT_ALLOWED || d->reason == REASON_SNI_IP_MISMATCH)
+				typosquat_check(e, f->name, &ev.ind);
+		}
+		if (beacon_note(e, &f->key, now))
+			ev.ind.bits |= IND_BEACON;
+		ev.ind.severity = ind_severity(&ev.ind);
+		v = e->cfg.enforce ? VERDICT_DENY : VERDICT_ALLOW;
+	}
+	/* State first: a hook that re-enters sees a decided flow. */
+	uint64_t *held = f->held;
+	size_t nheld = f->nheld;
+	f->held = NULL;
+	f->nheld = f->capheld = 0;
+	e->held_packets -= nheld;
+	e->held_bytes_total -= f->held_bytes;
+	f->held_bytes = 0;
+	flow_mark_decided(e->ft, f, v);
+	for (size_t i = 0; i < nheld; i++)
+		verdict(e, held[i], v);
+	free(held);
+	emit(e, &ev, now);
+}
+
+static void decide_deny(struct engine *e, struct flow *f, enum reason r, const char *detail,
+			uint32_t ind, uint64_t now)
+{
+	struct decision d = {.reason = r, .detail = detail, .ind = ind};
+	flow_decide(e, f, &d, now);
+}
+
+static void decide_allow(struct engine *e, struct flow *f, const struct policy_rule *rule,
+			 uint64_t now)
+{
+	struct decision d = {.allow = true, .rule = rule};
+	flow_decide(e, f, &d, now);
+}
+
+/* A packet with no flow to hold it: its own verdict and event. */
+static void deny_packet(struct engine *e, uint64_t h, const struct pkt *p, enum reason r,
+			const char *detail, uint32_t ind, int64_t uid, uint64_t now)
+{
+	struct flow_event ev = {.kind = EVENT_DENY, .reason = r, .detail = detail, .name = ""};
+	if (p) {
+		ev.proto = p->proto;
+		ev.src = p->src;
+		ev.dst = p->dst;
+		ev.sport = p->sport;
+		ev.dport = p->dport;
+		if (p->payload_len)
+			ind_scan_credentials(&ev.ind, p->payload, p->payload_len);
+	}
+	ev.ind.bits |= ind;
+	ev.ind.severity = ind_severity(&ev.ind);
+	ev.has_uid = uid >= 0;
+	ev.uid = uid >= 0 ? (uint32_t)uid : 0;
+	ev.enforced = e->cfg.enforce;
+	verdict(e, h, e->cfg.enforce ? VERDICT_DENY : VERDICT_ALLOW);
+	emit(e, &ev, now);
+}
+
+/* ---- name decisions ---- */
+
+struct cand {
+	const struct engine *e;
+	uint16_t port;
+	char *name;
+	const struct policy_rule *rule;
+	bool known;
+};
+
+static bool cand_fn(const char *name, void *arg)
+{
+	struct cand *c = arg;
+	bool known = false;
+	const struct policy_rule *r = policy_match_name(c->e->policy, name, c->port, &known);
+	c->known |= known;
+	if (!r)
+		return false;
+	c->rule = r;
+	if (c->name)
+		snprintf(c->name, NAME_MAX_LEN + 1, "%s", name);
+	return true;
+}
+
+/* Is dst bound to a name the policy allows on port? Fills name (may be NULL). */
+static const struct policy_rule *bound_allowed(const struct engine *e, const struct addr *dst,
+					       uint16_t port, char *name, bool *known, uint64_t now)
+{
+	struct cand c = {.e = e, .port = port, .name = name};
+	bind_any(e->bind, dst, now, cand_fn, &c);
+	if (known)
+		*known = c.known;
+	return c.rule;
+}
+
+static void request_resolve(struct engine *e, const char *name, uint64_t now)
+{
+	struct inflight *free_slot = NULL, *oldest = NULL;
+	for (size_t i = 0; i < INFLIGHT_MAX; i++) {
+		struct inflight *s = &e->inflight[i];
+		if (!s->used) {
+			if (!free_slot)
+				free_slot = s;
+			continue;
+		}
+		if (strcmp(s->name, name) == 0)
+			return; /* coalesced: one resolution per name */
+		if (!oldest || s->since < oldest->since)
+			oldest = s;
+	}
+	struct inflight *s = free_slot ? free_slot : oldest;
+	snprintf(s->name, sizeof s->name, "%s", name);
+	s->since = now;
+	s->used = true;
+	if (e->hooks.resolve)
+		e->hooks.resolve(e->hooks.arg, s->name);
+}
+
+static void inflight_done(struct engine *e, const char *name)
+{
+	for (size_t i = 0; i < INFLIGHT_MAX; i++)
+		if (e->inflight[i].used && strcmp(e->inflight[i].name, name) == 0)
+			e->inflight[i].used = false;
+}
+
+/*
+ * The flow's first payload named `name` (SNI, Host, QUIC SNI). Allowed if
+ * the policy allows it on dport and dst is in an allowed range or bound to
+ * the name; verify mode asks for a resolution and waits (the resolve hook
+ * is the last thing called).
+ */
+static void decide_name(struct engine *e, struct flow *f, const char *name,
+			enum name_source src, uint64_t now)
+{
+	snprintf(f->name, sizeof f->name, "%s", name);
+	f->name_source = src;
+	bool known = false;
+	const struct policy_rule *rule = policy_match_name(e->policy, name, f->key.dport, &known);
+	if (!rule) {
+		decide_deny(e, f, known ? REASON_PORT_NOT_ALLOWED : REASON_NAME_NOT_ALLOWED, NULL,
+			    0, now);
+		return;
+	}
+	if (policy_match_addr(e->policy, &f->key.dst, f->key.dport, NULL) ||
+	    bind_has(e->bind, &f->key.dst, name, now)) {
+		decide_allow(e, f, rule, now);
+		return;
+	}
+	if (e->cfg.unknown_ip == UNKNOWN_IP_VERIFY) {
+		f->state = FLOW_WAIT_RESOLVE;
+		flow_hold_start(e->ft, f, now);
+		request_resolve(e, f->name, now);
+		return;
+	}
+	decide_deny(e, f, REASON_SNI_IP_MISMATCH, NULL, IND_SNI_SPOOF, now);
+}
+
+/* Payload that is neither TLS nor HTTP. */
+static void decide_other(struct engine *e, struct flow *f, uint64_t now)
+{
+	uint16_t port = f->key.dport;
+	if (port != 80 && port != 443) {
+		char name[NAME_MAX_LEN + 1];
+		const struct policy_rule *r = bound_allowed(e, &f->key.dst, port, name, NULL, now);
+		if (r) {
+			snprintf(f->name, sizeof f->name, "%s", name);
+			f->name_source = NAME_SOURCE_DNS;
+			decide_allow(e, f, r, now);
+			return;
+		}
+	}
+	decide_deny(e, f, REASON_PROTOCOL_NOT_ALLOWED, NULL, 0, now);
+}
+
+static void decide_hello(struct engine *e, struct flow *f, const struct tls_hello *hello,
+			 enum name_source src, uint64_t now)
+{
+	if (hello->ech && !e->cfg.ech_allow) {
+		if (hello->has_sni) {
+			snprintf(f->name, sizeof f->name, "%s", hello->sni);
+			f->name_source = src;
+		}
+		decide_deny(e, f, REASON_ECH, NULL, IND_ECH, now);
+		return;
+	}
+	if (!hello->has_sni) {
+		decide_deny(e, f, REASON_NO_NAME, NULL, 0, now);
+		return;
+	}
+	decide_name(e, f, hello->sni, src, now);
+}
+
+/* Try to decide a TCP flow from the contiguous start of its stream. */
+static void try_decide_stream(struct engine *e, struct flow *f, uint64_t now)
+{
+	struct cur c = cur_make(f->buf, f->contig);
+	if (f->contig == 0)
+		return;
+	if (tls_looks_like(c)) {
+		struct tls_hello hello;
+		enum tls_err why = TLS_OK;
+		memset(&hello, 0, sizeof hello);
+		enum parse r = tls_client_hello(c, &hello, &why);
+		if (r == PARSE_MORE)
+			return;
+		if (r == PARSE_BAD) {
+			uint32_t ind = 0;
+			if (why == TLS_SNI_BAD_NAME && hello.sni_err == NAME_IP_LITERAL)
+				ind |= IND_IP_LITERAL;
+			decide_deny(e, f, REASON_MALFORMED, tls_err_name(why), ind, now);
+			return;
+		}
+		f->split = hello.records > 1 || f->segments > 1;
+		decide_hello(e, f, &hello, NAME_SOURCE_SNI, now);
+		return;
+	}
+	if (http_looks_like(c)) {
+		struct http_req req;
+		enum http_err why = HTTP_OK;
+		memset(&req, 0, sizeof req);
+		enum parse r = http_request(c, &req, &why);
+		if (r == PARSE_MORE)
+			return;
+		if (r == PARSE_OK) {
+			decide_name(e, f, req.host, NAME_SOURCE_HTTP_HOST, now);
+			return;
+		}
+		switch (why) {
+		case HTTP_CONNECT:
+			decide_deny(e, f, REASON_PROTOCOL_NOT_ALLOWED, http_err_name(why), 0, now);
+			return;
+		case HTTP_H2_PREFACE:
+		case HTTP_NO_HOST:
+			decide_deny(e, f, REASON_NO_NAME, http_err_name(why), 0, now);
+			return;
+		case HTTP_BAD_HOST:
+			if (req.host_err == NAME_IP_LITERAL) {
+				decide_deny(e, f, REASON_NO_NAME, http_err_name(why), IND_IP_LITERAL,
+					    now);
+				return;
+			}
+			break;
+		case HTTP_NOT_HTTP:
+		case HTTP_BAD_REQUEST_LINE:
+		case HTTP_BAD_VERSION:
+			/* Started like a method but is not HTTP (e.g. SMTP "EHLO x"). */
+			if (f->key.dport != 80 && f->key.dport != 443) {
+				decide_other(e, f, now);
+				return;
+			}
+			break;
+		default:
+			break;
+		}
+		decide_deny(e, f, REASON_MALFORMED, http_err_name(why), 0, now);
+		return;
+	}
+	decide_other(e, f, now);
+}
+
+/* ---- TCP ---- */
+
+static bool exceeds_bounds(const struct engine *e, const struct flow *f)
+{
+	return f->segments > e->cfg.hold_segments || e->held_bytes_total > e->cfg.hold_bytes_total;
+}
+
+/*
+ * A payload segment of an undecided flow. Enforcing: held until the flow is
+ * decided (an exact duplicate of held bytes is dropped: the original gets
+ * the verdict). Audit: passed at once, the bytes still feed the decision.
+ */
+static void tcp_payload(struct engine *e, struct flow *f, uint64_t h, const struct pkt *p,
+			uint64_t now)
+{
+	uint32_t rel = p->seq - (f->isn + 1);
+	enum flow_add r = flow_stream_add(f, rel, p->payload, p->payload_len, e->cfg.hold_bytes);
+	if (r == FLOW_ADD_DUP) {
+		verdict(e, h, e->cfg.enforce ? VERDICT_DROP : VERDICT_PASS);
+		return;
+	}
+	if (flow_hold_packet(f, h) < 0) {
+		/* Cannot hold it: fail closed on the whole flow. */
+		decide_deny(e, f, REASON_INCOMPLETE, "out_of_memory", 0, now);
+		verdict(e, h, e->cfg.enforce ? VERDICT_DENY : VERDICT_ALLOW);
+		return;
+	}
+	e->held_packets++;
+	e->held_bytes_total += p->payload_len;
+	f->held_bytes += p->payload_len;
+	flow_hold_start(e->ft, f, now);
+	switch (r) {
+	case FLOW_ADD_CONFLICT:
+		decide_deny(e, f, REASON_MALFORMED, "overlap_mismatch", 0, now);
+		return;
+	case FLOW_ADD_TOO_BIG:
+		decide_deny(e, f, REASON_INCOMPLETE, "hold_bytes", 0, now);
+		return;
+	case FLOW_ADD_NOMEM:
+		decide_deny(e, f, REASON_INCOMPLETE, "out_of_memory", 0, now);
+		return;
+	default:
+		break;
+	}
+	f->segments++;
+	if (exceeds_bounds(e, f)) {
+		decide_deny(e, f, REASON_INCOMPLETE,
+			    f->segments > e->cfg.hold_segments ? "hold_segments" : "hold_bytes_total",
+			    0, now);
+		return;
+	}
+	if (f->state == FLOW_UNDECIDED)
+		try_decide_stream(e, f, now);
+	/* Audit: nothing waits. The packet was the last one held, if still held. */
+	if (!e->cfg.enforce && f->state != FLOW_DECIDED && f->nheld &&
+	    f->held[f->nheld - 1] == h) {
+		f->nheld--;
+		e->held_packets--;
+		e->held_bytes_total -= p->payload_len;
+		f->held_bytes -= p->payload_len;
+		verdict(e, h, VERDICT_PASS);
+	}
+}
+
+static void tcp_new(struct engine *e, uint64_t h, const struct pkt *p,
+		    const struct flow_key *k, int64_t uid, uint64_t now)
+{
+	bool syn = (p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN;
+	bool known = false;
+	const struct policy_rule *range = policy_match_addr(e->policy, &p->dst, p->dport, &known);
+	if (!syn && !range) {
+		/* Mid-stream (began before start-up, or forgotten): no ISN to reassemble from. */
+		deny_packet(e, h, p, REASON_INCOMPLETE, "no_syn", 0, uid, now);
+		return;
+	}
+	struct flow *f = flow_create(e->ft, k, now);
+	if (!f) {
+		deny_packet(e, h, p, REASON_INCOMPLETE, "flow_table_full", 0, uid, now);
+		return;
+	}
+	f->uid = uid;
+	f->isn = p->seq;
+	f->have_isn = syn;
+	if (range) {
+		if (flow_hold_packet(f, h) == 0) {
+			e->held_packets++;
+			decide_allow(e, f, range, now);
+		} else {
+			verdict(e, h, VERDICT_ALLOW);
+			decide_allow(e, f, range, now);
+		}
+		return;
+	}
+	enum reason deny = REASON_NONE;
+	uint32_t ind = 0;
+	if (known) {
+		deny = REASON_PORT_NOT_ALLOWED;
+	} else if (e->cfg.unknown_ip == UNKNOWN_IP_DENY) {
+		bool name_known = false;
+		/* The first payload names the flow; the SYN only needs some allowed name. */
+		if (!bound_allowed(e, &p->dst, p->dport, NULL, &name_known, now)) {
+			if (name_known) {
+				deny = REASON_PORT_NOT_ALLOWED;
+			} else {
+				deny = REASON_IP_NOT_ALLOWED;
+				ind = IND_IP_LITERAL;
+			}
+		}
+	} else if (!policy_port_has_names(e->policy, p->dport)) {
+		struct policy_stats st;
+		policy_stats(e->policy, &st);
+		deny = st.exact_names + st.wildcards ? REASON_PORT_NOT_ALLOWED
+						     : REASON_IP_NOT_ALLOWED;
+		if (deny == REASON_IP_NOT_ALLOWED)
+			ind = IND_IP_LITERAL;
+	}
+	if (deny != REASON_NONE) {
+		if (flow_hold_packet(f, h) == 0) {
+			e->held_packets++;
+			decide_deny(e, f, deny, NULL, ind, now);
+		} else {
+			decide_deny(e, f, deny, NULL, ind, now);
+			verdict(e, h, e->cfg.enforce ? VERDICT_DENY : VERDICT_ALLOW);
+		}
+		return;
+	}
+	if (p->payload_len) {
+		/* TCP Fast Open: the SYN carries the first payload; hold it. */
+		tcp_payload(e, f, h, p, now);
+		return;
+	}
+	verdict(e, h, VERDICT_PASS);
+}
+
+static void tcp_undecided(struct engine *e, struct flow *f, uint64_t h, const struct pkt *p,
+			  uint64_t now)
+{
+	bool syn = (p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN;
+	if (syn && f->contig == 0 && f->end == 0 && !f->nheld)
+		f->isn = p->seq; /* a retransmitted SYN, possibly a fresh ISN: nothing held yet */
+	if (!p->payload_len) {
+		verdict(e, h, VERDICT_PASS);
+		return;
+	}
+	if (!f->have_isn) {
+		if (flow_hold_packet(f, h) == 0) {
+			e->held_packets++;
+			decide_deny(e, f, REASON_INCOMPLETE, "no_syn", 0, now);
+		} else {
+			decide_deny(e, f, REASON_INCOMPLETE, "no_syn", 0, now);
+			verdict(e, h, e->cfg.enforce ? VERDICT_DENY : VERDICT_ALLOW);
+		}
+		return;
+	}
+	tcp_payload(e, f, h, p, now);
+}
+
+/* ---- UDP ---- */
+
+static bool udp_hold(struct engine *e, struct flow *f, uint64_t h, const struct pkt *p,
+		     uint64_t now)
+{
+	if (flow_hold_packet(f, h) < 0) {
+		verdict(e, h, e->cfg.enforce ? VERDICT_DENY : VERDICT_ALLOW);
+		decide_deny(e, f, REASON_INCOMPLETE, "out_of_memory", 0, now);
+		return false;
+	}
+	e->held_packets++;
+	e->held_bytes_total += p->payload_len;
+	f->held_bytes += p->payload_len;
+	f->segments++;
+	flow_hold_start(e->ft, f, now);
+	return true;
+}
+
+static void udp_quic(struct engine *e, struct flow *f, uint64_t h, const struct pkt *p,
+		     uint64_t now)
+{
+	if (!udp_hold(e, f, h, p, now))
+		return;
+	if (f->segments > e->cfg.hold_segments || f->held_bytes > e->cfg.hold_bytes ||
+	    e->held_bytes_total > e->cfg.hold_bytes_total) {
+		decide_deny(e, f, REASON_INCOMPLETE, "hold_bytes", IND_QUIC, now);
+		return;
+	}
+	struct tls_hello hello;
+	memset(&hello, 0, sizeof hello);
+	enum quic_err why = QUIC_OK;
+	enum tls_err twhy = TLS_OK;
+	enum parse r = quic_initial(cur_make(p->payload, p->payload_len), &hello, &why, &twhy);
+	if (r == PARSE_OK) {
+		f->split = f->segments > 1 || hello.records > 1;
+		decide_hello(e, f, &hello, NAME_SOURCE_QUIC_SNI, now);
+	} else if (r == PARSE_BAD && f->segments == 1) {
+		/* Only the first datagram must be an Initial; later ones may be 0-RTT. */
+		const char *detail = why == QUIC_HELLO ? tls_err_name(twhy) : quic_err_name(why);
+		enum reason reason = (why == QUIC_NOT_LONG_HEADER || why == QUIC_NOT_INITIAL ||
+				      why == QUIC_BAD_VERSION)
+					     ? REASON_PROTOCOL_NOT_ALLOWED
+					     : REASON_MALFORMED;
+		struct decision d = {.reason = reason, .detail = detail, .ind = IND_QUIC,
+				     .extra = p->payload, .extra_len = p->payload_len};
+		flow_decide(e, f, &d, now);
+	}
+	if (!e->cfg.enforce && f->state != FLOW_DECIDED && f->nheld &&
+	    f->held[f->nheld - 1] == h) {
+		f->nheld--;
+		e->held_packets--;
+		e->held_bytes_total -= p->payload_len;
+		f->held_bytes -= p->payload_len;
+		verdict(e, h, VERDICT_PASS);
+	}
+}
+
+static void udp_new(struct engine *e, uint64_t h, const struct pkt *p, const struct flow_key *k,
+		    int64_t uid, uint64_t now)
+{
+	struct flow *f = flow_create(e->ft, k, now);
+	if (!f) {
+		deny_packet(e, h, p, REASON_INCOMPLETE, "flow_table_full", 0, uid, now);
+		return;
+	}
+	f->uid = uid;
+	if (p->dport == 443) {
+		if (e->cfg.quic_inspect) {
+			udp_quic(e, f, h, p, now);
+			return;
+		}
+		if (udp_hold(e, f, h, p, now)) {
+			struct decision d = {.reason = REASON_PROTOCOL_NOT_ALLOWED, .ind = IND_QUIC,
+					     .extra = p->payload, .extra_len = p->payload_len};
+			flow_decide(e, f, &d, now);
+		}
+		return;
+	}
+	if (!udp_hold(e, f, h, p, now))
+		return;
+	bool known = false, name_known = false;
+	const struct policy_rule *r = policy_match_addr(e->policy, &p->dst, p->dport, &known);
+	if (r) {
+		decide_allow(e, f, r, now);
+		return;
+	}
+	if (!known) {
+		r = bound_allowed(e, &p->dst, p->dport, f->name, &name_known, now);
+		if (r) {
+			f->name_source = NAME_SOURCE_DNS;
+			decide_allow(e, f, r, now);
+			return;
+		}
+		f->name[0] = '\0';
+	}
+	struct decision d = {.extra = p->payload, .extra_len = p->payload_len};
+	if (known || name_known) {
+		d.reason = REASON_PORT_NOT_ALLOWED;
+	} else {
+		d.reason = REASON_IP_NOT_ALLOWED;
+		d.ind = IND_IP_LITERAL;
+	}
+	flow_decide(e, f, &d, now);
+}
+
+/* ---- entry points ---- */
+
+struct engine *engine_new(const struct engine_config *cfg, const struct policy *policy,
+			  struct bindings *bindings, const struct engine_hooks *hooks)
+{
+	if (!cfg || !hooks)
+		return NULL;
+	struct engine *e = calloc(1, sizeof *e);
+	if (!e)
+		return NULL;
+	e->cfg = *cfg;
+	e->policy = policy;
+	e->bind = bindings;
+	e->hooks = *hooks;
+	e->ft = flow_table_new(cfg->max_flows ? cfg->max_flows : 1);
+	if (!e->ft) {
+		free(e);
+		return NULL;
+	}
+	e->seed = (uint64_t)(uintptr_t)e * 0x9e3779b97f4a7c15ull;
+	return e;
+}
+
+void engine_free(struct engine *e)
+{
+	if (!e)
+		return;
+	/* Every held packet gets its verdict: dropped (fail closed). */
+	for (int decided = 0; decided < 2; decided++) {
+		struct flow *f;
+		while ((f = flow_oldest(e->ft, decided))) {
+			release_held(e, f, VERDICT_DENY);
+			flow_remove(e->ft, f);
+		}
+	}
+	agg_flush_all(e, 0, true);
+	flow_table_free(e->ft);
+	regs_free(e);
+	free(e);
+}
+
+void engine_set_policy(struct engine *e, const struct policy *policy,
+		       const struct engine_config *cfg)
+{
+	if (!e)
+		return;
+	/* Aggregated events point at rules of the old policy: out with them now. */
+	agg_flush_all(e, 0, true);
+	regs_free(e);
+	e->policy = policy;
+	if (cfg) {
+		struct engine_config c = *cfg;
+		c.max_flows = e->cfg.max_flows; /* the table is sized once */
+		e->cfg = c;
+	}
+}
+
+void engine_packet(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, size_t len,
+		   int64_t uid, uint64_t now)
+{
+	if (!e)
+		return;
+	struct pkt p;
+	enum pkt_err why = PKT_OK;
+	memset(&p, 0, sizeof p);
+	if (!pkt || pkt_parse(pkt, len, &p, &why) != PARSE_OK) {
+		deny_packet(e, pkt_handle, NULL, REASON_MALFORMED,
+			    pkt ? pkt_err_name(why) : "truncated", 0, uid, now);
+		return;
+	}
+	if (p.proto != IPPROTO_TCP && p.proto != IPPROTO_UDP) {
+		/* ICMP errors and ND are passed by the ruleset; whatever reaches us is not. */
+		p.payload_len = 0;
+		deny_packet(e, pkt_handle, &p, REASON_PROTOCOL_NOT_ALLOWED, NULL, 0, uid, now);
+		return;
+	}
+	struct flow_key k = {.proto = p.proto, .sport = p.sport, .dport = p.dport,
+			     .src = p.src, .dst = p.dst};
+	struct flow *f = flow_find(e->ft, &k);
+	if (!f) {
+		if (p.proto == IPPROTO_TCP)
+			tcp_new(e, pkt_handle, &p, &k, uid, now);
+		else
+			udp_new(e, pkt_handle, &p, &k, uid, now);
+		return;
+	}
+	flow_touch(e->ft, f, now);
+	if (f->state == FLOW_DECIDED) {
+		verdict(e, pkt_handle, f->verdict);
+		return;
+	}
+	if (p.proto == IPPROTO_TCP) {
+		tcp_undecided(e, f, pkt_handle, &p, now);
+		return;
+	}
+	/* UDP undecided: a QUIC flow whose Initial is incomplete. */
+	if (f->state == FLOW_WAIT_RESOLVE) {
+		if (!udp_hold(e, f, pkt_handle, &p, now))
+			return;
+		if (f->segments > e->cfg.hold_segments ||
+		    e->held_bytes_total > e->cfg.hold_bytes_total)
+			decide_deny(e, f, REASON_INCOMPLETE, "hold_segments", 0, now);
+		else if (!e->cfg.enforce && f->nheld && f->held[f->nheld - 1] == pkt_handle) {
+			f->nheld--;
+			e->held_packets--;
+			e->held_bytes_total -= p.payload_len;
+			f->held_bytes -= p.payload_len;
+			verdict(e, pkt_handle, VERDICT_PASS);
+		}
+		return;
+	}
+	udp_quic(e, f, pkt_handle, &p, now);
+}
+
+void engine_tick(struct engine *e, uint64_t now)
+{
+	if (!e)
+		return;
+	/* Hold bounds in time. */
+	struct flow *f = flow_holding_first(e->ft), *next;
+	for (; f; f = next) {
+		next = f->wnext;
+		if (f->state != FLOW_DECIDED && now - f->hold_since >= e->cfg.hold_ns) {
+			decide_deny(e, f, REASON_INCOMPLETE,
+				    f->state == FLOW_WAIT_RESOLVE ? "resolve_timeout" : "hold_timeout",
+				    0, now);
+		}
+	}
+	/* Idle flows: undecided ones after flow_idle_ns, decided ones after a linger. */
+	uint64_t linger = e->cfg.flow_idle_ns < DECIDED_LINGER_NS ? e->cfg.flow_idle_ns
+								   : DECIDED_LINGER_NS;
+	while ((f = flow_oldest(e->ft, false)) && now - f->last_ns >= e->cfg.flow_idle_ns) {
+		if (f->nheld)
+			decide_deny(e, f, REASON_INCOMPLETE, "idle", 0, now);
+		else
+			flow_remove(e->ft, f);
+	}
+	while ((f = flow_oldest(e->ft, true)) && now - f->last_ns >= linger)
+		flow_remove(e->ft, f);
+	for (size_t i = 0; i < INFLIGHT_MAX; i++)
+		if (e->inflight[i].used && now - e->inflight[i].since >= e->cfg.hold_ns)
+			e->inflight[i].used = false;
+	bind_expire(e->bind, now);
+	agg_flush_all(e, now, false);
+}
+
+static uint64_t bind_expiry(const struct engine *e, uint32_t ttl, uint64_t now)
+{
+	if (ttl < e->cfg.bind_min_ttl)
+		ttl = e->cfg.bind_min_ttl;
+	if (ttl > e->cfg.bind_max_ttl)
+		ttl = e->cfg.bind_max_ttl;
+	return now + (uint64_t)ttl * NS_PER_S + e->cfg.bind_grace_ns;
+}
+
+static bool name_covered(const struct engine *e, const char *name)
+{
+	bool known = false;
+	return policy_match_name(e->policy, name, 0, &known) || known;
+}
+
+void engine_resolved(struct engine *e, const char *name, const struct dns_addr *addrs,
+		     size_t n, uint64_t now)
+{
+	if (!e || !name)
+		return;
+	inflight_done(e, name);
+	bool covered = name_covered(e, name);
+	for (size_t i = 0; covered && addrs && i < n; i++)
+		bind_add(e->bind, name, &addrs[i].addr, bind_expiry(e, addrs[i].ttl, now), now);
+	struct flow *f = flow_holding_first(e->ft), *next;
+	for (; f; f = next) {
+		next = f->wnext;
+		if (f->state != FLOW_WAIT_RESOLVE || strcmp(f->name, name) != 0)
+			continue;
+		bool hit = false;
+		for (size_t i = 0; addrs && i < n && !hit; i++)
+			hit = addr_eq(&addrs[i].addr, &f->key.dst);
+		bool known = false;
+		const struct policy_rule *r =
+			policy_match_name(e->policy, f->name, f->key.dport, &known);
+		if (!r)
+			decide_deny(e, f,
+				    known ? REASON_PORT_NOT_ALLOWED : REASON_NAME_NOT_ALLOWED, NULL,
+				    0, now);
+		else if (hit)
+			decide_allow(e, f, r, now);
+		else
+			decide_deny(e, f, REASON_SNI_IP_MISMATCH,
+				    n ? NULL : "resolution_failed", 0, now);
+		/* A decision may have emitted events but never frees flows: next stays valid. */
+	}
+}
+
+static void dns_event(struct engine *e, int kind, const struct dns_query *q,
+		      const struct addr *client, uint16_t cport, enum reason r,
+		      const char *detail, const struct indicators *ind, uint64_t now)
+{
+	struct flow_event ev = {.kind = kind, .proto = IPPROTO_UDP, .reason = r, .detail = detail};
+	if (client)
+		ev.src = *client;
+	ev.sport = cport;
+	ev.dport = 53;
+	ev.qname = q->qname[0] ? q->qname : q->raw_qname;
+	ev.name = ev.qname;
+	ev.qtype = q->qtype;
+	ev.enforced = e->cfg.enforce;
+	if (ind)
+		ev.ind = *ind;
+	ev.ind.severity = ind_severity(&ev.ind);
+	emit(e, &ev, now);
+}
+
+/*
+ * DNS guard. Unparseable header: DROP. Any other malformed query: REFUSE
+ * (dns_deny, detail = the parser's reason). A name no entry covers on any
+ * port: REFUSE with indicators. HTTPS/SVCB with ech = deny: EMPTY (their
+ * ech parameter would let the client hide the SNI). Else FORWARD.
+ * Audit mode does not change DNS answers: refusing is what keeps a
+ * tunnel from being answered, and REFUSED is visible to the user.
+ */
+enum dns_action engine_dns_query(struct engine *e, const uint8_t *msg, size_t len,
+				 const struct addr *client, uint16_t client_port,
+				 struct dns_query *q_out, uint64_t now)
+{
+	struct dns_query q;
+	memset(&q, 0, sizeof q);
+	if (!e || !msg || len < 12) {
+		if (q_out)
+			*q_out = q;
+		return DNS_DROP;
+	}
+	enum dns_err why = DNS_OK;
+	enum parse r = dns_query_parse(cur_make(msg, len), &q, &why);
+	if (q_out)
+		*q_out = q;
+	if (r != PARSE_OK && why != DNS_NAME_REFUSED) {
+		/* A response (QR set) sent to the listener: never answer it (no loops). */
+		if (msg[2] & 0x80)
+			return DNS_DROP;
+		dns_event(e, EVENT_DNS_DENY, &q, client, client_port, REASON_MALFORMED,
+			  dns_err_name(why), NULL, now);
+		return DNS_REFUSE;
+	}
+	const char *name = r == PARSE_OK ? q.qname : q.raw_qname;
+	if (r != PARSE_OK || !name_covered(e, q.qname)) {
+		struct indicators ind;
+		memset(&ind, 0, sizeof ind);
+		if (ind_dns_name_tunnel_shaped(name) || q.qtype == DNS_TYPE_TXT ||
+		    q.qtype == DNS_TYPE_NULL || q.qtype == DNS_TYPE_ANY ||
+		    dns_parent_note(e, name, now))
+			ind.bits |= IND_DNS_TUNNEL;
+		ind_scan_dns_name(&ind, name);
+		typosquat_check(e, name, &ind);
+		dns_event(e, EVENT_DNS_DENY, &q, client, client_port, REASON_NAME_NOT_ALLOWED,
+			  r == PARSE_OK ? NULL : name_err_name(q.name_err), &ind, now);
+		return DNS_REFUSE;
+	}
+	if ((q.qtype == DNS_TYPE_HTTPS || q.qtype == DNS_TYPE_SVCB) && !e->cfg.ech_allow)
+		return DNS_EMPTY;
+	return DNS_FORWARD;
+}
+
+void engine_dns_answer(struct engine *e, const struct dns_query *q, const uint8_t *msg,
+		       size_t len, const struct addr *client, uint64_t now)
+{
+	if (!e || !q || !msg)
+		return;
+	if (!name_covered(e, q->qname))
+		return; /* the policy changed while the query was upstream */
+	struct dns_addr addrs[MAX_ANSWER_ADDRS];
+	size_t n = 0;
+	uint8_t rcode = 0;
+	enum dns_err why = DNS_OK;
+	if (dns_answer_addrs(cur_make(msg, len), q->qname, e->cfg.ech_allow, addrs,
+			     MAX_ANSWER_ADDRS, &n, &rcode, &why) != PARSE_OK)
+		return;
+	for (size_t i = 0; i < n && i < MAX_ANSWER_ADDRS; i++)
+		bind_add(e->bind, q->qname, &addrs[i].addr, bind_expiry(e, addrs[i].ttl, now), now);
+	dns_event(e, EVENT_DNS_ALLOW, q, client, 0, REASON_NONE, NULL, NULL, now);
+}
+
+void engine_stats(const struct engine *e, struct engine_stats *st)
+{
+	if (!st)
+		return;
+	*st = (struct engine_stats){0};
+	if (!e)
+		return;
+	st->flows_tracked = flow_count(e->ft);
+	st->held_packets = e->held_packets;
+	st->held_bytes = e->held_bytes_total;
+}
