@@ -527,13 +527,21 @@ static int drop_privileges(const char *user, char *err, size_t errlen)
 		return -1;
 	}
 	int rc;
-	if (user && *user)
+	if (user && *user) {
 		rc = capng_change_id((int)uid, (int)gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING);
-	else
-		rc = capng_apply(CAPNG_SELECT_BOTH);
+	} else {
+		/*
+		 * Bounding set first, while CAP_SETPCAP is still held; a container
+		 * without it keeps its bounding set, which is no reason to refuse
+		 * to run: the permitted set below is what limits us.
+		 */
+		(void)capng_apply(CAPNG_SELECT_BOUNDS);
+		rc = capng_apply(CAPNG_SELECT_CAPS);
+	}
 	if (rc != 0) {
-		snprintf(err, errlen, "cannot drop privileges%s%s (libcap-ng error %d)",
-			 user ? " to user " : "", user ? user : "", rc);
+		snprintf(err, errlen, "cannot drop privileges%s%s (libcap-ng error %d)%s",
+			 user ? " to user " : "", user ? user : "", rc,
+			 user ? "; needs CAP_SETUID, CAP_SETGID and CAP_SETPCAP" : "");
 		return -1;
 	}
 	return 0;

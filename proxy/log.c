@@ -251,39 +251,41 @@ void log_timestamp(char *buf, size_t cap)
 /* Room kept at the end of every line for the closing "]}\n". */
 #define LINE_RESERVE 4
 
-static void put(struct log_line *l, const char *s, size_t n)
+/*
+ * Each piece is written whole or not at all; a piece that does not fit sets
+ * truncated and is dropped, later smaller pieces may still fit.
+ */
+static bool put(struct log_line *l, const char *s, size_t n)
 {
-	if (l->truncated || l->len + n > LOG_LINE_MAX - LINE_RESERVE) {
+	if (l->len + n > LOG_LINE_MAX - LINE_RESERVE) {
 		l->truncated = true;
-		return;
+		return false;
 	}
 	memcpy(l->buf + l->len, s, n);
 	l->len += n;
+	return true;
 }
 
-static void puts_(struct log_line *l, const char *s)
+static bool puts_(struct log_line *l, const char *s)
 {
-	put(l, s, strlen(s));
+	return put(l, s, strlen(s));
 }
 
 /* ,"key": */
-static void put_key(struct log_line *l, const char *key)
+static bool put_key(struct log_line *l, const char *key)
 {
 	size_t before = l->len;
-	puts_(l, ",\"");
-	puts_(l, key);
-	puts_(l, "\":");
-	if (l->truncated)
-		l->len = before;
+	if (puts_(l, ",\"") && puts_(l, key) && puts_(l, "\":"))
+		return true;
+	l->len = before;
+	return false;
 }
 
 /* A quoted escaped string, all or nothing. */
 static bool put_escaped(struct log_line *l, const char *v, size_t n, bool utf8_ok)
 {
-	if (l->truncated)
-		return false;
 	size_t room = LOG_LINE_MAX - LINE_RESERVE - l->len;
-	if (room < 3) {
+	if (l->len > LOG_LINE_MAX - LINE_RESERVE || room < 3) {
 		l->truncated = true;
 		return false;
 	}
@@ -318,8 +320,7 @@ static void line_strn(struct log_line *l, const char *key, const char *v, size_t
 		      bool utf8_ok)
 {
 	size_t before = l->len;
-	put_key(l, key);
-	if (!put_escaped(l, v ? v : "", v ? n : 0, utf8_ok))
+	if (!put_key(l, key) || !put_escaped(l, v ? v : "", v ? n : 0, utf8_ok))
 		l->len = before; /* drop the key whose value did not fit */
 }
 
@@ -359,9 +360,7 @@ void log_line_u64(struct log_line *l, const char *key, uint64_t v)
 	size_t before = l->len;
 
 	snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
-	put_key(l, key);
-	puts_(l, num);
-	if (l->truncated)
+	if (!put_key(l, key) || !puts_(l, num))
 		l->len = before;
 }
 
@@ -371,9 +370,7 @@ void log_line_i64(struct log_line *l, const char *key, int64_t v)
 	size_t before = l->len;
 
 	snprintf(num, sizeof(num), "%lld", (long long)v);
-	put_key(l, key);
-	puts_(l, num);
-	if (l->truncated)
+	if (!put_key(l, key) || !puts_(l, num))
 		l->len = before;
 }
 
@@ -381,16 +378,17 @@ void log_line_bool(struct log_line *l, const char *key, bool v)
 {
 	size_t before = l->len;
 
-	put_key(l, key);
-	puts_(l, v ? "true" : "false");
-	if (l->truncated)
+	if (!put_key(l, key) || !puts_(l, v ? "true" : "false"))
 		l->len = before;
 }
 
 void log_line_array_begin(struct log_line *l, const char *key)
 {
-	put_key(l, key);
-	puts_(l, "[");
+	size_t before = l->len;
+	if (!put_key(l, key) || !puts_(l, "[")) {
+		l->len = before;
+		return; /* elements are dropped too (in_array stays false) */
+	}
 	/* The closing ']' is always written (LINE_RESERVE), even when truncated. */
 	l->in_array = true;
 	l->array_first = true;
@@ -400,9 +398,9 @@ void log_line_array_str(struct log_line *l, const char *value)
 {
 	size_t before = l->len;
 
-	if (!l->array_first)
-		puts_(l, ",");
-	if (!put_escaped(l, value, strlen(value), true)) {
+	if (!l->in_array)
+		return;
+	if ((!l->array_first && !puts_(l, ",")) || !put_escaped(l, value, strlen(value), true)) {
 		l->len = before;
 		return;
 	}
@@ -414,9 +412,10 @@ void log_line_array_u64(struct log_line *l, uint64_t v)
 	char num[24];
 	size_t before = l->len;
 
+	if (!l->in_array)
+		return;
 	snprintf(num, sizeof(num), "%s%llu", l->array_first ? "" : ",", (unsigned long long)v);
-	puts_(l, num);
-	if (l->truncated) {
+	if (!puts_(l, num)) {
 		l->len = before;
 		return;
 	}
@@ -539,21 +538,17 @@ static void put_credentials(struct log_line *l, const struct indicators *ind)
 	if (ind->ncreds == 0)
 		return;
 	size_t before = l->len;
-	put_key(l, "credentials");
-	puts_(l, "[");
-	for (size_t i = 0; i < ind->ncreds && i < IND_MAX_CREDS; i++) {
+	bool ok = put_key(l, "credentials") && puts_(l, "[");
+	for (size_t i = 0; ok && i < ind->ncreds && i < IND_MAX_CREDS; i++) {
 		const struct cred_hit *c = &ind->creds[i];
 		size_t mlen = strnlen(c->masked, sizeof(c->masked));
-		puts_(l, i ? ",{\"type\":" : "{\"type\":");
 		const char *t = cred_type_name(c->type);
-		put_escaped(l, t, strlen(t), false);
-		puts_(l, ",\"masked\":");
 		/* The ellipsis is ours; the characters around it came from the wire. */
-		put_escaped(l, c->masked, mlen, true);
-		puts_(l, "}");
+		ok = puts_(l, i ? ",{\"type\":" : "{\"type\":") &&
+		     put_escaped(l, t, strlen(t), false) && puts_(l, ",\"masked\":") &&
+		     put_escaped(l, c->masked, mlen, true) && puts_(l, "}");
 	}
-	puts_(l, "]");
-	if (l->truncated)
+	if (!ok || !puts_(l, "]"))
 		l->len = before;
 }
 

@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <glob.h>
-#include <idn2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -522,31 +521,26 @@ static bool parse_endpoint(const char *s, char *host, size_t hcap, uint16_t *por
 	return true;
 }
 
-/* UTF-8 or ASCII name -> normalised A-label form, as config does. */
+/*
+ * UTF-8 or ASCII name -> normalised A-label form, exactly as config reads
+ * an allowlist entry (IDNA, case, trailing dot), by asking config to parse it.
+ */
 static bool normalise_name(const char *in, char *out, char *err, size_t errlen)
 {
-	bool ascii = true;
-	char *alabel = NULL;
-	const char *src = in;
+	struct allow_entry e;
+	struct diag dg;
 
-	for (const unsigned char *p = (const unsigned char *)in; *p; p++)
-		if (*p >= 0x80)
-			ascii = false;
-	if (!ascii) {
-		int rc = idn2_to_ascii_8z(in, &alabel, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
-		if (rc != IDN2_OK) {
-			snprintf(err, errlen, "bad internationalised name \"%s\": %s", in,
-				 idn2_strerror(rc));
-			return false;
-		}
-		src = alabel;
+	memset(&dg, 0, sizeof(dg));
+	int rc = allowlist_parse_line(in, NULL, 0, &e, &dg);
+	if (rc < 0 || e.kind != ALLOW_NAME || e.wildcard) {
+		snprintf(err, errlen, "bad name \"%s\"%s%s", in, dg.n ? ": " : "",
+			 dg.n ? dg.lines[0] : "");
+		diag_clear(&dg);
+		return false;
 	}
-	enum name_err why = NAME_OK;
-	bool ok = name_normalize(src, strlen(src), out, &why);
-	if (!ok)
-		snprintf(err, errlen, "bad name \"%s\": %s", in, name_err_name(why));
-	idn2_free(alabel);
-	return ok;
+	diag_clear(&dg);
+	snprintf(out, NAME_MAX_LEN + 1, "%s", e.name);
+	return true;
 }
 
 static int cmd_match(int argc, char **argv)

@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The event log (proxy/log.c) and the metrics text (proxy/metrics.c):
+ * escaping, every line valid UTF-8 JSON whatever the network sent, field
+ * names and values as SPEC.md lists them, reopen after rotation.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "../../proxy/log.h"
+#include "../../proxy/metrics.h"
+#include <event2/buffer.h>
+#include <json-c/json.h>
+#include <fcntl.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Strict UTF-8 check (the log must be valid UTF-8). */
+static bool utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	for (size_t i = 0; i < n;) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		size_t len = p[i] >= 0xf0 ? 4 : p[i] >= 0xe0 ? 3 : p[i] >= 0xc2 ? 2 : 0;
+		if (len == 0 || p[i] > 0xf4 || i + len > n)
+			return false;
+		for (size_t k = 1; k < len; k++)
+			if ((p[i + k] & 0xc0) != 0x80)
+				return false;
+		i += len;
+	}
+	return true;
+}
+
+static struct json_object *parse_line(const char *line)
+{
+	size_t n = strlen(line);
+	assert_true(n > 2);
+	assert_int_equal(line[n - 1], '\n');
+	assert_null(memchr(line, '\n', n - 1)); /* one line */
+	assert_true(utf8_valid(line, n));
+	struct json_object *o = json_tokener_parse(line);
+	assert_non_null(o);
+	assert_true(json_object_is_type(o, json_type_object));
+	return o;
+}
+
+static const char *get_str(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(o, key, &v))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static void test_escape(void **state)
+{
+	char out[64];
+	bool cut = true;
+
+	(void)state;
+	size_t n = log_json_escape(out, sizeof(out), "a\"b\\c\n\x01\x7f", 8, false, &cut);
+	assert_string_equal(out, "a\\\"b\\\\c\\n\\u0001\\u007f");
+	assert_int_equal(n, strlen(out));
+	assert_false(cut);
+
+	/* bytes >= 0x80 escaped strictly, even when they are valid UTF-8 */
+	log_json_escape(out, sizeof(out), "\xc3\xa9\xff", 3, false, &cut);
+	assert_string_equal(out, "\\u00c3\\u00a9\\u00ff");
+	/* our own text: valid UTF-8 passes, invalid bytes are still escaped */
+	log_json_escape(out, sizeof(out), "A\xe2\x80\xa6Z\xc3", 6, true, &cut);
+	assert_string_equal(out, "A\xe2\x80\xa6Z\\u00c3");
+	/* overlong and surrogate sequences are not valid UTF-8 */
+	log_json_escape(out, sizeof(out), "\xc0\xaf\xed\xa0\x80", 5, true, &cut);
+	assert_string_equal(out, "\\u00c0\\u00af\\u00ed\\u00a0\\u0080");
+
+	/* truncation never cuts an escape in half */
+	char small[8];
+	n = log_json_escape(small, sizeof(small), "ab\x01zz", 5, false, &cut);
+	assert_true(cut);
+	assert_string_equal(small, "ab");
+	assert_int_equal(n, 2);
+	/* embedded NUL from the wire */
+	log_json_escape(out, sizeof(out), "a\0b", 3, false, &cut);
+	assert_string_equal(out, "a\\u0000b");
+}
+
+static void test_timestamp(void **state)
+{
+	char ts[40];
+	regex_t re;
+
+	(void)state;
+	log_timestamp(ts, sizeof(ts));
+	assert_int_equal(regcomp(&re,
+				 "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z$",
+				 REG_EXTENDED | REG_NOSUB),
+			 0);
+	assert_int_equal(regexec(&re, ts, 0, NULL, 0), 0);
+	regfree(&re);
+}
+
+static void fill_deny(struct flow_event *ev, struct policy_rule *rule)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = EVENT_DENY;
+	ev->proto = 6;
+	addr_parse("192.0.2.10", &ev->src);
+	addr_parse("2001:db8::5", &ev->dst);
+	ev->sport = 40000;
+	ev->dport = 443;
+	ev->name = "evil\"\\\n\x01\xff.example";
+	ev->name_source = NAME_SOURCE_SNI;
+	ev->reason = REASON_NAME_NOT_ALLOWED;
+	ev->detail = "tls_ok";
+	ev->ind.bits = IND_CREDENTIAL | IND_TYPOSQUAT;
+	ev->ind.ncreds = 1;
+	ev->ind.creds[0].type = CRED_AWS_ACCESS_KEY;
+	snprintf(ev->ind.creds[0].masked, sizeof(ev->ind.creds[0].masked), "AKIA\xe2\x80\xa6MPLE");
+	snprintf(ev->ind.imitates, sizeof(ev->ind.imitates), "example.com");
+	ev->ind.severity = SEVERITY_CRITICAL;
+	ev->enforced = true;
+	ev->has_uid = true;
+	ev->uid = 1000;
+	ev->count = 3;
+	(void)rule;
+}
+
+static void test_deny_event(void **state)
+{
+	struct flow_event ev;
+	struct log_line l;
+
+	(void)state;
+	fill_deny(&ev, NULL);
+	log_event_render(&l, &ev);
+	struct json_object *o = parse_line(l.buf);
+	assert_string_equal(get_str(o, "event"), "deny");
+	assert_string_equal(get_str(o, "proto"), "tcp");
+	assert_string_equal(get_str(o, "src"), "192.0.2.10");
+	assert_string_equal(get_str(o, "dst"), "2001:db8::5");
+	assert_string_equal(get_str(o, "sport"), "40000");
+	assert_string_equal(get_str(o, "dport"), "443");
+	/* \u00ff decodes to U+00FF: the raw byte never reaches the file */
+	assert_string_equal(get_str(o, "name"), "evil\"\\\n\x01\xc3\xbf.example");
+	assert_string_equal(get_str(o, "name_source"), "sni");
+	assert_string_equal(get_str(o, "reason"), "name_not_allowed");
+	assert_string_equal(get_str(o, "detail"), "tls_ok");
+	assert_string_equal(get_str(o, "severity"), "critical");
+	assert_string_equal(get_str(o, "imitates"), "example.com");
+	assert_string_equal(get_str(o, "enforced"), "true");
+	assert_string_equal(get_str(o, "uid"), "1000");
+	assert_string_equal(get_str(o, "count"), "3");
+	struct json_object *ind, *creds;
+	assert_true(json_object_object_get_ex(o, "indicators", &ind));
+	assert_int_equal(json_object_array_length(ind), 2);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(ind, 0)),
+			    "credential:aws_access_key");
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(ind, 1)), "typosquat");
+	assert_true(json_object_object_get_ex(o, "credentials", &creds));
+	assert_int_equal(json_object_array_length(creds), 1);
+	assert_string_equal(get_str(json_object_array_get_idx(creds, 0), "type"),
+			    "aws_access_key");
+	assert_string_equal(get_str(json_object_array_get_idx(creds, 0), "masked"),
+			    "AKIA\xe2\x80\xa6MPLE");
+	assert_null(get_str(o, "rule"));
+	json_object_put(o);
+}
+
+static void test_allow_and_dns_events(void **state)
+{
+	struct flow_event ev;
+	struct log_line l;
+	struct policy_rule rule = {.file = "/etc/egressd/allow.d/ci.list", .line = 7,
+				   .text = "deb.debian.org:80,443"};
+
+	(void)state;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = EVENT_ALLOW;
+	ev.proto = 17;
+	addr_parse("192.0.2.10", &ev.src);
+	addr_parse("198.51.100.7", &ev.dst);
+	ev.sport = 5353;
+	ev.dport = 443;
+	ev.name = "deb.debian.org";
+	ev.name_source = NAME_SOURCE_QUIC_SNI;
+	ev.rule = &rule;
+	ev.count = 1;
+	log_event_render(&l, &ev);
+	struct json_object *o = parse_line(l.buf);
+	assert_string_equal(get_str(o, "event"), "allow");
+	assert_string_equal(get_str(o, "proto"), "udp");
+	assert_string_equal(get_str(o, "rule"), "/etc/egressd/allow.d/ci.list:7");
+	assert_string_equal(get_str(o, "name_source"), "quic_sni");
+	assert_null(get_str(o, "reason"));
+	assert_null(get_str(o, "indicators"));
+	assert_null(get_str(o, "enforced"));
+	assert_null(get_str(o, "count"));
+	json_object_put(o);
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = EVENT_DNS_DENY;
+	addr_parse("192.0.2.10", &ev.src);
+	ev.sport = 33333;
+	ev.qname = "aGVsbG8gd29ybGQ.tunnel.example";
+	ev.qtype = 16;
+	ev.reason = REASON_NAME_NOT_ALLOWED;
+	ev.ind.bits = IND_DNS_TUNNEL;
+	ev.ind.severity = SEVERITY_HIGH;
+	ev.enforced = false;
+	log_event_render(&l, &ev);
+	o = parse_line(l.buf);
+	assert_string_equal(get_str(o, "event"), "dns_deny");
+	assert_string_equal(get_str(o, "qtype"), "TXT");
+	assert_string_equal(get_str(o, "qname"), "aGVsbG8gd29ybGQ.tunnel.example");
+	assert_string_equal(get_str(o, "enforced"), "false");
+	assert_string_equal(get_str(o, "severity"), "high");
+	assert_null(get_str(o, "proto"));
+	json_object_put(o);
+
+	char buf[16];
+	assert_string_equal(log_qtype_str(65, buf, sizeof(buf)), "HTTPS");
+	assert_string_equal(log_qtype_str(28, buf, sizeof(buf)), "AAAA");
+	assert_string_equal(log_qtype_str(4242, buf, sizeof(buf)), "TYPE4242");
+	assert_string_equal(log_proto_str(58, buf, sizeof(buf)), "icmpv6");
+	assert_string_equal(log_proto_str(47, buf, sizeof(buf)), "47");
+}
+
+/* A line that cannot hold everything is still one valid JSON object. */
+static void test_truncated_line(void **state)
+{
+	struct flow_event ev;
+	struct log_line l;
+	static char big[LOG_LINE_MAX];
+
+	(void)state;
+	memset(big, 0x01, sizeof(big) - 1); /* every byte becomes 6: \u0001 */
+	fill_deny(&ev, NULL);
+	ev.name = big;
+	log_event_render(&l, &ev);
+	assert_true(l.truncated);
+	assert_true(l.len <= LOG_LINE_MAX);
+	struct json_object *o = parse_line(l.buf);
+	assert_string_equal(get_str(o, "event"), "deny");
+	assert_null(get_str(o, "name")); /* dropped whole, not cut */
+	/* the keys after it still fit */
+	assert_string_equal(get_str(o, "reason"), "name_not_allowed");
+	assert_string_equal(get_str(o, "enforced"), "true");
+	assert_string_equal(get_str(o, "count"), "3");
+	json_object_put(o);
+
+	/* truncation inside an array still closes it */
+	log_line_begin(&l, "error");
+	log_line_array_begin(&l, "diagnostics");
+	for (int i = 0; i < 2000; i++)
+		log_line_array_str(&l, "allow.d/x.list:1: bad port");
+	log_line_finish(&l);
+	assert_true(l.truncated);
+	o = parse_line(l.buf);
+	json_object_put(o);
+}
+
+static void test_file_and_reopen(void **state)
+{
+	char dir[] = "/tmp/egressd-test-log-XXXXXX";
+	char path[128], rotated[128], line[LOG_LINE_MAX];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/events.log", dir);
+	snprintf(rotated, sizeof(rotated), "%s/events.log.1", dir);
+	assert_int_equal(log_open(path), 0);
+	assert_string_equal(log_path(), path);
+	log_error(NULL, 0, "first %d", 1);
+	assert_int_equal(rename(path, rotated), 0);
+	log_error(NULL, 0, "second"); /* still the old (renamed) file */
+	assert_int_equal(log_reopen(), 0);
+	const char *diags[] = {"a.list:3: bad port \"44x\""};
+	log_error(diags, 1, "third");
+	log_close();
+	assert_null(log_path());
+
+	FILE *f = fopen(rotated, "r");
+	assert_non_null(f);
+	int n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		struct json_object *o = parse_line(line);
+		assert_string_equal(get_str(o, "detail"), n == 0 ? "first 1" : "second");
+		json_object_put(o);
+		n++;
+	}
+	fclose(f);
+	assert_int_equal(n, 2);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	struct json_object *o = parse_line(line), *arr;
+	assert_string_equal(get_str(o, "event"), "error");
+	assert_string_equal(get_str(o, "detail"), "third");
+	assert_true(json_object_object_get_ex(o, "diagnostics", &arr));
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(arr, 0)),
+			    "a.list:3: bad port \"44x\"");
+	json_object_put(o);
+	assert_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	unlink(path);
+	unlink(rotated);
+	rmdir(dir);
+	assert_int_equal(log_write_errors(), 0);
+}
+
+/* A full pipe: writes fail without blocking and are counted. */
+static void test_nonblocking_full_pipe(void **state)
+{
+	int p[2];
+	char fdpath[64];
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", p[1]);
+	assert_int_equal(log_open(fdpath), 0);
+	uint64_t before = log_write_errors();
+	/* 64 KiB pipe; each line ~100 bytes: 5000 lines must overflow it. */
+	for (int i = 0; i < 5000; i++)
+		log_error(NULL, 0, "filler line %d", i);
+	assert_true(log_write_errors() > before);
+	log_close();
+	close(p[0]);
+	close(p[1]);
+}
+
+static void test_metrics_render(void **state)
+{
+	struct metrics_snapshot s;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	s.packets[VERDICT_ALLOW] = 5;
+	s.packets[VERDICT_DENY] = 2;
+	s.flows_allow = 4;
+	s.flows_deny[REASON_IP_NOT_ALLOWED] = 7;
+	s.dns_denied = 3;
+	s.queue_dropped = 9;
+	s.bindings = 11;
+	s.flows_tracked = 12;
+	s.log_write_errors = 1;
+	struct evbuffer *b = evbuffer_new();
+	assert_int_equal(metrics_render(&s, b), 0);
+	size_t n = evbuffer_get_length(b);
+	char *text = calloc(1, n + 1);
+	evbuffer_copyout(b, text, n);
+	evbuffer_free(b);
+	const char *want[] = {
+		"# TYPE egressd_packets_total counter\n",
+		"egressd_packets_total{verdict=\"allow\"} 5\n",
+		"egressd_packets_total{verdict=\"deny\"} 2\n",
+		"egressd_packets_total{verdict=\"pass\"} 0\n",
+		"egressd_packets_total{verdict=\"drop\"} 0\n",
+		"egressd_flows_total{decision=\"deny\",reason=\"ip_not_allowed\"} 7\n",
+		"egressd_flows_total{decision=\"allow\",reason=\"\"} 4\n",
+		"egressd_dns_queries_total{decision=\"deny\"} 3\n",
+		"egressd_dns_queries_total{decision=\"fail\"} 0\n",
+		"egressd_queue_dropped_total 9\n",
+		"egressd_bindings 11\n",
+		"# TYPE egressd_bindings gauge\n",
+		"egressd_flows_tracked 12\n",
+		"egressd_log_write_errors_total 1\n",
+		"egressd_build_info{version=\"" EGRESSD_VERSION "\"} 1\n",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (!strstr(text, want[i]))
+			fail_msg("missing: %s", want[i]);
+	/* every line ends, no empty label names, nothing but ASCII */
+	assert_int_equal(text[n - 1], '\n');
+	for (size_t i = 0; i < n; i++)
+		assert_true((unsigned char)text[i] < 0x80);
+	free(text);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_escape),
+		cmocka_unit_test(test_timestamp),
+		cmocka_unit_test(test_deny_event),
+		cmocka_unit_test(test_allow_and_dns_events),
+		cmocka_unit_test(test_truncated_line),
+		cmocka_unit_test(test_file_and_reopen),
+		cmocka_unit_test(test_nonblocking_full_pipe),
+		cmocka_unit_test(test_metrics_render),
+	};
+	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
+}
