@@ -17,7 +17,10 @@
 #include "../../proxy/core/engine.h"
 #include "../../proxy/core/policy.h"
 
+#include "../../nfq/marks.h"
+
 #include <arpa/inet.h>
+#include <cap-ng.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -28,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -669,6 +673,95 @@ static void lookup_fails_with_zero(void **state)
 	assert_int_equal(r.n, 0);
 }
 
+struct send_result {
+	bool done;
+	int status;
+};
+
+static void send_cb(void *arg, int status, const uint8_t *answer, size_t len)
+{
+	struct send_result *r = arg;
+	(void)answer;
+	(void)len;
+	r->done = true;
+	r->status = status;
+}
+
+/*
+ * In a child without CAP_NET_ADMIN/CAP_NET_RAW, SO_MARK cannot be set: the resolver
+ * must fail the query rather than send it unmarked. Exit codes: 0 pass,
+ * 77 cannot set up the condition, others name the failed check.
+ */
+static int unmarked_child(void)
+{
+	struct event_base *base;
+	struct resolver *r;
+	struct resolver_opts ro = {.timeout_ms = TIMEOUT_MS, .tries = 1};
+	struct conf_endpoint up = {.port = 0};
+	struct send_result res = {0};
+	uint8_t q[512], buf[512];
+	size_t qlen = build_query(q, sizeof(q), 0x4242, "allowed.example", 1);
+	int probe, upfd, mark = (int)MARK_SELF;
+	uint64_t deadline;
+	char err[256];
+
+	if (geteuid() == 0) {
+		capng_get_caps_process();
+		/* SO_MARK needs CAP_NET_ADMIN, or CAP_NET_RAW on newer kernels. */
+		capng_update(CAPNG_DROP, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_ADMIN);
+		capng_update(CAPNG_DROP, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_RAW);
+		if (capng_apply(CAPNG_SELECT_CAPS) != 0)
+			return 77;
+	}
+	probe = socket(AF_INET, SOCK_DGRAM, 0);
+	if (probe == -1 || setsockopt(probe, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) == 0)
+		return 77; /* still allowed to mark: nothing to test */
+	close(probe);
+
+	base = event_base_new();
+	upfd = bound_socket(SOCK_DGRAM, 0, &up.port);
+	if (!base || upfd == -1 || !addr_parse("127.0.0.1", &up.addr))
+		return 77;
+	r = resolver_new_opts(base, &up, 1, MARK_SELF, &ro, err, sizeof(err));
+	if (!r)
+		return 2;
+	if (resolver_send(r, q, qlen, send_cb, &res) != 0)
+		return 3;
+	deadline = now_ms() + 3000;
+	while (!res.done && now_ms() < deadline) {
+		struct timeval tv = {0, 5000};
+		event_base_loopexit(base, &tv);
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	if (!res.done)
+		return 4;
+	if (res.status == 0)
+		return 5;
+	if (recv(upfd, buf, sizeof(buf), MSG_DONTWAIT) != -1)
+		return 6; /* an unmarked query left */
+	resolver_free(r);
+	event_base_free(base);
+	close(upfd);
+	return 0;
+}
+
+static void unmarkable_socket_fails_closed(void **state)
+{
+	pid_t pid;
+	int st = 0;
+
+	(void)state;
+	pid = fork();
+	assert_int_not_equal(pid, -1);
+	if (pid == 0)
+		_exit(unmarked_child());
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	if (WEXITSTATUS(st) == 77)
+		skip();
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -682,6 +775,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(client_gone_and_teardown_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(lookup_combines_a_and_aaaa, setup, teardown),
 		cmocka_unit_test_setup_teardown(lookup_fails_with_zero, setup, teardown),
+		cmocka_unit_test(unmarkable_socket_fails_closed),
 	};
 	return cmocka_run_group_tests_name("dnsd", tests, NULL, NULL);
 }
