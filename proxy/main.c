@@ -153,7 +153,7 @@ static void print_diag(const struct diag *d)
 
 /* Load config and policy; diagnostics to stderr. 0, or -1 (errors printed). */
 static int load_all(const char *path, struct conf **conf, struct policy **policy,
-		    struct diag *dg)
+		    struct diag *dg, bool warnings)
 {
 	*conf = NULL;
 	if (policy)
@@ -167,7 +167,8 @@ static int load_all(const char *path, struct conf **conf, struct policy **policy
 	if (!policy)
 		return 0;
 	*policy = conf_load_policy(*conf, dg);
-	print_diag(dg);
+	if (warnings || dg->errors || !*policy)
+		print_diag(dg);
 	if (!*policy) {
 		if (dg->errors == 0)
 			fprintf(stderr, "%s: %s: cannot build the allowlist policy\n", prog, path);
@@ -215,7 +216,7 @@ static int cmd_daemon(int argc, char **argv)
 	struct conf *conf;
 	struct policy *policy;
 	memset(&dg, 0, sizeof(dg));
-	int rc = load_all(path, &conf, &policy, &dg);
+	int rc = load_all(path, &conf, &policy, &dg, true);
 	diag_clear(&dg);
 	if (rc == -1)
 		return 1;
@@ -280,7 +281,7 @@ static int cmd_check(int argc, char **argv)
 	struct conf *conf;
 	struct policy *policy;
 	memset(&dg, 0, sizeof(dg));
-	if (load_all(path, &conf, &policy, &dg) == -1) {
+	if (load_all(path, &conf, &policy, &dg, true) == -1) {
 		fprintf(stderr, "%s: %s: %u error(s), %u warning(s)\n", prog, path, dg.errors,
 			dg.warnings);
 		diag_clear(&dg);
@@ -384,7 +385,7 @@ static int cmd_rules(int argc, char **argv)
 	struct policy *policy = NULL;
 	memset(&dg, 0, sizeof(dg));
 	/* Applying validates the allowlists too: nothing is half-applied. */
-	int rc = load_all(path, &conf, apply ? &policy : NULL, &dg);
+	int rc = load_all(path, &conf, apply ? &policy : NULL, &dg, true);
 	diag_clear(&dg);
 	if (rc == -1)
 		return 1;
@@ -592,7 +593,7 @@ static int cmd_match(int argc, char **argv)
 	struct conf *conf;
 	struct policy *policy;
 	memset(&dg, 0, sizeof(dg));
-	int rc = load_all(path, &conf, &policy, &dg);
+	int rc = load_all(path, &conf, &policy, &dg, false);
 	diag_clear(&dg);
 	if (rc == -1)
 		return EXIT_USAGE;
