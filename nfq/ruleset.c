@@ -111,6 +111,12 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 
 	fprintf(f, "\tchain pre {\n");
 	fprintf(f, "\t\ttype filter hook %s priority filter; policy accept;\n", hook);
+	if (!p->gateway) {
+		/* loopback first: the TCP resets our own reject statements
+		 * send to local sockets leave through this hook, on lo, with
+		 * the DENY-marked conntrack attached */
+		fprintf(f, "\t\toif \"lo\" accept\n");
+	}
 	fprintf(f, "\t\t# fast path: a decided connection never reaches userspace again\n");
 	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_ALLOW);
 	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x meta l4proto tcp reject with tcp reset\n",
@@ -122,7 +128,6 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 			p->inside);
 		fprintf(f, "\t\tiifname != \"%s\" drop\n", p->inside);
 	} else {
-		fprintf(f, "\t\toif \"lo\" accept\n");
 		fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_SELF);
 	}
 	fprintf(f, "\t\tct state related icmp type { destination-unreachable, time-exceeded, "
@@ -178,8 +183,9 @@ static void render_dns(FILE *f, const struct rules_params *p)
 	if (p->dns_v4.family != ADDR_V4 && p->dns_v6.family != ADDR_V6)
 		return;
 	fprintf(f, "\tchain dns {\n");
-	fprintf(f, "\t\ttype nat hook %s priority dstnat; policy accept;\n",
-		p->gateway ? "prerouting" : "output");
+	/* nft names priority dstnat only for prerouting; output takes -100 */
+	fprintf(f, "\t\ttype nat hook %s priority %s; policy accept;\n",
+		p->gateway ? "prerouting" : "output", p->gateway ? "dstnat" : "-100");
 	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x return\n", MARK_MASK, MARK_SELF);
 	if (p->gateway)
 		fprintf(f, "\t\tiifname != \"%s\" return\n", p->inside);
@@ -391,6 +397,7 @@ static int batch_queue_rule(struct nl_batch *nb, uint16_t family, const char *ta
 		struct xt_NFQ_info_v3 v3;
 	} info;
 	size_t info_len;
+	void *tginfo;
 
 	if (!r)
 		return -ENOMEM;
@@ -438,12 +445,18 @@ static int batch_queue_rule(struct nl_batch *nb, uint16_t family, const char *ta
 		info.v1.queues_total = threads;
 		info_len = sizeof(info.v1);
 	}
+	/* libnftnl keeps (and later frees) the TG_INFO pointer: give it a copy */
+	tginfo = malloc(info_len);
 	e = nftnl_expr_alloc("target");
-	if (!e)
+	if (!e || !tginfo) {
+		nftnl_expr_free(e);
+		free(tginfo);
 		goto nomem;
+	}
+	memcpy(tginfo, &info, info_len);
 	nftnl_expr_set_str(e, NFTNL_EXPR_TG_NAME, "NFQUEUE");
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TG_REV, rev);
-	nftnl_expr_set(e, NFTNL_EXPR_TG_INFO, &info, (uint32_t)info_len);
+	nftnl_expr_set(e, NFTNL_EXPR_TG_INFO, tginfo, (uint32_t)info_len);
 	nftnl_rule_add_expr(r, e);
 
 	nlh = batch_hdr(nb, NFT_MSG_NEWRULE, family, NLM_F_APPEND | NLM_F_CREATE);
