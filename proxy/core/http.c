@@ -248,7 +248,7 @@ static enum http_err http_header(struct cur line, struct cur *name, struct cur *
 			return HTTP_BAD_HEADER;
 	while (cur_peek_u8(&line, 0, &ch) && (ch == ' ' || ch == '\t'))
 		cur_skip(&line, 1);
-	size_t len = line.left, end = line.left;
+	size_t end = line.left;
 	struct cur v = line;
 	for (size_t i = 0; cur_u8(&v, &ch); i++) {
 		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
@@ -256,7 +256,6 @@ static enum http_err http_header(struct cur line, struct cur *name, struct cur *
 		if (ch != ' ' && ch != '\t')
 			end = i + 1;
 	}
-	(void)len;
 	cur_sub(&line, line.left < end ? line.left : end, value);
 	return HTTP_OK;
 }
@@ -269,6 +268,8 @@ enum parse http_request(struct cur in, struct http_req *out, enum http_err *why)
 	int r;
 
 	memset(out, 0, sizeof *out);
+	if (in.left == 0)
+		goto more;
 	if (!http_looks_like(in)) {
 		err = HTTP_NOT_HTTP;
 		goto bad;
