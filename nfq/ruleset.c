@@ -150,7 +150,7 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 			fprintf(f, "\t\tqueue num %u\n", p->queue_num);
 	} else {
 		fprintf(f, "\t\t# xt backend: the xtables NFQUEUE target (queue %u, %u queue%s, "
-			   "no bypass) follows, added with libnftnl\n",
+			   "fails closed) follows, added with libnftnl\n",
 			p->queue_num, threads, threads > 1 ? "s" : "");
 	}
 	fprintf(f, "\t}\n");
