@@ -564,12 +564,12 @@ void log_event_render(struct log_line *l, const struct flow_event *ev)
 		log_line_str(l, "proto", log_proto_str(ev->proto, num, sizeof(num)));
 	if (ev->src.family != ADDR_NONE) {
 		log_line_str(l, "src", addr_str(&ev->src, buf));
-		if (ev->sport || ev->proto == 6 || ev->proto == 17)
+		if (ev->sport || (!dns && (ev->proto == 6 || ev->proto == 17)))
 			log_line_u64(l, "sport", ev->sport);
 	}
 	if (ev->dst.family != ADDR_NONE) {
 		log_line_str(l, "dst", addr_str(&ev->dst, buf));
-		if (ev->dport || ev->proto == 6 || ev->proto == 17)
+		if (ev->dport || (!dns && (ev->proto == 6 || ev->proto == 17)))
 			log_line_u64(l, "dport", ev->dport);
 	}
 	if (ev->name && *ev->name)
