@@ -20,7 +20,7 @@
  * and issued as ALLOW.
  *
  * Events: one per decided flow; identical events (kind, src, dst, dport,
- * name, reason) within 1 s are aggregated: the first goes out at once,
+ * name, reason, detail) within 1 s are aggregated: the first goes out at once,
  * the repeats are counted and flushed with their count by engine_tick().
  */
 #include "engine.h"
@@ -152,6 +152,8 @@ static uint32_t event_hash(const struct engine *e, const struct flow_event *ev)
 	h = mix_bytes(h, &ev->src, sizeof ev->src);
 	h = mix_bytes(h, &ev->dst, sizeof ev->dst);
 	h = mix_bytes(h, ev->name, strlen(ev->name));
+	if (ev->detail)
+		h = mix_bytes(h, ev->detail, strlen(ev->detail));
 	if (ev->qname)
 		h = mix_bytes(h, ev->qname, strlen(ev->qname));
 	return (uint32_t)h;
@@ -162,6 +164,7 @@ static bool event_same(const struct flow_event *a, const struct flow_event *b)
 	return a->kind == b->kind && a->reason == b->reason && a->dport == b->dport &&
 	       addr_eq(&a->src, &b->src) && addr_eq(&a->dst, &b->dst) &&
 	       strcmp(a->name, b->name) == 0 &&
+	       strcmp(a->detail ? a->detail : "", b->detail ? b->detail : "") == 0 &&
 	       strcmp(a->qname ? a->qname : "", b->qname ? b->qname : "") == 0;
 }
 
@@ -727,7 +730,9 @@ static bool exceeds_bounds(const struct engine *e, const struct flow *f)
 static void tcp_payload(struct engine *e, struct flow *f, uint64_t h, const struct pkt *p,
 			uint64_t now)
 {
-	uint32_t rel = p->seq - (f->isn + 1);
+	/* A SYN's own sequence number is the ISN; its data (Fast Open) starts at ISN+1. */
+	uint32_t start = p->seq + ((p->tcp_flags & PKT_TCP_SYN) ? 1u : 0u);
+	uint32_t rel = start - (f->isn + 1);
 	enum flow_add r = flow_stream_add(f, rel, p->payload, p->payload_len, e->cfg.hold_bytes);
 	if (r == FLOW_ADD_DUP) {
 		verdict(e, h, e->cfg.enforce ? VERDICT_DROP : VERDICT_PASS);

