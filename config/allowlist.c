@@ -93,8 +93,8 @@ static const char *allow_name_err(enum name_err e)
  * "443" or "80,443,8443" -> ascending distinct ports. An empty list
  * ("name:") and port 0 are bad ports too.
  */
-static int allow_parse_ports(const char *s, struct allow_entry *e, const char *file,
-			     unsigned line, struct diag *d)
+static int allow_parse_ports(const char *s, struct allow_entry *e, const char *file, unsigned line,
+                             struct diag *d)
 {
 	e->nports = 0;
 	for (;;) {
@@ -118,10 +118,12 @@ static int allow_parse_ports(const char *s, struct allow_entry *e, const char *f
 			at++;
 		if (at == e->nports || e->ports[at] != p) {
 			if (e->nports == POLICY_MAX_PORTS) {
-				diag_error(d, file, line, "too many ports (at most %d)", POLICY_MAX_PORTS);
+				diag_error(d, file, line, "too many ports (at most %d)",
+				           POLICY_MAX_PORTS);
 				return -EINVAL;
 			}
-			memmove(&e->ports[at + 1], &e->ports[at], (e->nports - at) * sizeof e->ports[0]);
+			memmove(&e->ports[at + 1], &e->ports[at],
+			        (e->nports - at) * sizeof e->ports[0]);
 			e->ports[at] = (uint16_t)p;
 			e->nports++;
 		}
@@ -133,7 +135,7 @@ static int allow_parse_ports(const char *s, struct allow_entry *e, const char *f
 
 /* "addr" or "addr/len"; v6 says which family is expected. */
 static int allow_parse_range(const char *host, bool v6, const char *text, struct allow_entry *e,
-			     const char *file, unsigned line, struct diag *d)
+                             const char *file, unsigned line, struct diag *d)
 {
 	char a[INET6_ADDRSTRLEN + 8];
 	const char *slash = strchr(host, '/');
@@ -142,11 +144,10 @@ static int allow_parse_range(const char *host, bool v6, const char *text, struct
 	char buf[ADDR_STRLEN];
 
 	memset(&e->net, 0, sizeof e->net);
-	if (al >= sizeof a ||
-	    (memcpy(a, host, al), a[al] = '\0',
-	     inet_pton(v6 ? AF_INET6 : AF_INET, a, e->net.b) != 1)) {
+	if (al >= sizeof a || (memcpy(a, host, al), a[al] = '\0',
+	                       inet_pton(v6 ? AF_INET6 : AF_INET, a, e->net.b) != 1)) {
 		diag_error(d, file, line, "bad %s address \"%.*s\"", v6 ? "IPv6" : "IPv4",
-			   (int)(al > 64 ? 64 : al), host);
+		           (int)(al > 64 ? 64 : al), host);
 		return -EINVAL;
 	}
 	e->net.family = v6 ? ADDR_V6 : ADDR_V4;
@@ -156,7 +157,7 @@ static int allow_parse_range(const char *host, bool v6, const char *text, struct
 		size_t n = strlen(pl);
 		if (!allow_digits(pl, n) || n > 3 || (unsigned)atoi(pl) > bits) {
 			diag_error(d, file, line, "bad prefix length \"/%.*s\" (0..%u)",
-				   (int)(n > 8 ? 8 : n), pl, bits);
+			           (int)(n > 8 ? 8 : n), pl, bits);
 			return -EINVAL;
 		}
 		e->prefix = (unsigned)atoi(pl);
@@ -164,12 +165,14 @@ static int allow_parse_range(const char *host, bool v6, const char *text, struct
 	struct addr net = e->net;
 	allow_mask(&net, e->prefix);
 	if (memcmp(net.b, e->net.b, sizeof net.b)) {
-		diag_error(d, file, line, "\"%s\" has host bits set: the network is %s%s/%u%s", text,
-			   v6 ? "[" : "", allow_addr_str(&net, buf), e->prefix, v6 ? "]" : "");
+		diag_error(d, file, line, "\"%s\" has host bits set: the network is %s%s/%u%s",
+		           text, v6 ? "[" : "", allow_addr_str(&net, buf), e->prefix,
+		           v6 ? "]" : "");
 		return -EINVAL;
 	}
 	if (e->prefix == 0)
-		diag_warn(d, file, line, "\"%s\" covers every %s address", text, v6 ? "IPv6" : "IPv4");
+		diag_warn(d, file, line, "\"%s\" covers every %s address", text,
+		          v6 ? "IPv6" : "IPv4");
 	e->kind = ALLOW_RANGE;
 	return 0;
 }
@@ -189,7 +192,7 @@ static const psl_ctx_t *allow_psl(void)
 }
 
 static int allow_parse_name(const char *host, const char *text, struct allow_entry *e,
-			    const char *file, unsigned line, struct diag *d)
+                            const char *file, unsigned line, struct diag *d)
 {
 	const char *base = host;
 	char *alabel = NULL;
@@ -198,7 +201,7 @@ static int allow_parse_name(const char *host, const char *text, struct allow_ent
 	e->wildcard = false;
 	if (!strcmp(host, "*")) {
 		diag_error(d, file, line,
-			   "wildcard \"*\" would allow every name; write \"*.example.com\"");
+		           "wildcard \"*\" would allow every name; write \"*.example.com\"");
 		return -EINVAL;
 	}
 	if (!strncmp(host, "*.", 2)) {
@@ -207,16 +210,17 @@ static int allow_parse_name(const char *host, const char *text, struct allow_ent
 	}
 	if (strchr(base, '*')) {
 		diag_error(d, file, line,
-			   "bad wildcard \"%s\": \"*\" may only be the whole leftmost label, as in "
-			   "\"*.example.com\"",
-			   host);
+		           "bad wildcard \"%s\": \"*\" may only be the whole leftmost label, as in "
+		           "\"*.example.com\"",
+		           host);
 		return -EINVAL;
 	}
 	for (const char *p = base; *p; p++) {
 		if ((unsigned char)*p >= 0x80) {
 			int rc = idn2_to_ascii_8z(base, &alabel, IDN2_NONTRANSITIONAL);
 			if (rc != IDN2_OK) {
-				diag_error(d, file, line, "bad name \"%s\": %s", host, idn2_strerror(rc));
+				diag_error(d, file, line, "bad name \"%s\": %s", host,
+				           idn2_strerror(rc));
 				return -EINVAL;
 			}
 			base = alabel;
@@ -225,7 +229,7 @@ static int allow_parse_name(const char *host, const char *text, struct allow_ent
 	}
 	if (!name_normalize(base, strlen(base), e->name, &why) || !e->name[0]) {
 		diag_error(d, file, line, "bad name \"%s\": %s", host,
-			   allow_name_err(why == NAME_OK ? NAME_EMPTY : why));
+		           allow_name_err(why == NAME_OK ? NAME_EMPTY : why));
 		idn2_free(alabel);
 		return -EINVAL;
 	}
@@ -236,14 +240,14 @@ static int allow_parse_name(const char *host, const char *text, struct allow_ent
 	if (e->wildcard && psl &&
 	    psl_is_public_suffix2(psl, e->name, PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE))
 		diag_warn(d, file, line,
-			  "wildcard \"%s\" covers the public suffix \"%s\": anyone can register "
-			  "names below it",
-			  text, e->name);
+		          "wildcard \"%s\" covers the public suffix \"%s\": anyone can register "
+		          "names below it",
+		          text, e->name);
 	return 0;
 }
 
-int allowlist_parse_line(const char *text, const char *file, unsigned line,
-			 struct allow_entry *out, struct diag *d)
+int allowlist_parse_line(const char *text, const char *file, unsigned line, struct allow_entry *out,
+                         struct diag *d)
 {
 	const char *s = text, *end;
 	char host[512];
@@ -273,9 +277,9 @@ int allowlist_parse_line(const char *text, const char *file, unsigned line,
 	for (size_t i = 0; i < n; i++) {
 		if (allow_is_space(out->text[i])) {
 			diag_error(d, file, line,
-				   "unexpected text after \"%.*s\" (one entry per line; comments "
-				   "start with \"#\")",
-				   (int)i, out->text);
+			           "unexpected text after \"%.*s\" (one entry per line; comments "
+			           "start with \"#\")",
+			           (int)i, out->text);
 			return -EINVAL;
 		}
 		if ((unsigned char)out->text[i] < 0x20 || out->text[i] == 0x7f) {
@@ -297,8 +301,8 @@ int allowlist_parse_line(const char *text, const char *file, unsigned line,
 			ports = rb + 2;
 		else if (rb[1] != '\0') {
 			diag_error(d, file, line,
-				   "unexpected \"%s\" after \"]\" (expected \":PORT[,PORT...]\")",
-				   rb + 1);
+			           "unexpected \"%s\" after \"]\" (expected \":PORT[,PORT...]\")",
+			           rb + 1);
 			return -EINVAL;
 		}
 		v6 = bracket = true;
@@ -307,7 +311,7 @@ int allowlist_parse_line(const char *text, const char *file, unsigned line,
 		if (colon && strchr(colon + 1, ':')) {
 			/* "2001:db8::1:443" could be either: brackets say which */
 			diag_error(d, file, line,
-				   "IPv6 goes in brackets: \"[%s]\", or \"[ADDR]:PORT\"", t);
+			           "IPv6 goes in brackets: \"[%s]\", or \"[ADDR]:PORT\"", t);
 			return -EINVAL;
 		} else {
 			size_t hl = colon ? (size_t)(colon - t) : n;
@@ -332,7 +336,8 @@ int allowlist_parse_line(const char *text, const char *file, unsigned line,
 	int rc;
 	if (v6) {
 		if (!strchr(host, ':') && bracket) {
-			diag_error(d, file, line, "brackets are for IPv6 addresses, not \"%s\"", host);
+			diag_error(d, file, line, "brackets are for IPv6 addresses, not \"%s\"",
+			           host);
 			rc = -EINVAL;
 		} else {
 			rc = allow_parse_range(host, true, t, out, file, line, d);
@@ -347,8 +352,8 @@ int allowlist_parse_line(const char *text, const char *file, unsigned line,
 	return rc;
 }
 
-int allowlist_add_line(struct policy_builder *b, const char *text, const char *file,
-		       unsigned line, struct diag *d)
+int allowlist_add_line(struct policy_builder *b, const char *text, const char *file, unsigned line,
+                       struct diag *d)
 {
 	struct allow_entry e;
 	int rc = allowlist_parse_line(text, file, line, &e, d);
@@ -357,15 +362,15 @@ int allowlist_add_line(struct policy_builder *b, const char *text, const char *f
 		return rc;
 	if (e.kind == ALLOW_NAME)
 		rc = policy_builder_add_name(b, e.name, e.wildcard, e.ports, e.nports, file, line,
-					     e.text);
+		                             e.text);
 	else
 		rc = policy_builder_add_range(b, &e.net, e.prefix, e.ports, e.nports, file, line,
-					      e.text);
+		                              e.text);
 	if (rc == -ENOMEM)
 		diag_error(d, file, line, "out of memory");
 	else if (rc != 0)
 		diag_error(d, file, line, "entry \"%s\" refused by the policy (%s)", e.text,
-			   strerror(-rc));
+		           strerror(-rc));
 	return rc;
 }
 
@@ -374,7 +379,7 @@ int allowlist_add_line(struct policy_builder *b, const char *text, const char *f
  * line that named it: a file that cannot be opened is reported there.
  */
 static int allow_add_file_at(struct policy_builder *b, const char *path, const char *where_file,
-			     unsigned where_line, struct diag *d)
+                             unsigned where_line, struct diag *d)
 {
 	unsigned errors0 = d->errors;
 	char *buf = NULL;
@@ -388,7 +393,7 @@ static int allow_add_file_at(struct policy_builder *b, const char *path, const c
 		int err = errno;
 		if (where_file)
 			diag_error(d, where_file, where_line, "cannot open \"%s\": %s", path,
-				   strerror(err));
+			           strerror(err));
 		else
 			diag_error(d, path, 0, "cannot open: %s", strerror(err));
 		return -err;
@@ -480,7 +485,7 @@ static void allow_list_presets(const char *dir, char *out, size_t outlen)
 }
 
 static int allow_add_preset_at(struct policy_builder *b, const char *name, const char *where_file,
-			       unsigned where_line, struct diag *d)
+                               unsigned where_line, struct diag *d)
 {
 	const char *dir = allow_preset_dir();
 	char path[PATH_MAX];
@@ -499,8 +504,8 @@ static int allow_add_preset_at(struct policy_builder *b, const char *name, const
 	}
 	if (!ok) {
 		allow_list_presets(dir, avail, sizeof avail);
-		diag_error(d, where_file, where_line, "unknown preset \"%.64s\" (available: %s)", name,
-			   avail);
+		diag_error(d, where_file, where_line, "unknown preset \"%.64s\" (available: %s)",
+		           name, avail);
 		return -ENOENT;
 	}
 	return allow_add_file_at(b, path, where_file, where_line, d);
@@ -544,7 +549,7 @@ static int allow_add_item(struct policy_builder *b, const struct conf *c, size_t
 	}
 	if (rc != 0) {
 		diag_error(d, where, line, "cannot expand \"%s\"%s", path,
-			   rc == GLOB_NOSPACE ? ": out of memory" : ": read error");
+		           rc == GLOB_NOSPACE ? ": out of memory" : ": read error");
 		globfree(&g);
 		return rc == GLOB_NOSPACE ? -ENOMEM : -EIO;
 	}

@@ -49,7 +49,8 @@ struct conf_parse {
 	char *buf;
 	size_t bufcap;
 	unsigned lineno;
-	bool allow_seen;      /* first allow key replaces the default */
+	bool indented;         /* the current line starts with blanks (a continuation) */
+	bool allow_seen;       /* first allow key replaces the default */
 	unsigned key_line[32]; /* per conf_keys[] index: line it was set on */
 	unsigned mode_line, num_line, threads_line;
 };
@@ -62,7 +63,7 @@ static bool conf_is_space(char ch)
 static void conf_bad(struct conf_parse *st, const char *key, const char *v, const char *expected)
 {
 	diag_error(st->d, st->file, st->lineno, "bad value \"%s\" for %s (expected %s)", v, key,
-		   expected);
+	           expected);
 }
 
 /* Decimal digits only, no sign, at most max. */
@@ -153,8 +154,8 @@ int conf_parse_endpoint(const char *s, uint16_t default_port, struct conf_endpoi
 /* yes|no, true|false, on|off, 1|0 */
 static int conf_parse_bool(const char *v, bool *out)
 {
-	static const char *const yes[] = { "yes", "true", "on", "1" };
-	static const char *const no[] = { "no", "false", "off", "0" };
+	static const char *const yes[] = {"yes", "true", "on", "1"};
+	static const char *const no[] = {"no", "false", "off", "0"};
 
 	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
 		if (!strcasecmp(v, yes[i])) {
@@ -249,7 +250,7 @@ static void set_allow(struct conf_parse *st, const char *key, const char *v)
 		item[n] = '\0';
 		if (!strncmp(item, "preset:", 7) && item[7] == '\0') {
 			diag_error(st->d, st->file, st->lineno,
-				   "bad value \"%s\" for allow (expected preset:NAME)", item);
+			           "bad value \"%s\" for allow (expected preset:NAME)", item);
 		} else if (conf_add_allow(st->c, item) != 0) {
 			diag_error(st->d, st->file, st->lineno, "out of memory");
 			return;
@@ -266,8 +267,8 @@ static void set_inside(struct conf_parse *st, const char *key, const char *v)
 	bool ok = n > 0 && n < sizeof st->c->inside && strcmp(v, ".") && strcmp(v, "..");
 
 	for (size_t i = 0; ok && i < n; i++)
-		if (v[i] == '/' || v[i] == ':' || conf_is_space(v[i]) || (unsigned char)v[i] < 0x21 ||
-		    (unsigned char)v[i] > 0x7e)
+		if (v[i] == '/' || v[i] == ':' || conf_is_space(v[i]) ||
+		    (unsigned char)v[i] < 0x21 || (unsigned char)v[i] > 0x7e)
 			ok = false;
 	if (!ok) {
 		conf_bad(st, key, v, "an interface name of 1 to 15 characters");
@@ -301,7 +302,7 @@ static void set_queue_threads(struct conf_parse *st, const char *key, const char
 }
 
 static void set_endpoints(struct conf_parse *st, const char *key, const char *v,
-			  struct conf_endpoint *eps, size_t *n, size_t max)
+                          struct conf_endpoint *eps, size_t *n, size_t max)
 {
 	const char *p = v;
 	size_t count = 0;
@@ -324,14 +325,15 @@ static void set_endpoints(struct conf_parse *st, const char *key, const char *v,
 		memcpy(tok, p, len);
 		tok[len] = '\0';
 		if (conf_parse_endpoint(tok, 53, &ep) != 0) {
-			diag_error(st->d, st->file, st->lineno,
-				   "bad value \"%s\" for %s (expected ADDR, ADDR:PORT or [V6]:PORT)",
-				   tok, key);
+			diag_error(
+			    st->d, st->file, st->lineno,
+			    "bad value \"%s\" for %s (expected ADDR, ADDR:PORT or [V6]:PORT)", tok,
+			    key);
 			return;
 		}
 		if (count == max) {
-			diag_error(st->d, st->file, st->lineno, "too many addresses for %s (at most %zu)",
-				   key, max);
+			diag_error(st->d, st->file, st->lineno,
+			           "too many addresses for %s (at most %zu)", key, max);
 			return;
 		}
 		eps[count++] = ep;
@@ -348,7 +350,7 @@ static void set_dns_listen(struct conf_parse *st, const char *key, const char *v
 static void set_dns_upstream(struct conf_parse *st, const char *key, const char *v)
 {
 	set_endpoints(st, key, v, st->c->dns_upstream, &st->c->ndns_upstream,
-		      sizeof st->c->dns_upstream / sizeof st->c->dns_upstream[0]);
+	              sizeof st->c->dns_upstream / sizeof st->c->dns_upstream[0]);
 }
 
 static void set_dns_deny(struct conf_parse *st, const char *key, const char *v)
@@ -444,30 +446,30 @@ static void set_metrics_listen(struct conf_parse *st, const char *key, const cha
 }
 
 static const struct conf_key conf_keys[] = {
-	{ "egressd", "mode", set_mode },
-	{ "egressd", "enforce", set_enforce },
-	{ "egressd", "allow", set_allow },
-	{ "gateway", "inside", set_inside },
-	{ "queue", "num", set_queue_num },
-	{ "queue", "threads", set_queue_threads },
-	{ "dns", "listen", set_dns_listen },
-	{ "dns", "upstream", set_dns_upstream },
-	{ "dns", "deny", set_dns_deny },
-	{ "dns", "grace", set_dns_grace },
-	{ "tls", "unknown_ip", set_tls_unknown_ip },
-	{ "tls", "ech", set_tls_ech },
-	{ "quic", "policy", set_quic_policy },
-	{ "log", "file", set_log_file },
-	{ "log", "level", set_log_level },
-	{ "metrics", "listen", set_metrics_listen },
+    {"egressd", "mode", set_mode},
+    {"egressd", "enforce", set_enforce},
+    {"egressd", "allow", set_allow},
+    {"gateway", "inside", set_inside},
+    {"queue", "num", set_queue_num},
+    {"queue", "threads", set_queue_threads},
+    {"dns", "listen", set_dns_listen},
+    {"dns", "upstream", set_dns_upstream},
+    {"dns", "deny", set_dns_deny},
+    {"dns", "grace", set_dns_grace},
+    {"tls", "unknown_ip", set_tls_unknown_ip},
+    {"tls", "ech", set_tls_ech},
+    {"quic", "policy", set_quic_policy},
+    {"log", "file", set_log_file},
+    {"log", "level", set_log_level},
+    {"metrics", "listen", set_metrics_listen},
 };
 #define CONF_NKEYS (sizeof conf_keys / sizeof conf_keys[0])
-_Static_assert(CONF_NKEYS <= sizeof ((struct conf_parse *)0)->key_line /
-				     sizeof ((struct conf_parse *)0)->key_line[0],
-	       "key_line too small");
+_Static_assert(CONF_NKEYS <= sizeof((struct conf_parse *)0)->key_line /
+                                 sizeof((struct conf_parse *)0)->key_line[0],
+               "key_line too small");
 
 static const char *const conf_sections[] = {
-	"egressd", "gateway", "queue", "dns", "tls", "quic", "log", "metrics",
+    "egressd", "gateway", "queue", "dns", "tls", "quic", "log", "metrics",
 };
 
 static bool conf_section_known(const char *s)
@@ -501,9 +503,10 @@ static char *conf_reader(char *str, int num, void *stream)
 	while (len > 0 && (st->buf[len - 1] == '\n' || st->buf[len - 1] == '\r'))
 		len--;
 	st->buf[len] = '\0';
+	st->indented = st->buf[0] == ' ' || st->buf[0] == '\t';
 	if (num < 2 || len + 2 > (size_t)num) {
 		diag_error(st->d, st->file, st->lineno, "line too long (at most %d characters)",
-			   num > 2 ? num - 2 : 0);
+		           num > 2 ? num - 2 : 0);
 		len = 0;
 		st->buf[0] = '\0';
 	}
@@ -521,13 +524,13 @@ static char *conf_reader(char *str, int num, void *stream)
 			size_t nl = (size_t)(end - p - 1);
 			if (nl >= sizeof name) {
 				diag_error(st->d, st->file, st->lineno, "unknown section \"%.*s\"",
-					   (int)(end - p + 1), p);
+				           (int)(end - p + 1), p);
 			} else {
 				memcpy(name, p + 1, nl);
 				name[nl] = '\0';
 				if (!conf_section_known(name))
 					diag_error(st->d, st->file, st->lineno,
-						   "unknown section \"[%s]\"", name);
+					           "unknown section \"[%s]\"", name);
 			}
 		}
 	}
@@ -569,10 +572,17 @@ static int conf_handler(void *user, const char *section, const char *name, const
 	for (size_t i = 0; i < CONF_NKEYS; i++) {
 		if (strcasecmp(section, conf_keys[i].section) || strcasecmp(name, conf_keys[i].key))
 			continue;
+		if (st->key_line[i] && conf_keys[i].set != set_allow && st->indented) {
+			diag_error(st->d, st->file, st->lineno,
+			           "indented line continues \"%s\", which takes one value "
+			           "(only allow may go on over several lines)",
+			           name);
+			return 1;
+		}
 		if (st->key_line[i] && conf_keys[i].set != set_allow) {
 			diag_error(st->d, st->file, st->lineno,
-				   "duplicate key \"%s\" in [%s] (first set on line %u)", name,
-				   conf_keys[i].section, st->key_line[i]);
+			           "duplicate key \"%s\" in [%s] (first set on line %u)", name,
+			           conf_keys[i].section, st->key_line[i]);
 			return 1;
 		}
 		st->key_line[i] = st->lineno;
@@ -627,7 +637,7 @@ void conf_free(struct conf *c)
 
 int conf_load(const char *path, struct conf **out, struct diag *d)
 {
-	struct conf_parse st = { .d = d, .file = path };
+	struct conf_parse st = {.d = d, .file = path};
 	unsigned errors0 = d->errors;
 	struct stat sb;
 	int rc;
@@ -668,16 +678,16 @@ int conf_load(const char *path, struct conf **out, struct diag *d)
 	}
 	if (rc > 0) /* the handler never fails, so this is libinih's own complaint */
 		diag_error(d, path, (unsigned)rc,
-			   "syntax error (expected \"[section]\" or \"key = value\")");
+		           "syntax error (expected \"[section]\" or \"key = value\")");
 
 	if (st.c->mode == CONF_MODE_GATEWAY && !st.c->inside[0])
 		diag_error(d, path, st.mode_line,
-			   "mode = gateway needs [gateway] inside (the interface facing the "
-			   "protected clients)");
+		           "mode = gateway needs [gateway] inside (the interface facing the "
+		           "protected clients)");
 	if (st.c->queue_num + st.c->queue_threads - 1 > 65535)
 		diag_error(d, path, st.threads_line > st.num_line ? st.threads_line : st.num_line,
-			   "queues num..num+threads-1 go past 65535 (num = %u, threads = %u)",
-			   st.c->queue_num, st.c->queue_threads);
+		           "queues num..num+threads-1 go past 65535 (num = %u, threads = %u)",
+		           st.c->queue_num, st.c->queue_threads);
 	if (!st.allow_seen && conf_add_allow(st.c, CONF_DEFAULT_ALLOW) != 0)
 		diag_error(d, path, 0, "out of memory");
 

@@ -13,7 +13,7 @@
 #include <string.h>
 
 static void diag_vadd(struct diag *d, const char *kind, const char *file, unsigned line,
-		      const char *fmt, va_list ap)
+                      const char *fmt, va_list ap)
 {
 	char msg[1024];
 	char prefix[1100];

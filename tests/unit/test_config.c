@@ -124,7 +124,7 @@ static void ep_is(const struct conf_endpoint *ep, const char *addr, uint16_t por
 {
 	char buf[ADDR_STRLEN];
 	assert_non_null(inet_ntop(ep->addr.family == ADDR_V4 ? AF_INET : AF_INET6, ep->addr.b, buf,
-				  sizeof buf));
+	                          sizeof buf));
 	assert_string_equal(buf, addr);
 	assert_int_equal(ep->port, port);
 }
@@ -170,34 +170,34 @@ static void test_defaults(void **state)
 static void test_every_key(void **state)
 {
 	(void)state;
-	struct conf *c = load_ok(
-		"; full config\n"
-		"# hash comment\n"
-		"[egressd]\n"
-		"mode = host            ; inline\n"
-		"enforce = no           # inline hash\n"
-		"allow = a.list preset:debian /abs/*.list\n"
-		"  allow.d/more.list\n"
-		"[gateway]\n"
-		"inside = eth9\n"
-		"[queue]\n"
-		"num = 100\n"
-		"threads = 16\n"
-		"[dns]\n"
-		"listen = 198.51.100.1:5353 [2001:db8::1]:53 192.0.2.1\n"
-		"upstream = 203.0.113.53 2001:db8::53 [2001:db8::54]:5300 203.0.113.54:10053\n"
-		"deny = nxdomain\n"
-		"grace = 5\n"
-		"[tls]\n"
-		"unknown_ip = verify\n"
-		"ech = allow\n"
-		"[quic]\n"
-		"policy = inspect\n"
-		"[log]\n"
-		"file = /var/log/egressd.json\n"
-		"level = all\n"
-		"[metrics]\n"
-		"listen = [2001:db8::9]:9000\n");
+	struct conf *c =
+	    load_ok("; full config\n"
+	            "# hash comment\n"
+	            "[egressd]\n"
+	            "mode = host            ; inline\n"
+	            "enforce = no           # inline hash\n"
+	            "allow = a.list preset:debian /abs/*.list\n"
+	            "  allow.d/more.list\n"
+	            "[gateway]\n"
+	            "inside = eth9\n"
+	            "[queue]\n"
+	            "num = 100\n"
+	            "threads = 16\n"
+	            "[dns]\n"
+	            "listen = 198.51.100.1:5353 [2001:db8::1]:53 192.0.2.1\n"
+	            "upstream = 203.0.113.53 2001:db8::53 [2001:db8::54]:5300 203.0.113.54:10053\n"
+	            "deny = nxdomain\n"
+	            "grace = 5\n"
+	            "[tls]\n"
+	            "unknown_ip = verify\n"
+	            "ech = allow\n"
+	            "[quic]\n"
+	            "policy = inspect\n"
+	            "[log]\n"
+	            "file = /var/log/egressd.json\n"
+	            "level = all\n"
+	            "[metrics]\n"
+	            "listen = [2001:db8::9]:9000\n");
 	assert_int_equal(c->mode, CONF_MODE_HOST);
 	assert_false(c->enforce);
 	assert_false(c->engine.enforce);
@@ -238,8 +238,8 @@ static void test_values(void **state)
 	static const struct {
 		const char *v;
 		bool b;
-	} bools[] = { { "yes", true }, { "no", false }, { "true", true }, { "false", false },
-		      { "1", true },   { "0", false },  { "YES", true }, { "False", false } };
+	} bools[] = {{"yes", true}, {"no", false}, {"true", true}, {"false", false},
+	             {"1", true},   {"0", false},  {"YES", true},  {"False", false}};
 	for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++) {
 		char text[128];
 		snprintf(text, sizeof text, "[egressd]\nmode = host\nenforce = %s\n", bools[i].v);
@@ -250,7 +250,7 @@ static void test_values(void **state)
 	}
 	/* empty metrics listen disables; empty allow means no allowlist at all */
 	struct conf *c = load_ok("[egressd]\nmode = host\nallow =\n[metrics]\nlisten =\n"
-				 "[queue]\nnum = 65520\nthreads = 16\n");
+	                         "[queue]\nnum = 65520\nthreads = 16\n");
 	assert_false(c->metrics_enabled);
 	assert_int_equal(c->nallow, 0);
 	assert_int_equal(c->queue_num, 65520);
@@ -277,11 +277,13 @@ static void test_conf_errors(void **state)
 	diag_clear(&d);
 
 	load_bad("[egressd]\nmode = maybe\n", &d);
-	assert_true(has_line(&d, "%s:2: bad value \"maybe\" for mode (expected gateway or host)", p));
+	assert_true(
+	    has_line(&d, "%s:2: bad value \"maybe\" for mode (expected gateway or host)", p));
 	diag_clear(&d);
 
 	load_bad("[egressd]\nmode = host\nenforce = perhaps\n", &d);
-	assert_true(has_line(&d, "%s:3: bad value \"perhaps\" for enforce (expected yes or no)", p));
+	assert_true(
+	    has_line(&d, "%s:3: bad value \"perhaps\" for enforce (expected yes or no)", p));
 	diag_clear(&d);
 
 	load_bad("[egressd]\nmode = host\n[bogus]\nx = 1\n", &d);
@@ -295,16 +297,16 @@ static void test_conf_errors(void **state)
 
 	load_bad("[egressd]\nmode = gateway\n", &d);
 	assert_true(has_line(&d,
-			     "%s:2: mode = gateway needs [gateway] inside (the interface facing "
-			     "the protected clients)",
-			     p));
+	                     "%s:2: mode = gateway needs [gateway] inside (the interface facing "
+	                     "the protected clients)",
+	                     p));
 	diag_clear(&d);
 
 	load_bad("[egressd]\n", &d); /* gateway by default, no mode line */
 	assert_true(has_line(&d,
-			     "%s: mode = gateway needs [gateway] inside (the interface facing "
-			     "the protected clients)",
-			     p));
+	                     "%s: mode = gateway needs [gateway] inside (the interface facing "
+	                     "the protected clients)",
+	                     p));
 	diag_clear(&d);
 
 	load_bad("[egressd]\nmode = host\n[queue]\nthreads = 17\n", &d);
@@ -314,18 +316,26 @@ static void test_conf_errors(void **state)
 	assert_true(has_line(&d, "%s:4: bad value \"0\" for threads (expected 1..16)", p));
 	diag_clear(&d);
 	load_bad("[egressd]\nmode = host\n[queue]\nnum = -1\n", &d);
-	assert_true(has_line(&d, "%s:4: bad value \"-1\" for num (expected a queue number 0..65535)",
-			     p));
+	assert_true(
+	    has_line(&d, "%s:4: bad value \"-1\" for num (expected a queue number 0..65535)", p));
 	diag_clear(&d);
 	load_bad("[egressd]\nmode = host\n[queue]\nnum = 65535\nthreads = 2\n", &d);
-	assert_true(has_line(&d, "%s:5: queues num..num+threads-1 go past 65535 (num = 65535, "
-				 "threads = 2)",
-			     p));
+	assert_true(has_line(&d,
+	                     "%s:5: queues num..num+threads-1 go past 65535 (num = 65535, "
+	                     "threads = 2)",
+	                     p));
 	diag_clear(&d);
 
 	load_bad("[egressd]\nmode = host\nmode = gateway\n", &d);
-	assert_true(has_line(&d, "%s:3: duplicate key \"mode\" in [egressd] (first set on line 2)",
-			     p));
+	assert_true(
+	    has_line(&d, "%s:3: duplicate key \"mode\" in [egressd] (first set on line 2)", p));
+	diag_clear(&d);
+
+	load_bad("[egressd]\nmode = host\n  gateway\n", &d);
+	assert_true(has_line(&d,
+	                     "%s:3: indented line continues \"mode\", which takes one value (only "
+	                     "allow may go on over several lines)",
+	                     p));
 	diag_clear(&d);
 
 	load_bad("mode = host\n", &d);
@@ -333,56 +343,58 @@ static void test_conf_errors(void **state)
 	diag_clear(&d);
 
 	load_bad("[egressd]\nmode = host\nthis is not ini\n", &d);
-	assert_true(has_line(&d, "%s:3: syntax error (expected \"[section]\" or \"key = value\")",
-			     p));
+	assert_true(
+	    has_line(&d, "%s:3: syntax error (expected \"[section]\" or \"key = value\")", p));
 	diag_clear(&d);
 
 	load_bad("[dns]\nlisten = 198.51.100.1:0\n[egressd]\nmode = host\n", &d);
 	assert_true(has_line(&d,
-			     "%s:2: bad value \"198.51.100.1:0\" for listen (expected ADDR, "
-			     "ADDR:PORT or [V6]:PORT)",
-			     p));
+	                     "%s:2: bad value \"198.51.100.1:0\" for listen (expected ADDR, "
+	                     "ADDR:PORT or [V6]:PORT)",
+	                     p));
 	diag_clear(&d);
 	load_bad("[dns]\nupstream = resolver.example\n[egressd]\nmode = host\n", &d);
 	assert_true(has_line(&d,
-			     "%s:2: bad value \"resolver.example\" for upstream (expected ADDR, "
-			     "ADDR:PORT or [V6]:PORT)",
-			     p));
+	                     "%s:2: bad value \"resolver.example\" for upstream (expected ADDR, "
+	                     "ADDR:PORT or [V6]:PORT)",
+	                     p));
 	diag_clear(&d);
 	load_bad("[dns]\nlisten = 192.0.2.1 192.0.2.2 192.0.2.3 192.0.2.4 192.0.2.5\n"
-		 "[egressd]\nmode = host\n",
-		 &d);
+	         "[egressd]\nmode = host\n",
+	         &d);
 	assert_true(has_line(&d, "%s:2: too many addresses for listen (at most 4)", p));
 	diag_clear(&d);
 	load_bad("[egressd]\nmode = host\n[dns]\ndeny = drop\ngrace = 1m\n", &d);
-	assert_true(has_line(&d, "%s:4: bad value \"drop\" for deny (expected refused or nxdomain)",
-			     p));
-	assert_true(has_line(&d, "%s:5: bad value \"1m\" for grace (expected seconds, 0..86400)", p));
+	assert_true(
+	    has_line(&d, "%s:4: bad value \"drop\" for deny (expected refused or nxdomain)", p));
+	assert_true(
+	    has_line(&d, "%s:5: bad value \"1m\" for grace (expected seconds, 0..86400)", p));
 	assert_int_equal(d.errors, 2);
 	diag_clear(&d);
 	load_bad("[egressd]\nmode = host\n[tls]\nunknown_ip = allow\nech = yes\n[quic]\npolicy = "
-		 "allow\n[log]\nlevel = debug\nfile =\n",
-		 &d);
-	assert_true(has_line(&d, "%s:4: bad value \"allow\" for unknown_ip (expected deny or verify)",
-			     p));
+	         "allow\n[log]\nlevel = debug\nfile =\n",
+	         &d);
+	assert_true(
+	    has_line(&d, "%s:4: bad value \"allow\" for unknown_ip (expected deny or verify)", p));
 	assert_true(has_line(&d, "%s:5: bad value \"yes\" for ech (expected deny or allow)", p));
-	assert_true(has_line(&d, "%s:7: bad value \"allow\" for policy (expected deny or inspect)",
-			     p));
+	assert_true(
+	    has_line(&d, "%s:7: bad value \"allow\" for policy (expected deny or inspect)", p));
 	assert_true(has_line(&d, "%s:9: bad value \"debug\" for level (expected deny or all)", p));
-	assert_true(has_line(&d, "%s:10: bad value \"\" for file (expected a path or \"-\" for stdout)",
-			     p));
+	assert_true(has_line(
+	    &d, "%s:10: bad value \"\" for file (expected a path or \"-\" for stdout)", p));
 	diag_clear(&d);
 	load_bad("[gateway]\ninside = this-name-is-too-long0\n", &d);
 	assert_true(has_line(&d,
-			     "%s:2: bad value \"this-name-is-too-long0\" for inside (expected an "
-			     "interface name of 1 to 15 characters)",
-			     p));
+	                     "%s:2: bad value \"this-name-is-too-long0\" for inside (expected an "
+	                     "interface name of 1 to 15 characters)",
+	                     p));
 	diag_clear(&d);
 	load_bad("[metrics]\nlisten = localhost:9469\n[egressd]\nmode = host\n", &d);
-	assert_true(has_line(&d,
-			     "%s:2: bad value \"localhost:9469\" for listen (expected ADDR:PORT, or "
-			     "nothing to disable)",
-			     p));
+	assert_true(
+	    has_line(&d,
+	             "%s:2: bad value \"localhost:9469\" for listen (expected ADDR:PORT, or "
+	             "nothing to disable)",
+	             p));
 	diag_clear(&d);
 
 	/* an over-long line is refused, not split */
@@ -460,8 +472,8 @@ static void range_is(const struct allow_entry *e, const char *net, unsigned pref
 {
 	char buf[ADDR_STRLEN];
 	assert_int_equal(e->kind, ALLOW_RANGE);
-	assert_non_null(inet_ntop(e->net.family == ADDR_V4 ? AF_INET : AF_INET6, e->net.b, buf,
-				  sizeof buf));
+	assert_non_null(
+	    inet_ntop(e->net.family == ADDR_V4 ? AF_INET : AF_INET6, e->net.b, buf, sizeof buf));
 	assert_string_equal(buf, net);
 	assert_int_equal(e->prefix, prefix);
 }
@@ -532,7 +544,8 @@ static void test_allow_forms(void **state)
 	/* 64 distinct ports is the most */
 	char many[600] = "many.example:";
 	for (int i = 1; i <= 64; i++)
-		snprintf(many + strlen(many), sizeof many - strlen(many), "%s%d", i > 1 ? "," : "", i);
+		snprintf(many + strlen(many), sizeof many - strlen(many), "%s%d", i > 1 ? "," : "",
+		         i);
 	parse_ok(many, &e);
 	assert_int_equal(e.nports, 64);
 	strcat(many, ",65");
@@ -550,9 +563,9 @@ static void test_allow_errors(void **state)
 	parse_bad("ci.example.com:443,", "bad port \"\"");
 	parse_bad("[2001:db8::1]:x", "bad port \"x\"");
 	parse_bad("203.0.113.1/24",
-		  "\"203.0.113.1/24\" has host bits set: the network is 203.0.113.0/24");
+	          "\"203.0.113.1/24\" has host bits set: the network is 203.0.113.0/24");
 	parse_bad("[2001:db8::1/32]:443",
-		  "\"[2001:db8::1/32]:443\" has host bits set: the network is [2001:db8::/32]");
+	          "\"[2001:db8::1/32]:443\" has host bits set: the network is [2001:db8::/32]");
 	parse_bad("203.0.113.0/33", "bad prefix length \"/33\" (0..32)");
 	parse_bad("203.0.113.0/", "bad prefix length \"/\" (0..32)");
 	parse_bad("[2001:db8::/129]", "bad prefix length \"/129\" (0..128)");
@@ -560,33 +573,33 @@ static void test_allow_errors(void **state)
 	parse_bad("1.2.3", "bad IPv4 address \"1.2.3\"");
 	parse_bad("[2001:db8::zz]", "bad IPv6 address \"2001:db8::zz\"");
 	parse_bad("2001:db8::1:443",
-		  "IPv6 goes in brackets: \"[2001:db8::1:443]\", or \"[ADDR]:PORT\"");
+	          "IPv6 goes in brackets: \"[2001:db8::1:443]\", or \"[ADDR]:PORT\"");
 	parse_bad("[192.0.2.1]:443", "brackets are for IPv6 addresses, not \"192.0.2.1\"");
 	parse_bad("[2001:db8::1", "missing \"]\" in \"[2001:db8::1\"");
 	parse_bad("[2001:db8::1]443",
-		  "unexpected \"443\" after \"]\" (expected \":PORT[,PORT...]\")");
+	          "unexpected \"443\" after \"]\" (expected \":PORT[,PORT...]\")");
 	parse_bad("*", "wildcard \"*\" would allow every name; write \"*.example.com\"");
 	parse_bad("*:443", "wildcard \"*\" would allow every name; write \"*.example.com\"");
 	parse_bad("a.*.b", "bad wildcard \"a.*.b\": \"*\" may only be the whole leftmost label, as "
-			   "in \"*.example.com\"");
+	                   "in \"*.example.com\"");
 	parse_bad("*foo.b", "bad wildcard \"*foo.b\": \"*\" may only be the whole leftmost label, "
-			    "as in \"*.example.com\"");
+	                    "as in \"*.example.com\"");
 	parse_bad("*.*.b", "bad wildcard \"*.*.b\": \"*\" may only be the whole leftmost label, as "
-			   "in \"*.example.com\"");
+	                   "in \"*.example.com\"");
 	parse_bad("*.", "bad name \"*.\": empty name");
 	parse_bad("a..example", "bad name \"a..example\": empty label or label longer than 63 "
-				"characters");
+	                        "characters");
 	parse_bad("exa$mple.com", "bad name \"exa$mple.com\": only letters, digits, '-', '_' and "
-				  "'.' are allowed");
+	                          "'.' are allowed");
 	parse_bad("updates.example.com exactly this name",
-		  "unexpected text after \"updates.example.com\" (one entry per line; comments "
-		  "start with \"#\")");
+	          "unexpected text after \"updates.example.com\" (one entry per line; comments "
+	          "start with \"#\")");
 }
 
 static void test_allow_warnings(void **state)
 {
 	(void)state;
-	static const char *const psl[] = { "*.github.io", "*.co.uk", "*.com", "*.GitHub.IO." };
+	static const char *const psl[] = {"*.github.io", "*.co.uk", "*.com", "*.GitHub.IO."};
 	for (size_t i = 0; i < sizeof psl / sizeof psl[0]; i++) {
 		struct diag d = {0};
 		struct allow_entry e;
@@ -595,9 +608,9 @@ static void test_allow_warnings(void **state)
 		assert_int_equal(d.errors, 0);
 		assert_int_equal(d.warnings, 1);
 		assert_true(has_line(&d,
-				     "w.list:3: warning: wildcard \"%s\" covers the public suffix "
-				     "\"%s\": anyone can register names below it",
-				     psl[i], e.name));
+		                     "w.list:3: warning: wildcard \"%s\" covers the public suffix "
+		                     "\"%s\": anyone can register names below it",
+		                     psl[i], e.name));
 		diag_clear(&d);
 	}
 	/* not public suffixes: no warning */
@@ -621,12 +634,12 @@ static void test_allow_file_lines(void **state)
 	char cwd[PATH_MAX];
 	assert_non_null(getcwd(cwd, sizeof cwd));
 	write_file("allow.d/ci.list", "# CI endpoints\n"
-				      "\n"
-				      "deb.debian.org:80,443\n"
-				      "*.cdn.example.com\r\n"
-				      "203.0.113.0/24:443\n"
-				      "[2001:db8::/32]:443\n"
-				      "ci.example.com:44x\n");
+	                              "\n"
+	                              "deb.debian.org:80,443\n"
+	                              "*.cdn.example.com\r\n"
+	                              "203.0.113.0/24:443\n"
+	                              "[2001:db8::/32]:443\n"
+	                              "ci.example.com:44x\n");
 	write_file("egressd.conf", "[egressd]\nmode = host\nallow = allow.d/ci.list\n");
 	/* relative config path: messages carry the SPEC's exact shape */
 	assert_int_equal(chdir(tdir), 0);
@@ -641,13 +654,13 @@ static void test_allow_file_lines(void **state)
 
 	/* fixed: builds, and each entry answers with its FILE:LINE */
 	write_file("allow.d/ci.list", "# CI endpoints\n"
-				      "\n"
-				      "deb.debian.org:80,443\n"
-				      "*.cdn.example.com\r\n"
-				      "203.0.113.0/24:443\n"
-				      "[2001:db8::/32]:443\n"
-				      "ci.example.com:443  # fixed\n"
-				      "Bücher.example\n");
+	                              "\n"
+	                              "deb.debian.org:80,443\n"
+	                              "*.cdn.example.com\r\n"
+	                              "203.0.113.0/24:443\n"
+	                              "[2001:db8::/32]:443\n"
+	                              "ci.example.com:443  # fixed\n"
+	                              "Bücher.example\n");
 	assert_int_equal(conf_load("egressd.conf", &c, &d), 0);
 	struct policy *p = conf_load_policy(c, &d);
 	assert_non_null(p);
@@ -668,12 +681,12 @@ static void test_allow_file_lines(void **state)
 	r = policy_match_name(p, "xn--bcher-kva.example", 443, NULL);
 	assert_non_null(r);
 	assert_int_equal(r->line, 8);
-	struct addr a = { .family = ADDR_V4, .b = { 203, 0, 113, 77 } };
+	struct addr a = {.family = ADDR_V4, .b = {203, 0, 113, 77}};
 	r = policy_match_addr(p, &a, 443, NULL);
 	assert_non_null(r);
 	assert_int_equal(r->line, 5);
 	assert_null(policy_match_addr(p, &a, 80, NULL));
-	struct addr a6 = { .family = ADDR_V6 };
+	struct addr a6 = {.family = ADDR_V6};
 	assert_int_equal(inet_pton(AF_INET6, "2001:db8:5::1", a6.b), 1);
 	r = policy_match_addr(p, &a6, 443, NULL);
 	assert_non_null(r);
@@ -687,8 +700,8 @@ static void test_allow_file_lines(void **state)
 	assert_non_null(b);
 	assert_int_equal(allowlist_add_file(b, tpath("allow.d/ci.list"), &d), 0);
 	assert_true(allowlist_add_file(b, tpath("allow.d/none.list"), &d) < 0);
-	assert_true(has_line(&d, "%s: cannot open: No such file or directory",
-			     tpath("allow.d/none.list")));
+	assert_true(
+	    has_line(&d, "%s: cannot open: No such file or directory", tpath("allow.d/none.list")));
 	assert_true(allowlist_add_file(b, "/dev/null", &d) < 0);
 	assert_true(has_line(&d, "/dev/null: not a regular file"));
 	assert_int_equal(allowlist_add_line(b, "  # nothing", "x", 1, &d), 0);
@@ -721,7 +734,7 @@ static void test_allow_items(void **state)
 	assert_int_equal(d.errors, 0);
 	assert_int_equal(d.warnings, 1);
 	assert_true(has_line(&d, "%s:4: warning: \"%s\" matches no file", tpath("egressd.conf"),
-			     tpath("nothing/*.list")));
+	                     tpath("nothing/*.list")));
 	assert_non_null(policy_match_name(p, "a.example", 443, NULL));
 	assert_non_null(policy_match_name(p, "b.example", 443, NULL));
 	assert_null(policy_match_name(p, "c.example", 443, NULL));
@@ -733,13 +746,14 @@ static void test_allow_items(void **state)
 	assert_null(conf_load_policy(c, &d));
 	assert_int_equal(d.errors, 1);
 	assert_true(has_line(&d, "%s:3: cannot open \"%s\": No such file or directory",
-			     tpath("egressd.conf"), tpath("allow.d/missing.list")));
+	                     tpath("egressd.conf"), tpath("allow.d/missing.list")));
 	conf_free(c);
 	diag_clear(&d);
 
 	/* absolute paths are taken as they are */
 	char text[PATH_MAX + 64];
-	snprintf(text, sizeof text, "[egressd]\nmode = host\nallow = %s\n", tpath("allow.d/b.list"));
+	snprintf(text, sizeof text, "[egressd]\nmode = host\nallow = %s\n",
+	         tpath("allow.d/b.list"));
 	c = load_ok(text);
 	p = conf_load_policy(c, &d);
 	assert_non_null(p);
@@ -758,9 +772,9 @@ static void test_allow_items(void **state)
 	assert_int_equal(d.errors, 0);
 	assert_int_equal(d.warnings, 1); /* the public-suffix wildcard, at its own line */
 	assert_true(has_line(&d,
-			     "%s:1: warning: wildcard \"*.github.io\" covers the public suffix "
-			     "\"github.io\": anyone can register names below it",
-			     tpath("allow.d/p2.list")));
+	                     "%s:1: warning: wildcard \"*.github.io\" covers the public suffix "
+	                     "\"github.io\": anyone can register names below it",
+	                     tpath("allow.d/p2.list")));
 	assert_non_null(policy_match_name(p, "preset-one.example", 443, NULL));
 	policy_free(p);
 	conf_free(c);
@@ -769,7 +783,7 @@ static void test_allow_items(void **state)
 	c = load_ok("[egressd]\nmode = host\nallow = preset:nosuch\n");
 	assert_null(conf_load_policy(c, &d));
 	assert_true(has_line(&d, "%s:3: unknown preset \"nosuch\" (available: a, b, p1, p2)",
-			     tpath("egressd.conf")));
+	                     tpath("egressd.conf")));
 	conf_free(c);
 	diag_clear(&d);
 	c = load_ok("[egressd]\nmode = host\nallow = preset:../etc/passwd\n");
@@ -798,8 +812,8 @@ static void test_allow_items(void **state)
 static void test_presets_clean(void **state)
 {
 	(void)state;
-	static const char *const want[] = { "debian", "ubuntu", "pypi", "npm", "github-actions",
-					    "docker-hub", "ghcr", "trivy" };
+	static const char *const want[] = {"debian",         "ubuntu",     "pypi", "npm",
+	                                   "github-actions", "docker-hub", "ghcr", "trivy"};
 	glob_t g;
 	assert_int_equal(glob(SRCDIR "/config/presets/*.list", 0, NULL, &g), 0);
 	assert_true(g.gl_pathc >= sizeof want / sizeof want[0]);
@@ -899,19 +913,19 @@ static void test_diag(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_diag),
-		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_every_key, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_values, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_conf_errors, setup, teardown),
-		cmocka_unit_test(test_endpoint),
-		cmocka_unit_test(test_allow_forms),
-		cmocka_unit_test(test_allow_errors),
-		cmocka_unit_test(test_allow_warnings),
-		cmocka_unit_test_setup_teardown(test_allow_file_lines, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_allow_items, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_presets_clean, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_shipped_conf, setup, teardown),
+	    cmocka_unit_test(test_diag),
+	    cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_every_key, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_values, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_conf_errors, setup, teardown),
+	    cmocka_unit_test(test_endpoint),
+	    cmocka_unit_test(test_allow_forms),
+	    cmocka_unit_test(test_allow_errors),
+	    cmocka_unit_test(test_allow_warnings),
+	    cmocka_unit_test_setup_teardown(test_allow_file_lines, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_allow_items, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_presets_clean, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_shipped_conf, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
