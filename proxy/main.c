@@ -181,6 +181,9 @@ static int load_all(const char *path, struct conf **conf, struct policy **policy
 
 /* ---- egressd [-c FILE]: the daemon ---- */
 
+struct command;
+static const struct command *find_command(const char *name);
+
 static int cmd_daemon(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -208,8 +211,12 @@ static int cmd_daemon(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "%s: unknown command '%s'\nTry '%s --help'.\n", prog, argv[optind],
-			prog);
+		if (find_command(argv[optind]))
+			fprintf(stderr, "%s: options go after the command: '%s %s %s...'\n", prog,
+				prog, argv[optind], argv[1]);
+		else
+			fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[optind]);
+		fprintf(stderr, "Try '%s --help'.\n", prog);
 		return EXIT_USAGE;
 	}
 	struct diag dg;
