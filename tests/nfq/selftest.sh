@@ -27,12 +27,16 @@ fi
 BIN=$(readlink -f "$BIN")
 [ "$(id -u)" = 0 ] || { echo "selftest.sh: needs root" >&2; exit 77; }
 PY=/usr/bin/python3
-for t in ip nft curl conntrack $PY; do
+for t in ip nft curl conntrack dig dnsmasq $PY; do
 	command -v "$t" >/dev/null || { echo "selftest.sh: missing $t" >&2; exit 77; }
 done
 
 C=egx-nfqc-$$
 S=egx-nfqs-$$
+GC=egx-nfqgc-$$ # gateway lab: client, gateway, server
+GW=egx-nfqgw-$$
+GS=egx-nfqgs-$$
+NSS=("$C" "$S" "$GC" "$GW" "$GS")
 SRV=198.51.100.1
 CLI=198.51.100.10
 TMP=$(mktemp -d /tmp/egx-nfq.XXXXXX)
@@ -44,12 +48,11 @@ cleanup() {
 	# background jobs are started with `ip netns exec` directly (it execs,
 	# so $! is the program); anything else left in our namespaces is ours
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in $(ip netns pids "$C" 2>/dev/null) $(ip netns pids "$S" 2>/dev/null); do
-		kill "$p" 2>/dev/null
+	for n in "${NSS[@]}"; do
+		for p in $(ip netns pids "$n" 2>/dev/null); do kill "$p" 2>/dev/null; done
 	done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	ip netns del "$C" 2>/dev/null
-	ip netns del "$S" 2>/dev/null
+	for n in "${NSS[@]}"; do ip netns del "$n" 2>/dev/null; done
 	if [ "${KEEP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT INT TERM
@@ -169,6 +172,15 @@ inc $PY -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s
 check "held UDP datagram delivered after its late verdict" wait_for 5 grep -qs held-datagram "$TMP/udp7"
 check "reader logged the hold" grep -q ' held 300 ms' "$TMP/run.log"
 
+# DNS redirect (chain dns): a query to any server lands on 127.0.0.1:53
+inc ip route add default via $SRV
+ip netns exec "$C" dnsmasq --keep-in-foreground --bind-interfaces --listen-address=127.0.0.1 \
+	--port=53 --no-resolv --no-hosts --user=root --pid-file="$TMP/dnsmasq-host.pid" \
+	--address=/test.example/192.0.2.7 >/dev/null 2>&1 &
+PIDS+=($!)
+check "host DNS redirect: query to 203.0.113.53 answered by the 127.0.0.1 listener" wait_for 5 \
+	eval "inc dig +short +time=1 +tries=1 @203.0.113.53 test.example A | grep -qx 192.0.2.7"
+
 # established transfer survives the reader's death; new flows do not
 rm -f "$TMP/slow.out"
 ip netns exec "$C" curl -sS -o "$TMP/slow.out" --limit-rate 1M --max-time 30 "http://$SRV:80/big" &
@@ -193,6 +205,76 @@ check "delete" eval "inc '$BIN' --delete | grep -q deleted"
 check "no egressd table left" eval "! inc nft list tables | grep -q egressd"
 check "delete again: nothing to delete" eval "inc '$BIN' --delete | grep -q 'nothing to delete'"
 check "traffic to port 9 flows again" get 9 small /dev/null --max-time 3
+
+# ---------------------------------------------------------- gateway lab
+#   egx-nfqgc 198.51.100.10 -- 198.51.100.1 [egx-nfqgw] 203.0.113.1 -- 203.0.113.10 egx-nfqgs
+# Ruleset in the gateway namespace, forward hook, inside = veth-in, two
+# queues (0-1, two readers), xt queue rules forced into ip/ip6 T_q tables.
+echo "# gateway mode"
+GSRV=203.0.113.10
+gc() { ip netns exec "$GC" "$@"; }
+gw() { ip netns exec "$GW" "$@"; }
+gs() { ip netns exec "$GS" "$@"; }
+ip netns add "$GC" && ip netns add "$GW" && ip netns add "$GS" || { bad "gateway namespaces"; exit 1; }
+ip link add veth-c netns "$GC" type veth peer name veth-in netns "$GW"
+ip link add veth-out netns "$GW" type veth peer name veth-s netns "$GS"
+for n in "$GC" "$GW" "$GS"; do ip netns exec "$n" ip link set lo up; done
+gc ip addr add 198.51.100.10/24 dev veth-c; gc ip link set veth-c up
+gw ip addr add 198.51.100.1/24 dev veth-in; gw ip link set veth-in up
+gw ip addr add 203.0.113.1/24 dev veth-out; gw ip link set veth-out up
+gs ip addr add $GSRV/24 dev veth-s; gs ip link set veth-s up
+gc ip route add default via 198.51.100.1
+gs ip route add default via 203.0.113.1
+gw sysctl -qw net.ipv4.ip_forward=1
+ip netns exec "$GS" $PY -m http.server --bind $GSRV --directory "$TMP/www" 80 >/dev/null 2>&1 &
+PIDS+=($!)
+ip netns exec "$GS" $PY -m http.server --bind $GSRV --directory "$TMP/www" 9 >/dev/null 2>&1 &
+PIDS+=($!)
+ip netns exec "$GC" $PY -m http.server --bind 198.51.100.10 --directory "$TMP/www" 80 >/dev/null 2>&1 &
+PIDS+=($!)
+ip netns exec "$GW" dnsmasq --keep-in-foreground --bind-interfaces --listen-address=198.51.100.1 \
+	--port=53 --no-resolv --no-hosts --user=root --pid-file="$TMP/dnsmasq-gw.pid" \
+	--address=/test.example/192.0.2.8 >/dev/null 2>&1 &
+PIDS+=($!)
+gget() { local port=$1 path=$2 out=$3; shift 3
+	gc curl -sS -o "$out" "$@" "http://$GSRV:$port/$path" 2>>"$TMP/curl.err"; }
+check "gw lab: routed both ways before any rule" wait_for 10 \
+	eval 'gget 80 small /dev/null --max-time 1 && gs curl -s -o /dev/null --max-time 1 http://198.51.100.10/small'
+
+check "apply gateway ruleset (xt, 2 queues, ip/ip6 T_q tables)" \
+	env EGRESSD_TEST_XT_TABLES=1 ip netns exec "$GW" "$BIN" --apply gateway --inside veth-in \
+	--threads 2 --dns4 198.51.100.1
+check "inet egressd and ip/ip6 egressd_q tables present" eval \
+	"[ \$(gw nft list tables 2>/dev/null | grep -cE '^table (inet egressd|ip egressd_q|ip6 egressd_q)\$') = 3 ]"
+check "gw: fail closed with no reader" eval '! gget 80 small /dev/null --connect-timeout 2 --max-time 3'
+
+ip netns exec "$GW" "$BIN" --run --queue 0 --ready "$TMP/gready0" >"$TMP/grun0.log" 2>&1 &
+GRUN0=$!; PIDS+=($GRUN0)
+ip netns exec "$GW" "$BIN" --run --queue 1 --ready "$TMP/gready1" >"$TMP/grun1.log" 2>&1 &
+GRUN1=$!; PIDS+=($GRUN1)
+check "gw: readers bound queues 0 and 1" wait_for 5 eval "[ -e '$TMP/gready0' ] && [ -e '$TMP/gready1' ]"
+check "gw: allowed 5 MB transfer works" gget 80 big "$TMP/gbig.out" --max-time 30
+check "gw: intact" cmp -s "$TMP/gbig.out" "$TMP/www/big"
+gq=$(cat "$TMP/grun0.log" "$TMP/grun1.log" | grep -c ' len ')
+echo "     packets queued for the transfer: $gq (queue 0: $(grep -c ' len ' "$TMP/grun0.log"), queue 1: $(grep -c ' len ' "$TMP/grun1.log"))"
+check "gw: only the first packets were queued (0 < $gq < 20)" test "$gq" -gt 0 -a "$gq" -lt 20
+check "gw: ct mark ALLOW in the gateway" eval \
+	"gw conntrack -L -p tcp --dport 80 -m 0x01000000/0x0f000000 2>/dev/null | grep -q 'dport=80'"
+gu=$(cat "$TMP/grun0.log" "$TMP/grun1.log" | grep -c ' len .* uid -1$')
+check "gw: no socket uid in the forward hook (uid -1 on all $gq)" test "$gu" -eq "$gq"
+t0=$(now_ms)
+gget 9 small /dev/null --connect-timeout 3 --max-time 4
+rc=$?
+dt=$(($(now_ms) - t0))
+check "gw: denied flow reset by the gateway (curl rc $rc = 7, $dt ms)" test $rc -eq 7 -a $dt -lt 1500
+check "gw: new connection from outside dropped" eval '! gs curl -s -o /dev/null --connect-timeout 2 http://198.51.100.10/small'
+check "gw: DNS from inside redirected to the listener" wait_for 5 \
+	eval "gc dig +short +time=1 +tries=1 @$GSRV test.example A | grep -qx 192.0.2.8"
+kill -TERM $GRUN0 $GRUN1
+wait $GRUN0 $GRUN1
+check "gw: no verdict errors" eval "grep -q 'verdict_errors 0 ' '$TMP/grun0.log' && grep -q 'verdict_errors 0 ' '$TMP/grun1.log'"
+check "gw: delete removes all three tables" eval "gw '$BIN' --delete | grep -q deleted && ! gw nft list tables | grep -q egressd"
+check "gw: port 9 reachable again" gget 9 small /dev/null --max-time 3
 
 echo "selftest: $PASSES passed, $FAILS failed"
 [ $FAILS -eq 0 ]
