@@ -56,7 +56,7 @@ struct daemon {
 	struct engine *engine;
 	struct engine_config ecfg;
 	const psl_ctx_t *psl;
-	psl_ctx_t *psl_owned;      /* psl_latest() fallback, freed at exit */
+	psl_ctx_t *psl_owned; /* psl_latest() fallback, freed at exit */
 
 	struct queue *queues[DAEMON_MAX_QUEUES];
 	unsigned queue_base, nqueues;
@@ -67,9 +67,9 @@ struct daemon {
 	size_t nlisten;
 
 	struct event *tick, *sighup, *sigterm, *sigint;
-	unsigned in_engine;        /* > 0 while inside an engine_* call */
+	unsigned in_engine; /* > 0 while inside an engine_* call */
 	bool stopping;
-	bool ready;                /* announced (and ready_fd written and closed) */
+	bool ready; /* announced (and ready_fd written and closed) */
 
 	/* Counters for the metrics (events and verdicts as they pass through). */
 	uint64_t packets[4];
@@ -103,13 +103,12 @@ const char *daemon_endpoint_str(const struct conf_endpoint *ep, char *buf, size_
 
 static bool v6_global(const struct in6_addr *a)
 {
-	return !IN6_IS_ADDR_LINKLOCAL(a) && !IN6_IS_ADDR_LOOPBACK(a) &&
-	       !IN6_IS_ADDR_MULTICAST(a) && !IN6_IS_ADDR_V4MAPPED(a) &&
-	       !IN6_IS_ADDR_UNSPECIFIED(a) && !IN6_IS_ADDR_SITELOCAL(a);
+	return !IN6_IS_ADDR_LINKLOCAL(a) && !IN6_IS_ADDR_LOOPBACK(a) && !IN6_IS_ADDR_MULTICAST(a) &&
+	       !IN6_IS_ADDR_V4MAPPED(a) && !IN6_IS_ADDR_UNSPECIFIED(a) && !IN6_IS_ADDR_SITELOCAL(a);
 }
 
-static int inside_addresses(const char *ifname, struct conf_endpoint *out, size_t cap,
-			    size_t *n, char *err, size_t errlen)
+static int inside_addresses(const char *ifname, struct conf_endpoint *out, size_t cap, size_t *n,
+                            char *err, size_t errlen)
 {
 	struct ifaddrs *ifa = NULL;
 	bool have4 = false, have6 = false, have_if = false;
@@ -146,17 +145,18 @@ static int inside_addresses(const char *ifname, struct conf_endpoint *out, size_
 	freeifaddrs(ifa);
 	if (*n == 0) {
 		snprintf(err, errlen,
-			 have_if ? "[gateway] inside = %s has no IPv4 or global IPv6 address; "
-				   "set [dns] listen"
-				 : "[gateway] inside = %s: no such interface (or it has no address)",
-			 ifname);
+		         have_if
+		             ? "[gateway] inside = %s has no IPv4 or global IPv6 address; "
+		               "set [dns] listen"
+		             : "[gateway] inside = %s: no such interface (or it has no address)",
+		         ifname);
 		return -1;
 	}
 	return 0;
 }
 
-int daemon_dns_listen(const struct conf *conf, struct conf_endpoint *out, size_t cap,
-		      size_t *n, char *err, size_t errlen)
+int daemon_dns_listen(const struct conf *conf, struct conf_endpoint *out, size_t cap, size_t *n,
+                      char *err, size_t errlen)
 {
 	*n = 0;
 	if (conf->ndns_listen > 0) {
@@ -166,7 +166,8 @@ int daemon_dns_listen(const struct conf *conf, struct conf_endpoint *out, size_t
 	}
 	if (conf->mode == CONF_MODE_GATEWAY) {
 		if (!conf->inside[0]) {
-			snprintf(err, errlen, "gateway mode needs [gateway] inside (or [dns] listen)");
+			snprintf(err, errlen,
+			         "gateway mode needs [gateway] inside (or [dns] listen)");
 			return -1;
 		}
 		return inside_addresses(conf->inside, out, cap, n, err, errlen);
@@ -183,7 +184,7 @@ int daemon_dns_listen(const struct conf *conf, struct conf_endpoint *out, size_t
 }
 
 void daemon_rules_params(const struct conf *conf, const struct conf_endpoint *listen, size_t n,
-			 const char *table, struct rules_params *p)
+                         const char *table, struct rules_params *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->table = table;
@@ -259,8 +260,7 @@ struct deferred_resolved {
 	struct dns_addr addrs[];
 };
 
-static void resolved_now(struct daemon *d, const char *name, const struct dns_addr *addrs,
-			 size_t n)
+static void resolved_now(struct daemon *d, const char *name, const struct dns_addr *addrs, size_t n)
 {
 	if (d->stopping || !d->engine)
 		return;
@@ -408,7 +408,7 @@ static bool structural_change(const struct conf *a, const struct conf *b)
 		    a->dns_upstream[i].port != b->dns_upstream[i].port)
 			return true;
 	if (a->metrics_enabled && (!addr_eq(&a->metrics_listen.addr, &b->metrics_listen.addr) ||
-				   a->metrics_listen.port != b->metrics_listen.port))
+	                           a->metrics_listen.port != b->metrics_listen.port))
 		return true;
 	return false;
 }
@@ -421,7 +421,7 @@ static void reopen_log(struct daemon *d)
 
 	if (rc < 0)
 		log_error(NULL, 0, "cannot reopen log %s: %s (still writing to the old one)", want,
-			  strerror(-rc));
+		          strerror(-rc));
 }
 
 /*
@@ -442,15 +442,15 @@ static void reload(struct daemon *d)
 	}
 	if (conf_load(d->opts->conf_path, &nc, &dg) == -1 || !nc) {
 		log_error((const char *const *)dg.lines, dg.n,
-			  "reload of %s failed (%u error(s)); keeping the old policy",
-			  d->opts->conf_path, dg.errors);
+		          "reload of %s failed (%u error(s)); keeping the old policy",
+		          d->opts->conf_path, dg.errors);
 		goto out;
 	}
 	np = conf_load_policy(nc, &dg);
 	if (!np) {
 		log_error((const char *const *)dg.lines, dg.n,
-			  "reload of %s failed (%u error(s) in allowlists); keeping the old policy",
-			  d->opts->conf_path, dg.errors);
+		          "reload of %s failed (%u error(s) in allowlists); keeping the old policy",
+		          d->opts->conf_path, dg.errors);
 		goto out;
 	}
 	bool restart_needed = structural_change(d->conf, nc);
@@ -481,8 +481,8 @@ static void reload(struct daemon *d)
 	log_reload(&st, dg.warnings);
 	if (restart_needed)
 		log_error(NULL, 0,
-			  "reload: mode, queue, [dns] listen/upstream or [metrics] changed; "
-			  "those take effect on restart only");
+		          "reload: mode, queue, [dns] listen/upstream or [metrics] changed; "
+		          "those take effect on restart only");
 out:
 	policy_free(np);
 	conf_free(nc);
@@ -512,7 +512,8 @@ static int drop_privileges(const char *user, char *err, size_t errlen)
 		char buf[4096];
 		int rc = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
 		if (rc != 0 || !res) {
-			snprintf(err, errlen, "user %s: %s", user, rc ? strerror(rc) : "no such user");
+			snprintf(err, errlen, "user %s: %s", user,
+			         rc ? strerror(rc) : "no such user");
 			return -1;
 		}
 		uid = pw.pw_uid;
@@ -522,13 +523,14 @@ static int drop_privileges(const char *user, char *err, size_t errlen)
 		return 0; /* started unprivileged (tests, audit): nothing to give up */
 	capng_clear(CAPNG_SELECT_BOTH);
 	if (capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
-			  CAP_NET_ADMIN, CAP_NET_BIND_SERVICE, -1) != 0) {
+	                  CAP_NET_ADMIN, CAP_NET_BIND_SERVICE, -1) != 0) {
 		snprintf(err, errlen, "capng_updatev failed");
 		return -1;
 	}
 	int rc;
 	if (user && *user) {
-		rc = capng_change_id((int)uid, (int)gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING);
+		rc =
+		    capng_change_id((int)uid, (int)gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING);
 	} else {
 		/*
 		 * Bounding set first, while CAP_SETPCAP is still held; a container
@@ -540,8 +542,8 @@ static int drop_privileges(const char *user, char *err, size_t errlen)
 	}
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot drop privileges%s%s (libcap-ng error %d)%s",
-			 user ? " to user " : "", user ? user : "", rc,
-			 user ? "; needs CAP_SETUID, CAP_SETGID and CAP_SETPCAP" : "");
+		         user ? " to user " : "", user ? user : "", rc,
+		         user ? "; needs CAP_SETUID, CAP_SETGID and CAP_SETPCAP" : "");
 		return -1;
 	}
 	return 0;
@@ -585,18 +587,17 @@ static int start(struct daemon *d)
 	}
 	engine_config_for(d, c);
 	const struct engine_hooks hooks = {
-		.verdict = on_verdict,
-		.event = on_event,
-		.resolve = on_resolve,
-		.arg = d,
+	    .verdict = on_verdict,
+	    .event = on_event,
+	    .resolve = on_resolve,
+	    .arg = d,
 	};
 	d->engine = engine_new(&d->ecfg, d->policy, d->bindings, &hooks);
 	if (!d->engine) {
 		fail_msg("out of memory (engine)");
 		return -1;
 	}
-	if (daemon_dns_listen(c, d->listen, CONF_MAX_LISTEN, &d->nlisten, err, sizeof(err)) ==
-	    -1) {
+	if (daemon_dns_listen(c, d->listen, CONF_MAX_LISTEN, &d->nlisten, err, sizeof(err)) == -1) {
 		fail_msg("DNS listener: %s", err);
 		return -1;
 	}
@@ -609,7 +610,7 @@ static int start(struct daemon *d)
 	d->queue_base = c->queue_num;
 	for (unsigned i = 0; i < threads; i++) {
 		d->queues[i] = queue_open(d->base, (uint16_t)(c->queue_num + i), on_packet, d, err,
-					  sizeof(err));
+		                          sizeof(err));
 		if (!d->queues[i]) {
 			fail_msg("queue %u: %s", c->queue_num + i, err);
 			return -1;
@@ -617,14 +618,14 @@ static int start(struct daemon *d)
 		d->nqueues = i + 1;
 	}
 
-	d->resolver = resolver_new(d->base, c->dns_upstream, c->ndns_upstream, MARK_SELF, err,
-				   sizeof(err));
+	d->resolver =
+	    resolver_new(d->base, c->dns_upstream, c->ndns_upstream, MARK_SELF, err, sizeof(err));
 	if (!d->resolver) {
 		fail_msg("resolver: %s", err);
 		return -1;
 	}
 	d->dnsd = dnsd_new(d->base, d->listen, d->nlisten, d->engine, d->resolver,
-			   c->dns_deny_rcode, err, sizeof(err));
+	                   c->dns_deny_rcode, err, sizeof(err));
 	if (!d->dnsd) {
 		fail_msg("DNS listener: %s", err);
 		return -1;
@@ -642,9 +643,9 @@ static int start(struct daemon *d)
 	d->sigterm = evsignal_new(d->base, SIGTERM, on_stop, d);
 	d->sigint = evsignal_new(d->base, SIGINT, on_stop, d);
 	const struct timeval tick = {0, DAEMON_TICK_US};
-	if (!d->tick || !d->sighup || !d->sigterm || !d->sigint || event_add(d->tick, &tick) == -1 ||
-	    event_add(d->sighup, NULL) == -1 || event_add(d->sigterm, NULL) == -1 ||
-	    event_add(d->sigint, NULL) == -1) {
+	if (!d->tick || !d->sighup || !d->sigterm || !d->sigint ||
+	    event_add(d->tick, &tick) == -1 || event_add(d->sighup, NULL) == -1 ||
+	    event_add(d->sigterm, NULL) == -1 || event_add(d->sigint, NULL) == -1) {
 		fail_msg("cannot set up timer and signal events");
 		return -1;
 	}
@@ -745,7 +746,7 @@ int daemon_run(struct conf *conf, struct policy *policy, const struct daemon_opt
 	int lrc = log_open(conf->log_file ? conf->log_file : "-");
 	if (lrc < 0) {
 		fprintf(stderr, "egressd: cannot open log %s: %s\n",
-			conf->log_file ? conf->log_file : "-", strerror(-lrc));
+		        conf->log_file ? conf->log_file : "-", strerror(-lrc));
 		goto out;
 	}
 	if (start(&d) == -1)

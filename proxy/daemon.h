@@ -34,12 +34,12 @@ int daemon_run(struct conf *conf, struct policy *policy, const struct daemon_opt
  * defaults (gateway: first IPv4 and first global IPv6 of [gateway] inside,
  * port 53; host: 127.0.0.1:53 and [::1]:53). 0 or -1 with err.
  */
-int daemon_dns_listen(const struct conf *conf, struct conf_endpoint *out, size_t cap,
-		      size_t *n, char *err, size_t errlen);
+int daemon_dns_listen(const struct conf *conf, struct conf_endpoint *out, size_t cap, size_t *n,
+                      char *err, size_t errlen);
 
 /* Ruleset parameters for conf with the DNS redirect to listen[0..n). */
 void daemon_rules_params(const struct conf *conf, const struct conf_endpoint *listen, size_t n,
-			 const char *table, struct rules_params *p);
+                         const char *table, struct rules_params *p);
 
 /* "192.0.2.1:53" / "[2001:db8::1]:53" into buf (>= ADDR_STRLEN + 9). */
 const char *daemon_endpoint_str(const struct conf_endpoint *ep, char *buf, size_t cap);

@@ -21,10 +21,10 @@
 #define LOG_REPORT_INTERVAL_NS (60ull * 1000000000ull)
 
 static struct {
-	int fd;               /* -1: closed */
-	char *path;           /* "-" or a file path */
+	int fd;     /* -1: closed */
+	char *path; /* "-" or a file path */
 	uint64_t write_errors;
-	uint64_t reported_errors;  /* write_errors at the last stderr report */
+	uint64_t reported_errors; /* write_errors at the last stderr report */
 	uint64_t last_report_ns;
 	int last_errno;
 } lg = {.fd = -1};
@@ -66,8 +66,8 @@ static int open_path(const char *path)
 {
 	if (strcmp(path, "-") == 0)
 		return open_stdout();
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC | O_NOCTTY,
-		      0640);
+	int fd =
+	    open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0640);
 	if (fd == -1)
 		return -errno;
 	return fd;
@@ -136,9 +136,9 @@ static void write_failed(int err)
 		return;
 	/* stderr may be the same full pipe: this is best effort and not retried. */
 	fprintf(stderr, "egressd: log %s: %llu write(s) failed or short, last: %s\n",
-		lg.path ? lg.path : "(closed)",
-		(unsigned long long)(lg.write_errors - lg.reported_errors),
-		err ? strerror(err) : "short write");
+	        lg.path ? lg.path : "(closed)",
+	        (unsigned long long)(lg.write_errors - lg.reported_errors),
+	        err ? strerror(err) : "short write");
 	lg.reported_errors = lg.write_errors;
 	lg.last_report_ns = now;
 }
@@ -179,7 +179,7 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 }
 
 size_t log_json_escape(char *out, size_t cap, const char *in, size_t len, bool utf8_ok,
-		       bool *truncated)
+                       bool *truncated)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = (const unsigned char *)in;
@@ -208,9 +208,18 @@ size_t log_json_escape(char *out, size_t cap, const char *in, size_t len, bool u
 		} else {
 			consumed = 1;
 			switch (c) {
-			case '\n': tmp[tn++] = '\\'; tmp[tn++] = 'n'; break;
-			case '\t': tmp[tn++] = '\\'; tmp[tn++] = 't'; break;
-			case '\r': tmp[tn++] = '\\'; tmp[tn++] = 'r'; break;
+			case '\n':
+				tmp[tn++] = '\\';
+				tmp[tn++] = 'n';
+				break;
+			case '\t':
+				tmp[tn++] = '\\';
+				tmp[tn++] = 't';
+				break;
+			case '\r':
+				tmp[tn++] = '\\';
+				tmp[tn++] = 'r';
+				break;
 			default:
 				memcpy(tmp, "\\u00", 4);
 				tn = 4;
@@ -241,9 +250,8 @@ void log_timestamp(char *buf, size_t cap)
 		snprintf(buf, cap, "1970-01-01T00:00:00.000000Z");
 		return;
 	}
-	snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 (long)(ts.tv_nsec / 1000));
+	snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(ts.tv_nsec / 1000));
 }
 
 /* ---- line builder ---- */
@@ -316,8 +324,7 @@ void log_line_begin(struct log_line *l, const char *event)
 	put_escaped(l, event, strlen(event), false);
 }
 
-static void line_strn(struct log_line *l, const char *key, const char *v, size_t n,
-		      bool utf8_ok)
+static void line_strn(struct log_line *l, const char *key, const char *v, size_t n, bool utf8_ok)
 {
 	size_t before = l->len;
 	if (!put_key(l, key) || !put_escaped(l, v ? v : "", v ? n : 0, utf8_ok))
@@ -464,11 +471,16 @@ int log_line_write(struct log_line *l)
 const char *log_proto_str(uint8_t proto, char *buf, size_t cap)
 {
 	switch (proto) {
-	case 1: return "icmp";
-	case 6: return "tcp";
-	case 17: return "udp";
-	case 58: return "icmpv6";
-	case 132: return "sctp";
+	case 1:
+		return "icmp";
+	case 6:
+		return "tcp";
+	case 17:
+		return "udp";
+	case 58:
+		return "icmpv6";
+	case 132:
+		return "sctp";
 	}
 	snprintf(buf, cap, "%u", proto);
 	return buf;
@@ -480,13 +492,13 @@ const char *log_qtype_str(uint16_t qtype, char *buf, size_t cap)
 		uint16_t type;
 		const char *name;
 	} types[] = {
-		{1, "A"},       {2, "NS"},      {5, "CNAME"},  {6, "SOA"},     {10, "NULL"},
-		{12, "PTR"},    {13, "HINFO"},  {15, "MX"},    {16, "TXT"},    {17, "RP"},
-		{28, "AAAA"},   {29, "LOC"},    {33, "SRV"},   {35, "NAPTR"},  {39, "DNAME"},
-		{41, "OPT"},    {43, "DS"},     {44, "SSHFP"}, {46, "RRSIG"},  {47, "NSEC"},
-		{48, "DNSKEY"}, {50, "NSEC3"},  {52, "TLSA"},  {64, "SVCB"},   {65, "HTTPS"},
-		{99, "SPF"},    {251, "IXFR"},  {252, "AXFR"}, {255, "ANY"},   {256, "URI"},
-		{257, "CAA"},
+	    {1, "A"},       {2, "NS"},     {5, "CNAME"},  {6, "SOA"},    {10, "NULL"},
+	    {12, "PTR"},    {13, "HINFO"}, {15, "MX"},    {16, "TXT"},   {17, "RP"},
+	    {28, "AAAA"},   {29, "LOC"},   {33, "SRV"},   {35, "NAPTR"}, {39, "DNAME"},
+	    {41, "OPT"},    {43, "DS"},    {44, "SSHFP"}, {46, "RRSIG"}, {47, "NSEC"},
+	    {48, "DNSKEY"}, {50, "NSEC3"}, {52, "TLSA"},  {64, "SVCB"},  {65, "HTTPS"},
+	    {99, "SPF"},    {251, "IXFR"}, {252, "AXFR"}, {255, "ANY"},  {256, "URI"},
+	    {257, "CAA"},
 	};
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		if (types[i].type == qtype)
@@ -498,10 +510,14 @@ const char *log_qtype_str(uint16_t qtype, char *buf, size_t cap)
 static const char *event_name(int kind)
 {
 	switch (kind) {
-	case EVENT_ALLOW: return "allow";
-	case EVENT_DENY: return "deny";
-	case EVENT_DNS_ALLOW: return "dns_allow";
-	case EVENT_DNS_DENY: return "dns_deny";
+	case EVENT_ALLOW:
+		return "allow";
+	case EVENT_DENY:
+		return "deny";
+	case EVENT_DNS_ALLOW:
+		return "dns_allow";
+	case EVENT_DNS_DENY:
+		return "dns_deny";
 	}
 	return "unknown";
 }
@@ -519,7 +535,7 @@ static void put_indicators(struct log_line *l, const struct indicators *ind)
 			/* One entry per credential type: "credential:aws_access_key". */
 			for (size_t i = 0; i < ind->ncreds && i < IND_MAX_CREDS; i++) {
 				snprintf(tmp, sizeof(tmp), "credential:%s",
-					 cred_type_name(ind->creds[i].type));
+				         cred_type_name(ind->creds[i].type));
 				log_line_array_str(l, tmp);
 			}
 			continue;
@@ -592,7 +608,7 @@ void log_event_render(struct log_line *l, const struct flow_event *ev)
 		put_credentials(l, &ev->ind);
 		if (ev->ind.imitates[0])
 			log_line_strn(l, "imitates", ev->ind.imitates,
-				      strnlen(ev->ind.imitates, sizeof(ev->ind.imitates)));
+			              strnlen(ev->ind.imitates, sizeof(ev->ind.imitates)));
 		log_line_str(l, "severity", severity_name(ev->ind.severity));
 	}
 	if (deny)
@@ -622,7 +638,7 @@ void log_event(const struct flow_event *ev)
 }
 
 void log_ready(const char *mode, bool enforce, const unsigned *queues, size_t nqueues,
-	       const char *const *dns_listen, size_t ndns)
+               const char *const *dns_listen, size_t ndns)
 {
 	struct log_line l;
 

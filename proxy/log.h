@@ -42,7 +42,7 @@ uint64_t log_write_errors(void);
  * *truncated, if not NULL, says so).
  */
 size_t log_json_escape(char *out, size_t cap, const char *in, size_t len, bool utf8_ok,
-		       bool *truncated);
+                       bool *truncated);
 
 /* RFC 3339 UTC with microseconds of the realtime clock, into buf (>= 28 bytes). */
 void log_timestamp(char *buf, size_t cap);
@@ -68,7 +68,7 @@ void log_line_strn(struct log_line *l, const char *key, const char *value, size_
 void log_line_text(struct log_line *l, const char *key, const char *value);
 /* "key":"<formatted, then escaped strictly>" */
 void log_line_strf(struct log_line *l, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 void log_line_u64(struct log_line *l, const char *key, uint64_t v);
 void log_line_i64(struct log_line *l, const char *key, int64_t v);
 void log_line_bool(struct log_line *l, const char *key, bool v);
@@ -91,12 +91,12 @@ void log_event_render(struct log_line *l, const struct flow_event *ev);
 
 /* ready: mode ("gateway"/"host"/"run"), enforce, queue numbers, DNS listeners as text. */
 void log_ready(const char *mode, bool enforce, const unsigned *queues, size_t nqueues,
-	       const char *const *dns_listen, size_t ndns);
+               const char *const *dns_listen, size_t ndns);
 /* reload: the counts of the new policy and the files. */
 void log_reload(const struct policy_stats *st, unsigned warnings);
 /* error: a message (escaped) and optional diagnostic lines. */
 void log_error(const char *const *diags, size_t ndiags, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Text of protocol numbers and query types as logged. buf: >= 12 bytes. */
 const char *log_proto_str(uint8_t proto, char *buf, size_t cap);

@@ -29,103 +29,102 @@ static const char *prog = EGRESSD_PROGRAM;
 
 static void help_main(FILE *f)
 {
-	fprintf(f,
-		"Usage: egressd [-c FILE] [-u USER] [--apply-rules]\n"
-		"       egressd COMMAND [OPTIONS] [ARGS]\n"
-		"\n"
-		"egressd is a default-deny egress filter: outbound flows pass only to the\n"
-		"names, addresses and ports of its allowlists, checked against DNS, TLS SNI,\n"
-		"HTTP Host and QUIC SNI. Denied flows are logged as JSON lines.\n"
-		"\n"
-		"Without a command, egressd runs the daemon in the foreground.\n"
-		"  -c, --config FILE    configuration (default " CONF_DEFAULT_PATH ")\n"
-		"  -u, --user USER      run as USER after start-up, keeping only CAP_NET_ADMIN\n"
-		"                       and CAP_NET_BIND_SERVICE (default: env EGRESSD_USER)\n"
-		"      --apply-rules    install the netfilter ruleset before serving\n"
-		"\n"
-		"Commands:\n"
-		"  check [-c FILE]                 validate config and allowlists, print a summary\n"
-		"  rules [-c FILE] [--apply|--delete] [--backend auto|nft|xt]\n"
-		"                                  print, apply or remove the netfilter ruleset\n"
-		"  match [-c FILE] ENDPOINT        is NAME[:PORT] or IP[:PORT] allowed, and by which line?\n"
-		"  run [--allow E]... [--allow-file F]... [--preset P]... [--audit] [--log FILE]\n"
-		"      -- CMD [ARG]...             run CMD in a network namespace behind egressd\n"
-		"  learn [LOG]...                  turn event logs (level = all) into an allowlist\n"
-		"  help [COMMAND]                  this text, or the help of COMMAND\n"
-		"\n"
-		"  -h, --help       show help (also after any command: egressd check -h)\n"
-		"  -V, --version    show the version\n"
-		"\n"
-		"Examples:\n"
-		"  egressd check -c /etc/egressd/egressd.conf\n"
-		"  egressd match deb.debian.org:80\n"
-		"  egressd rules --apply && egressd -u egressd\n"
-		"  egressd run --allow pypi.org --allow files.pythonhosted.org -- pip install requests\n"
-		"\n"
-		"Signals: SIGHUP reloads config and allowlists (a bad file keeps the old\n"
-		"policy) and reopens the log; SIGTERM exits and leaves the ruleset in place.\n"
-		"See egressd(8) for the configuration file, the allowlist syntax and the log.\n");
+	fprintf(
+	    f, "Usage: egressd [-c FILE] [-u USER] [--apply-rules]\n"
+	       "       egressd COMMAND [OPTIONS] [ARGS]\n"
+	       "\n"
+	       "egressd is a default-deny egress filter: outbound flows pass only to the\n"
+	       "names, addresses and ports of its allowlists, checked against DNS, TLS SNI,\n"
+	       "HTTP Host and QUIC SNI. Denied flows are logged as JSON lines.\n"
+	       "\n"
+	       "Without a command, egressd runs the daemon in the foreground.\n"
+	       "  -c, --config FILE    configuration (default " CONF_DEFAULT_PATH ")\n"
+	       "  -u, --user USER      run as USER after start-up, keeping only CAP_NET_ADMIN\n"
+	       "                       and CAP_NET_BIND_SERVICE (default: env EGRESSD_USER)\n"
+	       "      --apply-rules    install the netfilter ruleset before serving\n"
+	       "\n"
+	       "Commands:\n"
+	       "  check [-c FILE]                 validate config and allowlists, print a summary\n"
+	       "  rules [-c FILE] [--apply|--delete] [--backend auto|nft|xt]\n"
+	       "                                  print, apply or remove the netfilter ruleset\n"
+	       "  match [-c FILE] ENDPOINT        is NAME[:PORT] or IP[:PORT] allowed, and by "
+	       "which line?\n"
+	       "  run [--allow E]... [--allow-file F]... [--preset P]... [--audit] [--log FILE]\n"
+	       "      -- CMD [ARG]...             run CMD in a network namespace behind egressd\n"
+	       "  learn [LOG]...                  turn event logs (level = all) into an allowlist\n"
+	       "  help [COMMAND]                  this text, or the help of COMMAND\n"
+	       "\n"
+	       "  -h, --help       show help (also after any command: egressd check -h)\n"
+	       "  -V, --version    show the version\n"
+	       "\n"
+	       "Examples:\n"
+	       "  egressd check -c /etc/egressd/egressd.conf\n"
+	       "  egressd match deb.debian.org:80\n"
+	       "  egressd rules --apply && egressd -u egressd\n"
+	       "  egressd run --allow pypi.org --allow files.pythonhosted.org -- pip install "
+	       "requests\n"
+	       "\n"
+	       "Signals: SIGHUP reloads config and allowlists (a bad file keeps the old\n"
+	       "policy) and reopens the log; SIGTERM exits and leaves the ruleset in place.\n"
+	       "See egressd(8) for the configuration file, the allowlist syntax and the log.\n");
 }
 
 static void help_check(FILE *f)
 {
-	fprintf(f,
-		"Usage: egressd check [-c FILE]\n"
-		"\n"
-		"Validate the configuration and every allowlist it names. Problems are\n"
-		"printed to stderr as FILE:LINE: error|warning: MESSAGE; a summary (mode,\n"
-		"enforcement, entry counts, files read, warnings) goes to stdout.\n"
-		"Exit status: 0 valid (warnings allowed), 1 errors, 2 usage error.\n"
-		"\n"
-		"  -c, --config FILE   configuration (default " CONF_DEFAULT_PATH ")\n"
-		"  -h, --help          this text\n"
-		"\n"
-		"Example: egressd check -c ./egressd.conf\n");
+	fprintf(f, "Usage: egressd check [-c FILE]\n"
+	           "\n"
+	           "Validate the configuration and every allowlist it names. Problems are\n"
+	           "printed to stderr as FILE:LINE: error|warning: MESSAGE; a summary (mode,\n"
+	           "enforcement, entry counts, files read, warnings) goes to stdout.\n"
+	           "Exit status: 0 valid (warnings allowed), 1 errors, 2 usage error.\n"
+	           "\n"
+	           "  -c, --config FILE   configuration (default " CONF_DEFAULT_PATH ")\n"
+	           "  -h, --help          this text\n"
+	           "\n"
+	           "Example: egressd check -c ./egressd.conf\n");
 }
 
 static void help_rules(FILE *f)
 {
-	fprintf(f,
-		"Usage: egressd rules [-c FILE] [--apply | --delete] [--backend auto|nft|xt]\n"
-		"\n"
-		"Print the netfilter ruleset (table inet egressd) for the configuration, or\n"
-		"apply it atomically (replacing a previous one), or delete it. The ruleset\n"
-		"queues the first packets of new flows to egressd: without the daemon\n"
-		"running, new flows are dropped (fail closed).\n"
-		"\n"
-		"  -c, --config FILE      configuration (default " CONF_DEFAULT_PATH ")\n"
-		"      --apply            install the ruleset (needs CAP_NET_ADMIN)\n"
-		"      --delete           remove the ruleset\n"
-		"  -b, --backend NAME     auto (default: probe the kernel), nft (native queue\n"
-		"                         statement) or xt (NFQUEUE target via nft_compat)\n"
-		"      --table NAME       nft table name (default egressd)\n"
-		"  -h, --help             this text\n"
-		"\n"
-		"Examples:\n"
-		"  egressd rules -c ./egressd.conf | less\n"
-		"  egressd rules --apply --backend xt\n");
+	fprintf(f, "Usage: egressd rules [-c FILE] [--apply | --delete] [--backend auto|nft|xt]\n"
+	           "\n"
+	           "Print the netfilter ruleset (table inet egressd) for the configuration, or\n"
+	           "apply it atomically (replacing a previous one), or delete it. The ruleset\n"
+	           "queues the first packets of new flows to egressd: without the daemon\n"
+	           "running, new flows are dropped (fail closed).\n"
+	           "\n"
+	           "  -c, --config FILE      configuration (default " CONF_DEFAULT_PATH ")\n"
+	           "      --apply            install the ruleset (needs CAP_NET_ADMIN)\n"
+	           "      --delete           remove the ruleset\n"
+	           "  -b, --backend NAME     auto (default: probe the kernel), nft (native queue\n"
+	           "                         statement) or xt (NFQUEUE target via nft_compat)\n"
+	           "      --table NAME       nft table name (default egressd)\n"
+	           "  -h, --help             this text\n"
+	           "\n"
+	           "Examples:\n"
+	           "  egressd rules -c ./egressd.conf | less\n"
+	           "  egressd rules --apply --backend xt\n");
 }
 
 static void help_match(FILE *f)
 {
-	fprintf(f,
-		"Usage: egressd match [-c FILE] ENDPOINT\n"
-		"\n"
-		"Say whether the allowlists allow ENDPOINT, and by which FILE:LINE.\n"
-		"ENDPOINT is NAME[:PORT], IPV4[:PORT] or [IPV6]:PORT (a bare IPv6 address\n"
-		"too); the port defaults to 443. Names are matched like the daemon does:\n"
-		"case-insensitively, without a trailing dot, IDNs in their xn-- form.\n"
-		"An address outside every range may still be reached at run time through a\n"
-		"name that DNS resolved to it; this command checks the allowlists only.\n"
-		"Exit status: 0 allowed, 1 denied, 2 usage or configuration error.\n"
-		"\n"
-		"  -c, --config FILE   configuration (default " CONF_DEFAULT_PATH ")\n"
-		"  -h, --help          this text\n"
-		"\n"
-		"Examples:\n"
-		"  egressd match updates.example.com\n"
-		"  egressd match deb.debian.org:80\n"
-		"  egressd match '[2001:db8::1]:443'\n");
+	fprintf(f, "Usage: egressd match [-c FILE] ENDPOINT\n"
+	           "\n"
+	           "Say whether the allowlists allow ENDPOINT, and by which FILE:LINE.\n"
+	           "ENDPOINT is NAME[:PORT], IPV4[:PORT] or [IPV6]:PORT (a bare IPv6 address\n"
+	           "too); the port defaults to 443. Names are matched like the daemon does:\n"
+	           "case-insensitively, without a trailing dot, IDNs in their xn-- form.\n"
+	           "An address outside every range may still be reached at run time through a\n"
+	           "name that DNS resolved to it; this command checks the allowlists only.\n"
+	           "Exit status: 0 allowed, 1 denied, 2 usage or configuration error.\n"
+	           "\n"
+	           "  -c, --config FILE   configuration (default " CONF_DEFAULT_PATH ")\n"
+	           "  -h, --help          this text\n"
+	           "\n"
+	           "Examples:\n"
+	           "  egressd match updates.example.com\n"
+	           "  egressd match deb.debian.org:80\n"
+	           "  egressd match '[2001:db8::1]:443'\n");
 }
 
 /* ---- option parsing helpers ---- */
@@ -137,7 +136,7 @@ static int bad_option(const char *cmd, int argc, char **argv, int c)
 
 	if (c == ':')
 		fprintf(stderr, "%s%s%s: option '%s' needs an argument\n", prog, sp, cmd ? cmd : "",
-			arg);
+		        arg);
 	else if (optopt && optopt != '?')
 		fprintf(stderr, "%s%s%s: unknown option '-%c'\n", prog, sp, cmd ? cmd : "", optopt);
 	else
@@ -152,8 +151,8 @@ static void print_diag(const struct diag *d)
 }
 
 /* Load config and policy; diagnostics to stderr. 0, or -1 (errors printed). */
-static int load_all(const char *path, struct conf **conf, struct policy **policy,
-		    struct diag *dg, bool warnings)
+static int load_all(const char *path, struct conf **conf, struct policy **policy, struct diag *dg,
+                    bool warnings)
 {
 	*conf = NULL;
 	if (policy)
@@ -187,12 +186,9 @@ static const struct command *find_command(const char *name);
 static int cmd_daemon(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"user", required_argument, NULL, 'u'},
-		{"apply-rules", no_argument, NULL, 'A'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'}, {"user", required_argument, NULL, 'u'},
+	    {"apply-rules", no_argument, NULL, 'A'},  {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
 	};
 	const char *path = CONF_DEFAULT_PATH;
 	struct daemon_opts opts = {.ready_fd = -1};
@@ -202,18 +198,29 @@ static int cmd_daemon(int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:c:u:hV", lo, NULL)) != -1) {
 		switch (c) {
-		case 'c': path = optarg; break;
-		case 'u': opts.user = optarg; break;
-		case 'A': opts.apply_rules = true; break;
-		case 'h': help_main(stdout); return 0;
-		case 'V': printf("egressd %s\n", EGRESSD_VERSION); return 0;
-		default: return bad_option(NULL, argc, argv, c);
+		case 'c':
+			path = optarg;
+			break;
+		case 'u':
+			opts.user = optarg;
+			break;
+		case 'A':
+			opts.apply_rules = true;
+			break;
+		case 'h':
+			help_main(stdout);
+			return 0;
+		case 'V':
+			printf("egressd %s\n", EGRESSD_VERSION);
+			return 0;
+		default:
+			return bad_option(NULL, argc, argv, c);
 		}
 	}
 	if (optind < argc) {
 		if (find_command(argv[optind]))
 			fprintf(stderr, "%s: options go after the command: '%s %s %s...'\n", prog,
-				prog, argv[optind], argv[1]);
+			        prog, argv[optind], argv[1]);
 		else
 			fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[optind]);
 		fprintf(stderr, "Try '%s --help'.\n", prog);
@@ -243,7 +250,7 @@ static size_t list_files(const struct conf *conf, FILE *f)
 		if (strncmp(a, "preset:", 7) == 0) {
 			const char *dir = getenv("EGRESSD_PRESET_DIR");
 			fprintf(f, "  %s (%s/%s.list)\n", a, dir && *dir ? dir : EGRESSD_PRESET_DIR,
-				a + 7);
+			        a + 7);
 			n++;
 			continue;
 		}
@@ -263,9 +270,9 @@ static size_t list_files(const struct conf *conf, FILE *f)
 static int cmd_check(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *path = CONF_DEFAULT_PATH;
 	int c;
@@ -274,14 +281,19 @@ static int cmd_check(int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:c:h", lo, NULL)) != -1) {
 		switch (c) {
-		case 'c': path = optarg; break;
-		case 'h': help_check(stdout); return 0;
-		default: return bad_option("check", argc, argv, c);
+		case 'c':
+			path = optarg;
+			break;
+		case 'h':
+			help_check(stdout);
+			return 0;
+		default:
+			return bad_option("check", argc, argv, c);
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "%s check: unexpected argument '%s'\nTry '%s check --help'.\n",
-			prog, argv[optind], prog);
+		        prog, argv[optind], prog);
 		return EXIT_USAGE;
 	}
 	struct diag dg;
@@ -290,7 +302,7 @@ static int cmd_check(int argc, char **argv)
 	memset(&dg, 0, sizeof(dg));
 	if (load_all(path, &conf, &policy, &dg, true) == -1) {
 		fprintf(stderr, "%s: %s: %u error(s), %u warning(s)\n", prog, path, dg.errors,
-			dg.warnings);
+		        dg.warnings);
 		diag_clear(&dg);
 		return 1;
 	}
@@ -325,13 +337,13 @@ static int cmd_rules(int argc, char **argv)
 {
 	enum { OPT_APPLY = 256, OPT_DELETE, OPT_TABLE };
 	static const struct option lo[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"apply", no_argument, NULL, OPT_APPLY},
-		{"delete", no_argument, NULL, OPT_DELETE},
-		{"backend", required_argument, NULL, 'b'},
-		{"table", required_argument, NULL, OPT_TABLE},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"apply", no_argument, NULL, OPT_APPLY},
+	    {"delete", no_argument, NULL, OPT_DELETE},
+	    {"backend", required_argument, NULL, 'b'},
+	    {"table", required_argument, NULL, OPT_TABLE},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *path = CONF_DEFAULT_PATH;
 	const char *table = NULL;
@@ -343,10 +355,18 @@ static int cmd_rules(int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:c:b:h", lo, NULL)) != -1) {
 		switch (c) {
-		case 'c': path = optarg; break;
-		case OPT_APPLY: apply = true; break;
-		case OPT_DELETE: del = true; break;
-		case OPT_TABLE: table = optarg; break;
+		case 'c':
+			path = optarg;
+			break;
+		case OPT_APPLY:
+			apply = true;
+			break;
+		case OPT_DELETE:
+			del = true;
+			break;
+		case OPT_TABLE:
+			table = optarg;
+			break;
 		case 'b':
 			if (strcmp(optarg, "auto") == 0)
 				backend = RULES_AUTO;
@@ -356,19 +376,22 @@ static int cmd_rules(int argc, char **argv)
 				backend = RULES_XT;
 			else {
 				fprintf(stderr,
-					"%s rules: unknown backend '%s' (auto, nft or xt)\n"
-					"Try '%s rules --help'.\n",
-					prog, optarg, prog);
+				        "%s rules: unknown backend '%s' (auto, nft or xt)\n"
+				        "Try '%s rules --help'.\n",
+				        prog, optarg, prog);
 				return EXIT_USAGE;
 			}
 			break;
-		case 'h': help_rules(stdout); return 0;
-		default: return bad_option("rules", argc, argv, c);
+		case 'h':
+			help_rules(stdout);
+			return 0;
+		default:
+			return bad_option("rules", argc, argv, c);
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "%s rules: unexpected argument '%s'\nTry '%s rules --help'.\n",
-			prog, argv[optind], prog);
+		        prog, argv[optind], prog);
 		return EXIT_USAGE;
 	}
 	if (apply && del) {
@@ -383,7 +406,7 @@ static int cmd_rules(int argc, char **argv)
 			return 1;
 		}
 		fprintf(stderr, "%s: ruleset deleted (table inet %s)\n", prog,
-			table ? table : "egressd");
+		        table ? table : "egressd");
 		return 0;
 	}
 
@@ -414,19 +437,21 @@ static int cmd_rules(int argc, char **argv)
 		if (rules_detect(&b, why, sizeof(why)) < 0 || b == RULES_AUTO) {
 			if (apply) {
 				fprintf(stderr, "%s rules: cannot detect a backend: %s\n", prog,
-					why[0] ? why : "unknown error");
+				        why[0] ? why : "unknown error");
 				conf_free(conf);
 				return 1;
 			}
-			fprintf(stderr, "%s: backend nft (detection failed: %s; choose with --backend)\n",
-				prog, why[0] ? why : "unknown error");
+			fprintf(stderr,
+			        "%s: backend nft (detection failed: %s; choose with --backend)\n",
+			        prog, why[0] ? why : "unknown error");
 			backend = RULES_NFT;
 		} else {
 			backend = b;
 			fprintf(stderr, "%s: backend %s (%s)\n", prog, rules_backend_name(b), why);
 		}
 	} else {
-		fprintf(stderr, "%s: backend %s (from --backend)\n", prog, rules_backend_name(backend));
+		fprintf(stderr, "%s: backend %s (from --backend)\n", prog,
+		        rules_backend_name(backend));
 	}
 
 	rc = 0;
@@ -436,7 +461,7 @@ static int cmd_rules(int argc, char **argv)
 			rc = 1;
 		} else {
 			fprintf(stderr, "%s: ruleset applied (table inet %s)\n", prog,
-				table ? table : "egressd");
+			        table ? table : "egressd");
 		}
 	} else {
 		char *text = rules_render(&rp, backend);
@@ -479,8 +504,8 @@ static bool parse_port(const char *s, uint16_t *port)
  * NAME[:PORT] | IPV4[:PORT] | [IPV6][:PORT] | IPV6. host receives the name
  * or address text; is_addr and a say which. false with err on bad syntax.
  */
-static bool parse_endpoint(const char *s, char *host, size_t hcap, uint16_t *port,
-			   bool *is_addr, struct addr *a, char *err, size_t errlen)
+static bool parse_endpoint(const char *s, char *host, size_t hcap, uint16_t *port, bool *is_addr,
+                           struct addr *a, char *err, size_t errlen)
 {
 	const char *port_s = NULL;
 	size_t hlen;
@@ -542,7 +567,7 @@ static bool normalise_name(const char *in, char *out, char *err, size_t errlen)
 	int rc = allowlist_parse_line(in, NULL, 0, &e, &dg);
 	if (rc < 0 || e.kind != ALLOW_NAME || e.wildcard) {
 		snprintf(err, errlen, "bad name \"%s\"%s%s", in, dg.n ? ": " : "",
-			 dg.n ? dg.lines[0] : "");
+		         dg.n ? dg.lines[0] : "");
 		diag_clear(&dg);
 		return false;
 	}
@@ -554,9 +579,9 @@ static bool normalise_name(const char *in, char *out, char *err, size_t errlen)
 static int cmd_match(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *path = CONF_DEFAULT_PATH;
 	int c;
@@ -565,14 +590,19 @@ static int cmd_match(int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":c:h", lo, NULL)) != -1) {
 		switch (c) {
-		case 'c': path = optarg; break;
-		case 'h': help_match(stdout); return 0;
-		default: return bad_option("match", argc, argv, c);
+		case 'c':
+			path = optarg;
+			break;
+		case 'h':
+			help_match(stdout);
+			return 0;
+		default:
+			return bad_option("match", argc, argv, c);
 		}
 	}
 	if (argc - optind != 1) {
 		fprintf(stderr, "%s match: %s\nTry '%s match --help'.\n", prog,
-			argc - optind ? "give exactly one ENDPOINT" : "missing ENDPOINT", prog);
+		        argc - optind ? "give exactly one ENDPOINT" : "missing ENDPOINT", prog);
 		return EXIT_USAGE;
 	}
 	const char *ep = argv[optind];
@@ -587,7 +617,7 @@ static int cmd_match(int argc, char **argv)
 	if (!is_addr) {
 		if (host[0] == '*') {
 			fprintf(stderr, "%s match: give a concrete name, not a wildcard (\"%s\")\n",
-				prog, host);
+			        prog, host);
 			return EXIT_USAGE;
 		}
 		if (!normalise_name(host, name, err, sizeof(err))) {
@@ -607,14 +637,15 @@ static int cmd_match(int argc, char **argv)
 
 	bool known = false;
 	const struct policy_rule *r = is_addr ? policy_match_addr(policy, &a, port, &known)
-					      : policy_match_name(policy, name, port, &known);
+	                                      : policy_match_name(policy, name, port, &known);
 	char abuf[ADDR_STRLEN + 1];
 	const char *what = is_addr ? addr_str(&a, abuf) : name;
 	if (r) {
 		printf("allowed by %s:%u (%s)\n", r->file, r->line, r->text);
 		rc = 0;
 	} else if (known) {
-		printf("denied: port_not_allowed (%s is allowed, but not on port %u)\n", what, port);
+		printf("denied: port_not_allowed (%s is allowed, but not on port %u)\n", what,
+		       port);
 		rc = 1;
 	} else if (is_addr) {
 		printf("denied: ip_not_allowed (no range holds %s; the addresses of allowed "
@@ -641,12 +672,9 @@ struct command {
 static int cmd_help(int argc, char **argv);
 
 static const struct command commands[] = {
-	{"check", cmd_check, help_check},
-	{"rules", cmd_rules, help_rules},
-	{"match", cmd_match, help_match},
-	{"run", cmd_run, NULL},
-	{"learn", cmd_learn, NULL},
-	{"help", cmd_help, NULL},
+    {"check", cmd_check, help_check}, {"rules", cmd_rules, help_rules},
+    {"match", cmd_match, help_match}, {"run", cmd_run, NULL},
+    {"learn", cmd_learn, NULL},       {"help", cmd_help, NULL},
 };
 
 static const struct command *find_command(const char *name)
@@ -666,7 +694,7 @@ static int cmd_help(int argc, char **argv)
 	const struct command *c = find_command(argv[1]);
 	if (!c) {
 		fprintf(stderr, "%s help: unknown command '%s'\nTry '%s --help'.\n", prog, argv[1],
-			prog);
+		        prog);
 		return EXIT_USAGE;
 	}
 	if (c->help) {
@@ -688,8 +716,8 @@ int main(int argc, char **argv)
 	if (argc >= 2 && argv[1][0] != '-') {
 		const struct command *c = find_command(argv[1]);
 		if (!c) {
-			fprintf(stderr, "%s: unknown command '%s'\nTry '%s --help'.\n", prog, argv[1],
-				prog);
+			fprintf(stderr, "%s: unknown command '%s'\nTry '%s --help'.\n", prog,
+			        argv[1], prog);
 			return EXIT_USAGE;
 		}
 		optind = 0;

@@ -19,22 +19,22 @@ struct metrics {
 };
 
 static const char *const verdict_label[4] = {
-	[VERDICT_PASS] = "pass",
-	[VERDICT_ALLOW] = "allow",
-	[VERDICT_DENY] = "deny",
-	[VERDICT_DROP] = "drop",
+    [VERDICT_PASS] = "pass",
+    [VERDICT_ALLOW] = "allow",
+    [VERDICT_DENY] = "deny",
+    [VERDICT_DROP] = "drop",
 };
 
 static int head(struct evbuffer *out, const char *name, const char *type, const char *help)
 {
 	return evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type) < 0
-		       ? -ENOMEM
-		       : 0;
+	           ? -ENOMEM
+	           : 0;
 }
 
 #define ADD(...)                                                                                   \
 	do {                                                                                       \
-		if (evbuffer_add_printf(out, __VA_ARGS__) < 0)                                    \
+		if (evbuffer_add_printf(out, __VA_ARGS__) < 0)                                     \
 			return -ENOMEM;                                                            \
 	} while (0)
 
@@ -45,15 +45,15 @@ int metrics_render(const struct metrics_snapshot *s, struct evbuffer *out)
 	ADD("egressd_build_info{version=\"%s\"} 1\n", EGRESSD_VERSION);
 
 	if (head(out, "egressd_packets_total", "counter",
-		 "Verdicts given to queued packets, by verdict.") < 0)
+	         "Verdicts given to queued packets, by verdict.") < 0)
 		return -ENOMEM;
 	for (unsigned v = 0; v < 4; v++)
 		ADD("egressd_packets_total{verdict=\"%s\"} %llu\n", verdict_label[v],
 		    (unsigned long long)s->packets[v]);
 
 	if (head(out, "egressd_flows_total", "counter",
-		 "Flows decided, by decision and deny reason (audit mode counts would-be denials)."
-		 ) < 0)
+	         "Flows decided, by decision and deny reason (audit mode counts would-be "
+	         "denials).") < 0)
 		return -ENOMEM;
 	ADD("egressd_flows_total{decision=\"allow\",reason=\"\"} %llu\n",
 	    (unsigned long long)s->flows_allow);
@@ -62,7 +62,7 @@ int metrics_render(const struct metrics_snapshot *s, struct evbuffer *out)
 		    reason_name((enum reason)r), (unsigned long long)s->flows_deny[r]);
 
 	if (head(out, "egressd_dns_queries_total", "counter",
-		 "Client DNS queries, by decision (fail: upstream failure).") < 0)
+	         "Client DNS queries, by decision (fail: upstream failure).") < 0)
 		return -ENOMEM;
 	ADD("egressd_dns_queries_total{decision=\"allow\"} %llu\n",
 	    (unsigned long long)s->dns_allowed);
@@ -72,12 +72,12 @@ int metrics_render(const struct metrics_snapshot *s, struct evbuffer *out)
 	    (unsigned long long)s->dns_failed);
 
 	if (head(out, "egressd_queue_dropped_total", "counter",
-		 "Packets the kernel dropped before egressd saw them (queue or socket full).") < 0)
+	         "Packets the kernel dropped before egressd saw them (queue or socket full).") < 0)
 		return -ENOMEM;
 	ADD("egressd_queue_dropped_total %llu\n", (unsigned long long)s->queue_dropped);
 
 	if (head(out, "egressd_bindings", "gauge",
-		 "Live address-to-name bindings learnt from DNS answers.") < 0)
+	         "Live address-to-name bindings learnt from DNS answers.") < 0)
 		return -ENOMEM;
 	ADD("egressd_bindings %llu\n", (unsigned long long)s->bindings);
 
@@ -86,7 +86,7 @@ int metrics_render(const struct metrics_snapshot *s, struct evbuffer *out)
 	ADD("egressd_flows_tracked %llu\n", (unsigned long long)s->flows_tracked);
 
 	if (head(out, "egressd_log_write_errors_total", "counter",
-		 "Event log lines lost to failed or short writes.") < 0)
+	         "Event log lines lost to failed or short writes.") < 0)
 		return -ENOMEM;
 	ADD("egressd_log_write_errors_total %llu\n", (unsigned long long)s->log_write_errors);
 	return 0;
@@ -117,13 +117,13 @@ static void on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-			  "text/plain; version=0.0.4; charset=utf-8");
+	                  "text/plain; version=0.0.4; charset=utf-8");
 	evhttp_send_reply(req, HTTP_OK, "OK", body);
 	evbuffer_free(body);
 }
 
 struct metrics *metrics_new(struct event_base *base, const struct conf_endpoint *ep,
-			    metrics_collect_fn collect, void *arg, char *err, size_t errlen)
+                            metrics_collect_fn collect, void *arg, char *err, size_t errlen)
 {
 	char host[ADDR_STRLEN + 1];
 	struct metrics *m = calloc(1, sizeof(*m));
@@ -148,8 +148,8 @@ struct metrics *metrics_new(struct event_base *base, const struct conf_endpoint 
 	addr_str(&ep->addr, host);
 	if (!evhttp_bind_socket_with_handle(m->http, host, ep->port)) {
 		snprintf(err, errlen, "metrics: cannot listen on %s%s%s:%u: %s",
-			 ep->addr.family == ADDR_V6 ? "[" : "", host,
-			 ep->addr.family == ADDR_V6 ? "]" : "", ep->port, strerror(errno));
+		         ep->addr.family == ADDR_V6 ? "[" : "", host,
+		         ep->addr.family == ADDR_V6 ? "]" : "", ep->port, strerror(errno));
 		goto fail;
 	}
 	return m;

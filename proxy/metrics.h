@@ -16,11 +16,11 @@
 
 /* One consistent reading of every counter, taken by the daemon per scrape. */
 struct metrics_snapshot {
-	uint64_t packets[4];                  /* by enum verdict: pass allow deny drop */
-	uint64_t flows_allow;                 /* flow allow events (aggregated counts added) */
-	uint64_t flows_deny[REASON_COUNT_];   /* flow deny events by reason */
+	uint64_t packets[4];                /* by enum verdict: pass allow deny drop */
+	uint64_t flows_allow;               /* flow allow events (aggregated counts added) */
+	uint64_t flows_deny[REASON_COUNT_]; /* flow deny events by reason */
 	uint64_t dns_allowed, dns_denied, dns_failed;
-	uint64_t queue_dropped;               /* kernel: queue full + netlink buffer full */
+	uint64_t queue_dropped; /* kernel: queue full + netlink buffer full */
 	uint64_t log_write_errors;
 	uint64_t bindings;
 	uint64_t flows_tracked;
@@ -32,7 +32,7 @@ struct metrics;
 
 /* Listen on ep and serve. NULL with err filled on failure. */
 struct metrics *metrics_new(struct event_base *base, const struct conf_endpoint *ep,
-			    metrics_collect_fn collect, void *arg, char *err, size_t errlen);
+                            metrics_collect_fn collect, void *arg, char *err, size_t errlen);
 void metrics_free(struct metrics *m); /* NULL-safe */
 
 /* The exposition text of s appended to out. 0 or -ENOMEM. */

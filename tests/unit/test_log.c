@@ -101,10 +101,10 @@ static void test_timestamp(void **state)
 
 	(void)state;
 	log_timestamp(ts, sizeof(ts));
-	assert_int_equal(regcomp(&re,
-				 "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z$",
-				 REG_EXTENDED | REG_NOSUB),
-			 0);
+	assert_int_equal(
+	    regcomp(&re, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z$",
+	            REG_EXTENDED | REG_NOSUB),
+	    0);
 	assert_int_equal(regexec(&re, ts, 0, NULL, 0), 0);
 	regfree(&re);
 }
@@ -164,14 +164,13 @@ static void test_deny_event(void **state)
 	assert_true(json_object_object_get_ex(o, "indicators", &ind));
 	assert_int_equal(json_object_array_length(ind), 2);
 	assert_string_equal(json_object_get_string(json_object_array_get_idx(ind, 0)),
-			    "credential:aws_access_key");
+	                    "credential:aws_access_key");
 	assert_string_equal(json_object_get_string(json_object_array_get_idx(ind, 1)), "typosquat");
 	assert_true(json_object_object_get_ex(o, "credentials", &creds));
 	assert_int_equal(json_object_array_length(creds), 1);
-	assert_string_equal(get_str(json_object_array_get_idx(creds, 0), "type"),
-			    "aws_access_key");
+	assert_string_equal(get_str(json_object_array_get_idx(creds, 0), "type"), "aws_access_key");
 	assert_string_equal(get_str(json_object_array_get_idx(creds, 0), "masked"),
-			    "AKIA\xe2\x80\xa6MPLE");
+	                    "AKIA\xe2\x80\xa6MPLE");
 	assert_null(get_str(o, "rule"));
 	json_object_put(o);
 }
@@ -180,8 +179,8 @@ static void test_allow_and_dns_events(void **state)
 {
 	struct flow_event ev;
 	struct log_line l;
-	struct policy_rule rule = {.file = "/etc/egressd/allow.d/ci.list", .line = 7,
-				   .text = "deb.debian.org:80,443"};
+	struct policy_rule rule = {
+	    .file = "/etc/egressd/allow.d/ci.list", .line = 7, .text = "deb.debian.org:80,443"};
 
 	(void)state;
 	memset(&ev, 0, sizeof(ev));
@@ -308,7 +307,7 @@ static void test_file_and_reopen(void **state)
 	assert_string_equal(get_str(o, "detail"), "third");
 	assert_true(json_object_object_get_ex(o, "diagnostics", &arr));
 	assert_string_equal(json_object_get_string(json_object_array_get_idx(arr, 0)),
-			    "a.list:3: bad port \"44x\"");
+	                    "a.list:3: bad port \"44x\"");
 	json_object_put(o);
 	assert_null(fgets(line, sizeof(line), f));
 	fclose(f);
@@ -360,21 +359,21 @@ static void test_metrics_render(void **state)
 	evbuffer_copyout(b, text, n);
 	evbuffer_free(b);
 	const char *want[] = {
-		"# TYPE egressd_packets_total counter\n",
-		"egressd_packets_total{verdict=\"allow\"} 5\n",
-		"egressd_packets_total{verdict=\"deny\"} 2\n",
-		"egressd_packets_total{verdict=\"pass\"} 0\n",
-		"egressd_packets_total{verdict=\"drop\"} 0\n",
-		"egressd_flows_total{decision=\"deny\",reason=\"ip_not_allowed\"} 7\n",
-		"egressd_flows_total{decision=\"allow\",reason=\"\"} 4\n",
-		"egressd_dns_queries_total{decision=\"deny\"} 3\n",
-		"egressd_dns_queries_total{decision=\"fail\"} 0\n",
-		"egressd_queue_dropped_total 9\n",
-		"egressd_bindings 11\n",
-		"# TYPE egressd_bindings gauge\n",
-		"egressd_flows_tracked 12\n",
-		"egressd_log_write_errors_total 1\n",
-		"egressd_build_info{version=\"" EGRESSD_VERSION "\"} 1\n",
+	    "# TYPE egressd_packets_total counter\n",
+	    "egressd_packets_total{verdict=\"allow\"} 5\n",
+	    "egressd_packets_total{verdict=\"deny\"} 2\n",
+	    "egressd_packets_total{verdict=\"pass\"} 0\n",
+	    "egressd_packets_total{verdict=\"drop\"} 0\n",
+	    "egressd_flows_total{decision=\"deny\",reason=\"ip_not_allowed\"} 7\n",
+	    "egressd_flows_total{decision=\"allow\",reason=\"\"} 4\n",
+	    "egressd_dns_queries_total{decision=\"deny\"} 3\n",
+	    "egressd_dns_queries_total{decision=\"fail\"} 0\n",
+	    "egressd_queue_dropped_total 9\n",
+	    "egressd_bindings 11\n",
+	    "# TYPE egressd_bindings gauge\n",
+	    "egressd_flows_tracked 12\n",
+	    "egressd_log_write_errors_total 1\n",
+	    "egressd_build_info{version=\"" EGRESSD_VERSION "\"} 1\n",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (!strstr(text, want[i]))
@@ -389,14 +388,14 @@ static void test_metrics_render(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_escape),
-		cmocka_unit_test(test_timestamp),
-		cmocka_unit_test(test_deny_event),
-		cmocka_unit_test(test_allow_and_dns_events),
-		cmocka_unit_test(test_truncated_line),
-		cmocka_unit_test(test_file_and_reopen),
-		cmocka_unit_test(test_nonblocking_full_pipe),
-		cmocka_unit_test(test_metrics_render),
+	    cmocka_unit_test(test_escape),
+	    cmocka_unit_test(test_timestamp),
+	    cmocka_unit_test(test_deny_event),
+	    cmocka_unit_test(test_allow_and_dns_events),
+	    cmocka_unit_test(test_truncated_line),
+	    cmocka_unit_test(test_file_and_reopen),
+	    cmocka_unit_test(test_nonblocking_full_pipe),
+	    cmocka_unit_test(test_metrics_render),
 	};
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }
