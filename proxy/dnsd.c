@@ -29,6 +29,7 @@
  * without it otherwise: a missing mark only costs such replies, never opens
  * anything.
  */
+#define _GNU_SOURCE /* struct in6_pktinfo */
 #include "dnsd.h"
 
 #include "../nfq/marks.h"
@@ -67,15 +68,27 @@ struct dnsd_conn {
 	struct dnsd_conn *prev, *next;  /* d->conns, while open */
 };
 
+/*
+ * A UDP client: where the query came from and, for a wildcard listener, the
+ * local address it was sent to, so the reply leaves from that address (the
+ * client, or conntrack undoing the DNS redirect, expects it from there).
+ */
+struct dnsd_peer {
+	int fd;
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	bool has_local;
+	struct addr local;
+	unsigned ifindex;
+};
+
 struct dnsd_pending {
 	struct dnsd *d;                 /* NULL: orphaned by dnsd_free() */
 	struct dnsd_pending *prev, *next;
 	struct dns_query q;
 	struct addr client;
 	/* UDP: where to answer. TCP: conn (reference held). */
-	int udp_fd;
-	struct sockaddr_storage sa;
-	socklen_t salen;
+	struct dnsd_peer peer;
 	struct dnsd_conn *conn;
 	size_t qlen;
 	uint8_t query[];                /* the client's message, for SERVFAIL/TC */
@@ -84,6 +97,7 @@ struct dnsd_pending {
 struct dnsd_udp {
 	struct dnsd *d;
 	int fd;
+	bool wildcard; /* bound to 0.0.0.0 / :: : reply from the query's address */
 	struct event *ev;
 };
 
@@ -206,13 +220,70 @@ fail:
 	return -e;
 }
 
+static bool dnsd_is_wildcard(const struct addr *a)
+{
+	size_t n = a->family == ADDR_V4 ? 4 : 16;
+
+	for (size_t i = 0; i < n; i++)
+		if (a->b[i])
+			return false;
+	return true;
+}
+
+static int dnsd_want_pktinfo(int fd, uint8_t family)
+{
+	int one = 1;
+
+	if (family == ADDR_V6)
+		return setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+	return setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+}
+
 /* ---- replies ---------------------------------------------------------- */
 
-static void dnsd_udp_send(int fd, const uint8_t *msg, size_t len,
-			  const struct sockaddr_storage *sa, socklen_t salen)
+static void dnsd_udp_send(const struct dnsd_peer *peer, const uint8_t *msg, size_t len)
 {
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {(void *)msg, len};
+	struct msghdr mh = {
+		.msg_name = (void *)&peer->sa, .msg_namelen = peer->salen,
+		.msg_iov = &iov, .msg_iovlen = 1,
+	};
+
+	memset(&ctl, 0, sizeof(ctl));
+	if (peer->has_local && peer->local.family == ADDR_V4) {
+		struct in_pktinfo pi;
+		struct cmsghdr *cm;
+
+		memset(&pi, 0, sizeof(pi));
+		memcpy(&pi.ipi_spec_dst, peer->local.b, 4);
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = IPPROTO_IP;
+		cm->cmsg_type = IP_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+	} else if (peer->has_local && peer->local.family == ADDR_V6) {
+		struct in6_pktinfo pi;
+		struct cmsghdr *cm;
+
+		memset(&pi, 0, sizeof(pi));
+		memcpy(&pi.ipi6_addr, peer->local.b, 16);
+		pi.ipi6_ifindex = peer->ifindex; /* matters for link-local only */
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = IPPROTO_IPV6;
+		cm->cmsg_type = IPV6_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+	}
 	/* A full socket buffer drops the reply; the client retries. */
-	(void)sendto(fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *)sa, salen);
+	(void)sendmsg(peer->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 static void dnsd_conn_close(struct dnsd_conn *c);
@@ -287,7 +358,7 @@ static void dnsd_answer(struct dnsd *d, struct dnsd_pending *p, const uint8_t *m
 		if (p->conn->bev)
 			dnsd_tcp_send(p->conn, msg, len);
 	} else {
-		dnsd_udp_send(p->udp_fd, msg, len, &p->sa, p->salen);
+		dnsd_udp_send(&p->peer, msg, len);
 	}
 	(void)d;
 }
@@ -338,11 +409,11 @@ done:
 }
 
 /*
- * Decide one client message and act. conn == NULL: UDP from sa via fd.
- * msg is borrowed (it may be d->buf's neighbour, never d->buf itself).
+ * Decide one client message and act: over UDP from peer (conn NULL), or
+ * over TCP on conn (peer NULL). msg is borrowed, never d->buf itself.
  */
-static void dnsd_query(struct dnsd *d, const uint8_t *msg, size_t len, int fd,
-		       const struct sockaddr_storage *sa, socklen_t salen, struct dnsd_conn *conn)
+static void dnsd_query(struct dnsd *d, const uint8_t *msg, size_t len,
+		       const struct dnsd_peer *peer, struct dnsd_conn *conn)
 {
 	struct dnsd_pending *p;
 	struct dns_query q;
@@ -355,7 +426,7 @@ static void dnsd_query(struct dnsd *d, const uint8_t *msg, size_t len, int fd,
 		client = conn->client;
 		port = conn->client_port;
 	} else {
-		dnsd_sa_to_addr(sa, &client, &port);
+		dnsd_sa_to_addr(&peer->sa, &client, &port);
 	}
 	if (!d->engine) {
 		d->st.denied++; /* no policy (mid-reload): fail closed */
@@ -375,7 +446,7 @@ static void dnsd_query(struct dnsd *d, const uint8_t *msg, size_t len, int fd,
 		if (conn)
 			dnsd_tcp_send(conn, d->buf, n);
 		else
-			dnsd_udp_send(fd, d->buf, n, sa, salen);
+			dnsd_udp_send(peer, d->buf, n);
 		return;
 	case DNS_FORWARD:
 		break;
@@ -395,17 +466,14 @@ static void dnsd_query(struct dnsd *d, const uint8_t *msg, size_t len, int fd,
 		if (n && conn)
 			dnsd_tcp_send(conn, d->buf, n);
 		else if (n)
-			dnsd_udp_send(fd, d->buf, n, sa, salen);
+			dnsd_udp_send(peer, d->buf, n);
 		return;
 	}
 	p->d = d;
 	p->q = q;
 	p->client = client;
-	p->udp_fd = fd;
-	if (!conn) {
-		memcpy(&p->sa, sa, salen);
-		p->salen = salen;
-	}
+	if (!conn)
+		p->peer = *peer;
 	p->conn = conn;
 	if (conn)
 		conn->refs++;
@@ -427,6 +495,32 @@ static void dnsd_query(struct dnsd *d, const uint8_t *msg, size_t len, int fd,
 
 /* ---- UDP -------------------------------------------------------------- */
 
+/* The local address a datagram was sent to (IP_PKTINFO / IPV6_PKTINFO). */
+static void dnsd_peer_local(struct dnsd_peer *peer, struct msghdr *mh)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO &&
+		    cm->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+			struct in_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+			memset(&peer->local, 0, sizeof(peer->local));
+			peer->local.family = ADDR_V4;
+			memcpy(peer->local.b, &pi.ipi_addr, 4);
+			peer->ifindex = (unsigned)pi.ipi_ifindex;
+			peer->has_local = true;
+		} else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO &&
+			   cm->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+			struct in6_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+			memset(&peer->local, 0, sizeof(peer->local));
+			peer->local.family = ADDR_V6;
+			memcpy(peer->local.b, &pi.ipi6_addr, 16);
+			peer->ifindex = pi.ipi6_ifindex;
+			peer->has_local = true;
+		}
+	}
+}
+
 static void dnsd_udp_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct dnsd_udp *u = arg;
@@ -435,18 +529,31 @@ static void dnsd_udp_read(evutil_socket_t fd, short what, void *arg)
 
 	(void)what;
 	for (unsigned i = 0; i < DNSD_UDP_BURST; i++) {
-		struct sockaddr_storage sa;
+		union {
+			char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
+				 CMSG_SPACE(sizeof(struct in_pktinfo))];
+			struct cmsghdr align;
+		} ctl;
+		struct dnsd_peer peer;
 		struct iovec iov = {msg, sizeof(msg)};
 		struct msghdr mh = {
-			.msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = &iov, .msg_iovlen = 1,
+			.msg_name = &peer.sa, .msg_namelen = sizeof(peer.sa),
+			.msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
 		};
-		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
+		ssize_t n;
 
+		memset(&peer, 0, sizeof(peer));
+		n = recvmsg(fd, &mh, MSG_DONTWAIT);
 		if (n == -1)
 			return; /* EAGAIN, or an ICMP error from a past reply */
 		if (mh.msg_flags & MSG_TRUNC)
 			continue;
-		dnsd_query(d, msg, (size_t)n, fd, &sa, mh.msg_namelen, NULL);
+		peer.fd = fd;
+		peer.salen = mh.msg_namelen;
+		if (u->wildcard && !(mh.msg_flags & MSG_CTRUNC))
+			dnsd_peer_local(&peer, &mh);
+		dnsd_query(d, msg, (size_t)n, &peer, NULL);
 	}
 }
 
@@ -498,7 +605,7 @@ static void dnsd_conn_read(struct bufferevent *bev, void *arg)
 			dnsd_conn_close(c); /* not a DNS stream */
 			break;
 		}
-		dnsd_query(c->d, msg.p, msg.left, -1, NULL, 0, c);
+		dnsd_query(c->d, msg.p, msg.left, NULL, c);
 	}
 	used = have - stream.left;
 	if (c->bev) {
@@ -612,6 +719,12 @@ struct dnsd *dnsd_new(struct event_base *base, const struct conf_endpoint *liste
 			goto fail;
 		u->d = d;
 		u->fd = fd;
+		u->wildcard = dnsd_is_wildcard(&listen[i].addr);
+		if (u->wildcard && dnsd_want_pktinfo(fd, listen[i].addr.family) == -1) {
+			snprintf(err, errlen, "dns listen: IP_PKTINFO: %s", strerror(errno));
+			close(fd);
+			goto fail;
+		}
 		u->ev = event_new(base, fd, EV_READ | EV_PERSIST, dnsd_udp_read, u);
 		if (!u->ev || event_add(u->ev, NULL) == -1) {
 			close(fd);
