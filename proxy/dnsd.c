@@ -49,23 +49,23 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DNSD_UDP_BURST 64           /* datagrams read per wakeup */
-#define DNSD_UDP_MAX_ANSWER 512     /* RFC 1035 4.2.1, without EDNS */
-#define DNSD_MAX_INFLIGHT 4096      /* forwarded queries awaiting upstream */
-#define DNSD_MAX_CONNS 256          /* TCP connections */
-#define DNSD_CONN_MAX_PENDING 64    /* forwarded queries per TCP connection */
-#define DNSD_CONN_MAX_IN (2 + DNS_MSG_MAX)  /* one whole frame */
-#define DNSD_CONN_MAX_OUT (256 * 1024)      /* unread answers */
+#define DNSD_UDP_BURST 64                  /* datagrams read per wakeup */
+#define DNSD_UDP_MAX_ANSWER 512            /* RFC 1035 4.2.1, without EDNS */
+#define DNSD_MAX_INFLIGHT 4096             /* forwarded queries awaiting upstream */
+#define DNSD_MAX_CONNS 256                 /* TCP connections */
+#define DNSD_CONN_MAX_PENDING 64           /* forwarded queries per TCP connection */
+#define DNSD_CONN_MAX_IN (2 + DNS_MSG_MAX) /* one whole frame */
+#define DNSD_CONN_MAX_OUT (256 * 1024)     /* unread answers */
 #define DNSD_TCP_IDLE_S 10
 
 struct dnsd_conn {
-	struct dnsd *d;                 /* NULL once the dnsd is gone */
-	struct bufferevent *bev;        /* NULL once closed */
+	struct dnsd *d;          /* NULL once the dnsd is gone */
+	struct bufferevent *bev; /* NULL once closed */
 	struct addr client;
 	uint16_t client_port;
-	unsigned refs;                  /* pending queries pointing here */
-	bool eof;                       /* client half-closed: close when done */
-	struct dnsd_conn *prev, *next;  /* d->conns, while open */
+	unsigned refs;                 /* pending queries pointing here */
+	bool eof;                      /* client half-closed: close when done */
+	struct dnsd_conn *prev, *next; /* d->conns, while open */
 };
 
 /*
@@ -83,7 +83,7 @@ struct dnsd_peer {
 };
 
 struct dnsd_pending {
-	struct dnsd *d;                 /* NULL: orphaned by dnsd_free() */
+	struct dnsd *d; /* NULL: orphaned by dnsd_free() */
 	struct dnsd_pending *prev, *next;
 	struct dns_query q;
 	struct addr client;
@@ -91,7 +91,7 @@ struct dnsd_pending {
 	struct dnsd_peer peer;
 	struct dnsd_conn *conn;
 	size_t qlen;
-	uint8_t query[];                /* the client's message, for SERVFAIL/TC */
+	uint8_t query[]; /* the client's message, for SERVFAIL/TC */
 };
 
 struct dnsd_udp {
@@ -114,7 +114,7 @@ struct dnsd {
 	struct dnsd_pending *pending;
 	size_t inflight;
 	struct dnsd_stats st;
-	uint8_t buf[2 + DNS_MSG_MAX];   /* one message (plus TCP length) at a time */
+	uint8_t buf[2 + DNS_MSG_MAX]; /* one message (plus TCP length) at a time */
 };
 
 static uint64_t dnsd_now(void)
@@ -212,9 +212,9 @@ static int dnsd_socket(const struct conf_endpoint *ep, int type, char *err, size
 fail:
 	e = errno;
 	snprintf(err, errlen, "dns listen %s%s%s:%u (%s): %s: %s",
-		 sa.ss_family == AF_INET6 ? "[" : "", addr_str(&ep->addr, abuf),
-		 sa.ss_family == AF_INET6 ? "]" : "", ep->port,
-		 type == SOCK_STREAM ? "tcp" : "udp", what, strerror(e));
+	         sa.ss_family == AF_INET6 ? "[" : "", addr_str(&ep->addr, abuf),
+	         sa.ss_family == AF_INET6 ? "]" : "", ep->port, type == SOCK_STREAM ? "tcp" : "udp",
+	         what, strerror(e));
 	if (fd != -1)
 		close(fd);
 	return -e;
@@ -249,8 +249,10 @@ static void dnsd_udp_send(const struct dnsd_peer *peer, const uint8_t *msg, size
 	} ctl;
 	struct iovec iov = {(void *)msg, len};
 	struct msghdr mh = {
-		.msg_name = (void *)&peer->sa, .msg_namelen = peer->salen,
-		.msg_iov = &iov, .msg_iovlen = 1,
+	    .msg_name = (void *)&peer->sa,
+	    .msg_namelen = peer->salen,
+	    .msg_iov = &iov,
+	    .msg_iovlen = 1,
 	};
 
 	memset(&ctl, 0, sizeof(ctl));
@@ -312,7 +314,7 @@ static void dnsd_tcp_send(struct dnsd_conn *c, const uint8_t *msg, size_t len)
  *                        byte 2, TC = 0x02
  */
 static size_t dnsd_local_reply(const uint8_t *query, size_t qlen, const struct dns_query *q,
-			       uint8_t rcode, bool tc, uint8_t *out, size_t cap)
+                               uint8_t rcode, bool tc, uint8_t *out, size_t cap)
 {
 	size_t n = dns_build_reply(query, qlen, q, rcode, out, cap);
 
@@ -366,7 +368,7 @@ static void dnsd_answer(struct dnsd *d, struct dnsd_pending *p, const uint8_t *m
 static void dnsd_fail(struct dnsd *d, struct dnsd_pending *p)
 {
 	size_t n = dnsd_local_reply(p->query, p->qlen, &p->q, DNS_RCODE_SERVFAIL, false, d->buf,
-				    sizeof(d->buf));
+	                            sizeof(d->buf));
 
 	d->st.failed++;
 	if (n)
@@ -393,7 +395,7 @@ static void dnsd_resolved(void *arg, int status, const uint8_t *answer, size_t l
 	if (!conn && len > DNSD_UDP_MAX_ANSWER) {
 		/* Too big for the client's UDP: tell it to come back over TCP. */
 		size_t n = dnsd_local_reply(p->query, p->qlen, &p->q, DNS_RCODE_NOERROR, true,
-					    d->buf, sizeof(d->buf));
+		                            d->buf, sizeof(d->buf));
 		if (n)
 			dnsd_answer(d, p, d->buf, n);
 		d->st.allowed++;
@@ -412,8 +414,8 @@ done:
  * Decide one client message and act: over UDP from peer (conn NULL), or
  * over TCP on conn (peer NULL). msg is borrowed, never d->buf itself.
  */
-static void dnsd_query(struct dnsd *d, const uint8_t *msg, size_t len,
-		       const struct dnsd_peer *peer, struct dnsd_conn *conn)
+static void dnsd_query(struct dnsd *d, const uint8_t *msg, size_t len, const struct dnsd_peer *peer,
+                       struct dnsd_conn *conn)
 {
 	struct dnsd_pending *p;
 	struct dns_query q;
@@ -439,8 +441,8 @@ static void dnsd_query(struct dnsd *d, const uint8_t *msg, size_t len,
 	case DNS_EMPTY:
 		d->st.denied++;
 		n = dnsd_local_reply(msg, len, &q,
-				     act == DNS_REFUSE ? d->deny_rcode : DNS_RCODE_NOERROR, false,
-				     d->buf, sizeof(d->buf));
+		                     act == DNS_REFUSE ? d->deny_rcode : DNS_RCODE_NOERROR, false,
+		                     d->buf, sizeof(d->buf));
 		if (!n)
 			return;
 		if (conn)
@@ -462,7 +464,7 @@ static void dnsd_query(struct dnsd *d, const uint8_t *msg, size_t len,
 		free(p);
 		d->st.failed++;
 		n = dnsd_local_reply(msg, len, &q, DNS_RCODE_SERVFAIL, false, d->buf,
-				     sizeof(d->buf));
+		                     sizeof(d->buf));
 		if (n && conn)
 			dnsd_tcp_send(conn, d->buf, n);
 		else if (n)
@@ -509,7 +511,7 @@ static void dnsd_peer_local(struct dnsd_peer *peer, struct msghdr *mh)
 			peer->ifindex = (unsigned)pi.ipi_ifindex;
 			peer->has_local = true;
 		} else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO &&
-			   cm->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+		           cm->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
 			struct in6_pktinfo pi;
 			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
 			memset(&peer->local, 0, sizeof(peer->local));
@@ -531,15 +533,18 @@ static void dnsd_udp_read(evutil_socket_t fd, short what, void *arg)
 	for (unsigned i = 0; i < DNSD_UDP_BURST; i++) {
 		union {
 			char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
-				 CMSG_SPACE(sizeof(struct in_pktinfo))];
+			         CMSG_SPACE(sizeof(struct in_pktinfo))];
 			struct cmsghdr align;
 		} ctl;
 		struct dnsd_peer peer;
 		struct iovec iov = {msg, sizeof(msg)};
 		struct msghdr mh = {
-			.msg_name = &peer.sa, .msg_namelen = sizeof(peer.sa),
-			.msg_iov = &iov, .msg_iovlen = 1,
-			.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
+		    .msg_name = &peer.sa,
+		    .msg_namelen = sizeof(peer.sa),
+		    .msg_iov = &iov,
+		    .msg_iovlen = 1,
+		    .msg_control = ctl.buf,
+		    .msg_controllen = sizeof(ctl.buf),
 		};
 		ssize_t n;
 
@@ -645,7 +650,7 @@ static void dnsd_conn_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static void dnsd_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-			int salen, void *arg)
+                        int salen, void *arg)
 {
 	struct dnsd *d = arg;
 	struct timeval idle = {DNSD_TCP_IDLE_S, 0};
@@ -691,15 +696,16 @@ static void dnsd_accept(struct evconnlistener *l, evutil_socket_t fd, struct soc
 /* ---- lifecycle -------------------------------------------------------- */
 
 struct dnsd *dnsd_new(struct event_base *base, const struct conf_endpoint *listen, size_t n,
-		      struct engine *engine, struct resolver *resolver, uint8_t deny_rcode,
-		      char *err, size_t errlen)
+                      struct engine *engine, struct resolver *resolver, uint8_t deny_rcode,
+                      char *err, size_t errlen)
 {
 	struct dnsd *d;
 
 	if (!base || !resolver || !engine || n == 0 || n > CONF_MAX_LISTEN) {
 		snprintf(err, errlen, "dns listen: %s",
-			 n == 0 ? "no listen address" : n > CONF_MAX_LISTEN ? "too many listen addresses"
-								    : "missing engine or resolver");
+		         n == 0                ? "no listen address"
+		         : n > CONF_MAX_LISTEN ? "too many listen addresses"
+		                               : "missing engine or resolver");
 		return NULL;
 	}
 	d = calloc(1, sizeof(*d));
@@ -739,7 +745,8 @@ struct dnsd *dnsd_new(struct event_base *base, const struct conf_endpoint *liste
 		fd = dnsd_socket(&listen[i], SOCK_STREAM, err, errlen);
 		if (fd < 0)
 			goto fail;
-		d->tcp[d->ntcp] = evconnlistener_new(base, dnsd_accept, d, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+		d->tcp[d->ntcp] =
+		    evconnlistener_new(base, dnsd_accept, d, LEV_OPT_CLOSE_ON_FREE, -1, fd);
 		if (!d->tcp[d->ntcp]) {
 			close(fd);
 			snprintf(err, errlen, "dns listen: cannot watch a TCP socket");

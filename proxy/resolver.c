@@ -62,7 +62,7 @@ struct resolver_lookup_ctx {
 static void resolver_schedule(struct resolver *r);
 
 static struct resolver_sock *resolver_sock_find(struct resolver *r, ares_socket_t fd,
-						 struct resolver_sock ***link)
+                                                struct resolver_sock ***link)
 {
 	for (struct resolver_sock **pp = &r->socks; *pp; pp = &(*pp)->next) {
 		if ((*pp)->fd == fd) {
@@ -81,7 +81,7 @@ static void resolver_on_fd(evutil_socket_t fd, short what, void *arg)
 
 	/* s may be freed by sock_state_cb inside ares_process_fd: use r only. */
 	ares_process_fd(r->channel, (what & EV_READ) ? (ares_socket_t)fd : ARES_SOCKET_BAD,
-			(what & EV_WRITE) ? (ares_socket_t)fd : ARES_SOCKET_BAD);
+	                (what & EV_WRITE) ? (ares_socket_t)fd : ARES_SOCKET_BAD);
 	resolver_schedule(r);
 }
 
@@ -168,8 +168,8 @@ static int resolver_sock_create(ares_socket_t fd, int type, void *data)
 	return 0;
 }
 
-static int resolver_set_servers(struct resolver *r, const struct conf_endpoint *servers,
-				size_t n, char *err, size_t errlen)
+static int resolver_set_servers(struct resolver *r, const struct conf_endpoint *servers, size_t n,
+                                char *err, size_t errlen)
 {
 	struct ares_addr_port_node *nodes = calloc(n, sizeof(*nodes));
 	int rc;
@@ -206,8 +206,8 @@ static int resolver_set_servers(struct resolver *r, const struct conf_endpoint *
 }
 
 struct resolver *resolver_new_opts(struct event_base *base, const struct conf_endpoint *servers,
-				   size_t n, uint32_t sockmark, const struct resolver_opts *o,
-				   char *err, size_t errlen)
+                                   size_t n, uint32_t sockmark, const struct resolver_opts *o,
+                                   char *err, size_t errlen)
 {
 	struct resolver *r;
 	struct ares_options opts;
@@ -261,7 +261,7 @@ fail:
 }
 
 struct resolver *resolver_new(struct event_base *base, const struct conf_endpoint *servers,
-			      size_t n, uint32_t sockmark, char *err, size_t errlen)
+                              size_t n, uint32_t sockmark, char *err, size_t errlen)
 {
 	return resolver_new_opts(base, servers, n, sockmark, NULL, err, errlen);
 }
@@ -289,8 +289,7 @@ void resolver_free(struct resolver *r)
 	ares_library_cleanup();
 }
 
-static void resolver_send_done(void *arg, int status, int timeouts, unsigned char *abuf,
-			       int alen)
+static void resolver_send_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	struct resolver_send_ctx *ctx = arg;
 
@@ -303,7 +302,7 @@ static void resolver_send_done(void *arg, int status, int timeouts, unsigned cha
 }
 
 int resolver_send(struct resolver *r, const uint8_t *query, size_t len, resolver_raw_fn fn,
-		  void *arg)
+                  void *arg)
 {
 	struct resolver_send_ctx *ctx;
 
@@ -322,8 +321,7 @@ int resolver_send(struct resolver *r, const uint8_t *query, size_t len, resolver
 	return 0;
 }
 
-static void resolver_lookup_done(void *arg, int status, int timeouts, unsigned char *abuf,
-				 int alen)
+static void resolver_lookup_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	struct resolver_lookup_ctx *ctx = arg;
 
@@ -333,8 +331,8 @@ static void resolver_lookup_done(void *arg, int status, int timeouts, unsigned c
 		uint8_t rcode = 0;
 		enum dns_err why = DNS_OK;
 		enum parse pr = dns_answer_addrs(cur_make(abuf, (size_t)alen), ctx->name, false,
-						 ctx->addrs + ctx->n,
-						 RESOLVER_LOOKUP_MAX - ctx->n, &k, &rcode, &why);
+		                                 ctx->addrs + ctx->n, RESOLVER_LOOKUP_MAX - ctx->n,
+		                                 &k, &rcode, &why);
 		if (pr == PARSE_OK && rcode == DNS_RCODE_NOERROR)
 			ctx->n += k;
 	}
@@ -365,7 +363,7 @@ int resolver_lookup(struct resolver *r, const char *name, resolver_addr_fn fn, v
 	ctx->pending = 2;
 	ares_query(r->channel, ctx->name, 1 /* ns_c_in */, DNS_TYPE_A, resolver_lookup_done, ctx);
 	ares_query(r->channel, ctx->name, 1 /* ns_c_in */, DNS_TYPE_AAAA, resolver_lookup_done,
-		   ctx);
+	           ctx);
 	resolver_schedule(r);
 	return 0;
 }

@@ -13,7 +13,7 @@ struct resolver;
 
 /* servers: n == 0 -> nameservers of /etc/resolv.conf. NULL with err on failure. */
 struct resolver *resolver_new(struct event_base *base, const struct conf_endpoint *servers,
-			      size_t n, uint32_t sockmark, char *err, size_t errlen);
+                              size_t n, uint32_t sockmark, char *err, size_t errlen);
 /*
  * The same with c-ares' per-attempt timeout and tries per server (0: the
  * defaults, 1500 ms and 2). Added for tests and tuning; resolver_new() is
@@ -24,8 +24,8 @@ struct resolver_opts {
 	unsigned tries;
 };
 struct resolver *resolver_new_opts(struct event_base *base, const struct conf_endpoint *servers,
-				   size_t n, uint32_t sockmark, const struct resolver_opts *opts,
-				   char *err, size_t errlen);
+                                   size_t n, uint32_t sockmark, const struct resolver_opts *opts,
+                                   char *err, size_t errlen);
 void resolver_free(struct resolver *r); /* NULL-safe; pending callbacks get status != 0 */
 
 /* status 0: answer (borrowed, valid during the callback); else failure (answer NULL). */
@@ -36,11 +36,11 @@ typedef void (*resolver_raw_fn)(void *arg, int status, const uint8_t *answer, si
  * -errno: fn will never be called.
  */
 int resolver_send(struct resolver *r, const uint8_t *query, size_t len, resolver_raw_fn fn,
-		  void *arg);
+                  void *arg);
 
 /* A and AAAA of name (verify mode). n == 0: failed or no address. */
 typedef void (*resolver_addr_fn)(void *arg, const char *name, const struct dns_addr *addrs,
-				 size_t n);
+                                 size_t n);
 /* 0: fn will be called exactly once (maybe before this returns); -errno: never. */
 int resolver_lookup(struct resolver *r, const char *name, resolver_addr_fn fn, void *arg);
 

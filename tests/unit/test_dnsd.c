@@ -105,11 +105,26 @@ static size_t build_query(uint8_t *out, size_t cap, uint16_t id, const char *nam
 	return n;
 }
 
-static uint16_t msg_id(const uint8_t *m) { return (uint16_t)(m[0] << 8 | m[1]); }
-static unsigned msg_rcode(const uint8_t *m) { return m[3] & 0x0f; }
-static bool msg_qr(const uint8_t *m) { return m[2] & 0x80; }
-static bool msg_tc(const uint8_t *m) { return m[2] & 0x02; }
-static unsigned msg_ancount(const uint8_t *m) { return (unsigned)(m[6] << 8 | m[7]); }
+static uint16_t msg_id(const uint8_t *m)
+{
+	return (uint16_t)(m[0] << 8 | m[1]);
+}
+static unsigned msg_rcode(const uint8_t *m)
+{
+	return m[3] & 0x0f;
+}
+static bool msg_qr(const uint8_t *m)
+{
+	return m[2] & 0x80;
+}
+static bool msg_tc(const uint8_t *m)
+{
+	return m[2] & 0x02;
+}
+static unsigned msg_ancount(const uint8_t *m)
+{
+	return (unsigned)(m[6] << 8 | m[7]);
+}
 
 /* ---- fake upstream ---------------------------------------------------- */
 
@@ -118,7 +133,7 @@ static unsigned msg_ancount(const uint8_t *m) { return (unsigned)(m[6] << 8 | m[
  * query with QR/RA set and records appended. 0: stay silent.
  */
 static size_t upstream_answer(struct fixture *f, const uint8_t *q, size_t qlen, uint8_t *a,
-			      size_t cap)
+                              size_t cap)
 {
 	size_t len = qlen, nrec = f->mode == UP_BIG ? 60 : 1;
 
@@ -130,16 +145,16 @@ static size_t upstream_answer(struct fixture *f, const uint8_t *q, size_t qlen, 
 	if (q[qlen - 4] == 0 && q[qlen - 3] == 28) {
 		/* AAAA: name = pointer to the question | AAAA | IN | ttl 300 |
 		 * len 16 | 2001:db8::1 */
-		const uint8_t rr[28] = {0xc0, 12, 0, 28, 0, 1, 0, 0, 1, 44, 0, 16,
-					0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+		const uint8_t rr[28] = {0xc0, 12,   0, 28, 0, 1, 0, 0, 1, 44, 0, 16, 0x20, 0x01,
+		                        0x0d, 0xb8, 0, 0,  0, 0, 0, 0, 0, 0,  0, 0,  0,    1};
 		memcpy(a + len, rr, sizeof(rr));
 		len += sizeof(rr);
 		nrec = 1;
 	} else {
 		for (size_t i = 0; i < nrec; i++) {
 			/* name = pointer to the question | A | IN | ttl 300 | len 4 | addr */
-			const uint8_t rr[16] = {0xc0, 12, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4,
-						192, 0, 2, (uint8_t)(1 + i)};
+			const uint8_t rr[16] = {0xc0, 12, 0, 1, 0,   1, 0, 0,
+			                        1,    44, 0, 4, 192, 0, 2, (uint8_t)(1 + i)};
 			memcpy(a + len, rr, sizeof(rr));
 			len += sizeof(rr);
 		}
@@ -165,7 +180,7 @@ static void upstream_read(evutil_socket_t fd, short what, void *arg)
 	len = upstream_answer(f, q, (size_t)n, a, sizeof(a));
 	if (len)
 		assert_int_equal(sendto(fd, a, len, 0, (struct sockaddr *)&sa, salen),
-				 (ssize_t)len);
+		                 (ssize_t)len);
 }
 
 /* Upstream over TCP (c-ares falls back to it for answers over 512 bytes). */
@@ -201,7 +216,7 @@ static void upstream_tcp_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static void upstream_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-			    int salen, void *arg)
+                            int salen, void *arg)
 {
 	struct fixture *f = arg;
 	struct bufferevent *bev = bufferevent_socket_new(f->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -344,9 +359,11 @@ static int setup(void **state)
 
 	assert_non_null(b);
 	assert_int_equal(policy_builder_add_name(b, "allowed.example", false, &p443, 1, "t", 1,
-						 "allowed.example:443"), 0);
-	assert_int_equal(policy_builder_add_name(b, "big.example", false, &p443, 1, "t", 2,
-						 "big.example:443"), 0);
+	                                         "allowed.example:443"),
+	                 0);
+	assert_int_equal(
+	    policy_builder_add_name(b, "big.example", false, &p443, 1, "t", 2, "big.example:443"),
+	    0);
 	f->policy = policy_builder_finish(b);
 	assert_non_null(f->policy);
 	f->bindings = bind_new(1024);
@@ -374,7 +391,7 @@ static int setup(void **state)
 		int probe = bound_socket(SOCK_DGRAM, 0, &listen.port);
 		close(probe);
 		f->dnsd = dnsd_new(f->base, &listen, 1, f->engine, f->resolver, DNS_RCODE_REFUSED,
-				   err, sizeof(err));
+		                   err, sizeof(err));
 	}
 	if (!f->dnsd)
 		fail_msg("dnsd_new: %s", err);
@@ -765,17 +782,17 @@ static void unmarkable_socket_fails_closed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(denied_is_refused_locally, setup, teardown),
-		cmocka_unit_test_setup_teardown(deny_rcode_nxdomain_after_set_engine, setup, teardown),
-		cmocka_unit_test_setup_teardown(allowed_is_forwarded_with_client_id, setup, teardown),
-		cmocka_unit_test_setup_teardown(silent_upstream_gives_servfail, setup, teardown),
-		cmocka_unit_test_setup_teardown(big_answer_is_truncated_on_udp_and_whole_on_tcp, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(tcp_pipelined_queries, setup, teardown),
-		cmocka_unit_test_setup_teardown(client_gone_and_teardown_in_flight, setup, teardown),
-		cmocka_unit_test_setup_teardown(lookup_combines_a_and_aaaa, setup, teardown),
-		cmocka_unit_test_setup_teardown(lookup_fails_with_zero, setup, teardown),
-		cmocka_unit_test(unmarkable_socket_fails_closed),
+	    cmocka_unit_test_setup_teardown(denied_is_refused_locally, setup, teardown),
+	    cmocka_unit_test_setup_teardown(deny_rcode_nxdomain_after_set_engine, setup, teardown),
+	    cmocka_unit_test_setup_teardown(allowed_is_forwarded_with_client_id, setup, teardown),
+	    cmocka_unit_test_setup_teardown(silent_upstream_gives_servfail, setup, teardown),
+	    cmocka_unit_test_setup_teardown(big_answer_is_truncated_on_udp_and_whole_on_tcp, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(tcp_pipelined_queries, setup, teardown),
+	    cmocka_unit_test_setup_teardown(client_gone_and_teardown_in_flight, setup, teardown),
+	    cmocka_unit_test_setup_teardown(lookup_combines_a_and_aaaa, setup, teardown),
+	    cmocka_unit_test_setup_teardown(lookup_fails_with_zero, setup, teardown),
+	    cmocka_unit_test(unmarkable_socket_fails_closed),
 	};
 	return cmocka_run_group_tests_name("dnsd", tests, NULL, NULL);
 }
