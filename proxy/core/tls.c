@@ -197,8 +197,11 @@ enum parse tls_handshake_message(struct cur msg, struct tls_hello *out, enum tls
 		err = tls_body(body, out);
 		r = err == TLS_OK ? PARSE_OK : PARSE_BAD;
 	}
-	if (r == PARSE_BAD)
+	if (r == PARSE_BAD) { /* nothing half-parsed is left to be trusted; sni_err stays */
 		out->has_sni = false;
+		out->sni[0] = '\0';
+		out->ech = false;
+	}
 	if (why)
 		*why = err;
 	return r;
