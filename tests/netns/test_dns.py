@@ -123,7 +123,7 @@ def test_crafted_queries_refused(anylab, questions):
     assert r.get("rcode") == "REFUSED", r
     assert r.get("answers") == []
     with open(anylab.dir + "/dnsmasq.log", errors="replace") as f:
-        upstream = f.read()
+        upstream = "\n".join(x for x in f if "query[" in x)
     assert "version.bind" not in upstream
     assert "attacker.example" not in upstream
     anylab.assert_attacker_got_nothing()

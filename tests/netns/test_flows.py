@@ -51,7 +51,7 @@ def test_http_host_not_allowed_on_bound_address(gwlab):
     """Port 80 of an allowed name's address with a Host header naming another site."""
     e = gwlab.start_egressd()
     assert gwlab.dig("+short", "updates.example.com").stdout.split() == ["203.0.113.10"]
-    p = gwlab.curl("http://updates.example.com/file", "-H", "Host: evil.attacker.example",
+    p = gwlab.curl("http://updates.example.com/file", "-4", "-H", "Host: evil.attacker.example",
                    timeout=5)
     assert p.returncode != 0 and p.elapsed < 2, (p.returncode, p.elapsed, p.stdout)
     ev = e.wait_event(is_deny_to("203.0.113.10", 80), what="deny of the Host header")
