@@ -595,6 +595,29 @@ static void tcp_pipelined_queries(void **state)
 	close(fd);
 }
 
+/* A client that half-closes after its query still gets the answer, then EOF. */
+static void tcp_half_close_answered_then_closed(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t q[512], frame[514], a[4096];
+	size_t qlen = build_query(q, sizeof(q), 0x3c3c, "allowed.example", 1), alen;
+	int fd = client_tcp(f);
+
+	frame[0] = 0;
+	frame[1] = (uint8_t)qlen;
+	memcpy(frame + 2, q, qlen);
+	assert_int_equal(send(fd, frame, qlen + 2, 0), (ssize_t)(qlen + 2));
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	assert_true(wait_recv_all(f, fd, a, 2, 3000));
+	alen = (size_t)(a[0] << 8 | a[1]);
+	assert_int_equal(alen, qlen + 16);
+	assert_true(wait_recv_all(f, fd, a, alen, 3000));
+	assert_int_equal(msg_id(a), 0x3c3c);
+	assert_int_equal(msg_rcode(a), 0);
+	assert_int_equal(wait_recv(f, fd, a, sizeof(a), 3000), 0); /* closed by the server */
+	close(fd);
+}
+
 /* A TCP client that leaves before its answer, then everything is torn down
  * with a query still in flight: no answer, no crash (run under ASan). */
 static void client_gone_and_teardown_in_flight(void **state)
@@ -789,6 +812,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(big_answer_is_truncated_on_udp_and_whole_on_tcp, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(tcp_pipelined_queries, setup, teardown),
+	    cmocka_unit_test_setup_teardown(tcp_half_close_answered_then_closed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(client_gone_and_teardown_in_flight, setup, teardown),
 	    cmocka_unit_test_setup_teardown(lookup_combines_a_and_aaaa, setup, teardown),
 	    cmocka_unit_test_setup_teardown(lookup_fails_with_zero, setup, teardown),
