@@ -239,7 +239,8 @@ PIDS+=($!)
 gget() { local port=$1 path=$2 out=$3; shift 3
 	gc curl -sS -o "$out" "$@" "http://$GSRV:$port/$path" 2>>"$TMP/curl.err"; }
 check "gw lab: routed both ways before any rule" wait_for 10 \
-	eval 'gget 80 small /dev/null --max-time 1 && gs curl -s -o /dev/null --max-time 1 http://198.51.100.10/small'
+	eval 'gget 80 small /dev/null --max-time 1 && gget 9 small /dev/null --max-time 1 &&
+		gs curl -s -o /dev/null --max-time 1 http://198.51.100.10/small'
 
 check "apply gateway ruleset (xt, 2 queues, ip/ip6 T_q tables)" \
 	env EGRESSD_TEST_XT_TABLES=1 ip netns exec "$GW" "$BIN" --apply gateway --inside veth-in \
@@ -267,6 +268,7 @@ gget 9 small /dev/null --connect-timeout 3 --max-time 4
 rc=$?
 dt=$(($(now_ms) - t0))
 check "gw: denied flow reset by the gateway (curl rc $rc = 7, $dt ms)" test $rc -eq 7 -a $dt -lt 1500
+check "gw: DENY verdict given" eval "cat '$TMP/grun0.log' '$TMP/grun1.log' | grep -q 'verdict DENY'"
 check "gw: new connection from outside dropped" eval '! gs curl -s -o /dev/null --connect-timeout 2 http://198.51.100.10/small'
 check "gw: DNS from inside redirected to the listener" wait_for 5 \
 	eval "gc dig +short +time=1 +tries=1 @$GSRV test.example A | grep -qx 192.0.2.8"
