@@ -52,7 +52,8 @@ HOSTS = {
     "static.example.com": ("203.0.113.20", None),
     "cdn-a.example.org": ("203.0.113.30", "2001:db8:2::30"),
     "cdn-b.example.org": ("203.0.113.30", "2001:db8:2::30"),
-    "updates.examp1e.com": ("203.0.113.66", "2001:db8:2::66"),  # look-alike -> attacker
+    "updates.examp1e.com": ("203.0.113.66", "2001:db8:2::66"),  # look-alikes -> attacker
+    "mirror.examp1e.net": ("203.0.113.66", "2001:db8:2::66"),
 }
 CNAMES = {"cname.example.com": "updates-alias.example.net"}
 ATTACKER4, ATTACKER6 = "203.0.113.66", "2001:db8:2::66"
