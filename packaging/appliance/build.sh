@@ -54,8 +54,7 @@ mmdebstrap --mode=root --variant=minbase --format=directory \
 	--aptopt='Acquire::Retries "3"' \
 	--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
 	--dpkgopt='path-exclude=/usr/share/locale/*' \
-	--customize-hook="copy-in '$deb' /tmp" \
-	--customize-hook='chroot "$1" sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends /tmp/egressd_*.deb && rm -f /tmp/egressd_*.deb"' \
+	--include="$deb" --hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount \
 	--customize-hook="sync-in '$here/files' /" \
 	--customize-hook='ln -sf /dev/null "$1/etc/systemd/network/99-default.link"' \
 	--customize-hook='ln -sf /run/systemd/resolve/resolv.conf "$1/etc/resolv.conf"' \
