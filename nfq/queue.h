@@ -13,7 +13,8 @@
 
 struct queue;
 
-/* pkt is borrowed: valid until the callback returns. uid < 0: unknown. */
+/* pkt is borrowed: valid until the callback returns. uid < 0: unknown.
+ * The callback may call queue_verdict() (now or later) but not queue_close(). */
 typedef void (*queue_packet_fn)(void *arg, uint64_t handle, const uint8_t *pkt, size_t len,
 				int64_t uid);
 

@@ -37,6 +37,8 @@ char *rules_render(const struct rules_params *p, enum rules_backend b);
 
 /* Apply (replacing any previous egressd ruleset) or delete. 0 or -1 with err. */
 int rules_apply(const struct rules_params *p, enum rules_backend b, char *err, size_t errlen);
-int rules_delete(const char *table, char *err, size_t errlen); /* table NULL = "egressd" */
+/* table NULL = "egressd"; also removes the xt fallback tables ip/ip6 <table>_q.
+ * On success err says "deleted" or "nothing to delete" (not an error). */
+int rules_delete(const char *table, char *err, size_t errlen);
 
 #endif

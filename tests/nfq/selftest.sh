@@ -172,6 +172,20 @@ inc $PY -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s
 check "held UDP datagram delivered after its late verdict" wait_for 5 grep -qs held-datagram "$TMP/udp7"
 check "reader logged the hold" grep -q ' held 300 ms' "$TMP/run.log"
 
+# burst: 3000 datagrams queued while the first is held: thousands of
+# packets outstanding at once, every one answered exactly once
+inc $PY -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 32, 16 << 20)  # SO_SNDBUFFORCE: queued skbs hold send memory
+s.bind(("'$CLI'", 40007))
+for i in range(3000):
+    s.sendto(b"burst %d" % i, ("'$SRV'", 7))'
+answered() { [ "$(grep -c ' len ' "$TMP/run.log")" = "$(grep -c ' verdict ' "$TMP/run.log")" ]; }
+check "burst: every queued packet got its verdict" wait_for 20 answered
+nb=$(grep -c ' held 300 ms' "$TMP/run.log")
+check "burst: many held at once ($nb > 1000)" test "$nb" -gt 1000
+
 # DNS redirect (chain dns): a query to any server lands on 127.0.0.1:53
 inc ip route add default via $SRV
 ip netns exec "$C" dnsmasq --keep-in-foreground --bind-interfaces --listen-address=127.0.0.1 \
@@ -190,7 +204,8 @@ check "slow transfer started" wait_for 5 eval "[ -s '$TMP/slow.out' ]"
 kill -TERM $RUNPID
 check "reader exited" wait_for 5 eval "! kill -0 $RUNPID 2>/dev/null"
 grep '^stats' "$TMP/run.log" | sed 's/^/     /'
-check "reader saw no verdict errors" grep -q 'verdict_errors 0 ' "$TMP/run.log"
+check "reader saw no verdict errors, kernel dropped nothing, nothing left outstanding" \
+	grep -q 'queue_dropped 0 user_dropped 0 verdict_errors 0 bad 0 outstanding 0' "$TMP/run.log"
 if get 80 small /dev/null --connect-timeout 2 --max-time 3; then
 	bad "new flow fails once the reader is gone"
 else
