@@ -34,10 +34,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define QUEUE_MAXLEN 8192u        /* packets waiting for a verdict in the kernel */
-#define QUEUE_RCVBUF (8u << 20)   /* socket buffer for bursts */
+#define QUEUE_MAXLEN 8192u      /* packets waiting for a verdict in the kernel */
+#define QUEUE_RCVBUF (8u << 20) /* socket buffer for bursts */
 #define QUEUE_COPY_RANGE 0xffff
-#define QUEUE_READ_BUDGET 256     /* messages per wakeup, then back to the loop */
+#define QUEUE_READ_BUDGET 256          /* messages per wakeup, then back to the loop */
 #define QUEUE_BUF_SIZE (0xffff + 8192) /* one packet of copy range + attributes */
 /* Outstanding packets are at most QUEUE_MAXLEN (the kernel drops beyond),
  * so a table of twice that never fills past half: linear probing stays short. */
@@ -56,7 +56,7 @@ struct queue {
 	uint32_t portid;
 	queue_packet_fn fn;
 	void *arg;
-	char *buf; /* QUEUE_BUF_SIZE */
+	char *buf;          /* QUEUE_BUF_SIZE */
 	struct slot *slots; /* QUEUE_SLOTS, id -> original mark */
 	unsigned outstanding;
 	uint64_t packets;
@@ -66,7 +66,7 @@ struct queue {
 };
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -88,7 +88,8 @@ static uint32_t slot_hash(uint32_t id)
 
 static struct slot *slot_find(struct queue *q, uint32_t id)
 {
-	for (uint32_t i = slot_hash(id), n = 0; n < QUEUE_SLOTS; n++, i = (i + 1) & (QUEUE_SLOTS - 1)) {
+	for (uint32_t i = slot_hash(id), n = 0; n < QUEUE_SLOTS;
+	     n++, i = (i + 1) & (QUEUE_SLOTS - 1)) {
 		if (!q->slots[i].used)
 			return NULL;
 		if (q->slots[i].id == id)
@@ -101,7 +102,8 @@ static int slot_put(struct queue *q, uint32_t id, uint32_t mark)
 {
 	if (q->outstanding >= QUEUE_SLOTS - 1)
 		return -ENOSPC;
-	for (uint32_t i = slot_hash(id), n = 0; n < QUEUE_SLOTS; n++, i = (i + 1) & (QUEUE_SLOTS - 1)) {
+	for (uint32_t i = slot_hash(id), n = 0; n < QUEUE_SLOTS;
+	     n++, i = (i + 1) & (QUEUE_SLOTS - 1)) {
 		struct slot *s = &q->slots[i];
 
 		if (s->used && s->id == id)
@@ -141,8 +143,7 @@ static void slot_del(struct queue *q, struct slot *s)
 
 /* ------------------------------------------------------------ netlink out */
 
-static int send_verdict(struct queue *q, uint32_t id, int nf_verdict, bool with_mark,
-			uint32_t mark)
+static int send_verdict(struct queue *q, uint32_t id, int nf_verdict, bool with_mark, uint32_t mark)
 {
 	char buf[256];
 	struct nlmsghdr *nlh = nfq_nlmsg_put(buf, NFQNL_MSG_VERDICT, q->num);
@@ -391,7 +392,7 @@ static int configure(struct queue *q, char *err, size_t errlen)
 }
 
 struct queue *queue_open(struct event_base *base, uint16_t num, queue_packet_fn fn, void *arg,
-			 char *errbuf, size_t errlen)
+                         char *errbuf, size_t errlen)
 {
 	struct queue *q = calloc(1, sizeof(*q));
 	int fd, one = 1, rcv = QUEUE_RCVBUF;
@@ -474,7 +475,7 @@ static void kernel_counters(uint16_t num, uint64_t *qdrop, uint64_t *udrop)
 		unsigned long long qd, ud;
 
 		if (sscanf(line, "%u %u %u %u %u %llu %llu", &qn, &portid, &total, &mode, &range,
-			   &qd, &ud) == 7 &&
+		           &qd, &ud) == 7 &&
 		    qn == num) {
 			*qdrop = qd;
 			*udrop = ud;

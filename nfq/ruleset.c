@@ -31,7 +31,7 @@
 
 #define RULES_TABLE_DEFAULT "egressd"
 #define RULES_PROBE_TABLE "egressd_probe"
-#define RULES_NAME_MAX 64 /* our own bound; the kernel allows 256 */
+#define RULES_NAME_MAX 64  /* our own bound; the kernel allows 256 */
 #define RULES_QUEUE_PRIO 5 /* egressd_q chains: between pre (0) and post (10) */
 
 /* Where the xt queue rule lives: in chain pre of the inet table, or (if the
@@ -55,7 +55,7 @@ const char *rules_backend_name(enum rules_backend b)
 }
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -78,7 +78,7 @@ static bool name_ok(const char *s, size_t max)
 	for (; s[n]; n++) {
 		char c = s[n];
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+		          (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
 		if (!ok || n >= max)
 			return false;
 	}
@@ -121,22 +121,22 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 	fprintf(f, "\t\t# fast path: a decided connection never reaches userspace again\n");
 	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_ALLOW);
 	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x meta l4proto tcp reject with tcp reset\n",
-		MARK_MASK, MARK_DENY);
+	        MARK_MASK, MARK_DENY);
 	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_DENY);
 	if (p->gateway) {
 		fprintf(f, "\t\t# replies from outside: only to connections we let out\n");
 		fprintf(f, "\t\tiifname != \"%s\" ct state established,related accept\n",
-			p->inside);
+		        p->inside);
 		fprintf(f, "\t\tiifname != \"%s\" drop\n", p->inside);
 	} else {
 		fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_SELF);
 	}
 	fprintf(f, "\t\tct state related icmp type { destination-unreachable, time-exceeded, "
-		   "parameter-problem } accept\n");
+	           "parameter-problem } accept\n");
 	fprintf(f, "\t\tct state related icmpv6 type { destination-unreachable, packet-too-big, "
-		   "time-exceeded, parameter-problem } accept\n");
+	           "time-exceeded, parameter-problem } accept\n");
 	fprintf(f, "\t\ticmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, "
-		   "nd-router-solicit, nd-router-advert } accept\n");
+	           "nd-router-solicit, nd-router-advert } accept\n");
 	fprintf(f, "\t\tudp sport 68 udp dport 67 accept\n");
 	fprintf(f, "\t\tudp sport 546 udp dport 547 accept\n");
 	fprintf(f, "\t\t# everything else: to userspace; still QUEUED after = not queued\n");
@@ -146,13 +146,14 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 		 * a flow stays on one worker (no CPU fanout). No bypass. */
 		if (threads > 1)
 			fprintf(f, "\t\tqueue num %u-%u\n", p->queue_num,
-				p->queue_num + threads - 1);
+			        p->queue_num + threads - 1);
 		else
 			fprintf(f, "\t\tqueue num %u\n", p->queue_num);
 	} else {
-		fprintf(f, "\t\t# xt backend: the xtables NFQUEUE target (queue %u, %u queue%s, "
-			   "fails closed) follows, added with libnftnl\n",
-			p->queue_num, threads, threads > 1 ? "s" : "");
+		fprintf(f,
+		        "\t\t# xt backend: the xtables NFQUEUE target (queue %u, %u queue%s, "
+		        "fails closed) follows, added with libnftnl\n",
+		        p->queue_num, threads, threads > 1 ? "s" : "");
 	}
 	fprintf(f, "\t}\n");
 }
@@ -165,12 +166,14 @@ static void render_post(FILE *f, const struct rules_params *p)
 	fprintf(f, "\t\ttype filter hook %s priority filter + 10; policy accept;\n", hook);
 	fprintf(f, "\t\t# fail closed: QUEUED still set means no queue took the packet\n");
 	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_QUEUED);
-	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x ct mark set ct mark & 0x%08x | 0x%08x "
-		   "accept\n", MARK_MASK, MARK_ALLOW, ~MARK_MASK, MARK_ALLOW);
+	fprintf(f,
+	        "\t\tmeta mark & 0x%08x == 0x%08x ct mark set ct mark & 0x%08x | 0x%08x "
+	        "accept\n",
+	        MARK_MASK, MARK_ALLOW, ~MARK_MASK, MARK_ALLOW);
 	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x ct mark set ct mark & 0x%08x | 0x%08x\n",
-		MARK_MASK, MARK_DENY, ~MARK_MASK, MARK_DENY);
+	        MARK_MASK, MARK_DENY, ~MARK_MASK, MARK_DENY);
 	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x meta l4proto tcp reject with tcp reset\n",
-		MARK_MASK, MARK_DENY);
+	        MARK_MASK, MARK_DENY);
 	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_DENY);
 	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_PASS);
 	fprintf(f, "\t}\n");
@@ -186,16 +189,16 @@ static void render_dns(FILE *f, const struct rules_params *p)
 	fprintf(f, "\tchain dns {\n");
 	/* nft names priority dstnat only for prerouting; output takes -100 */
 	fprintf(f, "\t\ttype nat hook %s priority %s; policy accept;\n",
-		p->gateway ? "prerouting" : "output", p->gateway ? "dstnat" : "-100");
+	        p->gateway ? "prerouting" : "output", p->gateway ? "dstnat" : "-100");
 	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x return\n", MARK_MASK, MARK_SELF);
 	if (p->gateway)
 		fprintf(f, "\t\tiifname != \"%s\" return\n", p->inside);
 	if (p->dns_v4.family == ADDR_V4)
 		fprintf(f, "\t\tmeta l4proto { udp, tcp } th dport 53 dnat ip to %s:%u\n",
-			addr_str(&p->dns_v4, a), port);
+		        addr_str(&p->dns_v4, a), port);
 	if (p->dns_v6.family == ADDR_V6)
 		fprintf(f, "\t\tmeta l4proto { udp, tcp } th dport 53 dnat ip6 to [%s]:%u\n",
-			addr_str(&p->dns_v6, a), port);
+		        addr_str(&p->dns_v6, a), port);
 	fprintf(f, "\t}\n");
 }
 
@@ -253,8 +256,7 @@ char *rules_render(const struct rules_params *p, enum rules_backend b)
 /* ------------------------------------------------------------ libnftables */
 
 /* Run one nft script as one transaction. 0, or -1 with the error text. */
-static int nft_run(const char *script, char *out_borrowed, size_t outlen, char *err,
-		   size_t errlen)
+static int nft_run(const char *script, char *out_borrowed, size_t outlen, char *err, size_t errlen)
 {
 	struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
 	int rc = -1;
@@ -321,10 +323,10 @@ static void batch_free(struct nl_batch *nb)
 }
 
 static struct nlmsghdr *batch_hdr(struct nl_batch *nb, uint16_t type, uint16_t family,
-				  uint16_t flags)
+                                  uint16_t flags)
 {
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(nb->b), type,
-						     family, flags | NLM_F_ACK, nb->seq++);
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(nb->b), type, family,
+	                                             flags | NLM_F_ACK, nb->seq++);
 	nb->acks++;
 	return nlh;
 }
@@ -339,7 +341,7 @@ static int batch_next(struct nl_batch *nb)
 }
 
 static int batch_table(struct nl_batch *nb, uint16_t type, uint16_t family, const char *name,
-		       uint16_t flags)
+                       uint16_t flags)
 {
 	struct nftnl_table *t = nftnl_table_alloc();
 	struct nlmsghdr *nlh;
@@ -355,8 +357,8 @@ static int batch_table(struct nl_batch *nb, uint16_t type, uint16_t family, cons
 }
 
 /* hooknum < 0: a regular chain (no hook). */
-static int batch_chain(struct nl_batch *nb, uint16_t family, const char *table,
-		       const char *name, int hooknum, int prio)
+static int batch_chain(struct nl_batch *nb, uint16_t family, const char *table, const char *name,
+                       int hooknum, int prio)
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();
 	struct nlmsghdr *nlh;
@@ -387,8 +389,8 @@ static int batch_chain(struct nl_batch *nb, uint16_t family, const char *table,
  * match_mark false: the target alone (last rule of pre, QUEUED just set).
  */
 static int batch_queue_rule(struct nl_batch *nb, uint16_t family, const char *table,
-			    const char *chain, bool match_mark, uint16_t qnum, uint16_t threads,
-			    uint32_t rev)
+                            const char *chain, bool match_mark, uint16_t qnum, uint16_t threads,
+                            uint32_t rev)
 {
 	struct nftnl_rule *r = nftnl_rule_alloc();
 	struct nftnl_expr *e;
@@ -497,8 +499,7 @@ static int batch_send(struct nl_batch *nb)
 	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) == -1)
 		goto fail_errno;
 	portid = mnl_socket_get_portid(nl);
-	if (mnl_socket_sendto(nl, mnl_nlmsg_batch_head(nb->b), mnl_nlmsg_batch_size(nb->b)) ==
-	    -1)
+	if (mnl_socket_sendto(nl, mnl_nlmsg_batch_head(nb->b), mnl_nlmsg_batch_size(nb->b)) == -1)
 		goto fail_errno;
 
 	deadline = mono_ms() + 3000;
@@ -552,8 +553,8 @@ fail_errno:
 static int probe_nft_queue(char *why, size_t whylen)
 {
 	static const char script[] = "table inet " RULES_PROBE_TABLE " {\n"
-				     "\tchain probe {\n\t\tqueue num 0\n\t}\n}\n"
-				     "delete table inet " RULES_PROBE_TABLE "\n";
+	                             "\tchain probe {\n\t\tqueue num 0\n\t}\n}\n"
+	                             "delete table inet " RULES_PROBE_TABLE "\n";
 
 	return nft_run(script, NULL, 0, why, whylen) == 0 ? 1 : 0;
 }
@@ -668,18 +669,17 @@ static int apply_xt_queue(const struct rules_params *p, enum xt_place place, uin
 		return rc;
 	if (place == XT_PLACE_INET) {
 		rc = batch_queue_rule(&nb, NFPROTO_INET, t, "pre", false, p->queue_num, threads,
-				      rev);
+		                      rev);
 	} else {
 		static const uint16_t fams[] = {NFPROTO_IPV4, NFPROTO_IPV6};
 
 		snprintf(qt, sizeof(qt), "%s_q", t);
 		for (size_t i = 0; i < 2 && rc == 0; i++) {
 			if ((rc = batch_table(&nb, NFT_MSG_NEWTABLE, fams[i], qt, NLM_F_CREATE)) ||
-			    (rc = batch_chain(&nb, fams[i], qt, "queue", hook,
-					      RULES_QUEUE_PRIO)))
+			    (rc = batch_chain(&nb, fams[i], qt, "queue", hook, RULES_QUEUE_PRIO)))
 				break;
 			rc = batch_queue_rule(&nb, fams[i], qt, "queue", true, p->queue_num,
-					      threads, rev);
+			                      threads, rev);
 		}
 	}
 	if (rc == 0)
@@ -707,7 +707,8 @@ int rules_apply(const struct rules_params *p, enum rules_backend b, char *err, s
 	if (b == RULES_NFT && !probe_nft_queue(why, sizeof(why))) {
 		errf(err, errlen,
 		     "this kernel has no nft queue support (CONFIG_NFT_QUEUE); use --backend xt "
-		     "or auto (%s)", why);
+		     "or auto (%s)",
+		     why);
 		return -1;
 	}
 	if (b == RULES_XT && xt_detect(&place, &rev, err, errlen) != 0)

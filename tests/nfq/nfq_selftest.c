@@ -127,7 +127,7 @@ static void on_packet(void *arg, uint64_t handle, const uint8_t *pkt, size_t len
 	if (hold) {
 		struct held *h = calloc(1, sizeof(*h));
 		struct timeval tv = {.tv_sec = r->hold_ms / 1000,
-				     .tv_usec = (r->hold_ms % 1000) * 1000};
+		                     .tv_usec = (r->hold_ms % 1000) * 1000};
 
 		if (h) {
 			h->handle = handle;
@@ -212,14 +212,22 @@ int main(int argc, char **argv)
 {
 	enum { OP_NONE, OP_RENDER, OP_DETECT, OP_APPLY, OP_DELETE, OP_RUN } op = OP_NONE;
 	static const struct option opts[] = {
-		{"render", required_argument, NULL, 'r'}, {"detect", no_argument, NULL, 'D'},
-		{"apply", required_argument, NULL, 'a'},  {"delete", no_argument, NULL, 'd'},
-		{"run", no_argument, NULL, 'R'},          {"backend", required_argument, NULL, 'b'},
-		{"table", required_argument, NULL, 't'},  {"inside", required_argument, NULL, 'i'},
-		{"queue", required_argument, NULL, 'q'},  {"threads", required_argument, NULL, 'T'},
-		{"dns4", required_argument, NULL, '4'},   {"dns6", required_argument, NULL, '6'},
-		{"dns-port", required_argument, NULL, 'p'}, {"ready", required_argument, NULL, 'y'},
-		{"hold-ms", required_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+	    {"render", required_argument, NULL, 'r'},
+	    {"detect", no_argument, NULL, 'D'},
+	    {"apply", required_argument, NULL, 'a'},
+	    {"delete", no_argument, NULL, 'd'},
+	    {"run", no_argument, NULL, 'R'},
+	    {"backend", required_argument, NULL, 'b'},
+	    {"table", required_argument, NULL, 't'},
+	    {"inside", required_argument, NULL, 'i'},
+	    {"queue", required_argument, NULL, 'q'},
+	    {"threads", required_argument, NULL, 'T'},
+	    {"dns4", required_argument, NULL, '4'},
+	    {"dns6", required_argument, NULL, '6'},
+	    {"dns-port", required_argument, NULL, 'p'},
+	    {"ready", required_argument, NULL, 'y'},
+	    {"hold-ms", required_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct rules_params p = {.queue_threads = 1};
 	enum rules_backend b = RULES_AUTO;
@@ -318,8 +326,8 @@ int main(int argc, char **argv)
 	}
 usage:
 	fprintf(stderr, "usage: nfq_selftest --render|--apply host|gateway | --detect | --delete "
-			"| --run  [--backend auto|nft|xt] [--table T] [--inside IF] [--queue N] "
-			"[--threads N] [--dns4 A] [--dns6 A] [--dns-port P] [--ready F] "
-			"[--hold-ms MS]\n");
+	                "| --run  [--backend auto|nft|xt] [--table T] [--inside IF] [--queue N] "
+	                "[--threads N] [--dns4 A] [--dns6 A] [--dns-port P] [--ready F] "
+	                "[--hold-ms MS]\n");
 	return 2;
 }

@@ -81,6 +81,7 @@ ip link add veth-c netns "$C" type veth peer name veth-s netns "$S"
 inc ip link set lo up; ins ip link set lo up
 inc ip addr add $CLI/24 dev veth-c; ins ip addr add $SRV/24 dev veth-s
 inc ip link set veth-c up; ins ip link set veth-s up
+inc ip addr add 2001:db8::10/64 dev veth-c nodad; ins ip addr add 2001:db8::1/64 dev veth-s nodad
 
 mkdir -p "$TMP/www"
 head -c $((5 * 1024 * 1024)) /dev/urandom >"$TMP/www/big"
@@ -90,6 +91,14 @@ PIDS+=($!)
 ip netns exec "$S" $PY -m http.server --bind $SRV --directory "$TMP/www" 9 >/dev/null 2>&1 &
 PIDS+=($!)
 ip netns exec "$S" $PY -m http.server --bind $SRV --directory "$TMP/www" 10 >/dev/null 2>&1 &
+PIDS+=($!)
+ip netns exec "$S" $PY -c '
+import http.server, socket, functools, sys
+class S6(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+S6(("2001:db8::1", 80), h).serve_forever()
+' "$TMP/www" >/dev/null 2>&1 &
 PIDS+=($!)
 ip netns exec "$S" $PY -c '
 import socket, sys
@@ -105,9 +114,10 @@ get() { # get PORT PATH OUT [curl args...]
 	local port=$1 path=$2 out=$3; shift 3
 	inc curl -sS -o "$out" "$@" "http://$SRV:$port/$path" 2>>"$TMP/curl.err"
 }
-check "lab: server reachable on 80, 9 and 10 before any rule" \
+check "lab: server reachable on 80, 9, 10 and [v6]:80 before any rule" \
 	wait_for 10 eval 'get 80 small /dev/null --max-time 1 && get 9 small /dev/null --max-time 1 &&
-		get 10 small /dev/null --max-time 1'
+		get 10 small /dev/null --max-time 1 &&
+		inc curl -sS -o /dev/null --max-time 1 -g "http://[2001:db8::1]/small"'
 
 # -------------------------------------------------------------- ruleset
 if inc "$BIN" --apply host --backend nft 2>"$TMP/nft.err"; then
@@ -171,6 +181,11 @@ check "conntrack mark DENY on that flow" eval \
 inc $PY -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b"held-datagram", ("'$SRV'", 7))'
 check "held UDP datagram delivered after its late verdict" wait_for 5 grep -qs held-datagram "$TMP/udp7"
 check "reader logged the hold" grep -q ' held 300 ms' "$TMP/run.log"
+
+check "IPv6 flow allowed (ND passes, queue on ip6)" \
+	inc curl -sS -o "$TMP/v6.out" --max-time 5 -g "http://[2001:db8::1]/small"
+check "IPv6 conntrack mark ALLOW" eval \
+	"inc conntrack -L -f ipv6 -p tcp --dport 80 -m 0x01000000/0x0f000000 2>/dev/null | grep -q 'dport=80'"
 
 # burst: 3000 datagrams queued while the first is held: thousands of
 # packets outstanding at once, every one answered exactly once

@@ -31,8 +31,11 @@ static struct rules_params host_params(void)
 
 static struct rules_params gateway_params(void)
 {
-	struct rules_params p = {.gateway = true, .inside = "eth1", .queue_num = 0,
-				 .queue_threads = 1, .dns_port = 5353};
+	struct rules_params p = {.gateway = true,
+	                         .inside = "eth1",
+	                         .queue_num = 0,
+	                         .queue_threads = 1,
+	                         .dns_port = 5353};
 
 	assert_true(addr_parse("198.51.100.1", &p.dns_v4));
 	assert_true(addr_parse("2001:db8::1", &p.dns_v6));
@@ -85,13 +88,13 @@ static void common_checks(const char *t, enum rules_backend b, bool gateway)
 	/* fast path before anything else that costs, and before the queue */
 	assert_true(at(pre, FAST_PATH) < at(pre, SET_QUEUED));
 	assert_true(at(pre, "ct mark & 0x0f000000 == 0x02000000 meta l4proto tcp reject with "
-			    "tcp reset") < at(pre, SET_QUEUED));
+	                    "tcp reset") < at(pre, SET_QUEUED));
 	/* passed always: ICMP errors, ND, DHCP - before QUEUED is set */
 	assert_true(at(pre, "ct state related icmp type { destination-unreachable, "
-			    "time-exceeded, parameter-problem } accept") < at(pre, SET_QUEUED));
+	                    "time-exceeded, parameter-problem } accept") < at(pre, SET_QUEUED));
 	assert_true(at(pre, "packet-too-big") < at(pre, SET_QUEUED));
 	assert_true(at(pre, "nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, "
-			    "nd-router-advert } accept") < at(pre, SET_QUEUED));
+	                    "nd-router-advert } accept") < at(pre, SET_QUEUED));
 	assert_true(at(pre, "udp sport 68 udp dport 67 accept") < at(pre, SET_QUEUED));
 	assert_true(at(pre, "udp sport 546 udp dport 547 accept") < at(pre, SET_QUEUED));
 	if (b == RULES_NFT) {
@@ -101,14 +104,15 @@ static void common_checks(const char *t, enum rules_backend b, bool gateway)
 		assert_absent(pre, "\t\tqueue ");
 	}
 	/* post: fail closed, and the verdict marks become ct marks */
-	at(post, gateway ? "hook forward priority filter + 10" : "hook output priority filter + 10");
+	at(post,
+	   gateway ? "hook forward priority filter + 10" : "hook output priority filter + 10");
 	assert_true(at(post, POST_QUEUED_DROP) < at(post, "== 0x01000000 ct mark set"));
 	at(post, "meta mark & 0x0f000000 == 0x01000000 ct mark set ct mark & 0xf0ffffff | "
-		 "0x01000000 accept");
+	         "0x01000000 accept");
 	assert_true(at(post, "meta mark & 0x0f000000 == 0x02000000 ct mark set ct mark & "
-			     "0xf0ffffff | 0x02000000") <
-		    at(post, "meta mark & 0x0f000000 == 0x02000000 meta l4proto tcp reject with "
-			     "tcp reset"));
+	                     "0xf0ffffff | 0x02000000") <
+	            at(post, "meta mark & 0x0f000000 == 0x02000000 meta l4proto tcp reject with "
+	                     "tcp reset"));
 	at(post, "meta mark & 0x0f000000 == 0x02000000 drop");
 	at(post, "meta mark & 0x0f000000 == 0x03000000 accept");
 	free(pre);
@@ -137,7 +141,7 @@ static void test_host(enum rules_backend b, unsigned threads)
 	assert_non_null(dns);
 	at(dns, "type nat hook output priority -100;");
 	assert_true(at(dns, "meta mark & 0x0f000000 == 0x08000000 return") <
-		    at(dns, "meta l4proto { udp, tcp } th dport 53 dnat ip to 127.0.0.1:53\n"));
+	            at(dns, "meta l4proto { udp, tcp } th dport 53 dnat ip to 127.0.0.1:53\n"));
 	at(dns, "meta l4proto { udp, tcp } th dport 53 dnat ip6 to [::1]:53\n");
 	free(dns);
 	free(pre);
@@ -158,9 +162,9 @@ static void test_gateway(enum rules_backend b, unsigned threads)
 	at(pre, "type filter hook forward priority filter; policy accept;");
 	/* replies from outside: established only, after the fast path */
 	assert_true(at(pre, FAST_PATH) <
-		    at(pre, "iifname != \"eth1\" ct state established,related accept"));
+	            at(pre, "iifname != \"eth1\" ct state established,related accept"));
 	assert_true(at(pre, "iifname != \"eth1\" ct state established,related accept") <
-		    at(pre, "iifname != \"eth1\" drop"));
+	            at(pre, "iifname != \"eth1\" drop"));
 	assert_true(at(pre, "iifname != \"eth1\" drop") < at(pre, SET_QUEUED));
 	assert_absent(pre, "oif \"lo\"");
 	if (b == RULES_NFT)
@@ -169,21 +173,45 @@ static void test_gateway(enum rules_backend b, unsigned threads)
 	assert_non_null(dns);
 	at(dns, "type nat hook prerouting priority dstnat;");
 	assert_true(at(dns, "iifname != \"eth1\" return") <
-		    at(dns, "th dport 53 dnat ip to 198.51.100.1:5353\n"));
+	            at(dns, "th dport 53 dnat ip to 198.51.100.1:5353\n"));
 	at(dns, "th dport 53 dnat ip6 to [2001:db8::1]:5353\n");
 	free(dns);
 	free(pre);
 	free(t);
 }
 
-static void host_nft_1(void **state) { test_host(RULES_NFT, 1); }
-static void host_nft_4(void **state) { test_host(RULES_NFT, 4); }
-static void host_xt_1(void **state) { test_host(RULES_XT, 1); }
-static void host_xt_4(void **state) { test_host(RULES_XT, 4); }
-static void gateway_nft_1(void **state) { test_gateway(RULES_NFT, 1); }
-static void gateway_nft_4(void **state) { test_gateway(RULES_NFT, 4); }
-static void gateway_xt_1(void **state) { test_gateway(RULES_XT, 1); }
-static void gateway_xt_4(void **state) { test_gateway(RULES_XT, 4); }
+static void host_nft_1(void **state)
+{
+	test_host(RULES_NFT, 1);
+}
+static void host_nft_4(void **state)
+{
+	test_host(RULES_NFT, 4);
+}
+static void host_xt_1(void **state)
+{
+	test_host(RULES_XT, 1);
+}
+static void host_xt_4(void **state)
+{
+	test_host(RULES_XT, 4);
+}
+static void gateway_nft_1(void **state)
+{
+	test_gateway(RULES_NFT, 1);
+}
+static void gateway_nft_4(void **state)
+{
+	test_gateway(RULES_NFT, 4);
+}
+static void gateway_xt_1(void **state)
+{
+	test_gateway(RULES_XT, 1);
+}
+static void gateway_xt_4(void **state)
+{
+	test_gateway(RULES_XT, 4);
+}
 
 static void table_name_and_no_dns(void **state)
 {
@@ -244,18 +272,18 @@ static void marks_are_distinct_and_masked(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(host_nft_1),
-		cmocka_unit_test(host_nft_4),
-		cmocka_unit_test(host_xt_1),
-		cmocka_unit_test(host_xt_4),
-		cmocka_unit_test(gateway_nft_1),
-		cmocka_unit_test(gateway_nft_4),
-		cmocka_unit_test(gateway_xt_1),
-		cmocka_unit_test(gateway_xt_4),
-		cmocka_unit_test(table_name_and_no_dns),
-		cmocka_unit_test(refused_params),
-		cmocka_unit_test(backend_names),
-		cmocka_unit_test(marks_are_distinct_and_masked),
+	    cmocka_unit_test(host_nft_1),
+	    cmocka_unit_test(host_nft_4),
+	    cmocka_unit_test(host_xt_1),
+	    cmocka_unit_test(host_xt_4),
+	    cmocka_unit_test(gateway_nft_1),
+	    cmocka_unit_test(gateway_nft_4),
+	    cmocka_unit_test(gateway_xt_1),
+	    cmocka_unit_test(gateway_xt_4),
+	    cmocka_unit_test(table_name_and_no_dns),
+	    cmocka_unit_test(refused_params),
+	    cmocka_unit_test(backend_names),
+	    cmocka_unit_test(marks_are_distinct_and_masked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
