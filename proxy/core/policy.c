@@ -145,7 +145,7 @@ static char *arena_strdup(struct policy_builder *b, const char *s)
 static int slots_grow(struct slot **slots, size_t *mask, size_t count)
 {
 	size_t cap = *slots ? *mask + 1 : 0;
-	if ((count + 1) * 4 <= cap * 3)
+	if ((count + 1) * 2 <= cap) /* load <= 1/2: short probe runs on misses */
 		return 0;
 	size_t ncap = cap ? cap * 2 : 64;
 	struct slot *ns = calloc(ncap, sizeof *ns);
