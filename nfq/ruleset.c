@@ -105,6 +105,19 @@ static const char *table_name(const char *t)
  *
  * Backend xt: no queue statement; the NFQUEUE target is appended later.
  */
+static void render_dns_redirected(FILE *f, const struct rules_params *p)
+{
+	uint16_t port = p->dns_port ? p->dns_port : 53;
+	char a[ADDR_STRLEN];
+
+	if (p->dns_v4.family == ADDR_V4)
+		fprintf(f, "\t\tct status dnat ip daddr %s th dport %u accept\n",
+		        addr_str(&p->dns_v4, a), port);
+	if (p->dns_v6.family == ADDR_V6)
+		fprintf(f, "\t\tct status dnat ip6 daddr %s th dport %u accept\n",
+		        addr_str(&p->dns_v6, a), port);
+}
+
 static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend b)
 {
 	const char *hook = p->gateway ? "forward" : "output";
@@ -117,6 +130,10 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 		 * send to local sockets leave through this hook, on lo, with
 		 * the DENY-marked conntrack attached */
 		fprintf(f, "\t\toif \"lo\" accept\n");
+		/* DNS the dns chain redirected to our listener: the nat output
+		 * hook rerouted it to lo, but oif still names the original
+		 * interface here. Only our own listener address and port. */
+		render_dns_redirected(f, p);
 	}
 	fprintf(f, "\t\t# fast path: a decided connection never reaches userspace again\n");
 	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_ALLOW);
@@ -136,7 +153,8 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 	fprintf(f, "\t\tct state related icmpv6 type { destination-unreachable, packet-too-big, "
 	           "time-exceeded, parameter-problem } accept\n");
 	fprintf(f, "\t\ticmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, "
-	           "nd-router-solicit, nd-router-advert } accept\n");
+	           "nd-router-solicit, nd-router-advert, mld-listener-query, mld-listener-report, "
+	           "mld-listener-done, mld2-listener-report } accept\n");
 	fprintf(f, "\t\tudp sport 68 udp dport 67 accept\n");
 	fprintf(f, "\t\tudp sport 546 udp dport 547 accept\n");
 	fprintf(f, "\t\t# everything else: to userspace; still QUEUED after = not queued\n");
