@@ -94,7 +94,9 @@ static void common_checks(const char *t, enum rules_backend b, bool gateway)
 	                    "time-exceeded, parameter-problem } accept") < at(pre, SET_QUEUED));
 	assert_true(at(pre, "packet-too-big") < at(pre, SET_QUEUED));
 	assert_true(at(pre, "nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, "
-	                    "nd-router-advert } accept") < at(pre, SET_QUEUED));
+	                    "nd-router-advert, mld-listener-query, mld-listener-report, "
+	                    "mld-listener-done, mld2-listener-report } accept") <
+	            at(pre, SET_QUEUED));
 	assert_true(at(pre, "udp sport 68 udp dport 67 accept") < at(pre, SET_QUEUED));
 	assert_true(at(pre, "udp sport 546 udp dport 547 accept") < at(pre, SET_QUEUED));
 	if (b == RULES_NFT) {
@@ -135,6 +137,11 @@ static void test_host(enum rules_backend b, unsigned threads)
 	assert_true(at(pre, "oif \"lo\" accept") < at(pre, "== 0x02000000 meta l4proto tcp"));
 	assert_true(at(pre, "meta mark & 0x0f000000 == 0x08000000 accept") < at(pre, SET_QUEUED));
 	assert_absent(pre, "iifname");
+	/* DNS redirected to our own listener passes (only that address and port) */
+	assert_true(at(pre, "ct status dnat ip daddr 127.0.0.1 th dport 53 accept") <
+	            at(pre, SET_QUEUED));
+	assert_true(at(pre, "ct status dnat ip6 daddr ::1 th dport 53 accept") <
+	            at(pre, SET_QUEUED));
 	if (b == RULES_NFT)
 		at(pre, threads > 1 ? "queue num 0-3\n" : "queue num 0\n");
 	dns = chain(t, "dns");
