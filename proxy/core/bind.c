@@ -122,7 +122,7 @@ static struct binding *find(const struct bindings *b, const struct addr *a, cons
 }
 
 int bind_add(struct bindings *b, const char *name, const struct addr *a, uint64_t expires,
-	     uint64_t now)
+             uint64_t now)
 {
 	if (!b || !name || !a)
 		return -EINVAL;
@@ -177,7 +177,7 @@ bool bind_has(const struct bindings *b, const struct addr *a, const char *name, 
 }
 
 bool bind_any(const struct bindings *b, const struct addr *a, uint64_t now,
-	      bool (*fn)(const char *name, void *arg), void *arg)
+              bool (*fn)(const char *name, void *arg), void *arg)
 {
 	if (!b || !a || !fn)
 		return false;

@@ -55,8 +55,8 @@ struct agg_slot {
 	bool used;
 	uint32_t hash;
 	uint64_t first;
-	unsigned pending;            /* repeats not yet emitted */
-	struct flow_event ev;        /* copy; strings below */
+	unsigned pending;     /* repeats not yet emitted */
+	struct flow_event ev; /* copy; strings below */
 	char name[NAME_MAX_LEN + 1];
 	char qname[NAME_MAX_LEN + 1];
 };
@@ -66,7 +66,7 @@ struct beacon_slot {
 	struct addr src, dst;
 	uint16_t dport;
 	uint8_t n;
-	uint64_t t[BEACON_COUNT];    /* most recent denials, newest last */
+	uint64_t t[BEACON_COUNT]; /* most recent denials, newest last */
 };
 
 struct dnsp_slot {
@@ -104,11 +104,16 @@ struct engine {
 const char *name_source_str(enum name_source s)
 {
 	switch (s) {
-	case NAME_SOURCE_NONE: return "";
-	case NAME_SOURCE_SNI: return "sni";
-	case NAME_SOURCE_HTTP_HOST: return "http_host";
-	case NAME_SOURCE_QUIC_SNI: return "quic_sni";
-	case NAME_SOURCE_DNS: return "dns";
+	case NAME_SOURCE_NONE:
+		return "";
+	case NAME_SOURCE_SNI:
+		return "sni";
+	case NAME_SOURCE_HTTP_HOST:
+		return "http_host";
+	case NAME_SOURCE_QUIC_SNI:
+		return "quic_sni";
+	case NAME_SOURCE_DNS:
+		return "dns";
 	}
 	return "";
 }
@@ -116,19 +121,19 @@ const char *name_source_str(enum name_source s)
 void engine_config_defaults(struct engine_config *c)
 {
 	*c = (struct engine_config){
-		.enforce = true,
-		.unknown_ip = UNKNOWN_IP_DENY,
-		.ech_allow = false,
-		.quic_inspect = false,
-		.hold_ns = 2 * NS_PER_S,
-		.hold_bytes = 16384,
-		.hold_segments = 24,
-		.hold_bytes_total = 32u << 20,
-		.max_flows = 65536,
-		.flow_idle_ns = 30 * NS_PER_S,
-		.bind_grace_ns = 60 * NS_PER_S,
-		.bind_min_ttl = 0,
-		.bind_max_ttl = 86400,
+	    .enforce = true,
+	    .unknown_ip = UNKNOWN_IP_DENY,
+	    .ech_allow = false,
+	    .quic_inspect = false,
+	    .hold_ns = 2 * NS_PER_S,
+	    .hold_bytes = 16384,
+	    .hold_segments = 24,
+	    .hold_bytes_total = 32u << 20,
+	    .max_flows = 65536,
+	    .flow_idle_ns = 30 * NS_PER_S,
+	    .bind_grace_ns = 60 * NS_PER_S,
+	    .bind_min_ttl = 0,
+	    .bind_max_ttl = 86400,
 	};
 }
 
@@ -230,7 +235,8 @@ static bool beacon_note(struct engine *e, const struct flow_key *k, uint64_t now
 	struct beacon_slot *s = &e->beacon[h % BEACON_SLOTS];
 	if (s->hash != h || s->dport != k->dport || !addr_eq(&s->src, &k->src) ||
 	    !addr_eq(&s->dst, &k->dst)) {
-		*s = (struct beacon_slot){.hash = h, .src = k->src, .dst = k->dst, .dport = k->dport};
+		*s = (struct beacon_slot){
+		    .hash = h, .src = k->src, .dst = k->dst, .dport = k->dport};
 	}
 	if (s->n == BEACON_COUNT) {
 		memmove(s->t, s->t + 1, (BEACON_COUNT - 1) * sizeof *s->t);
@@ -426,7 +432,7 @@ struct decision {
 	const char *detail;
 	uint32_t ind;
 	const struct policy_rule *rule;
-	const uint8_t *extra;    /* payload not in the stream (UDP), scanned on deny */
+	const uint8_t *extra; /* payload not in the stream (UDP), scanned on deny */
 	size_t extra_len;
 };
 
@@ -455,7 +461,8 @@ static void flow_decide(struct engine *e, struct flow *f, const struct decision 
 			ind_scan_credentials(&ev.ind, d->extra, d->extra_len);
 		if (f->name[0]) {
 			ind_scan_dns_name(&ev.ind, f->name);
-			if (d->reason == REASON_NAME_NOT_ALLOWED || d->reason == REASON_SNI_IP_MISMATCH)
+			if (d->reason == REASON_NAME_NOT_ALLOWED ||
+			    d->reason == REASON_SNI_IP_MISMATCH)
 				typosquat_check(e, f->name, &ev.ind);
 		}
 		if (beacon_note(e, &f->key, now))
@@ -479,14 +486,14 @@ static void flow_decide(struct engine *e, struct flow *f, const struct decision 
 }
 
 static void decide_deny(struct engine *e, struct flow *f, enum reason r, const char *detail,
-			uint32_t ind, uint64_t now)
+                        uint32_t ind, uint64_t now)
 {
 	struct decision d = {.reason = r, .detail = detail, .ind = ind};
 	flow_decide(e, f, &d, now);
 }
 
 static void decide_allow(struct engine *e, struct flow *f, const struct policy_rule *rule,
-			 uint64_t now)
+                         uint64_t now)
 {
 	struct decision d = {.allow = true, .rule = rule};
 	flow_decide(e, f, &d, now);
@@ -494,7 +501,7 @@ static void decide_allow(struct engine *e, struct flow *f, const struct policy_r
 
 /* A packet with no flow to hold it: its own verdict and event. */
 static void deny_packet(struct engine *e, uint64_t h, const struct pkt *p, enum reason r,
-			const char *detail, uint32_t ind, int64_t uid, uint64_t now)
+                        const char *detail, uint32_t ind, int64_t uid, uint64_t now)
 {
 	struct flow_event ev = {.kind = EVENT_DENY, .reason = r, .detail = detail, .name = ""};
 	if (p) {
@@ -541,7 +548,7 @@ static bool cand_fn(const char *name, void *arg)
 
 /* Is dst bound to a name the policy allows on port? Fills name (may be NULL). */
 static const struct policy_rule *bound_allowed(const struct engine *e, const struct addr *dst,
-					       uint16_t port, char *name, bool *known, uint64_t now)
+                                               uint16_t port, char *name, bool *known, uint64_t now)
 {
 	struct cand c = {.e = e, .port = port, .name = name};
 	bind_any(e->bind, dst, now, cand_fn, &c);
@@ -586,8 +593,8 @@ static void inflight_done(struct engine *e, const char *name)
  * the name; verify mode asks for a resolution and waits (the resolve hook
  * is the last thing called).
  */
-static void decide_name(struct engine *e, struct flow *f, const char *name,
-			enum name_source src, uint64_t now)
+static void decide_name(struct engine *e, struct flow *f, const char *name, enum name_source src,
+                        uint64_t now)
 {
 	snprintf(f->name, sizeof f->name, "%s", name);
 	f->name_source = src;
@@ -595,7 +602,7 @@ static void decide_name(struct engine *e, struct flow *f, const char *name,
 	const struct policy_rule *rule = policy_match_name(e->policy, name, f->key.dport, &known);
 	if (!rule) {
 		decide_deny(e, f, known ? REASON_PORT_NOT_ALLOWED : REASON_NAME_NOT_ALLOWED, NULL,
-			    0, now);
+		            0, now);
 		return;
 	}
 	if (policy_match_addr(e->policy, &f->key.dst, f->key.dport, NULL) ||
@@ -630,7 +637,7 @@ static void decide_other(struct engine *e, struct flow *f, uint64_t now)
 }
 
 static void decide_hello(struct engine *e, struct flow *f, const struct tls_hello *hello,
-			 enum name_source src, uint64_t now)
+                         enum name_source src, uint64_t now)
 {
 	if (hello->ech && !e->cfg.ech_allow) {
 		if (hello->has_sni) {
@@ -692,8 +699,8 @@ static void try_decide_stream(struct engine *e, struct flow *f, uint64_t now)
 			return;
 		case HTTP_BAD_HOST:
 			if (req.host_err == NAME_IP_LITERAL) {
-				decide_deny(e, f, REASON_NO_NAME, http_err_name(why), IND_IP_LITERAL,
-					    now);
+				decide_deny(e, f, REASON_NO_NAME, http_err_name(why),
+				            IND_IP_LITERAL, now);
 				return;
 			}
 			break;
@@ -728,7 +735,7 @@ static bool exceeds_bounds(const struct engine *e, const struct flow *f)
  * the verdict). Audit: passed at once, the bytes still feed the decision.
  */
 static void tcp_payload(struct engine *e, struct flow *f, uint64_t h, const struct pkt *p,
-			uint64_t now)
+                        uint64_t now)
 {
 	/* A SYN's own sequence number is the ISN; its data (Fast Open) starts at ISN+1. */
 	uint32_t start = p->seq + ((p->tcp_flags & PKT_TCP_SYN) ? 1u : 0u);
@@ -764,15 +771,15 @@ static void tcp_payload(struct engine *e, struct flow *f, uint64_t h, const stru
 	f->segments++;
 	if (exceeds_bounds(e, f)) {
 		decide_deny(e, f, REASON_INCOMPLETE,
-			    f->segments > e->cfg.hold_segments ? "hold_segments" : "hold_bytes_total",
-			    0, now);
+		            f->segments > e->cfg.hold_segments ? "hold_segments"
+		                                               : "hold_bytes_total",
+		            0, now);
 		return;
 	}
 	if (f->state == FLOW_UNDECIDED)
 		try_decide_stream(e, f, now);
 	/* Audit: nothing waits. The packet was the last one held, if still held. */
-	if (!e->cfg.enforce && f->state != FLOW_DECIDED && f->nheld &&
-	    f->held[f->nheld - 1] == h) {
+	if (!e->cfg.enforce && f->state != FLOW_DECIDED && f->nheld && f->held[f->nheld - 1] == h) {
 		f->nheld--;
 		e->held_packets--;
 		e->held_bytes_total -= p->payload_len;
@@ -781,8 +788,8 @@ static void tcp_payload(struct engine *e, struct flow *f, uint64_t h, const stru
 	}
 }
 
-static void tcp_new(struct engine *e, uint64_t h, const struct pkt *p,
-		    const struct flow_key *k, int64_t uid, uint64_t now)
+static void tcp_new(struct engine *e, uint64_t h, const struct pkt *p, const struct flow_key *k,
+                    int64_t uid, uint64_t now)
 {
 	bool syn = (p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN;
 	bool known = false;
@@ -828,8 +835,8 @@ static void tcp_new(struct engine *e, uint64_t h, const struct pkt *p,
 	} else if (!policy_port_has_names(e->policy, p->dport)) {
 		struct policy_stats st;
 		policy_stats(e->policy, &st);
-		deny = st.exact_names + st.wildcards ? REASON_PORT_NOT_ALLOWED
-						     : REASON_IP_NOT_ALLOWED;
+		deny =
+		    st.exact_names + st.wildcards ? REASON_PORT_NOT_ALLOWED : REASON_IP_NOT_ALLOWED;
 		if (deny == REASON_IP_NOT_ALLOWED)
 			ind = IND_IP_LITERAL;
 	}
@@ -852,7 +859,7 @@ static void tcp_new(struct engine *e, uint64_t h, const struct pkt *p,
 }
 
 static void tcp_undecided(struct engine *e, struct flow *f, uint64_t h, const struct pkt *p,
-			  uint64_t now)
+                          uint64_t now)
 {
 	bool syn = (p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN;
 	if (syn && f->contig == 0 && f->end == 0 && !f->nheld)
@@ -877,7 +884,7 @@ static void tcp_undecided(struct engine *e, struct flow *f, uint64_t h, const st
 /* ---- UDP ---- */
 
 static bool udp_hold(struct engine *e, struct flow *f, uint64_t h, const struct pkt *p,
-		     uint64_t now)
+                     uint64_t now)
 {
 	if (flow_hold_packet(f, h) < 0) {
 		verdict(e, h, e->cfg.enforce ? VERDICT_DENY : VERDICT_ALLOW);
@@ -893,7 +900,7 @@ static bool udp_hold(struct engine *e, struct flow *f, uint64_t h, const struct 
 }
 
 static void udp_quic(struct engine *e, struct flow *f, uint64_t h, const struct pkt *p,
-		     uint64_t now)
+                     uint64_t now)
 {
 	if (!udp_hold(e, f, h, p, now))
 		return;
@@ -914,15 +921,17 @@ static void udp_quic(struct engine *e, struct flow *f, uint64_t h, const struct 
 		/* Only the first datagram must be an Initial; later ones may be 0-RTT. */
 		const char *detail = why == QUIC_HELLO ? tls_err_name(twhy) : quic_err_name(why);
 		enum reason reason = (why == QUIC_NOT_LONG_HEADER || why == QUIC_NOT_INITIAL ||
-				      why == QUIC_BAD_VERSION)
-					     ? REASON_PROTOCOL_NOT_ALLOWED
-					     : REASON_MALFORMED;
-		struct decision d = {.reason = reason, .detail = detail, .ind = IND_QUIC,
-				     .extra = p->payload, .extra_len = p->payload_len};
+		                      why == QUIC_BAD_VERSION)
+		                         ? REASON_PROTOCOL_NOT_ALLOWED
+		                         : REASON_MALFORMED;
+		struct decision d = {.reason = reason,
+		                     .detail = detail,
+		                     .ind = IND_QUIC,
+		                     .extra = p->payload,
+		                     .extra_len = p->payload_len};
 		flow_decide(e, f, &d, now);
 	}
-	if (!e->cfg.enforce && f->state != FLOW_DECIDED && f->nheld &&
-	    f->held[f->nheld - 1] == h) {
+	if (!e->cfg.enforce && f->state != FLOW_DECIDED && f->nheld && f->held[f->nheld - 1] == h) {
 		f->nheld--;
 		e->held_packets--;
 		e->held_bytes_total -= p->payload_len;
@@ -932,7 +941,7 @@ static void udp_quic(struct engine *e, struct flow *f, uint64_t h, const struct 
 }
 
 static void udp_new(struct engine *e, uint64_t h, const struct pkt *p, const struct flow_key *k,
-		    int64_t uid, uint64_t now)
+                    int64_t uid, uint64_t now)
 {
 	struct flow *f = flow_create(e->ft, k, now);
 	if (!f) {
@@ -946,8 +955,10 @@ static void udp_new(struct engine *e, uint64_t h, const struct pkt *p, const str
 			return;
 		}
 		if (udp_hold(e, f, h, p, now)) {
-			struct decision d = {.reason = REASON_PROTOCOL_NOT_ALLOWED, .ind = IND_QUIC,
-					     .extra = p->payload, .extra_len = p->payload_len};
+			struct decision d = {.reason = REASON_PROTOCOL_NOT_ALLOWED,
+			                     .ind = IND_QUIC,
+			                     .extra = p->payload,
+			                     .extra_len = p->payload_len};
 			flow_decide(e, f, &d, now);
 		}
 		return;
@@ -982,7 +993,7 @@ static void udp_new(struct engine *e, uint64_t h, const struct pkt *p, const str
 /* ---- entry points ---- */
 
 struct engine *engine_new(const struct engine_config *cfg, const struct policy *policy,
-			  struct bindings *bindings, const struct engine_hooks *hooks)
+                          struct bindings *bindings, const struct engine_hooks *hooks)
 {
 	if (!cfg || !hooks)
 		return NULL;
@@ -1021,7 +1032,7 @@ void engine_free(struct engine *e)
 }
 
 void engine_set_policy(struct engine *e, const struct policy *policy,
-		       const struct engine_config *cfg)
+                       const struct engine_config *cfg)
 {
 	if (!e)
 		return;
@@ -1037,7 +1048,7 @@ void engine_set_policy(struct engine *e, const struct policy *policy,
 }
 
 void engine_packet(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, size_t len,
-		   int64_t uid, uint64_t now)
+                   int64_t uid, uint64_t now)
 {
 	if (!e)
 		return;
@@ -1046,7 +1057,7 @@ void engine_packet(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, si
 	memset(&p, 0, sizeof p);
 	if (!pkt || pkt_parse(pkt, len, &p, &why) != PARSE_OK) {
 		deny_packet(e, pkt_handle, NULL, REASON_MALFORMED,
-			    pkt ? pkt_err_name(why) : "truncated", 0, uid, now);
+		            pkt ? pkt_err_name(why) : "truncated", 0, uid, now);
 		return;
 	}
 	if (p.proto != IPPROTO_TCP && p.proto != IPPROTO_UDP) {
@@ -1055,8 +1066,8 @@ void engine_packet(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, si
 		deny_packet(e, pkt_handle, &p, REASON_PROTOCOL_NOT_ALLOWED, NULL, 0, uid, now);
 		return;
 	}
-	struct flow_key k = {.proto = p.proto, .sport = p.sport, .dport = p.dport,
-			     .src = p.src, .dst = p.dst};
+	struct flow_key k = {
+	    .proto = p.proto, .sport = p.sport, .dport = p.dport, .src = p.src, .dst = p.dst};
 	struct flow *f = flow_find(e->ft, &k);
 	if (!f) {
 		if (p.proto == IPPROTO_TCP)
@@ -1103,13 +1114,14 @@ void engine_tick(struct engine *e, uint64_t now)
 		next = f->wnext;
 		if (f->state != FLOW_DECIDED && now - f->hold_since >= e->cfg.hold_ns) {
 			decide_deny(e, f, REASON_INCOMPLETE,
-				    f->state == FLOW_WAIT_RESOLVE ? "resolve_timeout" : "hold_timeout",
-				    0, now);
+			            f->state == FLOW_WAIT_RESOLVE ? "resolve_timeout"
+			                                          : "hold_timeout",
+			            0, now);
 		}
 	}
 	/* Idle flows: undecided ones after flow_idle_ns, decided ones after a linger. */
-	uint64_t linger = e->cfg.flow_idle_ns < DECIDED_LINGER_NS ? e->cfg.flow_idle_ns
-								   : DECIDED_LINGER_NS;
+	uint64_t linger =
+	    e->cfg.flow_idle_ns < DECIDED_LINGER_NS ? e->cfg.flow_idle_ns : DECIDED_LINGER_NS;
 	while ((f = flow_oldest(e->ft, false)) && now - f->last_ns >= e->cfg.flow_idle_ns) {
 		if (f->nheld)
 			decide_deny(e, f, REASON_INCOMPLETE, "idle", 0, now);
@@ -1140,8 +1152,8 @@ static bool name_covered(const struct engine *e, const char *name)
 	return policy_match_name(e->policy, name, 0, &known) || known;
 }
 
-void engine_resolved(struct engine *e, const char *name, const struct dns_addr *addrs,
-		     size_t n, uint64_t now)
+void engine_resolved(struct engine *e, const char *name, const struct dns_addr *addrs, size_t n,
+                     uint64_t now)
 {
 	if (!e || !name)
 		return;
@@ -1159,23 +1171,22 @@ void engine_resolved(struct engine *e, const char *name, const struct dns_addr *
 			hit = addr_eq(&addrs[i].addr, &f->key.dst);
 		bool known = false;
 		const struct policy_rule *r =
-			policy_match_name(e->policy, f->name, f->key.dport, &known);
+		    policy_match_name(e->policy, f->name, f->key.dport, &known);
 		if (!r)
-			decide_deny(e, f,
-				    known ? REASON_PORT_NOT_ALLOWED : REASON_NAME_NOT_ALLOWED, NULL,
-				    0, now);
+			decide_deny(e, f, known ? REASON_PORT_NOT_ALLOWED : REASON_NAME_NOT_ALLOWED,
+			            NULL, 0, now);
 		else if (hit)
 			decide_allow(e, f, r, now);
 		else
-			decide_deny(e, f, REASON_SNI_IP_MISMATCH,
-				    n ? NULL : "resolution_failed", 0, now);
+			decide_deny(e, f, REASON_SNI_IP_MISMATCH, n ? NULL : "resolution_failed", 0,
+			            now);
 		/* A decision may have emitted events but never frees flows: next stays valid. */
 	}
 }
 
 static void dns_event(struct engine *e, int kind, const struct dns_query *q,
-		      const struct addr *client, uint16_t cport, enum reason r,
-		      const char *detail, const struct indicators *ind, uint64_t now)
+                      const struct addr *client, uint16_t cport, enum reason r, const char *detail,
+                      const struct indicators *ind, uint64_t now)
 {
 	struct flow_event ev = {.kind = kind, .proto = IPPROTO_UDP, .reason = r, .detail = detail};
 	if (client)
@@ -1201,8 +1212,8 @@ static void dns_event(struct engine *e, int kind, const struct dns_query *q,
  * tunnel from being answered, and REFUSED is visible to the user.
  */
 enum dns_action engine_dns_query(struct engine *e, const uint8_t *msg, size_t len,
-				 const struct addr *client, uint16_t client_port,
-				 struct dns_query *q_out, uint64_t now)
+                                 const struct addr *client, uint16_t client_port,
+                                 struct dns_query *q_out, uint64_t now)
 {
 	struct dns_query q;
 	memset(&q, 0, sizeof q);
@@ -1220,7 +1231,7 @@ enum dns_action engine_dns_query(struct engine *e, const uint8_t *msg, size_t le
 		if (msg[2] & 0x80)
 			return DNS_DROP;
 		dns_event(e, EVENT_DNS_DENY, &q, client, client_port, REASON_MALFORMED,
-			  dns_err_name(why), NULL, now);
+		          dns_err_name(why), NULL, now);
 		return DNS_REFUSE;
 	}
 	const char *name = r == PARSE_OK ? q.qname : q.raw_qname;
@@ -1234,7 +1245,7 @@ enum dns_action engine_dns_query(struct engine *e, const uint8_t *msg, size_t le
 		ind_scan_dns_name(&ind, name);
 		typosquat_check(e, name, &ind);
 		dns_event(e, EVENT_DNS_DENY, &q, client, client_port, REASON_NAME_NOT_ALLOWED,
-			  r == PARSE_OK ? NULL : name_err_name(q.name_err), &ind, now);
+		          r == PARSE_OK ? NULL : name_err_name(q.name_err), &ind, now);
 		return DNS_REFUSE;
 	}
 	if ((q.qtype == DNS_TYPE_HTTPS || q.qtype == DNS_TYPE_SVCB) && !e->cfg.ech_allow)
@@ -1242,8 +1253,8 @@ enum dns_action engine_dns_query(struct engine *e, const uint8_t *msg, size_t le
 	return DNS_FORWARD;
 }
 
-void engine_dns_answer(struct engine *e, const struct dns_query *q, const uint8_t *msg,
-		       size_t len, const struct addr *client, uint64_t now)
+void engine_dns_answer(struct engine *e, const struct dns_query *q, const uint8_t *msg, size_t len,
+                       const struct addr *client, uint64_t now)
 {
 	if (!e || !q || !msg)
 		return;
@@ -1254,7 +1265,7 @@ void engine_dns_answer(struct engine *e, const struct dns_query *q, const uint8_
 	uint8_t rcode = 0;
 	enum dns_err why = DNS_OK;
 	if (dns_answer_addrs(cur_make(msg, len), q->qname, e->cfg.ech_allow, addrs,
-			     MAX_ANSWER_ADDRS, &n, &rcode, &why) != PARSE_OK)
+	                     MAX_ANSWER_ADDRS, &n, &rcode, &why) != PARSE_OK)
 		return;
 	for (size_t i = 0; i < n && i < MAX_ANSWER_ADDRS; i++)
 		bind_add(e->bind, q->qname, &addrs[i].addr, bind_expiry(e, addrs[i].ttl, now), now);

@@ -257,7 +257,7 @@ static int stream_reserve(struct flow *f, size_t need, size_t limit)
  * running past the bound cannot be part of a first payload we may hold.
  */
 enum flow_add flow_stream_add(struct flow *f, uint32_t rel, const uint8_t *p, size_t n,
-			      size_t limit)
+                              size_t limit)
 {
 	if (n == 0)
 		return FLOW_ADD_DUP;
@@ -290,7 +290,7 @@ enum flow_add flow_stream_add(struct flow *f, uint32_t rel, const uint8_t *p, si
 }
 
 void flow_stream_runs(const struct flow *f, void (*fn)(const uint8_t *p, size_t n, void *arg),
-		      void *arg)
+                      void *arg)
 {
 	size_t i = 0;
 	while (i < f->end) {

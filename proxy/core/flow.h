@@ -32,29 +32,29 @@ struct flow_key {
 };
 
 struct flow {
-	struct flow *hnext;             /* hash chain */
-	struct flow *aprev, *anext;     /* age list (undecided or decided) */
-	struct flow *wprev, *wnext;     /* holding list: flows with a hold timer */
+	struct flow *hnext;         /* hash chain */
+	struct flow *aprev, *anext; /* age list (undecided or decided) */
+	struct flow *wprev, *wnext; /* holding list: flows with a hold timer */
 	struct flow_key key;
 	uint32_t hash;
 	enum flow_state state;
-	enum verdict verdict;           /* FLOW_DECIDED: what later packets get */
+	enum verdict verdict; /* FLOW_DECIDED: what later packets get */
 	bool on_hold_list;
 	bool have_isn;
-	bool split;                     /* hello seen in several records or segments */
+	bool split; /* hello seen in several records or segments */
 	uint32_t isn;
 	int64_t uid;
 	uint64_t last_ns, hold_since;
 
 	/* first payload */
-	uint8_t *buf, *have;            /* bytes, and a bit per byte present */
-	size_t cap, contig, end;        /* capacity; contiguous prefix; highest end seen */
-	unsigned segments;              /* payload packets taken into the stream */
-	size_t held_bytes;              /* payload bytes of held packets */
-	uint64_t *held;                 /* packet handles waiting for the verdict */
+	uint8_t *buf, *have;     /* bytes, and a bit per byte present */
+	size_t cap, contig, end; /* capacity; contiguous prefix; highest end seen */
+	unsigned segments;       /* payload packets taken into the stream */
+	size_t held_bytes;       /* payload bytes of held packets */
+	uint64_t *held;          /* packet handles waiting for the verdict */
 	size_t nheld, capheld;
 
-	char name[NAME_MAX_LEN + 1];    /* the name decided on (SNI, Host, DNS) */
+	char name[NAME_MAX_LEN + 1]; /* the name decided on (SNI, Host, DNS) */
 	enum name_source name_source;
 };
 
@@ -78,18 +78,18 @@ void flow_hold_start(struct flow_table *t, struct flow *f, uint64_t now);
 void flow_hold_stop(struct flow_table *t, struct flow *f);
 
 enum flow_add {
-	FLOW_ADD_NEW = 0,   /* some bytes were new */
-	FLOW_ADD_DUP,       /* every byte already present, identical */
-	FLOW_ADD_CONFLICT,  /* an overlap carries different bytes */
-	FLOW_ADD_TOO_BIG,   /* past the hold bound, or before the stream start */
+	FLOW_ADD_NEW = 0,  /* some bytes were new */
+	FLOW_ADD_DUP,      /* every byte already present, identical */
+	FLOW_ADD_CONFLICT, /* an overlap carries different bytes */
+	FLOW_ADD_TOO_BIG,  /* past the hold bound, or before the stream start */
 	FLOW_ADD_NOMEM,
 };
 /* Put n bytes at stream offset rel (relative to ISN+1) into the stream, within limit. */
 enum flow_add flow_stream_add(struct flow *f, uint32_t rel, const uint8_t *p, size_t n,
-			      size_t limit);
+                              size_t limit);
 /* Calls fn on each run of present bytes (for the credential scan). */
 void flow_stream_runs(const struct flow *f, void (*fn)(const uint8_t *p, size_t n, void *arg),
-		      void *arg);
+                      void *arg);
 /* Append a held packet handle. 0 or -ENOMEM. */
 int flow_hold_packet(struct flow *f, uint64_t handle);
 

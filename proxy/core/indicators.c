@@ -19,15 +19,24 @@
 const char *indicator_name(enum indicator bit)
 {
 	switch (bit) {
-	case IND_CREDENTIAL: return "credential";
-	case IND_DNS_TUNNEL: return "dns_tunnel";
-	case IND_TYPOSQUAT: return "typosquat";
-	case IND_IP_LITERAL: return "ip_literal";
-	case IND_SNI_SPOOF: return "sni_spoof";
-	case IND_ECH: return "ech";
-	case IND_QUIC: return "quic";
-	case IND_SPLIT_HELLO: return "split_hello";
-	case IND_BEACON: return "beacon";
+	case IND_CREDENTIAL:
+		return "credential";
+	case IND_DNS_TUNNEL:
+		return "dns_tunnel";
+	case IND_TYPOSQUAT:
+		return "typosquat";
+	case IND_IP_LITERAL:
+		return "ip_literal";
+	case IND_SNI_SPOOF:
+		return "sni_spoof";
+	case IND_ECH:
+		return "ech";
+	case IND_QUIC:
+		return "quic";
+	case IND_SPLIT_HELLO:
+		return "split_hello";
+	case IND_BEACON:
+		return "beacon";
 	}
 	return "";
 }
@@ -35,17 +44,17 @@ const char *indicator_name(enum indicator bit)
 const char *cred_type_name(enum cred_type t)
 {
 	static const char *const names[CRED_COUNT_] = {
-		[CRED_NONE] = "",
-		[CRED_AWS_ACCESS_KEY] = "aws_access_key",
-		[CRED_AWS_SECRET_KEY] = "aws_secret_key",
-		[CRED_GITHUB_TOKEN] = "github_token",
-		[CRED_GITLAB_TOKEN] = "gitlab_token",
-		[CRED_SLACK_TOKEN] = "slack_token",
-		[CRED_GOOGLE_API_KEY] = "google_api_key",
-		[CRED_PRIVATE_KEY] = "private_key",
-		[CRED_JWT] = "jwt",
-		[CRED_BEARER] = "bearer",
-		[CRED_BASIC_AUTH] = "basic_auth",
+	    [CRED_NONE] = "",
+	    [CRED_AWS_ACCESS_KEY] = "aws_access_key",
+	    [CRED_AWS_SECRET_KEY] = "aws_secret_key",
+	    [CRED_GITHUB_TOKEN] = "github_token",
+	    [CRED_GITLAB_TOKEN] = "gitlab_token",
+	    [CRED_SLACK_TOKEN] = "slack_token",
+	    [CRED_GOOGLE_API_KEY] = "google_api_key",
+	    [CRED_PRIVATE_KEY] = "private_key",
+	    [CRED_JWT] = "jwt",
+	    [CRED_BEARER] = "bearer",
+	    [CRED_BASIC_AUTH] = "basic_auth",
 	};
 	return (unsigned)t < CRED_COUNT_ ? names[t] : "";
 }
@@ -53,10 +62,14 @@ const char *cred_type_name(enum cred_type t)
 const char *severity_name(enum severity s)
 {
 	switch (s) {
-	case SEVERITY_LOW: return "low";
-	case SEVERITY_MEDIUM: return "medium";
-	case SEVERITY_HIGH: return "high";
-	case SEVERITY_CRITICAL: return "critical";
+	case SEVERITY_LOW:
+		return "low";
+	case SEVERITY_MEDIUM:
+		return "medium";
+	case SEVERITY_HIGH:
+		return "high";
+	case SEVERITY_CRITICAL:
+		return "critical";
 	}
 	return "low";
 }
@@ -163,8 +176,8 @@ static size_t skip_assign(const uint8_t *buf, size_t len, size_t i)
 }
 
 static const char *const aws_secret_keys[] = {
-	"aws_secret_access_key", "secret_access_key", "aws_secret_key", "secretaccesskey",
-	"aws-secret-access-key",
+    "aws_secret_access_key", "secret_access_key",     "aws_secret_key",
+    "secretaccesskey",       "aws-secret-access-key",
 };
 
 /* Returns how many bytes from i were recognised (0: nothing here). */

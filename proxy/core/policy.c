@@ -35,8 +35,8 @@ struct pentry {
 	uint16_t nports;
 	bool wildcard;
 	bool is_range;
-	const char *name;      /* name entries: the name without "*." */
-	uint32_t next;         /* next entry with the same key, index + 1; 0 ends */
+	const char *name; /* name entries: the name without "*." */
+	uint32_t next;    /* next entry with the same key, index + 1; 0 ends */
 };
 
 struct slot {
@@ -52,7 +52,7 @@ struct group {
 
 struct table {
 	struct slot *slots;
-	size_t mask;  /* slots - 1, a power of two minus one; 0 with no slots */
+	size_t mask; /* slots - 1, a power of two minus one; 0 with no slots */
 	size_t count;
 	struct group *groups;
 	size_t ngroups, capgroups;
@@ -78,7 +78,7 @@ struct policy_builder {
 };
 
 struct policy {
-	struct policy_builder b; /* same shape, frozen */
+	struct policy_builder b;       /* same shape, frozen */
 	uint8_t plen4[33], plen6[129]; /* present prefix lengths, longest first */
 	size_t nplen4, nplen6;
 };
@@ -184,7 +184,7 @@ static const struct group *table_find(const struct table *t, const uint8_t *key,
 
 /* Append entry index idx to the group of key (created, key copied, if new). */
 static int table_add(struct policy_builder *b, struct table *t, const uint8_t *key, size_t n,
-		     uint32_t idx)
+                     uint32_t idx)
 {
 	if (slots_grow(&t->slots, &t->mask, t->count) < 0)
 		return -ENOMEM;
@@ -297,7 +297,7 @@ static int cmp_u16(const void *a, const void *b)
  * SPEC default). Returns its index, or -ENOMEM / -EINVAL.
  */
 static long new_entry(struct policy_builder *b, const uint16_t *ports, size_t nports,
-		      const char *file, unsigned line, const char *text)
+                      const char *file, unsigned line, const char *text)
 {
 	static const uint16_t dflt = 443;
 	if (nports > POLICY_MAX_PORTS || (nports && !ports))
@@ -335,8 +335,8 @@ static long new_entry(struct policy_builder *b, const uint16_t *ports, size_t np
 }
 
 int policy_builder_add_name(struct policy_builder *b, const char *name, bool wildcard,
-			    const uint16_t *ports, size_t nports, const char *file, unsigned line,
-			    const char *text)
+                            const uint16_t *ports, size_t nports, const char *file, unsigned line,
+                            const char *text)
 {
 	if (!b || !name)
 		return -EINVAL;
@@ -350,8 +350,8 @@ int policy_builder_add_name(struct policy_builder *b, const char *name, bool wil
 	}
 	struct pentry *e = &b->entries[idx];
 	e->wildcard = wildcard;
-	int r = table_add(b, wildcard ? &b->wild : &b->exact, (const uint8_t *)name, n,
-			  (uint32_t)idx);
+	int r =
+	    table_add(b, wildcard ? &b->wild : &b->exact, (const uint8_t *)name, n, (uint32_t)idx);
 	if (r < 0) {
 		b->nentries--;
 		b->failed = true;
@@ -386,8 +386,8 @@ static size_t range_key(const struct addr *a, unsigned prefix, uint8_t key[18])
 }
 
 int policy_builder_add_range(struct policy_builder *b, const struct addr *net, unsigned prefix,
-			     const uint16_t *ports, size_t nports, const char *file, unsigned line,
-			     const char *text)
+                             const uint16_t *ports, size_t nports, const char *file, unsigned line,
+                             const char *text)
 {
 	if (!b || !net || (net->family != ADDR_V4 && net->family != ADDR_V6) ||
 	    prefix > (net->family == ADDR_V4 ? 32u : 128u))
@@ -463,7 +463,7 @@ static bool entry_allows(const struct pentry *e, uint16_t port)
 
 /* First entry of the group allowing port; *known set when the group exists. */
 static const struct policy_rule *group_match(const struct policy *p, const struct group *g,
-					     uint16_t port, bool *known)
+                                             uint16_t port, bool *known)
 {
 	if (!g)
 		return NULL;
@@ -474,8 +474,8 @@ static const struct policy_rule *group_match(const struct policy *p, const struc
 	return NULL;
 }
 
-const struct policy_rule *policy_match_name(const struct policy *p, const char *name,
-					    uint16_t port, bool *name_known)
+const struct policy_rule *policy_match_name(const struct policy *p, const char *name, uint16_t port,
+                                            bool *name_known)
 {
 	bool known = false;
 	const struct policy_rule *r = NULL;
@@ -492,7 +492,7 @@ const struct policy_rule *policy_match_name(const struct policy *p, const char *
 		if (name[i] != '.' || i + 1 >= n)
 			continue;
 		r = group_match(p, table_find(&p->b.wild, (const uint8_t *)name + i + 1, n - i - 1),
-				port, &known);
+		                port, &known);
 	}
 	if (name_known)
 		*name_known = known || r;
@@ -500,7 +500,7 @@ const struct policy_rule *policy_match_name(const struct policy *p, const char *
 }
 
 const struct policy_rule *policy_match_addr(const struct policy *p, const struct addr *a,
-					    uint16_t port, bool *addr_known)
+                                            uint16_t port, bool *addr_known)
 {
 	bool known = false;
 	const struct policy_rule *r = NULL;
@@ -538,7 +538,7 @@ void policy_stats(const struct policy *p, struct policy_stats *st)
 }
 
 void policy_foreach_name(const struct policy *p,
-			 void (*fn)(const char *name, bool wildcard, void *arg), void *arg)
+                         void (*fn)(const char *name, bool wildcard, void *arg), void *arg)
 {
 	if (!p || !fn)
 		return;

@@ -42,7 +42,7 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < n; i++) {
 		snprintf(name, sizeof name, "svc%u.team%u.example%u.com", i, i % 1000, i % 37);
 		if (policy_builder_add_name(b, name, i % 10 == 0, ports, 2, "bench.list", i + 1,
-					    name) < 0)
+		                            name) < 0)
 			return 1;
 	}
 	for (unsigned i = 0; i < n; i++) {
@@ -67,7 +67,7 @@ int main(int argc, char **argv)
 			prefix = 48 + i % 17;
 		}
 		if (policy_builder_add_range(b, &a, prefix, ports + 1, 1, "bench.list", i + 1,
-					     "range") < 0)
+		                             "range") < 0)
 			return 1;
 	}
 	struct policy *p = policy_builder_finish(b);
@@ -81,9 +81,11 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < LOOKUPS; i++) {
 		unsigned k = rng(&s) % (n * 2); /* half of them miss */
 		if (k % 10 == 0)
-			snprintf(name, sizeof name, "a.b.svc%u.team%u.example%u.com", k, k % 1000, k % 37);
+			snprintf(name, sizeof name, "a.b.svc%u.team%u.example%u.com", k, k % 1000,
+			         k % 37);
 		else
-			snprintf(name, sizeof name, "svc%u.team%u.example%u.com", k, k % 1000, k % 37);
+			snprintf(name, sizeof name, "svc%u.team%u.example%u.com", k, k % 1000,
+			         k % 37);
 		bool known;
 		hits += policy_match_name(p, name, 443, &known) != NULL;
 	}
@@ -94,9 +96,12 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < LOOKUPS; i++) {
 		unsigned k = rng(&s) % (n * 2);
 		if (k % 10 == 0)
-			sink += (size_t)snprintf(name, sizeof name, "a.b.svc%u.team%u.example%u.com", k, k % 1000, k % 37);
+			sink +=
+			    (size_t)snprintf(name, sizeof name, "a.b.svc%u.team%u.example%u.com", k,
+			                     k % 1000, k % 37);
 		else
-			sink += (size_t)snprintf(name, sizeof name, "svc%u.team%u.example%u.com", k, k % 1000, k % 37);
+			sink += (size_t)snprintf(name, sizeof name, "svc%u.team%u.example%u.com", k,
+			                         k % 1000, k % 37);
 	}
 	double tfmt = now_s() - t0;
 

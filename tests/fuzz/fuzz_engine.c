@@ -35,7 +35,7 @@ static void fz_verdict(void *arg, uint64_t h, enum verdict v)
 	struct fz *z = arg;
 	if (h >= z->next || h >= MAX_HANDLES || v > VERDICT_DROP) {
 		fprintf(stderr, "verdict for unknown handle %llu or bad value %d\n",
-			(unsigned long long)h, (int)v);
+		        (unsigned long long)h, (int)v);
 		abort();
 	}
 	if (++z->count[h] > 1) {
@@ -145,8 +145,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memcpy(name, d, n);
 			name[n] = '\0';
 			struct dns_addr addrs[2] = {
-				{{.family = ADDR_V4, .b = {198, 51, 100, 10}}, 30},
-				{{.family = ADDR_V4, .b = {203, 0, 113, 5}}, 30},
+			    {{.family = ADDR_V4, .b = {198, 51, 100, 10}}, 30},
+			    {{.family = ADDR_V4, .b = {203, 0, 113, 5}}, 30},
 			};
 			engine_resolved(e, name, addrs, op & 0x80 ? 0 : 2, now);
 			break;
@@ -161,7 +161,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (uint64_t i = 0; i < z->next; i++) {
 		if (z->count[i] != 1) {
 			fprintf(stderr, "handle %llu got %u verdicts\n", (unsigned long long)i,
-				z->count[i]);
+			        z->count[i]);
 			abort();
 		}
 	}

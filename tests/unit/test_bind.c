@@ -12,8 +12,7 @@
 
 #define S 1000000000ull
 
-static struct addr A(const char *s)
-{
+static struct addr A(const char *s) {
 	struct addr a;
 	assert_true(addr_parse(s, &a));
 	return a;
@@ -126,9 +125,9 @@ static void test_eviction_many(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_expiry),
-		cmocka_unit_test(test_refresh),
-		cmocka_unit_test(test_eviction_many),
+	    cmocka_unit_test(test_expiry),
+	    cmocka_unit_test(test_refresh),
+	    cmocka_unit_test(test_eviction_many),
 	};
 	return cmocka_run_group_tests_name("bind", tests, NULL, NULL);
 }

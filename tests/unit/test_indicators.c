@@ -11,8 +11,7 @@
 #include "indicators.h"
 
 /* Scan text; expect exactly one hit of type t whose masked form is masked. */
-static void expect_one(const char *text, enum cred_type t, const char *masked,
-		       const char *secret)
+static void expect_one(const char *text, enum cred_type t, const char *masked, const char *secret)
 {
 	struct indicators ind;
 	memset(&ind, 0, sizeof ind);
@@ -47,17 +46,19 @@ static void test_aws(void **state)
 {
 	(void)state;
 	expect_one("POST /x HTTP/1.1\r\n\r\nkey=AKIAIOSFODNN7EXAMPLE&x=1", CRED_AWS_ACCESS_KEY,
-		   "AKIA\xe2\x80\xa6MPLE", "AKIAIOSFODNN7EXAMPLE");
+	           "AKIA\xe2\x80\xa6MPLE", "AKIAIOSFODNN7EXAMPLE");
 	expect_one("ASIAABCDEFGHIJKLMNOP", CRED_AWS_ACCESS_KEY, "ASIA\xe2\x80\xa6MNOP",
-		   "ASIAABCDEFGHIJKLMNOP");
-	expect_none("AKIAIOSFODNN7EXAMPL");      /* too short */
-	expect_none("AKIAIOSFODNN7EXAMPLEX");    /* too long */
-	expect_none("XAKIAIOSFODNN7EXAMPLE");    /* inside a longer word */
+	           "ASIAABCDEFGHIJKLMNOP");
+	expect_none("AKIAIOSFODNN7EXAMPL");   /* too short */
+	expect_none("AKIAIOSFODNN7EXAMPLEX"); /* too long */
+	expect_none("XAKIAIOSFODNN7EXAMPLE"); /* inside a longer word */
 	expect_one("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
-		   CRED_AWS_SECRET_KEY, "wJal\xe2\x80\xa6" "EKEY",
-		   "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+	           CRED_AWS_SECRET_KEY,
+	           "wJal\xe2\x80\xa6"
+	           "EKEY",
+	           "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
 	expect_one("{\"SecretAccessKey\": \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"}",
-		   CRED_AWS_SECRET_KEY, NULL, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+	           CRED_AWS_SECRET_KEY, NULL, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
 	expect_none("just some 40 chars wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
 }
 
@@ -67,25 +68,28 @@ static void test_tokens(void **state)
 	const char *ghp = "ghp_0123456789abcdefghijklmnopqrstuvwxyZ";
 	expect_one(ghp, CRED_GITHUB_TOKEN, "ghp_\xe2\x80\xa6wxyZ", ghp);
 	char pat[128];
-	snprintf(pat, sizeof pat, "github_pat_%s", "11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz"
-						   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+	snprintf(pat, sizeof pat, "github_pat_%s",
+	         "11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz"
+	         "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
 	assert_int_equal(strlen(pat), 11 + 82);
 	expect_one(pat, CRED_GITHUB_TOKEN, NULL, pat);
 	expect_one("token: glpat-abcdefghij0123456789 ", CRED_GITLAB_TOKEN,
-		   "glpa\xe2\x80\xa6" "6789", "glpat-abcdefghij0123456789");
+	           "glpa\xe2\x80\xa6"
+	           "6789",
+	           "glpat-abcdefghij0123456789");
 	expect_one("xoxb-1234567890-abcdefghij", CRED_SLACK_TOKEN, NULL,
-		   "xoxb-1234567890-abcdefghij");
+	           "xoxb-1234567890-abcdefghij");
 	expect_one("AIzaSyA-1234567890abcdefghijklmnopqrstu", CRED_GOOGLE_API_KEY, NULL,
-		   "AIzaSyA-1234567890abcdefghijklmnopqrstu");
+	           "AIzaSyA-1234567890abcdefghijklmnopqrstu");
 	expect_one("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n",
-		   CRED_PRIVATE_KEY, NULL, "b3BlbnNzaC1rZXktdjEAAAAA");
+	           CRED_PRIVATE_KEY, NULL, "b3BlbnNzaC1rZXktdjEAAAAA");
 	const char *jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
-			  "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+	                  "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
 	expect_one(jwt, CRED_JWT, "eyJh\xe2\x80\xa6sR8U", jwt);
 	expect_one("GET / HTTP/1.1\r\nAuthorization: Basic dXNlcjpwYXNzd29yZA==\r\n\r\n",
-		   CRED_BASIC_AUTH, "dXNl\xe2\x80\xa6ZA==", "dXNlcjpwYXNzd29yZA==");
+	           CRED_BASIC_AUTH, "dXNl\xe2\x80\xa6ZA==", "dXNlcjpwYXNzd29yZA==");
 	expect_one("authorization:   bearer abcdefghijklmnop1234\r\n", CRED_BEARER, NULL,
-		   "abcdefghijklmnop1234");
+	           "abcdefghijklmnop1234");
 	expect_none("Authorization: Bearer x\r\n");
 	expect_none("ghp_short");
 	expect_none("eyJhbGciOiJIUzI1NiJ9 no dots");
@@ -97,7 +101,7 @@ static void test_dedup_and_limit(void **state)
 	struct indicators ind;
 	memset(&ind, 0, sizeof ind);
 	const char *t = "AKIAIOSFODNN7EXAMPLE AKIAIOSFODNN7EXAMPLE ASIAABCDEFGHIJKLMNOP "
-			"AKIAAAAAAAAAAAAAAAAA AKIABBBBBBBBBBBBBBBB AKIACCCCCCCCCCCCCCCC";
+	                "AKIAAAAAAAAAAAAAAAAA AKIABBBBBBBBBBBBBBBB AKIACCCCCCCCCCCCCCCC";
 	ind_scan_credentials(&ind, (const uint8_t *)t, strlen(t));
 	assert_int_equal(ind.ncreds, IND_MAX_CREDS);
 	assert_string_equal(ind.creds[0].masked, "AKIA\xe2\x80\xa6MPLE");
@@ -152,8 +156,8 @@ static void test_tunnel_shapes(void **state)
 	assert_false(ind_dns_name_tunnel_shaped("deb.debian.org"));
 	assert_false(ind_dns_name_tunnel_shaped("aaaaabbbbbcccccdddddeeeee.example.com"));
 	/* > 40 chars */
-	assert_true(ind_dns_name_tunnel_shaped(
-		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com"));
+	assert_true(
+	    ind_dns_name_tunnel_shaped("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example.com"));
 	/* base32 / hex only, >= 24 */
 	assert_true(ind_dns_name_tunnel_shaped("mfrggzdfmztwq2lknnwg23tp.t.example"));
 	assert_true(ind_dns_name_tunnel_shaped("0123456789abcdef01234567.t.example"));
@@ -209,13 +213,13 @@ static void test_severity_and_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_aws),
-		cmocka_unit_test(test_tokens),
-		cmocka_unit_test(test_dedup_and_limit),
-		cmocka_unit_test(test_dns_names),
-		cmocka_unit_test(test_tunnel_shapes),
-		cmocka_unit_test(test_lookalikes),
-		cmocka_unit_test(test_severity_and_names),
+	    cmocka_unit_test(test_aws),
+	    cmocka_unit_test(test_tokens),
+	    cmocka_unit_test(test_dedup_and_limit),
+	    cmocka_unit_test(test_dns_names),
+	    cmocka_unit_test(test_tunnel_shapes),
+	    cmocka_unit_test(test_lookalikes),
+	    cmocka_unit_test(test_severity_and_names),
 	};
 	return cmocka_run_group_tests_name("indicators", tests, NULL, NULL);
 }

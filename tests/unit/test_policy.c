@@ -15,38 +15,44 @@ static const uint16_t P443[] = {443};
 static const uint16_t P80_443[] = {80, 443};
 static const uint16_t P22[] = {22};
 
-static struct addr A(const char *s)
-{
+static struct addr A(const char *s) {
 	struct addr a;
 	assert_true(addr_parse(s, &a));
 	return a;
 }
 
-static struct policy *sample(void)
+static struct policy *
+sample(void)
 {
 	struct policy_builder *b = policy_builder_new();
 	assert_non_null(b);
 	assert_int_equal(policy_builder_add_name(b, "updates.example.com", false, P443, 1, "a.list",
-						 1, "updates.example.com"), 0);
+	                                         1, "updates.example.com"),
+	                 0);
 	assert_int_equal(policy_builder_add_name(b, "cdn.example.com", true, P443, 1, "a.list", 2,
-						 "*.cdn.example.com"), 0);
+	                                         "*.cdn.example.com"),
+	                 0);
 	assert_int_equal(policy_builder_add_name(b, "deep.cdn.example.com", true, P22, 1, "a.list",
-						 3, "*.deep.cdn.example.com:22"), 0);
+	                                         3, "*.deep.cdn.example.com:22"),
+	                 0);
 	assert_int_equal(policy_builder_add_name(b, "deb.debian.org", false, P80_443, 2, "b.list",
-						 1, "deb.debian.org:80,443"), 0);
+	                                         1, "deb.debian.org:80,443"),
+	                 0);
 	/* the same name again on another port: a second entry, same key */
 	assert_int_equal(policy_builder_add_name(b, "updates.example.com", false, P22, 1, "b.list",
-						 2, "updates.example.com:22"), 0);
+	                                         2, "updates.example.com:22"),
+	                 0);
 	/* no ports given: the default 443 */
 	assert_int_equal(policy_builder_add_name(b, "default.example.org", false, NULL, 0, "b.list",
-						 3, "default.example.org"), 0);
+	                                         3, "default.example.org"),
+	                 0);
 	struct addr n4 = A("203.0.113.0"), n4b = A("203.0.113.128"), n6 = A("2001:db8::");
-	assert_int_equal(policy_builder_add_range(b, &n4, 24, P443, 1, "r.list", 1,
-						  "203.0.113.0/24:443"), 0);
-	assert_int_equal(policy_builder_add_range(b, &n4b, 25, P22, 1, "r.list", 2,
-						  "203.0.113.128/25:22"), 0);
-	assert_int_equal(policy_builder_add_range(b, &n6, 32, P443, 1, "r.list", 3,
-						  "[2001:db8::/32]:443"), 0);
+	assert_int_equal(
+	    policy_builder_add_range(b, &n4, 24, P443, 1, "r.list", 1, "203.0.113.0/24:443"), 0);
+	assert_int_equal(
+	    policy_builder_add_range(b, &n4b, 25, P22, 1, "r.list", 2, "203.0.113.128/25:22"), 0);
+	assert_int_equal(
+	    policy_builder_add_range(b, &n6, 32, P443, 1, "r.list", 3, "[2001:db8::/32]:443"), 0);
 	struct policy *p = policy_builder_finish(b);
 	assert_non_null(p);
 	return p;
@@ -183,8 +189,8 @@ static void test_foreach_and_bad_input(void **state)
 	struct addr a = A("192.0.2.0");
 	assert_int_equal(policy_builder_add_range(b, &a, 33, P443, 1, "f", 1, "t"), -22);
 	uint16_t many[POLICY_MAX_PORTS + 1] = {0};
-	assert_int_equal(policy_builder_add_name(b, "a.b", false, many, POLICY_MAX_PORTS + 1,
-						 "f", 1, "t"), -22);
+	assert_int_equal(
+	    policy_builder_add_name(b, "a.b", false, many, POLICY_MAX_PORTS + 1, "f", 1, "t"), -22);
 	policy_builder_free(b);
 	policy_free(NULL);
 	policy_builder_free(NULL);
@@ -206,8 +212,9 @@ static void test_100k(void **state)
 	for (unsigned i = 0; i < 100000; i++) {
 		snprintf(name, sizeof name, "host%u.zone%u.example.com", i, i % 977);
 		snprintf(text, sizeof text, "%s", name);
-		assert_int_equal(policy_builder_add_name(b, name, i % 10 == 0, P443, 1, "big.list",
-							 i + 1, text), 0);
+		assert_int_equal(
+		    policy_builder_add_name(b, name, i % 10 == 0, P443, 1, "big.list", i + 1, text),
+		    0);
 	}
 	struct policy *p = policy_builder_finish(b);
 	assert_non_null(p);
@@ -233,12 +240,12 @@ static void test_100k(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_exact),
-		cmocka_unit_test(test_wildcard),
-		cmocka_unit_test(test_ports),
-		cmocka_unit_test(test_ranges),
-		cmocka_unit_test(test_foreach_and_bad_input),
-		cmocka_unit_test(test_100k),
+	    cmocka_unit_test(test_exact),
+	    cmocka_unit_test(test_wildcard),
+	    cmocka_unit_test(test_ports),
+	    cmocka_unit_test(test_ranges),
+	    cmocka_unit_test(test_foreach_and_bad_input),
+	    cmocka_unit_test(test_100k),
 	};
 	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }
