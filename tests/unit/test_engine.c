@@ -108,7 +108,7 @@ static const uint16_t P443[] = {443},
 /*
  * Policy: line 1 api.example.com, 2 other.example.com, 3 www.example.com:80,443,
  * 4 ssh.example.com:22, 5 203.0.113.0/24:443, 6 [2001:db8:1::/48]:443,
- * 7 ntp.example.com:123, 8 *.cdn.example.com, 9 github.com
+ * 7 ntp.example.com:123, 8 *.cdn.example.com, 9 github.com, 10 example.com
  */
 static struct policy *make_policy(void)
 {
@@ -138,6 +138,9 @@ static struct policy *make_policy(void)
 	                 0);
 	assert_int_equal(
 	    policy_builder_add_name(b, "github.com", false, P443, 1, "t.list", 9, "github.com"), 0);
+	assert_int_equal(
+	    policy_builder_add_name(b, "example.com", false, P443, 1, "t.list", 10, "example.com"),
+	    0);
 	struct policy *p = policy_builder_finish(b);
 	assert_non_null(p);
 	return p;
@@ -746,6 +749,44 @@ static void test_quic_inspect_garbage(void **state)
 	teardown_h(h);
 }
 
+/* The RFC 9001 A.2 client Initial (SNI example.com), from the quic corpus. */
+static size_t load_rfc_initial(uint8_t *buf, size_t cap)
+{
+	FILE *f = fopen(SRCDIR "/tests/fuzz/corpus/quic/rfc9001-a2-initial", "rb");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, cap, f);
+	fclose(f);
+	return n;
+}
+
+static void test_quic_inspect_sni(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(quic_tweak);
+	uint8_t dgram[1500], pkt[1600];
+	size_t dn = load_rfc_initial(dgram, sizeof dgram);
+	if (dn != 1200) {
+		teardown_h(h);
+		skip();
+	}
+	/* bound: allowed on the QUIC SNI */
+	bind_name(h, "example.com", "198.51.100.10");
+	size_t n = build_udp(pkt, "192.0.2.1", "198.51.100.10", 5001, 443, dgram, dn);
+	uint64_t a = feed(h, pkt, n, 1);
+	assert_int_equal(h->vlast[a], VERDICT_ALLOW);
+	assert_int_equal(last_ev(h)->src, NAME_SOURCE_QUIC_SNI);
+	assert_string_equal(last_ev(h)->name, "example.com");
+	assert_int_equal(last_ev(h)->rule_line, 10);
+	/* same hello to an address DNS never gave for it */
+	n = build_udp(pkt, "192.0.2.1", "198.51.100.11", 5002, 443, dgram, dn);
+	uint64_t b = feed(h, pkt, n, 2);
+	assert_int_equal(h->vlast[b], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_SNI_IP_MISMATCH);
+	assert_int_equal(last_ev(h)->src, NAME_SOURCE_QUIC_SNI);
+	teardown_h(h);
+}
+
 static void small_hold(struct engine_config *c)
 {
 	c->hold_segments = 3;
@@ -1116,6 +1157,7 @@ int main(void)
 	    cmocka_unit_test(test_packet_level),
 	    cmocka_unit_test(test_udp),
 	    cmocka_unit_test(test_quic_inspect_garbage),
+	    cmocka_unit_test(test_quic_inspect_sni),
 	    cmocka_unit_test(test_hold_bounds),
 	    cmocka_unit_test(test_one_byte_segments_allowed),
 	    cmocka_unit_test(test_tfo),
