@@ -953,6 +953,55 @@ static void test_audit(void **state)
 	teardown_h(h);
 }
 
+static void tiny_total(struct engine_config *c)
+{
+	c->hold_bytes_total = 100;
+}
+
+static void test_hold_bytes_total(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(tiny_total);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	bind_name(h, "api.example.com", sv);
+	uint8_t hello[2048];
+	build_hello(hello, "api.example.com", false, 0, 1);
+	syn(h, cl, sv, 40000, 443, 1);
+	syn(h, cl, sv, 40001, 443, 1);
+	uint64_t a = seg(h, cl, sv, 40000, 443, 0, hello, 60, 2);
+	assert_int_equal(h->vcount[a], 0);
+	/* the flow that would push the engine past its total is denied */
+	uint64_t b = seg(h, cl, sv, 40001, 443, 0, hello, 60, 3);
+	assert_int_equal(h->vlast[b], VERDICT_DENY);
+	assert_string_equal(last_ev(h)->detail, "hold_bytes_total");
+	assert_int_equal(h->vcount[a], 0);
+	struct engine_stats st;
+	engine_stats(h->e, &st);
+	assert_int_equal(st.held_bytes, 60);
+	assert_int_equal(st.held_packets, 1);
+	teardown_h(h);
+}
+
+static void test_audit_timeout(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(audit_tweak);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	bind_name(h, "api.example.com", sv);
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "api.example.com", false, 0, 1);
+	syn(h, cl, sv, 40000, 443, 1);
+	uint64_t a = seg(h, cl, sv, 40000, 443, 0, hello, n / 2, 2);
+	assert_int_equal(h->vlast[a], VERDICT_PASS);
+	engine_tick(h->e, 3 * S);
+	assert_int_equal(last_ev(h)->reason, REASON_INCOMPLETE);
+	assert_false(last_ev(h)->enforced);
+	/* the rest of the flow is let through */
+	uint64_t b = seg(h, cl, sv, 40000, 443, n / 2, hello + n / 2, n - n / 2, 3 * S);
+	assert_int_equal(h->vlast[b], VERDICT_ALLOW);
+	teardown_h(h);
+}
+
 static void test_aggregation_and_beacon(void **state)
 {
 	(void)state;
@@ -1163,6 +1212,8 @@ int main(void)
 	    cmocka_unit_test(test_tfo),
 	    cmocka_unit_test(test_verify_mode),
 	    cmocka_unit_test(test_audit),
+	    cmocka_unit_test(test_audit_timeout),
+	    cmocka_unit_test(test_hold_bytes_total),
 	    cmocka_unit_test(test_aggregation_and_beacon),
 	    cmocka_unit_test(test_table_full),
 	    cmocka_unit_test(test_dns_guard),
