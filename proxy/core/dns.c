@@ -6,15 +6,15 @@
 const char *dns_err_name(enum dns_err e)
 {
 	static const char *const names[DNS_ERR_COUNT_] = {
-		[DNS_OK] = "ok",
-		[DNS_TRUNCATED] = "truncated",
-		[DNS_NOT_QUERY] = "not_query",
-		[DNS_QDCOUNT] = "qdcount",
-		[DNS_BAD_CLASS] = "bad_class",
-		[DNS_BAD_NAME] = "bad_name",
-		[DNS_NAME_REFUSED] = "name_refused",
-		[DNS_BAD_RR] = "bad_rr",
-		[DNS_ID_MISMATCH] = "id_mismatch",
+	    [DNS_OK] = "ok",
+	    [DNS_TRUNCATED] = "truncated",
+	    [DNS_NOT_QUERY] = "not_query",
+	    [DNS_QDCOUNT] = "qdcount",
+	    [DNS_BAD_CLASS] = "bad_class",
+	    [DNS_BAD_NAME] = "bad_name",
+	    [DNS_NAME_REFUSED] = "name_refused",
+	    [DNS_BAD_RR] = "bad_rr",
+	    [DNS_ID_MISMATCH] = "id_mismatch",
 	};
 	if ((unsigned)e >= DNS_ERR_COUNT_)
 		return "unknown";
@@ -232,8 +232,8 @@ static bool dns_put(uint8_t *out, size_t cap, size_t *o, const void *src, size_t
  * The question is written back uncompressed: a pointer in the client's
  * question may aim into the header we are rewriting.
  */
-size_t dns_build_reply(const uint8_t *query, size_t qlen, const struct dns_query *q,
-		       uint8_t rcode, uint8_t *out, size_t cap)
+size_t dns_build_reply(const uint8_t *query, size_t qlen, const struct dns_query *q, uint8_t rcode,
+                       uint8_t *out, size_t cap)
 {
 	struct cur msg = cur_make(query, qlen), c = msg;
 	struct dns_hdr h;
@@ -244,10 +244,20 @@ size_t dns_build_reply(const uint8_t *query, size_t qlen, const struct dns_query
 	    h.qd < 1 || dns_name(msg, &c, wire, &wlen) != DNS_OK || !cur_copy(&c, tail, 4))
 		return 0;
 	uint16_t flags = (uint16_t)(DNS_F_QR | (h.flags & (DNS_F_OPCODE | DNS_F_RD)) | DNS_F_RA |
-				    (rcode & DNS_F_RCODE));
+	                            (rcode & DNS_F_RCODE));
 	uint8_t hdr[12] = {
-		(uint8_t)(h.id >> 8), (uint8_t)h.id, (uint8_t)(flags >> 8), (uint8_t)flags,
-		0, 1, 0, 0, 0, 0, 0, 0,
+	    (uint8_t)(h.id >> 8),
+	    (uint8_t)h.id,
+	    (uint8_t)(flags >> 8),
+	    (uint8_t)flags,
+	    0,
+	    1,
+	    0,
+	    0,
+	    0,
+	    0,
+	    0,
+	    0,
 	};
 	if (!dns_put(out, cap, &o, hdr, sizeof hdr) || !dns_put(out, cap, &o, wire, wlen) ||
 	    !dns_put(out, cap, &o, tail, sizeof tail))
@@ -366,7 +376,7 @@ static void dns_add(struct dns_collect *col, uint8_t family, const uint8_t *b, u
  * params { key(2) value<0..2^16-1> }; ipv4hint(4): n*4 bytes, ipv6hint(6): n*16.
  */
 static enum dns_err dns_svcb(struct cur msg, struct cur rdata, uint32_t ttl,
-			     struct dns_collect *col)
+                             struct dns_collect *col)
 {
 	uint8_t wire[DNS_WIRE_MAX];
 	size_t wlen;
@@ -402,9 +412,8 @@ static enum dns_err dns_svcb(struct cur msg, struct cur rdata, uint32_t ttl,
  * then collect addresses whose owner is on the chain, each with the minimum
  * TTL of the links that led to it and its own.
  */
-enum parse dns_answer_addrs(struct cur msg, const char *qname, bool hints,
-			    struct dns_addr *out, size_t cap, size_t *n, uint8_t *rcode,
-			    enum dns_err *why)
+enum parse dns_answer_addrs(struct cur msg, const char *qname, bool hints, struct dns_addr *out,
+                            size_t cap, size_t *n, uint8_t *rcode, enum dns_err *why)
 {
 	struct cur c = msg, answers;
 	struct dns_hdr h;
@@ -476,7 +485,7 @@ enum parse dns_answer_addrs(struct cur msg, const char *qname, bool hints,
 			dns_rr(msg, &c, &rr);
 			if (rr.class != DNS_CLASS_IN || rr.type != DNS_TYPE_CNAME ||
 			    !dns_wire_eq(rr.owner, rr.owner_len, chain[links - 1],
-					 chain_len[links - 1]))
+			                 chain_len[links - 1]))
 				continue;
 			struct cur rd = rr.rdata;
 			uint8_t t[DNS_WIRE_MAX];

@@ -6,18 +6,18 @@
 const char *http_err_name(enum http_err e)
 {
 	static const char *const names[HTTP_ERR_COUNT_] = {
-		[HTTP_OK] = "ok",
-		[HTTP_NOT_HTTP] = "not_http",
-		[HTTP_H2_PREFACE] = "h2_preface",
-		[HTTP_BAD_REQUEST_LINE] = "bad_request_line",
-		[HTTP_BAD_VERSION] = "bad_version",
-		[HTTP_BAD_HEADER] = "bad_header",
-		[HTTP_NO_HOST] = "no_host",
-		[HTTP_DUP_HOST] = "dup_host",
-		[HTTP_BAD_HOST] = "bad_host",
-		[HTTP_HOST_MISMATCH] = "host_mismatch",
-		[HTTP_CONNECT] = "connect",
-		[HTTP_TOO_LARGE] = "too_large",
+	    [HTTP_OK] = "ok",
+	    [HTTP_NOT_HTTP] = "not_http",
+	    [HTTP_H2_PREFACE] = "h2_preface",
+	    [HTTP_BAD_REQUEST_LINE] = "bad_request_line",
+	    [HTTP_BAD_VERSION] = "bad_version",
+	    [HTTP_BAD_HEADER] = "bad_header",
+	    [HTTP_NO_HOST] = "no_host",
+	    [HTTP_DUP_HOST] = "dup_host",
+	    [HTTP_BAD_HOST] = "bad_host",
+	    [HTTP_HOST_MISMATCH] = "host_mismatch",
+	    [HTTP_CONNECT] = "connect",
+	    [HTTP_TOO_LARGE] = "too_large",
 	};
 	if ((unsigned)e >= HTTP_ERR_COUNT_)
 		return "unknown";
@@ -25,7 +25,7 @@ const char *http_err_name(enum http_err e)
 }
 
 static const char *const http_methods[] = {
-	"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "PRI",
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "PRI",
 };
 
 /* Does c start with the NUL-terminated lit (compared byte for byte)? */
@@ -131,8 +131,7 @@ static bool http_split(struct cur *c, uint8_t sep, struct cur *head)
  * The name goes through name_normalize(); literals are refused with
  * NAME_IP_LITERAL. port: 1..65535, decimal; "host:" is refused.
  */
-static enum http_err http_authority(struct cur a, char *host, enum name_err *herr,
-				    uint16_t *port)
+static enum http_err http_authority(struct cur a, char *host, enum name_err *herr, uint16_t *port)
 {
 	struct cur name = a;
 	uint8_t ch;
@@ -173,7 +172,7 @@ bad_port:
  * which is refused by name anyway.
  */
 static enum http_err http_request_line(struct cur line, struct http_req *out, struct cur *abs_auth,
-				       bool *abs_https)
+                                       bool *abs_https)
 {
 	struct cur method, target, version;
 	uint8_t ch;

@@ -9,12 +9,12 @@
 const char *name_err_name(enum name_err e)
 {
 	static const char *const names[NAME_ERR_COUNT_] = {
-		[NAME_OK] = "ok",
-		[NAME_EMPTY] = "empty",
-		[NAME_TOO_LONG] = "too_long",
-		[NAME_BAD_LABEL] = "bad_label",
-		[NAME_BAD_CHAR] = "bad_char",
-		[NAME_IP_LITERAL] = "ip_literal",
+	    [NAME_OK] = "ok",
+	    [NAME_EMPTY] = "empty",
+	    [NAME_TOO_LONG] = "too_long",
+	    [NAME_BAD_LABEL] = "bad_label",
+	    [NAME_BAD_CHAR] = "bad_char",
+	    [NAME_IP_LITERAL] = "ip_literal",
 	};
 	if ((unsigned)e >= NAME_ERR_COUNT_)
 		return "unknown";
@@ -113,7 +113,8 @@ bool name_normalize(const char *in, size_t len, char *out, enum name_err *why)
 		}
 		if (ch >= 'A' && ch <= 'Z')
 			ch = (uint8_t)(ch - 'A' + 'a');
-		else if (!((ch >= 'a' && ch <= 'z') || name_is_digit(ch) || ch == '-' || ch == '_')) {
+		else if (!((ch >= 'a' && ch <= 'z') || name_is_digit(ch) || ch == '-' ||
+		           ch == '_')) {
 			err = NAME_BAD_CHAR;
 			goto fail;
 		}

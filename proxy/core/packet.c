@@ -7,15 +7,15 @@
 const char *pkt_err_name(enum pkt_err e)
 {
 	static const char *const names[PKT_ERR_COUNT_] = {
-		[PKT_OK] = "ok",
-		[PKT_TRUNCATED] = "truncated",
-		[PKT_BAD_VERSION] = "bad_version",
-		[PKT_BAD_IHL] = "bad_ihl",
-		[PKT_BAD_LENGTH] = "bad_length",
-		[PKT_BAD_TCP_DOFF] = "bad_tcp_doff",
-		[PKT_BAD_EXT_CHAIN] = "bad_ext_chain",
-		[PKT_FRAGMENT] = "fragment",
-		[PKT_BAD_UDP_LENGTH] = "bad_udp_length",
+	    [PKT_OK] = "ok",
+	    [PKT_TRUNCATED] = "truncated",
+	    [PKT_BAD_VERSION] = "bad_version",
+	    [PKT_BAD_IHL] = "bad_ihl",
+	    [PKT_BAD_LENGTH] = "bad_length",
+	    [PKT_BAD_TCP_DOFF] = "bad_tcp_doff",
+	    [PKT_BAD_EXT_CHAIN] = "bad_ext_chain",
+	    [PKT_FRAGMENT] = "fragment",
+	    [PKT_BAD_UDP_LENGTH] = "bad_udp_length",
 	};
 	if ((unsigned)e >= PKT_ERR_COUNT_)
 		return "unknown";

@@ -10,14 +10,14 @@
 const char *quic_err_name(enum quic_err e)
 {
 	static const char *const names[QUIC_ERR_COUNT_] = {
-		[QUIC_OK] = "ok",
-		[QUIC_NOT_LONG_HEADER] = "not_long_header",
-		[QUIC_NOT_INITIAL] = "not_initial",
-		[QUIC_BAD_VERSION] = "bad_version",
-		[QUIC_BAD_LENGTH] = "bad_length",
-		[QUIC_DECRYPT] = "decrypt",
-		[QUIC_BAD_FRAME] = "bad_frame",
-		[QUIC_HELLO] = "hello",
+	    [QUIC_OK] = "ok",
+	    [QUIC_NOT_LONG_HEADER] = "not_long_header",
+	    [QUIC_NOT_INITIAL] = "not_initial",
+	    [QUIC_BAD_VERSION] = "bad_version",
+	    [QUIC_BAD_LENGTH] = "bad_length",
+	    [QUIC_DECRYPT] = "decrypt",
+	    [QUIC_BAD_FRAME] = "bad_frame",
+	    [QUIC_HELLO] = "hello",
 	};
 	if ((unsigned)e >= QUIC_ERR_COUNT_)
 		return "unknown";
@@ -37,17 +37,17 @@ struct quic_keys {
 
 /* RFC 9001 5.2 and RFC 9369 3.3.1. */
 static const uint8_t quic_salt_v1[20] = {
-	0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17,
-	0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a,
+    0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17,
+    0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a,
 };
 static const uint8_t quic_salt_v2[20] = {
-	0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93,
-	0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb, 0xf9, 0xbd, 0x2e, 0xd9,
+    0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93,
+    0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb, 0xf9, 0xbd, 0x2e, 0xd9,
 };
 
 /* HKDF-SHA256, one mode (EXTRACT_ONLY or EXPAND_ONLY), through EVP_KDF. */
-static bool quic_hkdf(int mode, const uint8_t *key, size_t klen, const uint8_t *salt,
-		      size_t slen, const uint8_t *info, size_t ilen, uint8_t *out, size_t olen)
+static bool quic_hkdf(int mode, const uint8_t *key, size_t klen, const uint8_t *salt, size_t slen,
+                      const uint8_t *info, size_t ilen, uint8_t *out, size_t olen)
 {
 	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
 	EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
@@ -75,8 +75,7 @@ done:
  * HKDF-Expand-Label (RFC 8446 7.1) with an empty context:
  * info = length(2) | label<7..255> = "tls13 " + label | context<0..255> = ""
  */
-static bool quic_expand_label(const uint8_t *secret, const char *label, uint8_t *out,
-			      size_t olen)
+static bool quic_expand_label(const uint8_t *secret, const char *label, uint8_t *out, size_t olen)
 {
 	uint8_t info[2 + 1 + 255 + 1];
 	size_t ll = strlen(label), n = 0;
@@ -106,7 +105,7 @@ static bool quic_derive(uint32_t version, struct cur dcid, struct quic_keys *k)
 	bool v2 = version == QUIC_V2, ok;
 
 	ok = quic_hkdf(EVP_KDF_HKDF_MODE_EXTRACT_ONLY, dcid.p, dcid.left,
-		       v2 ? quic_salt_v2 : quic_salt_v1, 20, NULL, 0, initial, sizeof initial) &&
+	               v2 ? quic_salt_v2 : quic_salt_v1, 20, NULL, 0, initial, sizeof initial) &&
 	     quic_expand_label(initial, "client in", client, sizeof client) &&
 	     quic_expand_label(client, v2 ? "quicv2 key" : "quic key", k->key, sizeof k->key) &&
 	     quic_expand_label(client, v2 ? "quicv2 iv" : "quic iv", k->iv, sizeof k->iv) &&
@@ -122,27 +121,27 @@ static bool quic_hp_mask(const uint8_t *hp, const uint8_t *sample, uint8_t mask[
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 	int len = 0;
 	bool ok = ctx && EVP_EncryptInit_ex(ctx, EVP_aes_128_ecb(), NULL, hp, NULL) == 1 &&
-		  EVP_CIPHER_CTX_set_padding(ctx, 0) == 1 &&
-		  EVP_EncryptUpdate(ctx, mask, &len, sample, 16) == 1 && len == 16;
+	          EVP_CIPHER_CTX_set_padding(ctx, 0) == 1 &&
+	          EVP_EncryptUpdate(ctx, mask, &len, sample, 16) == 1 && len == 16;
 	EVP_CIPHER_CTX_free(ctx);
 	return ok;
 }
 
 /* AEAD_AES_128_GCM open: plaintext into out (ctlen - 16 bytes). */
 static bool quic_open(const struct quic_keys *k, const uint8_t *nonce, const uint8_t *aad,
-		      size_t aadlen, const uint8_t *ct, size_t ctlen, uint8_t *out)
+                      size_t aadlen, const uint8_t *ct, size_t ctlen, uint8_t *out)
 {
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 	size_t plen = ctlen - QUIC_TAG_LEN;
 	int len = 0, fin = 0;
 	bool ok = ctx && EVP_DecryptInit_ex(ctx, EVP_aes_128_gcm(), NULL, NULL, NULL) == 1 &&
-		  EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) == 1 &&
-		  EVP_DecryptInit_ex(ctx, NULL, NULL, k->key, nonce) == 1 &&
-		  EVP_DecryptUpdate(ctx, NULL, &len, aad, (int)aadlen) == 1 &&
-		  EVP_DecryptUpdate(ctx, out, &len, ct, (int)plen) == 1 &&
-		  EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, QUIC_TAG_LEN,
-				      (void *)(ct + plen)) == 1 &&
-		  EVP_DecryptFinal_ex(ctx, out + len, &fin) == 1;
+	          EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) == 1 &&
+	          EVP_DecryptInit_ex(ctx, NULL, NULL, k->key, nonce) == 1 &&
+	          EVP_DecryptUpdate(ctx, NULL, &len, aad, (int)aadlen) == 1 &&
+	          EVP_DecryptUpdate(ctx, out, &len, ct, (int)plen) == 1 &&
+	          EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, QUIC_TAG_LEN,
+	                              (void *)(ct + plen)) == 1 &&
+	          EVP_DecryptFinal_ex(ctx, out + len, &fin) == 1;
 	EVP_CIPHER_CTX_free(ctx);
 	return ok;
 }
@@ -178,7 +177,7 @@ struct quic_crypto {
 };
 
 static enum quic_err quic_crypto_put(struct quic_crypto *cr, uint64_t off, struct cur data,
-				     enum tls_err *tls_why)
+                                     enum tls_err *tls_why)
 {
 	uint8_t ch;
 	if (off > QUIC_CRYPTO_MAX || data.left > QUIC_CRYPTO_MAX - off) {
@@ -224,8 +223,8 @@ static enum quic_err quic_frames(struct cur p, struct quic_crypto *cr, enum tls_
 			for (uint64_t i = 0; i < n; i++)
 				if (!quic_varint(&p, &a) || !quic_varint(&p, &b))
 					return QUIC_BAD_FRAME;
-			if (type == 0x03 && (!quic_varint(&p, &a) || !quic_varint(&p, &a) ||
-					     !quic_varint(&p, &a)))
+			if (type == 0x03 &&
+			    (!quic_varint(&p, &a) || !quic_varint(&p, &a) || !quic_varint(&p, &a)))
 				return QUIC_BAD_FRAME;
 			break;
 		case 0x06:
@@ -238,7 +237,8 @@ static enum quic_err quic_frames(struct cur p, struct quic_crypto *cr, enum tls_
 			break;
 		case 0x1c:
 			/* error code, frame type, reason phrase<varint> */
-			if (!quic_varint(&p, &a) || !quic_varint(&p, &a) || !quic_varint(&p, &len) ||
+			if (!quic_varint(&p, &a) || !quic_varint(&p, &a) ||
+			    !quic_varint(&p, &len) ||
 			    !cur_skip(&p, len > p.left ? SIZE_MAX : (size_t)len))
 				return QUIC_BAD_FRAME;
 			break;
@@ -258,7 +258,7 @@ static enum quic_err quic_frames(struct cur p, struct quic_crypto *cr, enum tls_
  * packet number; the sample starts 4 bytes after the packet number's start.
  */
 enum parse quic_initial(struct cur datagram, struct tls_hello *out, enum quic_err *why,
-			enum tls_err *tls_why)
+                        enum tls_err *tls_why)
 {
 	struct cur c = datagram, dcid, scid, token, pkt = {0};
 	struct quic_keys keys;

@@ -6,19 +6,19 @@
 const char *tls_err_name(enum tls_err e)
 {
 	static const char *const names[TLS_ERR_COUNT_] = {
-		[TLS_OK] = "ok",
-		[TLS_NOT_HANDSHAKE] = "not_handshake",
-		[TLS_SSLV2] = "sslv2",
-		[TLS_BAD_RECORD] = "bad_record",
-		[TLS_NOT_CLIENT_HELLO] = "not_client_hello",
-		[TLS_TOO_LARGE] = "too_large",
-		[TLS_BAD_VERSION] = "bad_version",
-		[TLS_BAD_LENGTH] = "bad_length",
-		[TLS_TRAILING] = "trailing",
-		[TLS_DUP_EXTENSION] = "dup_extension",
-		[TLS_SNI_BAD_LIST] = "sni_bad_list",
-		[TLS_SNI_MULTIPLE] = "sni_multiple",
-		[TLS_SNI_BAD_NAME] = "sni_bad_name",
+	    [TLS_OK] = "ok",
+	    [TLS_NOT_HANDSHAKE] = "not_handshake",
+	    [TLS_SSLV2] = "sslv2",
+	    [TLS_BAD_RECORD] = "bad_record",
+	    [TLS_NOT_CLIENT_HELLO] = "not_client_hello",
+	    [TLS_TOO_LARGE] = "too_large",
+	    [TLS_BAD_VERSION] = "bad_version",
+	    [TLS_BAD_LENGTH] = "bad_length",
+	    [TLS_TRAILING] = "trailing",
+	    [TLS_DUP_EXTENSION] = "dup_extension",
+	    [TLS_SNI_BAD_LIST] = "sni_bad_list",
+	    [TLS_SNI_MULTIPLE] = "sni_multiple",
+	    [TLS_SNI_BAD_NAME] = "sni_bad_name",
 	};
 	if ((unsigned)e >= TLS_ERR_COUNT_)
 		return "unknown";

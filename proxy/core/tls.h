@@ -18,18 +18,18 @@
 
 enum tls_err {
 	TLS_OK = 0,
-	TLS_NOT_HANDSHAKE,   /* first record is not handshake(22) */
-	TLS_SSLV2,           /* SSLv2-compatible hello */
-	TLS_BAD_RECORD,      /* record version/length out of range (0 or > 2^14+256) */
-	TLS_NOT_CLIENT_HELLO,/* handshake type is not client_hello(1) */
-	TLS_TOO_LARGE,       /* hello larger than TLS_HELLO_MAX */
-	TLS_BAD_VERSION,     /* legacy_version below TLS 1.0 (0x0301) or above 0x0303 */
-	TLS_BAD_LENGTH,      /* an inner length runs past its parent */
-	TLS_TRAILING,        /* bytes after the extensions inside the hello */
-	TLS_DUP_EXTENSION,   /* an extension type appears twice */
-	TLS_SNI_BAD_LIST,    /* server_name list empty or malformed */
-	TLS_SNI_MULTIPLE,    /* more than one host_name in the list */
-	TLS_SNI_BAD_NAME,    /* host_name empty, too long, or not a hostname (see sni_err) */
+	TLS_NOT_HANDSHAKE,    /* first record is not handshake(22) */
+	TLS_SSLV2,            /* SSLv2-compatible hello */
+	TLS_BAD_RECORD,       /* record version/length out of range (0 or > 2^14+256) */
+	TLS_NOT_CLIENT_HELLO, /* handshake type is not client_hello(1) */
+	TLS_TOO_LARGE,        /* hello larger than TLS_HELLO_MAX */
+	TLS_BAD_VERSION,      /* legacy_version below TLS 1.0 (0x0301) or above 0x0303 */
+	TLS_BAD_LENGTH,       /* an inner length runs past its parent */
+	TLS_TRAILING,         /* bytes after the extensions inside the hello */
+	TLS_DUP_EXTENSION,    /* an extension type appears twice */
+	TLS_SNI_BAD_LIST,     /* server_name list empty or malformed */
+	TLS_SNI_MULTIPLE,     /* more than one host_name in the list */
+	TLS_SNI_BAD_NAME,     /* host_name empty, too long, or not a hostname (see sni_err) */
 	TLS_ERR_COUNT_,
 };
 const char *tls_err_name(enum tls_err e);
@@ -42,10 +42,10 @@ struct tls_hello {
 	enum name_err sni_err;      /* why the name was refused, with TLS_SNI_BAD_NAME */
 	bool ech;                   /* encrypted_client_hello (0xfe0d) present */
 	uint16_t legacy_version;
-	uint16_t max_version;       /* highest of supported_versions, else legacy_version */
-	unsigned records;           /* how many TLS records carried the hello */
-	size_t hello_len;           /* bytes of the handshake message */
-	size_t consumed;            /* stream bytes up to the end of the last record used */
+	uint16_t max_version; /* highest of supported_versions, else legacy_version */
+	unsigned records;     /* how many TLS records carried the hello */
+	size_t hello_len;     /* bytes of the handshake message */
+	size_t consumed;      /* stream bytes up to the end of the last record used */
 };
 
 /* Does the stream start like a TLS handshake record? (1 byte suffices.) */

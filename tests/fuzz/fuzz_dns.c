@@ -38,13 +38,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    strcmp(again, q.qname) != 0)
 				abort();
 		}
-		size_t len = dns_build_reply(data, size, &q, DNS_RCODE_REFUSED, reply, sizeof reply);
+		size_t len =
+		    dns_build_reply(data, size, &q, DNS_RCODE_REFUSED, reply, sizeof reply);
 		if (len > sizeof reply)
 			abort();
 		if (len) {
 			enum dns_err w2;
-			if (dns_answer_addrs(cur_make(reply, len), q.qname, true, addrs, 8, &n, &rcode,
-					     &w2) != PARSE_OK ||
+			if (dns_answer_addrs(cur_make(reply, len), q.qname, true, addrs, 8, &n,
+			                     &rcode, &w2) != PARSE_OK ||
 			    n != 0 || rcode != DNS_RCODE_REFUSED)
 				abort();
 		}

@@ -120,11 +120,9 @@ static void null_make(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(readers),
-		cmocka_unit_test(short_reads_leave_cursor),
-		cmocka_unit_test(peek),
-		cmocka_unit_test(subs),
-		cmocka_unit_test(null_make),
+	    cmocka_unit_test(readers),   cmocka_unit_test(short_reads_leave_cursor),
+	    cmocka_unit_test(peek),      cmocka_unit_test(subs),
+	    cmocka_unit_test(null_make),
 	};
 	return cmocka_run_group_tests_name("cur", tests, NULL, NULL);
 }

@@ -298,14 +298,14 @@ static void reply(void **state)
 	assert_int_equal(n, qend);
 	assert_int_equal(out[0], 0x12);
 	assert_int_equal(out[1], 0x34);
-	assert_int_equal(out[2], 0x81); /* QR, opcode 0, RD */
+	assert_int_equal(out[2], 0x81);                     /* QR, opcode 0, RD */
 	assert_int_equal(out[3], 0x80 | DNS_RCODE_REFUSED); /* RA */
 	const uint8_t counts[] = {0, 1, 0, 0, 0, 0, 0, 0};
 	assert_memory_equal(out + 4, counts, 8);
 	assert_memory_equal(out + 12, b.d + 12, qend - 12);
 	assert_int_equal(dns_build_reply(b.d, b.n, &q, DNS_RCODE_NXDOMAIN, out, qend - 1), 0);
 	assert_int_equal(dns_build_reply(b.d, qend - 1, &q, DNS_RCODE_NXDOMAIN, out, sizeof out),
-			 0);
+	                 0);
 	n = dns_build_reply(b.d, b.n, &q, DNS_RCODE_NOERROR, out, sizeof out);
 	assert_int_equal(out[3], 0x80);
 
@@ -314,9 +314,9 @@ static void reply(void **state)
 	size_t na = 9;
 	uint8_t rcode = 0xff;
 	n = dns_build_reply(b.d, b.n, &q, DNS_RCODE_NXDOMAIN, out, sizeof out);
-	assert_int_equal(dns_answer_addrs(cur_make(out, n), "evil.example", true, a, 4, &na,
-					  &rcode, &why),
-			 PARSE_OK);
+	assert_int_equal(
+	    dns_answer_addrs(cur_make(out, n), "evil.example", true, a, 4, &na, &rcode, &why),
+	    PARSE_OK);
 	assert_int_equal(na, 0);
 	assert_int_equal(rcode, DNS_RCODE_NXDOMAIN);
 
@@ -373,9 +373,9 @@ static void answer_chain(void **state)
 	uint8_t rcode = 0xff;
 	enum dns_err why;
 	chain_answer(&b, 0);
-	assert_int_equal(dns_answer_addrs(cur_make(b.d, b.n), "www.example.com", false, a, 8, &n,
-					  &rcode, &why),
-			 PARSE_OK);
+	assert_int_equal(
+	    dns_answer_addrs(cur_make(b.d, b.n), "www.example.com", false, a, 8, &n, &rcode, &why),
+	    PARSE_OK);
 	assert_int_equal(rcode, 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(a[0].addr.family, ADDR_V4);
@@ -385,24 +385,24 @@ static void answer_chain(void **state)
 	assert_int_equal(a[1].addr.b[15], 7);
 	assert_int_equal(a[1].ttl, 10);
 	/* the middle of the chain also works as qname; unrelated names bind nothing */
-	assert_int_equal(dns_answer_addrs(cur_make(b.d, b.n), "cdn.example.net", false, a, 8, &n,
-					  &rcode, &why),
-			 PARSE_OK);
+	assert_int_equal(
+	    dns_answer_addrs(cur_make(b.d, b.n), "cdn.example.net", false, a, 8, &n, &rcode, &why),
+	    PARSE_OK);
 	assert_int_equal(n, 2);
 	assert_int_equal(a[0].ttl, 30);
-	assert_int_equal(dns_answer_addrs(cur_make(b.d, b.n), "nothing.example", false, a, 8, &n,
-					  &rcode, &why),
-			 PARSE_OK);
+	assert_int_equal(
+	    dns_answer_addrs(cur_make(b.d, b.n), "nothing.example", false, a, 8, &n, &rcode, &why),
+	    PARSE_OK);
 	assert_int_equal(n, 0);
-	assert_int_equal(dns_answer_addrs(cur_make(b.d, b.n), "other.example", false, a, 8, &n,
-					  &rcode, &why),
-			 PARSE_OK);
+	assert_int_equal(
+	    dns_answer_addrs(cur_make(b.d, b.n), "other.example", false, a, 8, &n, &rcode, &why),
+	    PARSE_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(a[0].ttl, 600);
 	/* cap */
-	assert_int_equal(dns_answer_addrs(cur_make(b.d, b.n), "WWW.example.com.", false, a, 1, &n,
-					  &rcode, &why),
-			 PARSE_OK);
+	assert_int_equal(
+	    dns_answer_addrs(cur_make(b.d, b.n), "WWW.example.com.", false, a, 1, &n, &rcode, &why),
+	    PARSE_OK);
 	assert_int_equal(n, 1);
 }
 
@@ -415,24 +415,24 @@ static void answer_truncated(void **state)
 	uint8_t rcode;
 	enum dns_err why;
 	full = chain_answer(&b, 1); /* ancount says 6, there are 5 */
-	assert_int_equal(dns_answer_addrs(cur_make(b.d, full), "www.example.com", false, a, 8, &n,
-					  &rcode, &why),
-			 PARSE_BAD);
+	assert_int_equal(
+	    dns_answer_addrs(cur_make(b.d, full), "www.example.com", false, a, 8, &n, &rcode, &why),
+	    PARSE_BAD);
 	assert_int_equal(why, DNS_BAD_RR);
 	assert_int_equal(n, 0);
 	memset(&b, 0, sizeof b);
 	full = chain_answer(&b, 0);
 	for (size_t cut = 12; cut < full; cut++) {
 		enum parse r = dns_answer_addrs(cur_make(b.d, cut), "www.example.com", false, a, 8,
-						&n, &rcode, &why);
+		                                &n, &rcode, &why);
 		if (r != PARSE_BAD)
 			fail_msg("cut at %zu of %zu accepted", cut, full);
 		if (cut > 33 && why != DNS_BAD_RR) /* past the question */
 			fail_msg("cut at %zu: %s", cut, dns_err_name(why));
 	}
-	assert_int_equal(dns_answer_addrs(cur_make(b.d, 11), "www.example.com", false, a, 8, &n,
-					  &rcode, &why),
-			 PARSE_BAD);
+	assert_int_equal(
+	    dns_answer_addrs(cur_make(b.d, 11), "www.example.com", false, a, 8, &n, &rcode, &why),
+	    PARSE_BAD);
 	assert_int_equal(why, DNS_TRUNCATED);
 	/* an A record with 5 bytes of rdata */
 	struct bld w = {0};
@@ -443,16 +443,16 @@ static void answer_truncated(void **state)
 	size_t at = rr_begin(&w, DNS_TYPE_A, 60);
 	putb(&w, "\x01\x02\x03\x04\x05", 5);
 	rr_end(&w, at);
-	assert_int_equal(dns_answer_addrs(cur_make(w.d, w.n), "a.example", false, a, 8, &n, &rcode,
-					  &why),
-			 PARSE_BAD);
+	assert_int_equal(
+	    dns_answer_addrs(cur_make(w.d, w.n), "a.example", false, a, 8, &n, &rcode, &why),
+	    PARSE_BAD);
 	assert_int_equal(why, DNS_BAD_RR);
 	/* a query (QR clear) is not an answer */
 	struct bld q = {0};
 	query(&q, "a.example", DNS_TYPE_A);
-	assert_int_equal(dns_answer_addrs(cur_make(q.d, q.n), "a.example", false, a, 8, &n, &rcode,
-					  &why),
-			 PARSE_BAD);
+	assert_int_equal(
+	    dns_answer_addrs(cur_make(q.d, q.n), "a.example", false, a, 8, &n, &rcode, &why),
+	    PARSE_BAD);
 	assert_int_equal(why, DNS_NOT_QUERY);
 }
 
@@ -480,9 +480,9 @@ static void answer_cname_loop(void **state)
 	at = rr_begin(&b, DNS_TYPE_A, 70);
 	putb(&b, "\xc0\x00\x02\x05", 4);
 	rr_end(&b, at);
-	assert_int_equal(dns_answer_addrs(cur_make(b.d, b.n), "a.example", false, a, 8, &n, &rcode,
-					  &why),
-			 PARSE_OK);
+	assert_int_equal(
+	    dns_answer_addrs(cur_make(b.d, b.n), "a.example", false, a, 8, &n, &rcode, &why),
+	    PARSE_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(a[0].ttl, 70 < 100 ? 70 : 100);
 
@@ -504,13 +504,13 @@ static void answer_cname_loop(void **state)
 	at = rr_begin(&l, DNS_TYPE_A, 100);
 	putb(&l, "\xc0\x00\x02\x06", 4);
 	rr_end(&l, at);
-	assert_int_equal(dns_answer_addrs(cur_make(l.d, l.n), "c0.example", false, a, 8, &n, &rcode,
-					  &why),
-			 PARSE_OK);
+	assert_int_equal(
+	    dns_answer_addrs(cur_make(l.d, l.n), "c0.example", false, a, 8, &n, &rcode, &why),
+	    PARSE_OK);
 	assert_int_equal(n, 0);
-	assert_int_equal(dns_answer_addrs(cur_make(l.d, l.n), "c10.example", false, a, 8, &n,
-					  &rcode, &why),
-			 PARSE_OK);
+	assert_int_equal(
+	    dns_answer_addrs(cur_make(l.d, l.n), "c10.example", false, a, 8, &n, &rcode, &why),
+	    PARSE_OK);
 	assert_int_equal(n, 1);
 }
 
@@ -528,34 +528,34 @@ static void answer_https_hints(void **state)
 	put16(&b, DNS_CLASS_IN);
 	ptr(&b, 12);
 	at = rr_begin(&b, DNS_TYPE_HTTPS, 120);
-	put16(&b, 1);  /* priority */
-	put8(&b, 0);   /* target "." */
-	put16(&b, 1);  /* alpn */
+	put16(&b, 1); /* priority */
+	put8(&b, 0);  /* target "." */
+	put16(&b, 1); /* alpn */
 	put16(&b, 3);
 	putb(&b, "\x02h2", 3);
-	put16(&b, 4);  /* ipv4hint */
+	put16(&b, 4); /* ipv4hint */
 	put16(&b, 8);
 	putb(&b, "\xc6\x33\x64\x01\xc6\x33\x64\x02", 8);
-	put16(&b, 6);  /* ipv6hint */
+	put16(&b, 6); /* ipv6hint */
 	put16(&b, 16);
 	putb(&b, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x09", 16);
 	rr_end(&b, at);
-	assert_int_equal(dns_answer_addrs(cur_make(b.d, b.n), "svc.example", true, a, 8, &n, &rcode,
-					  &why),
-			 PARSE_OK);
+	assert_int_equal(
+	    dns_answer_addrs(cur_make(b.d, b.n), "svc.example", true, a, 8, &n, &rcode, &why),
+	    PARSE_OK);
 	assert_int_equal(n, 3);
 	assert_int_equal(a[1].addr.b[3], 2);
 	assert_int_equal(a[2].addr.family, ADDR_V6);
 	assert_int_equal(a[2].ttl, 120);
-	assert_int_equal(dns_answer_addrs(cur_make(b.d, b.n), "svc.example", false, a, 8, &n,
-					  &rcode, &why),
-			 PARSE_OK);
+	assert_int_equal(
+	    dns_answer_addrs(cur_make(b.d, b.n), "svc.example", false, a, 8, &n, &rcode, &why),
+	    PARSE_OK);
 	assert_int_equal(n, 0);
 	/* an ipv4hint of 7 bytes is malformed */
 	b.d[b.n - 16 - 4 - 8 - 1] = 7;
-	assert_int_equal(dns_answer_addrs(cur_make(b.d, b.n), "svc.example", true, a, 8, &n, &rcode,
-					  &why),
-			 PARSE_BAD);
+	assert_int_equal(
+	    dns_answer_addrs(cur_make(b.d, b.n), "svc.example", true, a, 8, &n, &rcode, &why),
+	    PARSE_BAD);
 	assert_int_equal(why, DNS_BAD_RR);
 }
 
@@ -591,18 +591,18 @@ static void names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(query_ok),
-		cmocka_unit_test(query_raw_escapes),
-		cmocka_unit_test(query_refused_names),
-		cmocka_unit_test(query_bad),
-		cmocka_unit_test(names_hostile),
-		cmocka_unit_test(reply),
-		cmocka_unit_test(answer_chain),
-		cmocka_unit_test(answer_truncated),
-		cmocka_unit_test(answer_cname_loop),
-		cmocka_unit_test(answer_https_hints),
-		cmocka_unit_test(tcp_stream),
-		cmocka_unit_test(names),
+	    cmocka_unit_test(query_ok),
+	    cmocka_unit_test(query_raw_escapes),
+	    cmocka_unit_test(query_refused_names),
+	    cmocka_unit_test(query_bad),
+	    cmocka_unit_test(names_hostile),
+	    cmocka_unit_test(reply),
+	    cmocka_unit_test(answer_chain),
+	    cmocka_unit_test(answer_truncated),
+	    cmocka_unit_test(answer_cname_loop),
+	    cmocka_unit_test(answer_https_hints),
+	    cmocka_unit_test(tcp_stream),
+	    cmocka_unit_test(names),
 	};
 	return cmocka_run_group_tests_name("dns", tests, NULL, NULL);
 }

@@ -42,7 +42,8 @@ static void simple(void **state)
 	(void)state;
 	struct http_req r;
 	enum http_err why;
-	const char *s = "GET /index.html HTTP/1.1\r\nHost: WWW.Example.com\r\nUser-Agent: t\r\n\r\n";
+	const char *s =
+	    "GET /index.html HTTP/1.1\r\nHost: WWW.Example.com\r\nUser-Agent: t\r\n\r\n";
 	assert_int_equal(req(s, &r, &why), PARSE_OK);
 	assert_string_equal(r.method, "GET");
 	assert_string_equal(r.host, "www.example.com");
@@ -72,7 +73,8 @@ static void absolute_form(void **state)
 	assert_true(r.absolute_form);
 	ok("GET http://example.com:80/ HTTP/1.1\r\nHost: example.com\r\n\r\n", "example.com", 0);
 	ok("GET http://example.com HTTP/1.1\r\nHost: example.com:80\r\n\r\n", "example.com", 80);
-	ok("GET https://example.com/ HTTP/1.1\r\nHost: example.com:443\r\n\r\n", "example.com", 443);
+	ok("GET https://example.com/ HTTP/1.1\r\nHost: example.com:443\r\n\r\n", "example.com",
+	   443);
 	bad("GET http://evil.example/ HTTP/1.1\r\nHost: example.com\r\n\r\n", HTTP_HOST_MISMATCH);
 	bad("GET http://example.com:8080/ HTTP/1.1\r\nHost: example.com\r\n\r\n",
 	    HTTP_HOST_MISMATCH);
@@ -97,7 +99,7 @@ static void hosts(void **state)
 	assert_int_equal(why, HTTP_BAD_HOST);
 	assert_int_equal(r.host_err, NAME_IP_LITERAL);
 	assert_int_equal(req("GET / HTTP/1.1\r\nHost: [2001:db8::1]:80\r\n\r\n", &r, &why),
-			 PARSE_BAD);
+	                 PARSE_BAD);
 	assert_int_equal(why, HTTP_BAD_HOST);
 	assert_int_equal(r.host_err, NAME_IP_LITERAL);
 	assert_int_equal(req("GET / HTTP/1.1\r\nHost: \r\n\r\n", &r, &why), PARSE_BAD);
@@ -169,7 +171,7 @@ static void partial(void **state)
 	assert_string_equal(r.host, "example.com");
 	/* a bad header is BAD before the head is complete */
 	assert_int_equal(req("GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nX", &r, &why),
-			 PARSE_BAD);
+	                 PARSE_BAD);
 	assert_int_equal(why, HTTP_DUP_HOST);
 }
 
@@ -202,7 +204,8 @@ static void too_large(void **state)
 static void looks_like(void **state)
 {
 	(void)state;
-	const char *yes[] = {"GET ", "G", "GE", "GET", "POST /", "PRI * HTTP/2.0", "DELETE ", "PATC"};
+	const char *yes[] = {"GET ",           "G",       "GE",  "GET", "POST /",
+	                     "PRI * HTTP/2.0", "DELETE ", "PATC"};
 	const char *no[] = {"GETX", "get ", "\x16\x03", "SSH-2.0", "X", "GET/", "HELO "};
 	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
 		if (!http_looks_like(cur_make(yes[i], strlen(yes[i]))))
@@ -224,15 +227,11 @@ static void names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(simple),
-		cmocka_unit_test(absolute_form),
-		cmocka_unit_test(hosts),
-		cmocka_unit_test(refused_by_name),
-		cmocka_unit_test(headers_bad),
-		cmocka_unit_test(partial),
-		cmocka_unit_test(too_large),
-		cmocka_unit_test(looks_like),
-		cmocka_unit_test(names),
+	    cmocka_unit_test(simple),      cmocka_unit_test(absolute_form),
+	    cmocka_unit_test(hosts),       cmocka_unit_test(refused_by_name),
+	    cmocka_unit_test(headers_bad), cmocka_unit_test(partial),
+	    cmocka_unit_test(too_large),   cmocka_unit_test(looks_like),
+	    cmocka_unit_test(names),
 	};
 	return cmocka_run_group_tests_name("http", tests, NULL, NULL);
 }

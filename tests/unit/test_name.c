@@ -59,7 +59,9 @@ static void normalize_bad(void **state)
 	BAD(".a", NAME_BAD_LABEL);
 	BAD("has space.example", NAME_BAD_CHAR);
 	BAD("tab\t.example", NAME_BAD_CHAR);
-	BAD("b\xc3\xbc" "cher.example", NAME_BAD_CHAR);
+	BAD("b\xc3\xbc"
+	    "cher.example",
+	    NAME_BAD_CHAR);
 	BAD("a/b.example", NAME_BAD_CHAR);
 	BAD("a:80", NAME_BAD_CHAR);
 	bad("good.example\0.evil", 18, NAME_BAD_CHAR);
@@ -67,7 +69,7 @@ static void normalize_bad(void **state)
 	BAD("192.0.2.1.", NAME_IP_LITERAL);
 	BAD("2001:db8::1", NAME_IP_LITERAL);
 	BAD("::ffff:192.0.2.1", NAME_IP_LITERAL);
-	BAD("3221225985", NAME_IP_LITERAL);     /* inet_aton's one-number form */
+	BAD("3221225985", NAME_IP_LITERAL); /* inet_aton's one-number form */
 	BAD("0xc0.0x00.0x02.0x01", NAME_IP_LITERAL);
 	BAD("192.0.513", NAME_IP_LITERAL);
 	BAD("example.123", NAME_IP_LITERAL);
@@ -169,8 +171,16 @@ static void reasons(void **state)
 {
 	(void)state;
 	static const char *const want[] = {
-		"", "ip_not_allowed", "port_not_allowed", "name_not_allowed", "sni_ip_mismatch",
-		"no_name", "protocol_not_allowed", "ech", "incomplete", "malformed",
+	    "",
+	    "ip_not_allowed",
+	    "port_not_allowed",
+	    "name_not_allowed",
+	    "sni_ip_mismatch",
+	    "no_name",
+	    "protocol_not_allowed",
+	    "ech",
+	    "incomplete",
+	    "malformed",
 	};
 	assert_int_equal(sizeof want / sizeof want[0], REASON_COUNT_);
 	for (int r = 0; r < REASON_COUNT_; r++)
@@ -182,12 +192,12 @@ static void reasons(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(normalize_good),
-		cmocka_unit_test(normalize_bad),
-		cmocka_unit_test(normalize_lengths),
-		cmocka_unit_test(below),
-		cmocka_unit_test(addr),
-		cmocka_unit_test(reasons),
+	    cmocka_unit_test(normalize_good),
+	    cmocka_unit_test(normalize_bad),
+	    cmocka_unit_test(normalize_lengths),
+	    cmocka_unit_test(below),
+	    cmocka_unit_test(addr),
+	    cmocka_unit_test(reasons),
 	};
 	return cmocka_run_group_tests_name("name", tests, NULL, NULL);
 }

@@ -395,15 +395,15 @@ static void names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(v4_tcp),
-		cmocka_unit_test(v4_bad),
-		cmocka_unit_test(v4_udp),
-		cmocka_unit_test(v4_icmp),
-		cmocka_unit_test(v6_tcp_with_ext_chain),
-		cmocka_unit_test(v6_chain_too_long),
-		cmocka_unit_test(v6_icmp),
-		cmocka_unit_test(other_proto),
-		cmocka_unit_test(names),
+	    cmocka_unit_test(v4_tcp),
+	    cmocka_unit_test(v4_bad),
+	    cmocka_unit_test(v4_udp),
+	    cmocka_unit_test(v4_icmp),
+	    cmocka_unit_test(v6_tcp_with_ext_chain),
+	    cmocka_unit_test(v6_chain_too_long),
+	    cmocka_unit_test(v6_icmp),
+	    cmocka_unit_test(other_proto),
+	    cmocka_unit_test(names),
 	};
 	return cmocka_run_group_tests_name("packet", tests, NULL, NULL);
 }

@@ -37,15 +37,14 @@ static const char rfc_key[] = "1f369613dd76d5467730efcbe3b1a22d";
 static const char rfc_iv[] = "fa044b2f42a3fd3b46fb255c";
 static const char rfc_hp[] = "9f50449e04a0e810283a1e9933adedd2";
 static const char rfc_header[] = "c300000001088394c8f03e5157080000449e00000002";
-static const char rfc_crypto[] =
-    "060040f1010000ed0303ebf8fa56f12939b9584a3896472ec40bb863cfd3e868"
-    "04fe3a47f06a2b69484c00000413011302010000c000000010000e00000b6578"
-    "616d706c652e636f6dff01000100000a00080006001d00170018001000070005"
-    "04616c706e000500050100000000003300260024001d00209370b2c9caa47fba"
-    "baf4559fedba753de171fa71f50f1ce15d43e994ec74d748002b000302030400"
-    "0d0010000e0403050306030203080408050806002d00020101001c0002400100"
-    "3900320408ffffffffffffffff05048000ffff07048000ffff08011001048000"
-    "75300901100f088394c8f03e51570806048000ffff";
+static const char rfc_crypto[] = "060040f1010000ed0303ebf8fa56f12939b9584a3896472ec40bb863cfd3e868"
+                                 "04fe3a47f06a2b69484c00000413011302010000c000000010000e00000b6578"
+                                 "616d706c652e636f6dff01000100000a00080006001d00170018001000070005"
+                                 "04616c706e000500050100000000003300260024001d00209370b2c9caa47fba"
+                                 "baf4559fedba753de171fa71f50f1ce15d43e994ec74d748002b000302030400"
+                                 "0d0010000e0403050306030203080408050806002d00020101001c0002400100"
+                                 "3900320408ffffffffffffffff05048000ffff07048000ffff08011001048000"
+                                 "75300901100f088394c8f03e51570806048000ffff";
 static const char rfc_protected_prefix[] =
     "c000000001088394c8f03e5157080000449e7b9aec34d1b1c98dd7689fb8ec11";
 static const char rfc_protected_suffix[] =
@@ -78,9 +77,9 @@ static void expand_label(const uint8_t prk[32], const char *label, uint8_t *out,
 static void derive(bool v2, const uint8_t *dcid, size_t dlen, struct keys *k)
 {
 	static const uint8_t salt1[] = {0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17,
-					0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a};
+	                                0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a};
 	static const uint8_t salt2[] = {0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93,
-					0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb, 0xf9, 0xbd, 0x2e, 0xd9};
+	                                0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb, 0xf9, 0xbd, 0x2e, 0xd9};
 	uint8_t initial[32], client[32];
 	unsigned l = 0;
 	assert_non_null(HMAC(EVP_sha256(), v2 ? salt2 : salt1, 20, dcid, dlen, initial, &l));
@@ -95,7 +94,7 @@ static void derive(bool v2, const uint8_t *dcid, size_t dlen, struct keys *k)
  * Returns its length.
  */
 static size_t protect(const struct keys *k, const uint8_t *hdr, size_t hlen, uint32_t pn,
-		      const uint8_t *plain, size_t plen, uint8_t *out)
+                      const uint8_t *plain, size_t plen, uint8_t *out)
 {
 	uint8_t nonce[12], mask[16];
 	int len = 0, fin = 0;
@@ -291,7 +290,7 @@ static size_t rfc_hello(uint8_t *out)
 }
 
 static enum parse run(const uint8_t *frames, size_t flen, bool v2, struct tls_hello *h,
-		      enum quic_err *why, enum tls_err *twhy)
+                      enum quic_err *why, enum tls_err *twhy)
 {
 	uint8_t pkt[1500];
 	size_t n = our_packet(v2, frames, flen, pkt);
@@ -422,14 +421,10 @@ static void names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(rfc9001_a2),
-		cmocka_unit_test(rfc_tampered),
-		cmocka_unit_test(headers_refused),
-		cmocka_unit_test(shuffled_frames),
-		cmocka_unit_test(hello_continues),
-		cmocka_unit_test(frames_refused),
-		cmocka_unit_test(bad_hello_inside),
-		cmocka_unit_test(names),
+	    cmocka_unit_test(rfc9001_a2),       cmocka_unit_test(rfc_tampered),
+	    cmocka_unit_test(headers_refused),  cmocka_unit_test(shuffled_frames),
+	    cmocka_unit_test(hello_continues),  cmocka_unit_test(frames_refused),
+	    cmocka_unit_test(bad_hello_inside), cmocka_unit_test(names),
 	};
 	return cmocka_run_group_tests_name("quic", tests, NULL, NULL);
 }

@@ -51,25 +51,25 @@ static void close_len(struct bld *b, size_t at, unsigned bytes)
 
 struct hello_opts {
 	uint16_t legacy_version;
-	const char *names[4];     /* host_names in server_name, NULL-terminated */
-	size_t name_len[4];       /* 0: strlen */
-	bool sni;                 /* add server_name at all */
+	const char *names[4]; /* host_names in server_name, NULL-terminated */
+	size_t name_len[4];   /* 0: strlen */
+	bool sni;             /* add server_name at all */
 	bool sni_empty_list;
 	bool ech;
 	bool dup_ext;
-	bool versions;            /* supported_versions: GREASE, 1.3, 1.2 */
-	size_t padding;           /* padding extension (21) of this many bytes */
+	bool versions;  /* supported_versions: GREASE, 1.3, 1.2 */
+	size_t padding; /* padding extension (21) of this many bytes */
 	unsigned session_id_len;
-	bool trailing;            /* junk after the extensions, inside the body */
+	bool trailing; /* junk after the extensions, inside the body */
 	bool no_extensions;
 };
 
 static const struct hello_opts defaults = {
-	.legacy_version = 0x0303,
-	.names = {"Example.COM."},
-	.sni = true,
-	.versions = true,
-	.session_id_len = 32,
+    .legacy_version = 0x0303,
+    .names = {"Example.COM."},
+    .sni = true,
+    .versions = true,
+    .session_id_len = 32,
 };
 
 /* handshake(4) | body: the bare ClientHello message. */
@@ -402,10 +402,11 @@ static void sni_bad_names(void **state)
 {
 	(void)state;
 	struct hello_opts o = defaults;
-	const char *bad[] = {"", "a..b", "has space.example", "caf\xc3\xa9.example", "192.0.2.1",
-			     "2001:db8::1", "."};
-	enum name_err want[] = {NAME_EMPTY, NAME_BAD_LABEL, NAME_BAD_CHAR, NAME_BAD_CHAR,
-				NAME_IP_LITERAL, NAME_IP_LITERAL, NAME_EMPTY};
+	const char *bad[] = {
+	    "", "a..b", "has space.example", "caf\xc3\xa9.example", "192.0.2.1", "2001:db8::1",
+	    "."};
+	enum name_err want[] = {NAME_EMPTY,      NAME_BAD_LABEL,  NAME_BAD_CHAR, NAME_BAD_CHAR,
+	                        NAME_IP_LITERAL, NAME_IP_LITERAL, NAME_EMPTY};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct bld *m = calloc(1, sizeof *m);
 		struct tls_hello h;
@@ -599,31 +600,31 @@ static void err_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(basic),
-		cmocka_unit_test(bytes_after_hello_not_consumed),
-		cmocka_unit_test(no_sni),
-		cmocka_unit_test(no_extensions_tls10),
-		cmocka_unit_test(split_three_records_byte_by_byte),
-		cmocka_unit_test(one_byte_records),
-		cmocka_unit_test(large_hello_2500),
-		cmocka_unit_test(hello_near_64k),
-		cmocka_unit_test(too_large),
-		cmocka_unit_test(sni_idn),
-		cmocka_unit_test(sni_nul),
-		cmocka_unit_test(sni_bad_names),
-		cmocka_unit_test(sni_two_names),
-		cmocka_unit_test(sni_empty_list),
-		cmocka_unit_test(dup_extension),
-		cmocka_unit_test(ech),
-		cmocka_unit_test(bad_legacy_version),
-		cmocka_unit_test(bad_session_id),
-		cmocka_unit_test(trailing),
-		cmocka_unit_test(inner_length_past_parent),
-		cmocka_unit_test(sslv2),
-		cmocka_unit_test(records_bad),
-		cmocka_unit_test(non_handshake_record_mid_hello),
-		cmocka_unit_test(looks_like),
-		cmocka_unit_test(err_names),
+	    cmocka_unit_test(basic),
+	    cmocka_unit_test(bytes_after_hello_not_consumed),
+	    cmocka_unit_test(no_sni),
+	    cmocka_unit_test(no_extensions_tls10),
+	    cmocka_unit_test(split_three_records_byte_by_byte),
+	    cmocka_unit_test(one_byte_records),
+	    cmocka_unit_test(large_hello_2500),
+	    cmocka_unit_test(hello_near_64k),
+	    cmocka_unit_test(too_large),
+	    cmocka_unit_test(sni_idn),
+	    cmocka_unit_test(sni_nul),
+	    cmocka_unit_test(sni_bad_names),
+	    cmocka_unit_test(sni_two_names),
+	    cmocka_unit_test(sni_empty_list),
+	    cmocka_unit_test(dup_extension),
+	    cmocka_unit_test(ech),
+	    cmocka_unit_test(bad_legacy_version),
+	    cmocka_unit_test(bad_session_id),
+	    cmocka_unit_test(trailing),
+	    cmocka_unit_test(inner_length_past_parent),
+	    cmocka_unit_test(sslv2),
+	    cmocka_unit_test(records_bad),
+	    cmocka_unit_test(non_handshake_record_mid_hello),
+	    cmocka_unit_test(looks_like),
+	    cmocka_unit_test(err_names),
 	};
 	return cmocka_run_group_tests_name("tls", tests, NULL, NULL);
 }
