@@ -297,18 +297,21 @@ ns=egx-pkgu
 if ip netns add $ns; then
 	namespaces+=($ns)
 	ip -n $ns link set lo up
-	mkdir -p "$work/unit/allow.d"
+	mkdir -p "$work/unit/allow.d" "$work/unit/log"
 	echo "203.0.113.0/24:443" >"$work/unit/allow.d/a.list"
-	printf '[egressd]\nmode = host\nallow = %s/unit/allow.d/*.list\n[dns]\nupstream = 192.0.2.1\n[log]\nfile = %s/unit/events.json\n' \
+	printf '[egressd]\nmode = host\nallow = %s/unit/allow.d/*.list\n[dns]\nupstream = 192.0.2.1\n[log]\nfile = %s/unit/log/events.json\n' \
 		"$work" "$work" >"$work/unit/egressd.conf"
-	: >"$work/unit/events.json"
-	chown egressd "$work/unit/events.json"
+	# as LogsDirectory=egressd with Group=egressd and LogsDirectoryMode=0770 make it
+	chown root:egressd "$work/unit/log"
+	chmod 0770 "$work/unit/log"
+	umask_unit=$(sed -n 's/^UMask=//p' "$unit")
 	caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$unit" | tr 'A-Z' 'a-z' | sed 's/cap_//g; s/ /,+/g')
 	if ip netns exec $ns /usr/sbin/egressd rules -c "$work/unit/egressd.conf" --apply >/dev/null 2>&1; then
-		ip netns exec $ns env EGRESSD_USER=egressd setpriv --bounding-set=-all,+"$caps" --no-new-privs \
-			/usr/sbin/egressd -c "$work/unit/egressd.conf" >"$work/unit/out" 2>&1 &
+		ip netns exec $ns env EGRESSD_USER=egressd sh -c "umask $umask_unit && exec setpriv \
+			--bounding-set=-all,+$caps --no-new-privs --regid=egressd --clear-groups \
+			/usr/sbin/egressd -c '$work/unit/egressd.conf'" >"$work/unit/out" 2>&1 &
 		pids+=($!)
-		if wait_for 15 grep -q '"event":"ready"' "$work/unit/events.json"; then
+		if wait_for 15 grep -q '"event":"ready"' "$work/unit/log/events.json"; then
 			ok "unit caps: daemon becomes ready under the unit's bounding set + no_new_privs"
 		else
 			nok "unit caps: daemon ready under the unit's bounding set"
@@ -318,6 +321,12 @@ if ip netns add $ns; then
 		check "unit caps: runs as egressd with CAP_NET_ADMIN+CAP_NET_BIND_SERVICE only" \
 			sh -c "[ -n '$upid' ] && grep -Eq '^Uid:\s+$(id -u egressd)\s' /proc/$upid/status &&
 			       grep -Eq '^CapEff:\s+0+1400$' /proc/$upid/status"
+		if [ -n "$upid" ]; then
+			mv "$work/unit/log/events.json" "$work/unit/log/events.json.1"
+			kill -HUP "$upid"
+		fi
+		check "unit caps: SIGHUP after rotation re-creates the log (reload event) as user egressd" \
+			wait_for 10 grep -q '"event":"reload"' "$work/unit/log/events.json"
 		[ -n "$upid" ] && kill -TERM "$upid"
 		check "unit caps: SIGTERM exits, ruleset stays" sh -c \
 			"[ -n '$upid' ] && wait_pid() { for i in \$(seq 1 50); do kill -0 '$upid'  2>/dev/null || return 0; sleep 0.1; done; return 1; }; wait_pid &&
