@@ -192,6 +192,7 @@ http {{
     listen 203.0.113.10:80; listen [2001:db8:2::10]:80;
     server_name updates.example.com cname.example.com updates-alias.example.net;
     root {d}/www/updates;
+    location = /big.bin {{ limit_rate 256k; }}
   }}
   server {{
     listen 203.0.113.11:443 ssl; listen [2001:db8:2::11]:443 ssl;
@@ -219,7 +220,7 @@ http {{
 SITES = {"updates": "updates.example.com", "mirror": "mirror.example.net",
          "static": "static.example.com", "cdn-a": "cdn-a.example.org",
          "cdn-b": "cdn-b.example.org"}
-BIG_SIZE = 1024 * 1024
+BIG_SIZE = 1536 * 1024  # 6 s at nginx's limit_rate 256k
 
 
 def site_body(site):

