@@ -141,7 +141,12 @@ def cleanup_prefix(prefix=PREFIX):
 
 def reap_stale():
     """Remove namespaces left by earlier lab processes that no longer exist."""
-    for name in _list_ns():
+    names = set(_list_ns())
+    try:
+        names |= set(os.listdir("/etc/netns"))
+    except FileNotFoundError:
+        pass
+    for name in sorted(names):
         m = re.match(r"eg(\d+)-", name)
         if m and not os.path.exists("/proc/" + m.group(1)):
             ns_delete(name)
