@@ -190,9 +190,10 @@ static void run_slot_cleanup(const struct run_slot *s)
 static void run_child_main(const struct run_slot *s, int go_fd, int veth_fd, char **cmd)
 {
 	char c;
-	/* 1. veth exists (parent closes veth_fd after creating it). */
+	/* 1. veth exists (the parent writes a byte; EOF alone: it failed). */
 	if (read(veth_fd, &c, 1) != 1)
 		_exit(126);
+	close(veth_fd);
 	char cidr[32];
 	snprintf(cidr, sizeof cidr, "%s/30", s->child_addr);
 	const char *lo_up[] = {"ip", "link", "set", "lo", "up", NULL};
@@ -484,7 +485,10 @@ int cmd_run(int argc, char **argv)
 	     run_cmd(up, false) == 0 && run_write_file(nat_path, nat) == 0 &&
 	     run_cmd(natload, false) == 0 &&
 	     run_write_file("/proc/sys/net/ipv4/ip_forward", "1\n") == 0;
-	close(veth_pipe[1]); /* tells the child the veth is there */
+	/* Tell the child the veth is there (EOF without a byte: give up). */
+	if (ok && write(veth_pipe[1], "v", 1) != 1)
+		ok = false;
+	close(veth_pipe[1]);
 	if (!ok) {
 		fprintf(stderr, "egressd run: cannot set up the network for the command\n");
 		close(go_pipe[1]);
