@@ -45,8 +45,11 @@ static struct rules_params gateway_params(void)
 /* Offset of needle in hay; fails the test when absent. */
 static size_t at(const char *hay, const char *needle)
 {
-	const char *s = strstr(hay, needle);
+	const char *s;
 
+	if (!hay)
+		fail_msg("missing \"%s\": no such chain", needle);
+	s = strstr(hay, needle);
 	if (!s)
 		fail_msg("missing \"%s\" in:\n%s", needle, hay);
 	return (size_t)(s - hay);
@@ -54,6 +57,8 @@ static size_t at(const char *hay, const char *needle)
 
 static void assert_absent(const char *hay, const char *needle)
 {
+	if (!hay)
+		fail_msg("no such chain (looking for \"%s\")", needle);
 	if (strstr(hay, needle))
 		fail_msg("unexpected \"%s\" in:\n%s", needle, hay);
 }
