@@ -240,9 +240,15 @@ size_t dns_build_reply(const uint8_t *query, size_t qlen, const struct dns_query
 	uint8_t wire[DNS_WIRE_MAX], tail[4];
 	size_t wlen = 0, o = 0;
 
-	if (!q || q->question_end < 12 || qlen < q->question_end || !dns_header(&c, &h) ||
-	    h.qd < 1 || dns_name(msg, &c, wire, &wlen) != DNS_OK || !cur_copy(&c, tail, 4))
+	if (!q || !dns_header(&c, &h))
 		return 0;
+	/*
+	 * A query whose question we refused to parse (several questions, a
+	 * bad name) still gets its answer, with the header alone (qdcount 0),
+	 * so the client learns at once instead of timing out.
+	 */
+	bool question = q->question_end >= 12 && qlen >= q->question_end && h.qd >= 1 &&
+	                dns_name(msg, &c, wire, &wlen) == DNS_OK && cur_copy(&c, tail, 4);
 	uint16_t flags = (uint16_t)(DNS_F_QR | (h.flags & (DNS_F_OPCODE | DNS_F_RD)) | DNS_F_RA |
 	                            (rcode & DNS_F_RCODE));
 	uint8_t hdr[12] = {
@@ -251,7 +257,7 @@ size_t dns_build_reply(const uint8_t *query, size_t qlen, const struct dns_query
 	    (uint8_t)(flags >> 8),
 	    (uint8_t)flags,
 	    0,
-	    1,
+	    question ? 1 : 0,
 	    0,
 	    0,
 	    0,
@@ -259,8 +265,9 @@ size_t dns_build_reply(const uint8_t *query, size_t qlen, const struct dns_query
 	    0,
 	    0,
 	};
-	if (!dns_put(out, cap, &o, hdr, sizeof hdr) || !dns_put(out, cap, &o, wire, wlen) ||
-	    !dns_put(out, cap, &o, tail, sizeof tail))
+	if (!dns_put(out, cap, &o, hdr, sizeof hdr))
+		return 0;
+	if (question && (!dns_put(out, cap, &o, wire, wlen) || !dns_put(out, cap, &o, tail, sizeof tail)))
 		return 0;
 	return o;
 }

@@ -304,8 +304,25 @@ static void reply(void **state)
 	assert_memory_equal(out + 4, counts, 8);
 	assert_memory_equal(out + 12, b.d + 12, qend - 12);
 	assert_int_equal(dns_build_reply(b.d, b.n, &q, DNS_RCODE_NXDOMAIN, out, qend - 1), 0);
+	/* the question cannot be copied: the header alone answers, qdcount 0 */
 	assert_int_equal(dns_build_reply(b.d, qend - 1, &q, DNS_RCODE_NXDOMAIN, out, sizeof out),
-	                 0);
+	                 12);
+	assert_int_equal(out[3], 0x80 | DNS_RCODE_NXDOMAIN);
+	assert_int_equal(out[5], 0);
+	/* a query refused for having two questions still gets an answer */
+	{
+		struct dns_query q2;
+		uint8_t two[sizeof b.d];
+		memcpy(two, b.d, b.n);
+		two[5] = 2; /* qdcount 2 */
+		assert_int_equal(dns_query_parse(cur_make(two, b.n), &q2, &why), PARSE_BAD);
+		assert_int_equal(why, DNS_QDCOUNT);
+		assert_int_equal(dns_build_reply(two, b.n, &q2, DNS_RCODE_REFUSED, out, sizeof out),
+		                 12);
+		assert_int_equal(out[0], 0x12);
+		assert_int_equal(out[3], 0x80 | DNS_RCODE_REFUSED);
+		assert_int_equal(out[5], 0);
+	}
 	n = dns_build_reply(b.d, b.n, &q, DNS_RCODE_NOERROR, out, sizeof out);
 	assert_int_equal(out[3], 0x80);
 
