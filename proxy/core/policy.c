@@ -376,12 +376,14 @@ int policy_builder_add_name(struct policy_builder *b, const char *name, bool wil
 /* Range key: family, prefix, then the masked address bytes of the family. */
 static size_t range_key(const struct addr *a, unsigned prefix, uint8_t key[18])
 {
-	struct addr m = *a;
-	addr_mask(&m, prefix);
-	key[0] = m.family;
+	size_t n = a->family == ADDR_V4 ? 4 : 16, full = prefix / 8;
+	key[0] = a->family;
 	key[1] = (uint8_t)prefix;
-	size_t n = m.family == ADDR_V4 ? 4 : 16;
-	memcpy(key + 2, m.b, n);
+	memcpy(key + 2, a->b, full);
+	if (full < n) {
+		key[2 + full] = (uint8_t)(a->b[full] & (0xff00u >> (prefix % 8)));
+		memset(key + 3 + full, 0, n - full - 1);
+	}
 	return 2 + n;
 }
 
