@@ -387,6 +387,8 @@ static void engine_config_for(struct daemon *d, const struct conf *c)
 {
 	d->ecfg = c->engine;
 	d->ecfg.enforce = c->enforce;
+	/* host mode: the local TCP stack waits for held segments (engine.h) */
+	d->ecfg.drop_partial = c->mode == CONF_MODE_HOST;
 	d->ecfg.registrable = registrable;
 	d->ecfg.registrable_arg = d;
 }

@@ -17,7 +17,10 @@
  * flow is decided (engine_resolved, a later packet, engine_tick timing out
  * the hold, engine_free). In audit mode (enforce = false) nothing is held:
  * undecided packets PASS, a would-be DENY is logged with enforced = false
- * and issued as ALLOW.
+ * and issued as ALLOW. A TCP SYN that would be denied passes and its flow
+ * is decided at the first payload (or the hold timeout), so the one event
+ * of that flow carries the name the client used; would-be-refused DNS
+ * queries are forwarded (and logged dns_deny, enforced = false).
  *
  * Events: one per decided flow; identical events (kind, src, dst, dport,
  * name, reason, detail) within 1 s are aggregated: the first goes out at once,
@@ -437,8 +440,20 @@ struct decision {
 };
 
 /* Decide f: event, verdict to every held packet, flow moves to the decided list. */
-static void flow_decide(struct engine *e, struct flow *f, const struct decision *d, uint64_t now)
+static void flow_decide(struct engine *e, struct flow *f, const struct decision *din, uint64_t now)
 {
+	struct decision audit_d, *d = &audit_d;
+	*d = *din;
+	if (f->audit_reason != REASON_NONE) {
+		/* Audit: the SYN would have been denied; the payload only named it. */
+		if (d->allow) {
+			d->allow = false;
+			d->reason = f->audit_reason;
+			d->detail = NULL;
+			d->rule = NULL;
+		}
+		d->ind |= f->audit_ind;
+	}
 	struct flow_event ev = {.kind = d->allow ? EVENT_ALLOW : EVENT_DENY};
 	event_from_key(&ev, &f->key);
 	ev.name = f->name;
@@ -778,6 +793,11 @@ static void tcp_payload(struct engine *e, struct flow *f, uint64_t h, const stru
 	}
 	if (f->state == FLOW_UNDECIDED)
 		try_decide_stream(e, f, now);
+	/* Host mode: keep the bytes, free the segments (see engine_config.drop_partial). */
+	if (e->cfg.enforce && e->cfg.drop_partial && f->state == FLOW_UNDECIDED && f->nheld) {
+		release_held(e, f, VERDICT_DROP);
+		return;
+	}
 	/* Audit: nothing waits. The packet was the last one held, if still held. */
 	if (!e->cfg.enforce && f->state != FLOW_DECIDED && f->nheld && f->held[f->nheld - 1] == h) {
 		f->nheld--;
@@ -839,6 +859,18 @@ static void tcp_new(struct engine *e, uint64_t h, const struct pkt *p, const str
 		    st.exact_names + st.wildcards ? REASON_PORT_NOT_ALLOWED : REASON_IP_NOT_ALLOWED;
 		if (deny == REASON_IP_NOT_ALLOWED)
 			ind = IND_IP_LITERAL;
+	}
+	if (deny != REASON_NONE && !e->cfg.enforce) {
+		/* Audit: let it go on to its first payload to learn its name. */
+		f->audit_reason = deny;
+		f->audit_ind = ind;
+		flow_hold_start(e->ft, f, now);
+		if (p->payload_len) {
+			tcp_payload(e, f, h, p, now);
+			return;
+		}
+		verdict(e, h, VERDICT_PASS);
+		return;
 	}
 	if (deny != REASON_NONE) {
 		if (flow_hold_packet(f, h) == 0) {
@@ -1113,10 +1145,14 @@ void engine_tick(struct engine *e, uint64_t now)
 	for (; f; f = next) {
 		next = f->wnext;
 		if (f->state != FLOW_DECIDED && now - f->hold_since >= e->cfg.hold_ns) {
-			decide_deny(e, f, REASON_INCOMPLETE,
-			            f->state == FLOW_WAIT_RESOLVE ? "resolve_timeout"
-			                                          : "hold_timeout",
-			            0, now);
+			if (f->audit_reason != REASON_NONE && f->contig == 0 && f->end == 0)
+				/* audit: no payload came to name it; the SYN's reason stands */
+				decide_deny(e, f, f->audit_reason, NULL, 0, now);
+			else
+				decide_deny(e, f, REASON_INCOMPLETE,
+				            f->state == FLOW_WAIT_RESOLVE ? "resolve_timeout"
+				                                          : "hold_timeout",
+				            0, now);
 		}
 	}
 	/* Idle flows: undecided ones after flow_idle_ns, decided ones after a linger. */
@@ -1208,8 +1244,10 @@ static void dns_event(struct engine *e, int kind, const struct dns_query *q,
  * (dns_deny, detail = the parser's reason). A name no entry covers on any
  * port: REFUSE with indicators. HTTPS/SVCB with ech = deny: EMPTY (their
  * ech parameter would let the client hide the SNI). Else FORWARD.
- * Audit mode does not change DNS answers: refusing is what keeps a
- * tunnel from being answered, and REFUSED is visible to the user.
+ * Audit mode forwards a well-formed query for a name no entry covers (after
+ * logging dns_deny with enforced = false): the workload must keep working
+ * so that `egressd learn` sees all of it. Malformed queries are refused in
+ * both modes.
  */
 enum dns_action engine_dns_query(struct engine *e, const uint8_t *msg, size_t len,
                                  const struct addr *client, uint16_t client_port,
@@ -1246,7 +1284,8 @@ enum dns_action engine_dns_query(struct engine *e, const uint8_t *msg, size_t le
 		typosquat_check(e, name, &ind);
 		dns_event(e, EVENT_DNS_DENY, &q, client, client_port, REASON_NAME_NOT_ALLOWED,
 		          r == PARSE_OK ? NULL : name_err_name(q.name_err), &ind, now);
-		return DNS_REFUSE;
+		/* Audit: the workload must see what enforcing would break, not break. */
+		return e->cfg.enforce || r != PARSE_OK ? DNS_REFUSE : DNS_FORWARD;
 	}
 	if ((q.qtype == DNS_TYPE_HTTPS || q.qtype == DNS_TYPE_SVCB) && !e->cfg.ech_allow)
 		return DNS_EMPTY;

@@ -49,6 +49,15 @@ struct engine_config {
 	uint64_t hold_ns;             /* wait for a complete first payload (default 2 s) */
 	size_t hold_bytes;            /* per flow (default 16 KiB) */
 	unsigned hold_segments;       /* per flow (default 24) */
+	/*
+	 * Host mode: the local TCP stack sends no more of a socket's data while
+	 * earlier segments of it sit in the queue (autocorking, TCP small
+	 * queues), so a first payload split over several segments would never
+	 * complete if they were held. With drop_partial, a segment that does not
+	 * complete the decision is recorded and dropped (never delivered); the
+	 * client retransmits it once the flow is allowed. Gateway mode holds.
+	 */
+	bool drop_partial;
 	size_t hold_bytes_total;      /* all flows (default 32 MiB) */
 	size_t max_flows;             /* tracked flows (default 65536) */
 	uint64_t flow_idle_ns;        /* forget undecided flows idle this long (default 30 s) */

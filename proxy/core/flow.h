@@ -42,6 +42,10 @@ struct flow {
 	bool on_hold_list;
 	bool have_isn;
 	bool split; /* hello seen in several records or segments */
+	/* Audit mode: the SYN would have been denied for this; the flow goes on
+	 * to its first payload so the event can carry the name. */
+	enum reason audit_reason;
+	uint32_t audit_ind;
 	uint32_t isn;
 	int64_t uid;
 	uint64_t last_ns, hold_since;

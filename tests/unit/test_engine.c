@@ -845,6 +845,59 @@ static void test_one_byte_segments_allowed(void **state)
 	teardown_h(h);
 }
 
+static void drop_partial_tweak(struct engine_config *c)
+{
+	c->drop_partial = true;
+}
+
+/* Host mode: partial segments are recorded and dropped, never delivered. */
+static void test_drop_partial(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(drop_partial_tweak);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	bind_name(h, "api.example.com", sv);
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "api.example.com", false, 0, 1);
+	size_t third = n / 3;
+	syn(h, cl, sv, 40000, 443, 1);
+	uint64_t a = seg(h, cl, sv, 40000, 443, 0, hello, third, 2);
+	uint64_t b = seg(h, cl, sv, 40000, 443, third, hello + third, third, 2);
+	assert_int_equal(h->vcount[a], 1);
+	assert_int_equal(h->vlast[a], VERDICT_DROP);
+	assert_int_equal(h->vlast[b], VERDICT_DROP);
+	/* the client retransmits the first piece: a duplicate, dropped again */
+	uint64_t a2 = seg(h, cl, sv, 40000, 443, 0, hello, third, 3);
+	assert_int_equal(h->vlast[a2], VERDICT_DROP);
+	uint64_t c = seg(h, cl, sv, 40000, 443, 2 * third, hello + 2 * third, n - 2 * third, 3);
+	assert_int_equal(h->vlast[c], VERDICT_ALLOW);
+	assert_int_equal(last_ev(h)->kind, EVENT_ALLOW);
+	/* the dropped pieces come again once allowed */
+	uint64_t a3 = seg(h, cl, sv, 40000, 443, 0, hello, third, 4);
+	assert_int_equal(h->vlast[a3], VERDICT_ALLOW);
+	struct engine_stats st;
+	engine_stats(h->e, &st);
+	assert_int_equal(st.held_packets, 0);
+	assert_int_equal(st.held_bytes, 0);
+
+	/* a denied name: every piece dropped or denied, none passed */
+	n = build_hello(hello, "evil.example.net", false, 0, 1);
+	syn(h, cl, sv, 40001, 443, 5);
+	uint64_t d = seg(h, cl, sv, 40001, 443, 0, hello, n / 2, 5);
+	uint64_t e = seg(h, cl, sv, 40001, 443, n / 2, hello + n / 2, n - n / 2, 5);
+	assert_int_equal(h->vlast[d], VERDICT_DROP);
+	assert_int_equal(h->vlast[e], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_NAME_NOT_ALLOWED);
+	assert_true(last_ev(h)->bits & IND_SPLIT_HELLO);
+	/* never completed: incomplete at the hold timeout, nothing left held */
+	syn(h, cl, sv, 40002, 443, 6);
+	uint64_t f = seg(h, cl, sv, 40002, 443, 0, hello, 10, 6);
+	assert_int_equal(h->vlast[f], VERDICT_DROP);
+	engine_tick(h->e, 6 + 3 * S);
+	assert_int_equal(last_ev(h)->reason, REASON_INCOMPLETE);
+	teardown_h(h);
+}
+
 static void test_tfo(void **state)
 {
 	(void)state;
@@ -930,16 +983,40 @@ static void test_audit(void **state)
 	(void)state;
 	struct h *h = setup_with(audit_tweak);
 	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	uint8_t hello[2048];
+	size_t n;
+	/* a SYN that would be denied passes; the first payload names the flow */
+	unsigned nev0 = h->nev;
 	uint64_t a = syn(h, cl, "198.51.100.99", 40000, 443, 1);
-	assert_int_equal(h->vlast[a], VERDICT_ALLOW);
+	assert_int_equal(h->vlast[a], VERDICT_PASS);
+	assert_int_equal(h->nev, nev0);
+	n = build_hello(hello, "evil.example.net", false, 0, 1);
+	uint64_t a2 = seg(h, cl, "198.51.100.99", 40000, 443, 0, hello, n, 1);
+	assert_int_equal(h->vlast[a2], VERDICT_ALLOW);
 	assert_int_equal(last_ev(h)->kind, EVENT_DENY);
 	assert_false(last_ev(h)->enforced);
+	assert_int_equal(last_ev(h)->reason, REASON_NAME_NOT_ALLOWED);
+	assert_string_equal(last_ev(h)->name, "evil.example.net");
+	assert_true(last_ev(h)->bits & IND_IP_LITERAL);
+	/* an allowed name to an address it was never bound to: still a deny */
+	n = build_hello(hello, "api.example.com", false, 0, 1);
+	syn(h, cl, "198.51.100.98", 40009, 443, 1);
+	uint64_t a3 = seg(h, cl, "198.51.100.98", 40009, 443, 0, hello, n, 1);
+	assert_int_equal(h->vlast[a3], VERDICT_ALLOW);
+	assert_int_equal(last_ev(h)->kind, EVENT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_SNI_IP_MISMATCH);
+	assert_false(last_ev(h)->enforced);
+	/* no payload at all: the SYN's reason is logged at the hold timeout */
+	uint64_t a4 = syn(h, cl, "198.51.100.97", 40010, 443, 1);
+	assert_int_equal(h->vlast[a4], VERDICT_PASS);
+	engine_tick(h->e, 1 + 3 * S);
+	assert_int_equal(last_ev(h)->kind, EVENT_DENY);
 	assert_int_equal(last_ev(h)->reason, REASON_IP_NOT_ALLOWED);
+	assert_false(last_ev(h)->enforced);
 	bind_name(h, "api.example.com", sv);
 	uint64_t s = syn(h, cl, sv, 40001, 443, 2);
 	assert_int_equal(h->vlast[s], VERDICT_PASS);
-	uint8_t hello[2048];
-	size_t n = build_hello(hello, "evil.example.net", false, 0, 1);
+	n = build_hello(hello, "evil.example.net", false, 0, 1);
 	uint64_t b = seg(h, cl, sv, 40001, 443, 0, hello, n / 2, 3);
 	assert_int_equal(h->vlast[b], VERDICT_PASS); /* nothing waits in audit mode */
 	uint64_t c = seg(h, cl, sv, 40001, 443, n / 2, hello + n / 2, n - n / 2, 4);
@@ -1212,6 +1289,7 @@ int main(void)
 	    cmocka_unit_test(test_tfo),
 	    cmocka_unit_test(test_verify_mode),
 	    cmocka_unit_test(test_audit),
+	    cmocka_unit_test(test_drop_partial),
 	    cmocka_unit_test(test_audit_timeout),
 	    cmocka_unit_test(test_hold_bytes_total),
 	    cmocka_unit_test(test_aggregation_and_beacon),
