@@ -147,6 +147,8 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 		fprintf(f, "\t\tiifname != \"%s\" drop\n", p->inside);
 	} else {
 		fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_SELF);
+		/* answers of local servers to connections from outside: not egress */
+		fprintf(f, "\t\tct direction reply accept\n");
 	}
 	fprintf(f, "\t\tct state related icmp type { destination-unreachable, time-exceeded, "
 	           "parameter-problem } accept\n");

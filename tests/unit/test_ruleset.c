@@ -141,6 +141,8 @@ static void test_host(enum rules_backend b, unsigned threads)
 	/* loopback before the DENY rule: our own resets reach local sockets */
 	assert_true(at(pre, "oif \"lo\" accept") < at(pre, "== 0x02000000 meta l4proto tcp"));
 	assert_true(at(pre, "meta mark & 0x0f000000 == 0x08000000 accept") < at(pre, SET_QUEUED));
+	/* replies of local servers are not egress */
+	assert_true(at(pre, "ct direction reply accept") < at(pre, SET_QUEUED));
 	assert_absent(pre, "iifname");
 	/* DNS redirected to our own listener passes (only that address and port) */
 	assert_true(at(pre, "ct status dnat ip daddr 127.0.0.1 th dport 53 accept") <
