@@ -22,6 +22,7 @@
 #include "../nfq/ruleset.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -37,9 +38,11 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -49,8 +52,12 @@ extern char **environ;
 #define RUN_NET_DEFAULT "100.64.77.0" /* shared address space (RFC 6598), a /24 of it */
 #define RUN_QUEUE_BASE 30000
 #define RUN_DNS_PORT_BASE 20000
+#define RUN_EXIT_FAILED 125 /* the run itself failed (as env(1) and timeout(1) say it) */
+#define RUN_GRACE_MS 5000   /* after a signal we passed on, CMD's time to exit before SIGKILL */
+#define RUN_TICK_MS 50
 
 struct run_slot {
+	pid_t supervisor; /* the process that owns the slot (children check their parent) */
 	int n;
 	int lock_fd;
 	char dir[64];
@@ -59,9 +66,6 @@ struct run_slot {
 	char veth_host[16], veth_child[16];
 	char host_addr[INET_ADDRSTRLEN], child_addr[INET_ADDRSTRLEN], net_addr[INET_ADDRSTRLEN];
 };
-
-static volatile int run_stop;
-static volatile pid_t run_child = -1;
 
 static void run_usage(FILE *f)
 {
@@ -90,12 +94,20 @@ static int run_cmd(const char *const argv[], bool quiet)
 {
 	pid_t pid;
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none;
 	posix_spawn_file_actions_init(&fa);
 	if (quiet) {
 		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
 	}
-	int rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+	/* The supervisor keeps its signals blocked; the helper must not inherit that. */
+	sigemptyset(&none);
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
+	int rc = posix_spawnp(&pid, argv[0], &fa, &at, (char *const *)argv, environ);
+	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);
 	if (rc != 0) {
 		fprintf(stderr, "egressd run: %s: %s\n", argv[0], strerror(rc));
@@ -186,13 +198,14 @@ static void run_slot_cleanup(const struct run_slot *s)
 /*
  * The child: wait until the parent made the veth, configure its side, point
  * DNS at egressd, wait for "ready", drop to the invoking user, exec CMD.
+ * Exit 125 before CMD: the run could not be set up (the parent says why).
  */
 static void run_child_main(const struct run_slot *s, int go_fd, int veth_fd, char **cmd)
 {
 	char c;
 	/* 1. veth exists (the parent writes a byte; EOF alone: it failed). */
 	if (read(veth_fd, &c, 1) != 1)
-		_exit(126);
+		_exit(RUN_EXIT_FAILED);
 	close(veth_fd);
 	char cidr[32];
 	snprintf(cidr, sizeof cidr, "%s/30", s->child_addr);
@@ -203,7 +216,7 @@ static void run_child_main(const struct run_slot *s, int go_fd, int veth_fd, cha
 	if (run_cmd(lo_up, false) || run_cmd(addr, false) || run_cmd(up, false) ||
 	    run_cmd(route, false)) {
 		fprintf(stderr, "egressd run: cannot configure the namespace\n");
-		_exit(126);
+		_exit(RUN_EXIT_FAILED);
 	}
 	/* DNS: a private resolv.conf in this mount namespace. */
 	char resolv[128], text[64];
@@ -213,13 +226,11 @@ static void run_child_main(const struct run_slot *s, int go_fd, int veth_fd, cha
 	    run_write_file(resolv, text) != 0 ||
 	    mount(resolv, "/etc/resolv.conf", NULL, MS_BIND, NULL) == -1) {
 		fprintf(stderr, "egressd run: cannot set up DNS: %s\n", strerror(errno));
-		_exit(126);
+		_exit(RUN_EXIT_FAILED);
 	}
-	/* 2. egressd ready. */
-	if (read(go_fd, &c, 1) != 1) {
-		fprintf(stderr, "egressd run: egressd did not start; not running the command\n");
-		_exit(126);
-	}
+	/* 2. egressd ready (EOF without the byte: it did not start; the parent says why). */
+	if (read(go_fd, &c, 1) != 1)
+		_exit(RUN_EXIT_FAILED);
 	close(go_fd);
 	/* Run as the invoking user under sudo. */
 	const char *sudo_uid = getenv("SUDO_UID"), *sudo_gid = getenv("SUDO_GID");
@@ -234,45 +245,52 @@ static void run_child_main(const struct run_slot *s, int go_fd, int veth_fd, cha
 			    setgid((gid_t)gid) == -1 || setuid((uid_t)uid) == -1) {
 				fprintf(stderr, "egressd run: cannot become uid %lu: %s\n", uid,
 					strerror(errno));
-				_exit(126);
+				_exit(RUN_EXIT_FAILED);
 			}
 		}
 	}
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
+	/* Should the supervisor die (SIGKILL), CMD goes too (cleared by the uid change: set after it). */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != s->supervisor)
+		_exit(RUN_EXIT_FAILED);
 	execvp(cmd[0], cmd);
 	fprintf(stderr, "egressd run: %s: %s\n", cmd[0], strerror(errno));
 	_exit(errno == ENOENT ? 127 : 126);
 }
 
-static void run_on_signal(int sig)
+/* egressd itself, in its own process: it drops its privileges, the supervisor keeps them. */
+static void run_daemon_main(const struct run_slot *s, struct conf *conf, struct policy *policy,
+			    int ready_fd)
 {
-	if (sig == SIGCHLD) {
-		/* Only CMD's exit ends the run (not ip/nft helpers). */
-		siginfo_t si = {0};
-		if (run_child > 0 &&
-		    waitid(P_PID, (id_t)run_child, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-		    si.si_pid == run_child)
-			run_stop = 1;
-		return;
-	}
-	/* Ctrl-C / SIGTERM: pass it to CMD; its exit ends the daemon. */
-	if (run_child > 0)
-		kill(run_child, sig);
-	run_stop = 1;
+	/* Not in the terminal's process group: Ctrl-C goes to CMD, whose exit stops us. */
+	if (setpgid(0, 0) == -1 || prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 ||
+	    getppid() != s->supervisor)
+		_exit(1);
+	struct daemon_opts dopts = {
+		.conf_path = NULL,
+		.apply_rules = true,
+		.table = s->table,
+		.ready_fd = ready_fd,
+		.stop_flag = NULL,
+	};
+	_exit(daemon_run(conf, policy, &dopts) == 0 ? 0 : 1);
 }
 
-/* Denied flows from the event log, summarised on stderr. */
-static void run_summary(const char *log_path, int status)
+/* Denied flows from the event log (from byte offset `from`), summarised on stderr. */
+static void run_summary(const char *log_path, off_t from, bool audit, int status)
 {
 	FILE *f = fopen(log_path, "r");
 	if (!f)
 		return;
+	if (from > 0 && fseeko(f, from, SEEK_SET) == -1) {
+		fclose(f);
+		return;
+	}
 	struct json_object *agg = json_object_new_object();
 	unsigned denied = 0;
 	char *line = NULL;
 	size_t cap = 0;
-	while (getline(&line, &cap, f) != -1) {
+	while (agg && getline(&line, &cap, f) != -1) {
 		struct json_object *o = json_tokener_parse(line), *v;
 		if (!o)
 			continue;
@@ -296,23 +314,26 @@ static void run_summary(const char *log_path, int status)
 				snprintf(key, sizeof key, "%s %s:%d (%s)", ev, what, port, reason);
 			else
 				snprintf(key, sizeof key, "%s %s (%s)", ev, what, reason);
+			/* Identical repeats come as one line with their number in "count". */
 			int count = 1;
-			if (json_object_object_get_ex(o, "count", &v))
+			if (json_object_object_get_ex(o, "count", &v) && json_object_get_int(v) > 1)
 				count = json_object_get_int(v);
+			denied += (unsigned)count;
 			struct json_object *prev;
 			if (json_object_object_get_ex(agg, key, &prev))
 				count += json_object_get_int(prev);
 			json_object_object_add(agg, key, json_object_new_int(count));
-			denied += (unsigned)(count > 0 ? count : 1);
 		}
 		json_object_put(o);
 	}
 	free(line);
 	fclose(f);
+	const char *verb = audit ? "would have been denied (audit: nothing was blocked)" : "denied";
 	if (denied == 0) {
-		fprintf(stderr, "egressd run: no flow denied; exit status %d\n", status);
+		fprintf(stderr, "egressd run: no flow %s; exit status %d\n",
+			audit ? "would have been denied (audit)" : "denied", status);
 	} else {
-		fprintf(stderr, "egressd run: %u denied (exit status %d):\n", denied, status);
+		fprintf(stderr, "egressd run: %u %s (exit status %d):\n", denied, verb, status);
 		json_object_object_foreach(agg, key, val)
 		{
 			fprintf(stderr, "  %5d  %s\n", json_object_get_int(val), key);
@@ -321,6 +342,99 @@ static void run_summary(const char *log_path, int status)
 	json_object_put(agg);
 }
 
+/* The inode of pid's network namespace (0 if it is gone). */
+static ino_t run_netns_of(pid_t pid)
+{
+	char path[64];
+	struct stat st;
+	snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pid);
+	return stat(path, &st) == -1 ? 0 : st.st_ino;
+}
+
+/*
+ * CMD is gone, but what it started may still run in its namespace (a
+ * background job, a daemon that double-forked). SIGKILL every process whose
+ * network namespace is CMD's, until a scan finds none (bounded).
+ */
+static void run_kill_leftovers(ino_t netns)
+{
+	if (netns == 0)
+		return;
+	for (int round = 0; round < 100; round++) {
+		DIR *d = opendir("/proc");
+		if (!d)
+			return;
+		unsigned found = 0;
+		struct dirent *e;
+		while ((e = readdir(d)) != NULL) {
+			char *end;
+			long pid = strtol(e->d_name, &end, 10);
+			if (*end != '\0' || pid <= 1 || pid == (long)getpid())
+				continue;
+			if (run_netns_of((pid_t)pid) == netns) {
+				kill((pid_t)pid, SIGKILL);
+				found++;
+			}
+		}
+		closedir(d);
+		if (found == 0)
+			return;
+		usleep(20 * 1000); /* let the killed ones go before the next scan */
+	}
+	fprintf(stderr, "egressd run: processes left in the command's namespace\n");
+}
+
+static uint64_t run_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Wait grace_ms for pid to exit; then SIGKILL and reap. Its wait status. */
+static int run_reap(pid_t pid, int grace_ms)
+{
+	int st = 0;
+	for (int waited = 0;; waited += 10) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+		if (w == pid)
+			return st;
+		if (w == -1 && errno != EINTR)
+			return 0;
+		if (waited >= grace_ms)
+			break;
+		usleep(10 * 1000);
+	}
+	kill(pid, SIGKILL);
+	while (waitpid(pid, &st, 0) == -1)
+		if (errno != EINTR)
+			return 0;
+	return st;
+}
+
+static int run_exit_code(int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return RUN_EXIT_FAILED;
+}
+
+/*
+ * The supervisor (this process, root throughout) and its two children:
+ *
+ *   supervisor --fork--> CMD child: unshare(net, mount), waits for the veth,
+ *       |                configures its side, waits for "ready", exec CMD
+ *       +------fork--> egressd (gateway mode for the veth, own table and queue,
+ *                      drops privileges, own process group)
+ *
+ * The supervisor blocks SIGCHLD, SIGINT, SIGTERM, SIGHUP and takes them with
+ * sigtimedwait: a terminating signal is passed to CMD, which gets
+ * RUN_GRACE_MS before SIGKILL. When CMD exits: its namespace's leftovers are
+ * killed, egressd is stopped, the veth, the tables and the files go, the
+ * summary is printed, and CMD's exit status is ours.
+ */
 int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -335,10 +449,17 @@ int cmd_run(int argc, char **argv)
 	struct diag d = {0};
 	struct policy_builder *b = policy_builder_new();
 	struct conf *conf = conf_new_defaults();
+	struct policy *policy = NULL;
 	const char *log_path = NULL;
 	bool audit = false;
 	unsigned nallow = 0;
-	int opt, ret = 125;
+	int opt, ret = RUN_EXIT_FAILED;
+	struct run_slot s = {.lock_fd = -1};
+	int veth_pipe[2] = {-1, -1}, go_pipe[2] = {-1, -1}, ns_pipe[2] = {-1, -1};
+	pid_t cmd_pid = -1, daemon_pid = -1;
+	sigset_t sigs, oldmask;
+	char nat_path[128] = "", own_log[128] = "";
+
 	if (!b || !conf) {
 		fprintf(stderr, "egressd run: out of memory\n");
 		goto out;
@@ -386,13 +507,20 @@ int cmd_run(int argc, char **argv)
 	}
 	char **cmd = argv + optind;
 
-	struct run_slot s = {.lock_fd = -1};
+	/* From here on, signals are taken in the loop below, never asynchronously. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGCHLD);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, &oldmask);
+
 	if (run_slot_take(&s) != 0)
 		goto out;
+	s.supervisor = getpid();
 	run_slot_cleanup(&s);
 
 	/* The daemon's configuration: gateway mode for our veth only. */
-	char own_log[128];
 	snprintf(own_log, sizeof own_log, "%s/events.jsonl", s.dir);
 	unlink(own_log);
 	conf->mode = CONF_MODE_GATEWAY;
@@ -410,62 +538,55 @@ int cmd_run(int argc, char **argv)
 	conf->log_file = strdup(log_path ? log_path : own_log);
 	if (!conf->log_file)
 		goto out_slot;
+	/* The summary reads what this run appends to the log, not what was there. */
+	struct stat lst;
+	off_t log_from = log_path && stat(log_path, &lst) == 0 && S_ISREG(lst.st_mode) ? lst.st_size
+										      : 0;
 
-	struct policy *policy = policy_builder_finish(b);
+	policy = policy_builder_finish(b);
 	b = NULL;
 	if (!policy) {
 		fprintf(stderr, "egressd run: out of memory\n");
 		goto out_slot;
 	}
 
-	/* Namespace for CMD: a child that unshares and waits for us. */
-	int veth_pipe[2], go_pipe[2];
-	if (pipe2(veth_pipe, O_CLOEXEC) == -1 || pipe2(go_pipe, O_CLOEXEC) == -1) {
-		policy_free(policy);
+	if (pipe2(veth_pipe, O_CLOEXEC) == -1 || pipe2(go_pipe, O_CLOEXEC) == -1 ||
+	    pipe2(ns_pipe, O_CLOEXEC) == -1) {
+		fprintf(stderr, "egressd run: pipe: %s\n", strerror(errno));
 		goto out_slot;
 	}
-	struct sigaction sa = {.sa_handler = run_on_signal};
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGCHLD, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-
-	/* The child is created in its own namespaces by unshare after fork. */
-	int ns_pipe[2];
-	if (pipe2(ns_pipe, O_CLOEXEC) == -1) {
-		policy_free(policy);
-		goto out_slot;
-	}
-	pid_t pid = fork();
-	if (pid == -1) {
+	/* CMD's child: its own network and mount namespaces, waiting for us. */
+	cmd_pid = fork();
+	if (cmd_pid == -1) {
 		fprintf(stderr, "egressd run: fork: %s\n", strerror(errno));
-		policy_free(policy);
 		goto out_slot;
 	}
-	if (pid == 0) {
+	if (cmd_pid == 0) {
+		sigprocmask(SIG_SETMASK, &oldmask, NULL);
 		close(veth_pipe[1]);
 		close(go_pipe[1]);
 		close(ns_pipe[0]);
 		if (unshare(CLONE_NEWNET | CLONE_NEWNS) == -1) {
 			fprintf(stderr, "egressd run: unshare: %s\n", strerror(errno));
-			_exit(126);
+			_exit(RUN_EXIT_FAILED);
 		}
 		if (write(ns_pipe[1], "n", 1) != 1)
-			_exit(126);
+			_exit(RUN_EXIT_FAILED);
 		close(ns_pipe[1]);
 		run_child_main(&s, go_pipe[0], veth_pipe[0], cmd);
 	}
-	run_child = pid;
 	close(veth_pipe[0]);
 	close(go_pipe[0]);
 	close(ns_pipe[1]);
+	veth_pipe[0] = go_pipe[0] = ns_pipe[1] = -1;
 	char c;
 	bool ok = read(ns_pipe[0], &c, 1) == 1;
-	close(ns_pipe[0]);
+	ino_t cmd_netns = ok ? run_netns_of(cmd_pid) : 0;
+	ok = ok && cmd_netns != 0;
 
 	/* veth to the child's namespace, NAT for what egressd lets through. */
 	char pidstr[16], host_cidr[32], nat[512];
-	snprintf(pidstr, sizeof pidstr, "%d", (int)pid);
+	snprintf(pidstr, sizeof pidstr, "%d", (int)cmd_pid);
 	snprintf(host_cidr, sizeof host_cidr, "%s/30", s.host_addr);
 	snprintf(nat, sizeof nat,
 		 "table ip %s {\n"
@@ -474,7 +595,6 @@ int cmd_run(int argc, char **argv)
 		 "  }\n"
 		 "}\n",
 		 s.nat_table, s.net_addr, s.veth_host);
-	char nat_path[128];
 	snprintf(nat_path, sizeof nat_path, "%s/nat.nft", s.dir);
 	const char *mk[] = {"ip", "link", "add", s.veth_host, "type", "veth", "peer", "name",
 			    s.veth_child, "netns", pidstr, NULL};
@@ -489,59 +609,104 @@ int cmd_run(int argc, char **argv)
 	if (ok && write(veth_pipe[1], "v", 1) != 1)
 		ok = false;
 	close(veth_pipe[1]);
+	veth_pipe[1] = -1;
 	if (!ok) {
 		fprintf(stderr, "egressd run: cannot set up the network for the command\n");
-		close(go_pipe[1]);
-		policy_free(policy);
-		conf_free(conf);
-		conf = NULL;
 	} else {
-		/* egressd itself, until CMD exits (SIGCHLD) or we are told to stop. */
-		struct daemon_opts dopts = {
-			.conf_path = NULL,
-			.apply_rules = true,
-			.table = s.table,
-			.ready_fd = go_pipe[1],
-			.stop_flag = &run_stop,
-		};
-		int drc = daemon_run(conf, policy, &dopts);
-		conf = NULL; /* owned by daemon_run */
-		if (drc != 0)
-			fprintf(stderr, "egressd run: egressd stopped with an error\n");
-	}
-	/* Collect CMD: ask it to stop if it outlived egressd, then insist. */
-	int st = 0;
-	pid_t w = waitpid(pid, &st, WNOHANG);
-	if (w == 0) {
-		kill(pid, SIGTERM);
-		for (int i = 0; i < 50 && (w = waitpid(pid, &st, WNOHANG)) == 0; i++)
-			usleep(100 * 1000); /* bounded grace period for CMD to exit */
-		if (w == 0) {
-			kill(pid, SIGKILL);
-			w = waitpid(pid, &st, 0);
+		daemon_pid = fork();
+		if (daemon_pid == -1)
+			fprintf(stderr, "egressd run: fork: %s\n", strerror(errno));
+		if (daemon_pid == 0) {
+			sigprocmask(SIG_SETMASK, &oldmask, NULL);
+			close(ns_pipe[0]);
+			run_daemon_main(&s, conf, policy, go_pipe[1]);
 		}
 	}
-	if (w == -1)
-		st = 0;
-	run_child = -1;
-	if (WIFEXITED(st))
-		ret = WEXITSTATUS(st);
-	else if (WIFSIGNALED(st))
-		ret = 128 + WTERMSIG(st);
+	/* egressd's copies are its own now; without egressd, CMD's child sees EOF. */
+	close(go_pipe[1]);
+	go_pipe[1] = -1;
+	policy_free(policy);
+	policy = NULL;
+	conf_free(conf);
+	conf = NULL;
+
+	/*
+	 * Until CMD exits. A terminating signal sent to us (kill) is passed on to
+	 * CMD, which then has RUN_GRACE_MS; a second one, or the end of the grace,
+	 * is SIGKILL. One from the terminal (Ctrl-C) reached CMD's process group
+	 * already: not sent twice. egressd dying ends the run (fail closed).
+	 */
+	int cmd_st = 0, daemon_st = 0;
+	bool cmd_done = false, daemon_done = daemon_pid <= 0, failed = !ok || daemon_pid <= 0;
+	bool passed_on = false;
+	uint64_t kill_at = 0; /* monotonic ms; 0: no SIGKILL scheduled */
+	if (failed)
+		kill(cmd_pid, SIGKILL);
+	while (!cmd_done) {
+		struct timespec tick = {0, RUN_TICK_MS * 1000000L};
+		siginfo_t si;
+		int sig = sigtimedwait(&sigs, &si, &tick);
+		if ((sig == SIGINT || sig == SIGTERM || sig == SIGHUP) && si.si_code != SI_KERNEL) {
+			kill(cmd_pid, passed_on ? SIGKILL : sig);
+			if (!passed_on)
+				kill_at = run_now_ms() + RUN_GRACE_MS;
+			passed_on = true;
+		}
+		pid_t w = waitpid(cmd_pid, &cmd_st, WNOHANG);
+		if (w == cmd_pid || (w == -1 && errno == ECHILD))
+			cmd_done = true;
+		if (!daemon_done && waitpid(daemon_pid, &daemon_st, WNOHANG) == daemon_pid) {
+			daemon_done = true;
+			if (!cmd_done) {
+				fprintf(stderr,
+					"egressd run: egressd stopped (status %d); stopping the command\n",
+					run_exit_code(daemon_st));
+				failed = true;
+				kill(cmd_pid, SIGTERM);
+				kill_at = run_now_ms() + RUN_GRACE_MS;
+			}
+		}
+		if (!cmd_done && kill_at && run_now_ms() >= kill_at) {
+			kill(cmd_pid, SIGKILL);
+			kill_at = 0;
+		}
+	}
+	ret = failed ? RUN_EXIT_FAILED : run_exit_code(cmd_st);
+	run_kill_leftovers(cmd_netns);
+	if (!daemon_done) {
+		kill(daemon_pid, SIGTERM);
+		daemon_st = run_reap(daemon_pid, RUN_GRACE_MS);
+		if (run_exit_code(daemon_st) != 0)
+			fprintf(stderr, "egressd run: egressd stopped with an error (status %d)\n",
+				run_exit_code(daemon_st));
+	}
 	run_slot_cleanup(&s);
-	run_summary(log_path ? log_path : own_log, ret);
-	unlink(nat_path);
-	unlink(own_log);
-	char resolv[128];
-	snprintf(resolv, sizeof resolv, "%s/resolv.conf", s.dir);
-	unlink(resolv);
-	rmdir(s.dir);
+	if (ok && daemon_pid > 0)
+		run_summary(log_path ? log_path : own_log, log_from, audit, ret);
 out_slot:
-	if (s.lock_fd >= 0)
+	for (int i = 0; i < 2; i++) {
+		if (veth_pipe[i] >= 0)
+			close(veth_pipe[i]);
+		if (go_pipe[i] >= 0)
+			close(go_pipe[i]);
+		if (ns_pipe[i] >= 0)
+			close(ns_pipe[i]);
+	}
+	if (nat_path[0])
+		unlink(nat_path);
+	if (own_log[0])
+		unlink(own_log);
+	if (s.lock_fd >= 0) {
+		char resolv[128];
+		snprintf(resolv, sizeof resolv, "%s/resolv.conf", s.dir);
+		unlink(resolv);
+		rmdir(s.dir);
 		close(s.lock_fd);
+	}
 out:
 	diag_clear(&d);
 	policy_builder_free(b);
+	policy_free(policy);
 	conf_free(conf);
 	return ret;
 }
