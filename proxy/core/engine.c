@@ -411,6 +411,21 @@ static void release_held(struct engine *e, struct flow *f, enum verdict v)
 	free(held);
 }
 
+/*
+ * Audit mode holds nothing: if packet h (len payload bytes) is still the
+ * last one held by an undecided flow, it passes now.
+ */
+static void audit_pass_last(struct engine *e, struct flow *f, uint64_t h, size_t len)
+{
+	if (e->cfg.enforce || f->state == FLOW_DECIDED || !f->nheld || f->held[f->nheld - 1] != h)
+		return;
+	f->nheld--;
+	e->held_packets--;
+	e->held_bytes_total -= len;
+	f->held_bytes -= len;
+	verdict(e, h, VERDICT_PASS);
+}
+
 static void event_from_key(struct flow_event *ev, const struct flow_key *k)
 {
 	ev->proto = k->proto;
@@ -798,14 +813,7 @@ static void tcp_payload(struct engine *e, struct flow *f, uint64_t h, const stru
 		release_held(e, f, VERDICT_DROP);
 		return;
 	}
-	/* Audit: nothing waits. The packet was the last one held, if still held. */
-	if (!e->cfg.enforce && f->state != FLOW_DECIDED && f->nheld && f->held[f->nheld - 1] == h) {
-		f->nheld--;
-		e->held_packets--;
-		e->held_bytes_total -= p->payload_len;
-		f->held_bytes -= p->payload_len;
-		verdict(e, h, VERDICT_PASS);
-	}
+	audit_pass_last(e, f, h, p->payload_len);
 }
 
 static void tcp_new(struct engine *e, uint64_t h, const struct pkt *p, const struct flow_key *k,
@@ -963,13 +971,7 @@ static void udp_quic(struct engine *e, struct flow *f, uint64_t h, const struct 
 		                     .extra_len = p->payload_len};
 		flow_decide(e, f, &d, now);
 	}
-	if (!e->cfg.enforce && f->state != FLOW_DECIDED && f->nheld && f->held[f->nheld - 1] == h) {
-		f->nheld--;
-		e->held_packets--;
-		e->held_bytes_total -= p->payload_len;
-		f->held_bytes -= p->payload_len;
-		verdict(e, h, VERDICT_PASS);
-	}
+	audit_pass_last(e, f, h, p->payload_len);
 }
 
 static void udp_new(struct engine *e, uint64_t h, const struct pkt *p, const struct flow_key *k,
@@ -1124,13 +1126,8 @@ void engine_packet(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, si
 		if (f->segments > e->cfg.hold_segments ||
 		    e->held_bytes_total > e->cfg.hold_bytes_total)
 			decide_deny(e, f, REASON_INCOMPLETE, "hold_segments", 0, now);
-		else if (!e->cfg.enforce && f->nheld && f->held[f->nheld - 1] == pkt_handle) {
-			f->nheld--;
-			e->held_packets--;
-			e->held_bytes_total -= p.payload_len;
-			f->held_bytes -= p.payload_len;
-			verdict(e, pkt_handle, VERDICT_PASS);
-		}
+		else
+			audit_pass_last(e, f, pkt_handle, p.payload_len);
 		return;
 	}
 	udp_quic(e, f, pkt_handle, &p, now);
