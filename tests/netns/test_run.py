@@ -13,7 +13,9 @@ only ever carry documentation addresses.
 """
 import json
 import os
+import pty
 import re
+import select
 import shlex
 import signal
 import subprocess
@@ -368,3 +370,55 @@ def test_runs_as_invoking_user_under_sudo(hst):
 def test_no_sudo_stays_root(hst):
     p = egressd_run(hst, [], ["id", "-u"])
     assert p.returncode == 0 and p.stdout.strip() == "0", ran_ok(p)
+
+
+def test_ctrl_c_on_terminal_leaves_filter_for_cleanup(hst):
+    """Ctrl-C on a terminal: CMD gets one SIGINT, egressd keeps filtering while CMD cleans up.
+
+    The run is the foreground process group of a pseudo-terminal; ^C makes the
+    tty driver signal that group. CMD traps it, downloads once more (allowed)
+    and exits 5; its background child (SIGINT ignored, as sh does) is killed.
+    """
+    marker = os.path.join(hst.dir, "running")
+    trap = q(curl_args(hst, "https://updates.example.com/file")) + "; echo traps=$n; exit 5"
+    script = SELF + "n=0; trap %s INT; sleep 60 & touch %s; wait; " \
+        "echo not-interrupted" % (shlex.quote("n=$((n+1)); " + trap), marker)
+    args = ["ip", "netns", "exec", hst.hst, L.egressd_bin(), "run", "--allow",
+            "updates.example.com", "--"] + sh(script)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: session leader on the pty's slave side
+        try:
+            os.execvpe(args[0], args, run_env())
+        finally:
+            os._exit(127)
+    out = b""
+    status = None
+    try:
+        deadline = time.monotonic() + 10
+        sent = False
+        while time.monotonic() < deadline:
+            try:
+                if select.select([fd], [], [], 0.05)[0]:
+                    out += os.read(fd, 65536)
+            except OSError:  # EIO: the slave side is closed, everyone exited
+                pass
+            if not sent and os.path.exists(marker):
+                os.write(fd, b"\x03")  # ^C: VINTR of a fresh pty
+                sent = True
+            w, st = os.waitpid(pid, os.WNOHANG)
+            if w == pid:
+                status = st
+                break
+        text = out.decode(errors="replace").replace("\r\n", "\n")
+        hst.note_stderr("egressd run (pty)", text)
+        assert sent, "CMD never started:\n" + text
+        assert status is not None, "egressd run did not exit after ^C:\n" + text
+    finally:
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 5, (status, text)
+    assert L.site_body("updates") in text, text
+    assert "traps=1" in text, "CMD got SIGINT more than once (or never):\n" + text
+    assert_torn_down(hst, cmd_netns(text), [slot_of(text)])
