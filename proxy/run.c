@@ -4,10 +4,11 @@
  *             [--log FILE] -- CMD [ARG]...
  *
  * CMD runs in a fresh network namespace whose only way out is a veth pair
- * to the calling namespace, where this process runs egressd in gateway mode
- * for that veth alone (FORWARD hook, its own nft table and queue number) and
- * masquerades what it allows. Everything is torn down afterwards, also on
- * Ctrl-C and SIGTERM; the exit status of CMD is passed through.
+ * to the calling namespace, where a child of this process runs egressd in
+ * gateway mode for that veth alone (FORWARD hook, its own nft table and
+ * queue number) and the traffic it allows is masqueraded. This process stays
+ * root to tear everything down afterwards, also on Ctrl-C and SIGTERM; the
+ * exit status of CMD is passed through (125: the run itself failed).
  *
  * Several runs at once: each takes a free slot (flock on
  * /run/egressd/run/slot-N.lock) that names its table, queue, veth and /30.
@@ -48,7 +49,7 @@
 extern char **environ;
 
 #define RUN_DIR "/run/egressd/run"
-#define RUN_SLOTS 64              /* /30s in a /24 */
+#define RUN_SLOTS 64                  /* /30s in a /24 */
 #define RUN_NET_DEFAULT "100.64.77.0" /* shared address space (RFC 6598), a /24 of it */
 #define RUN_QUEUE_BASE 30000
 #define RUN_DNS_PORT_BASE 20000
@@ -70,23 +71,27 @@ struct run_slot {
 static void run_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: egressd run [--allow ENTRY]... [--allow-file FILE]... [--preset NAME]...\n"
-		"                   [--audit] [--log FILE] -- CMD [ARG]...\n"
-		"\n"
-		"Run CMD in a fresh network namespace whose only way out is through egressd.\n"
-		"\n"
-		"  --allow ENTRY       allow an allowlist entry (name, *.name, name:80,443, CIDR:port)\n"
-		"  --allow-file FILE   allow the entries of an allowlist file\n"
-		"  --preset NAME       allow a shipped preset (debian, pypi, npm, trivy, ...)\n"
-		"  --audit             deny nothing; log what would have been denied\n"
-		"  --log FILE          write the JSON event log to FILE (default: a summary only)\n"
-		"\n"
-		"The exit status is CMD's. Denied flows are summarised on stderr at the end.\n"
-		"Needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN); under sudo, CMD runs as the\n"
-		"invoking user. Environment: EGRESSD_RUN_NET=A.B.C.0 picks the /24 the per-run\n"
-		"/30s come from (default " RUN_NET_DEFAULT ").\n"
-		"\n"
-		"example: sudo egressd run --preset pypi -- pip download requests\n");
+	        "usage: egressd run [--allow ENTRY]... [--allow-file FILE]... [--preset NAME]...\n"
+	        "                   [--audit] [--log FILE] -- CMD [ARG]...\n"
+	        "\n"
+	        "Run CMD in a fresh network namespace whose only way out is through egressd.\n"
+	        "\n"
+	        "  --allow ENTRY       allow an allowlist entry (name, *.name, name:80,443, "
+	        "CIDR:port)\n"
+	        "  --allow-file FILE   allow the entries of an allowlist file\n"
+	        "  --preset NAME       allow a shipped preset (debian, pypi, npm, trivy, ...)\n"
+	        "  --audit             deny nothing; log what would have been denied\n"
+	        "  --log FILE          write the JSON event log to FILE (default: a summary only)\n"
+	        "\n"
+	        "The exit status is CMD's (125 if the run itself failed). Denied flows are\n"
+	        "summarised on stderr at the end. SIGTERM, SIGINT or SIGHUP sent to egressd run\n"
+	        "is passed to CMD, which gets 5 s to exit (a second signal: at once) before\n"
+	        "SIGKILL; processes CMD leaves in its namespace are killed when it exits.\n"
+	        "Needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN); under sudo, CMD runs as the\n"
+	        "invoking user. Environment: EGRESSD_RUN_NET=A.B.C.0 picks the /24 the per-run\n"
+	        "/30s come from (default " RUN_NET_DEFAULT ").\n"
+	        "\n"
+	        "example: sudo egressd run --preset pypi -- pip download requests\n");
 }
 
 /* Run a helper program (no shell) and wait; 0 when it exited 0. */
@@ -240,16 +245,17 @@ static void run_child_main(const struct run_slot *s, int go_fd, int veth_fd, cha
 		if (*end == '\0' && uid > 0) {
 			gid = strtoul(sudo_gid, &end, 10);
 			const char *user = getenv("SUDO_USER");
-			if (*end != '\0' || (user ? initgroups(user, (gid_t)gid)
-						  : setgroups(0, NULL)) == -1 ||
+			if (*end != '\0' ||
+			    (user ? initgroups(user, (gid_t)gid) : setgroups(0, NULL)) == -1 ||
 			    setgid((gid_t)gid) == -1 || setuid((uid_t)uid) == -1) {
 				fprintf(stderr, "egressd run: cannot become uid %lu: %s\n", uid,
-					strerror(errno));
+				        strerror(errno));
 				_exit(RUN_EXIT_FAILED);
 			}
 		}
 	}
-	/* Should the supervisor die (SIGKILL), CMD goes too (cleared by the uid change: set after it). */
+	/* Should the supervisor die (SIGKILL), CMD goes too (cleared by the uid change: set after
+	 * it). */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != s->supervisor)
 		_exit(RUN_EXIT_FAILED);
@@ -260,18 +266,18 @@ static void run_child_main(const struct run_slot *s, int go_fd, int veth_fd, cha
 
 /* egressd itself, in its own process: it drops its privileges, the supervisor keeps them. */
 static void run_daemon_main(const struct run_slot *s, struct conf *conf, struct policy *policy,
-			    int ready_fd)
+                            int ready_fd)
 {
 	/* Not in the terminal's process group: Ctrl-C goes to CMD, whose exit stops us. */
 	if (setpgid(0, 0) == -1 || prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 ||
 	    getppid() != s->supervisor)
 		_exit(1);
 	struct daemon_opts dopts = {
-		.conf_path = NULL,
-		.apply_rules = true,
-		.table = s->table,
-		.ready_fd = ready_fd,
-		.stop_flag = NULL,
+	    .conf_path = NULL,
+	    .apply_rules = true,
+	    .table = s->table,
+	    .ready_fd = ready_fd,
+	    .stop_flag = NULL,
 	};
 	_exit(daemon_run(conf, policy, &dopts) == 0 ? 0 : 1);
 }
@@ -294,8 +300,8 @@ static void run_summary(const char *log_path, off_t from, bool audit, int status
 		struct json_object *o = json_tokener_parse(line), *v;
 		if (!o)
 			continue;
-		const char *ev = json_object_object_get_ex(o, "event", &v) ? json_object_get_string(v)
-									: "";
+		const char *ev =
+		    json_object_object_get_ex(o, "event", &v) ? json_object_get_string(v) : "";
 		if (strcmp(ev, "deny") == 0 || strcmp(ev, "dns_deny") == 0) {
 			char key[512];
 			const char *what = "", *reason = "";
@@ -331,7 +337,7 @@ static void run_summary(const char *log_path, off_t from, bool audit, int status
 	const char *verb = audit ? "would have been denied (audit: nothing was blocked)" : "denied";
 	if (denied == 0) {
 		fprintf(stderr, "egressd run: no flow %s; exit status %d\n",
-			audit ? "would have been denied (audit)" : "denied", status);
+		        audit ? "would have been denied (audit)" : "denied", status);
 	} else {
 		fprintf(stderr, "egressd run: %u %s (exit status %d):\n", denied, verb, status);
 		json_object_object_foreach(agg, key, val)
@@ -438,13 +444,13 @@ static int run_exit_code(int st)
 int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"allow", required_argument, NULL, 'a'},
-		{"allow-file", required_argument, NULL, 'f'},
-		{"preset", required_argument, NULL, 'p'},
-		{"audit", no_argument, NULL, 'A'},
-		{"log", required_argument, NULL, 'l'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"allow", required_argument, NULL, 'a'},
+	    {"allow-file", required_argument, NULL, 'f'},
+	    {"preset", required_argument, NULL, 'p'},
+	    {"audit", no_argument, NULL, 'A'},
+	    {"log", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct diag d = {0};
 	struct policy_builder *b = policy_builder_new();
@@ -501,7 +507,7 @@ int cmd_run(int argc, char **argv)
 	diag_print(&d, stderr);
 	if (d.errors) {
 		fprintf(stderr, "egressd run: %u error(s) in the allowlist; nothing was run\n",
-			d.errors);
+		        d.errors);
 		ret = 2;
 		goto out;
 	}
@@ -540,8 +546,8 @@ int cmd_run(int argc, char **argv)
 		goto out_slot;
 	/* The summary reads what this run appends to the log, not what was there. */
 	struct stat lst;
-	off_t log_from = log_path && stat(log_path, &lst) == 0 && S_ISREG(lst.st_mode) ? lst.st_size
-										      : 0;
+	off_t log_from =
+	    log_path && stat(log_path, &lst) == 0 && S_ISREG(lst.st_mode) ? lst.st_size : 0;
 
 	policy = policy_builder_finish(b);
 	b = NULL;
@@ -589,15 +595,15 @@ int cmd_run(int argc, char **argv)
 	snprintf(pidstr, sizeof pidstr, "%d", (int)cmd_pid);
 	snprintf(host_cidr, sizeof host_cidr, "%s/30", s.host_addr);
 	snprintf(nat, sizeof nat,
-		 "table ip %s {\n"
-		 "  chain post { type nat hook postrouting priority srcnat; policy accept;\n"
-		 "    ip saddr %s/30 oifname != \"%s\" masquerade\n"
-		 "  }\n"
-		 "}\n",
-		 s.nat_table, s.net_addr, s.veth_host);
+	         "table ip %s {\n"
+	         "  chain post { type nat hook postrouting priority srcnat; policy accept;\n"
+	         "    ip saddr %s/30 oifname != \"%s\" masquerade\n"
+	         "  }\n"
+	         "}\n",
+	         s.nat_table, s.net_addr, s.veth_host);
 	snprintf(nat_path, sizeof nat_path, "%s/nat.nft", s.dir);
-	const char *mk[] = {"ip", "link", "add", s.veth_host, "type", "veth", "peer", "name",
-			    s.veth_child, "netns", pidstr, NULL};
+	const char *mk[] = {"ip",   "link", "add",        s.veth_host, "type", "veth",
+	                    "peer", "name", s.veth_child, "netns",     pidstr, NULL};
 	const char *addr[] = {"ip", "addr", "add", host_cidr, "dev", s.veth_host, NULL};
 	const char *up[] = {"ip", "link", "set", s.veth_host, "up", NULL};
 	const char *natload[] = {"nft", "-f", nat_path, NULL};
@@ -659,8 +665,9 @@ int cmd_run(int argc, char **argv)
 			daemon_done = true;
 			if (!cmd_done) {
 				fprintf(stderr,
-					"egressd run: egressd stopped (status %d); stopping the command\n",
-					run_exit_code(daemon_st));
+				        "egressd run: egressd stopped (status %d); stopping the "
+				        "command\n",
+				        run_exit_code(daemon_st));
 				failed = true;
 				kill(cmd_pid, SIGTERM);
 				kill_at = run_now_ms() + RUN_GRACE_MS;
@@ -678,7 +685,7 @@ int cmd_run(int argc, char **argv)
 		daemon_st = run_reap(daemon_pid, RUN_GRACE_MS);
 		if (run_exit_code(daemon_st) != 0)
 			fprintf(stderr, "egressd run: egressd stopped with an error (status %d)\n",
-				run_exit_code(daemon_st));
+			        run_exit_code(daemon_st));
 	}
 	run_slot_cleanup(&s);
 	if (ok && daemon_pid > 0)

@@ -422,3 +422,33 @@ def test_ctrl_c_on_terminal_leaves_filter_for_cleanup(hst):
     assert L.site_body("updates") in text, text
     assert "traps=1" in text, "CMD got SIGINT more than once (or never):\n" + text
     assert_torn_down(hst, cmd_netns(text), [slot_of(text)])
+
+
+@pytest.mark.parametrize("second", [False, True], ids=["grace-expires", "second-signal"])
+def test_cmd_ignoring_sigterm_is_killed(hst, second):
+    """A CMD that ignores SIGTERM gets SIGKILL after the grace (5 s), or at a second signal."""
+    marker = os.path.join(hst.dir, "running")
+    script = SELF + "trap '' TERM; touch %s; i=0; while [ $i -lt 300 ]; do sleep 0.1; " \
+        "i=$((i+1)); done" % marker
+    proc, out, err = spawn_run(hst, [], sh(script), "ignore")
+    L.wait_for(lambda: proc.poll() is not None or os.path.exists(marker), 8,
+               "CMD to start inside egressd run")
+    child_ns = cmd_netns(read(out))
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    if second:
+        # Not gone at once (it ignores SIGTERM)...
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(0.5)
+        proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(SIGNAL_EXIT_LIMIT + 3)
+    except subprocess.TimeoutExpired:
+        pytest.fail("egressd run still running after SIGTERM:\n" + read(err))
+    took = time.monotonic() - t0
+    assert rc == 128 + signal.SIGKILL, "exit %s\n%s" % (rc, read(err))
+    if second:
+        assert took < 2, took
+    else:
+        assert 4.5 < took < SIGNAL_EXIT_LIMIT + 2, took
+    assert_torn_down(hst, child_ns, [slot_of(read(out))])
