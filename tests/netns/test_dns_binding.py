@@ -89,7 +89,6 @@ def test_binding_expires_after_ttl_plus_grace(anylab):
     assert dnsb.metric(anylab, "egressd_bindings") == 0
     t0 = time.monotonic()
     r = dnsb.query(anylab, L.RESOLVER4, UPDATES, "A")
-    t_answer = time.monotonic()
     assert r.get("rcode") == "NOERROR", r
     assert [(a["value"], a["ttl"]) for a in r["answers"]] == [(UPDATES4, ttl)], r
     assert dnsb.metric(anylab, "egressd_bindings") == 1
@@ -109,10 +108,6 @@ def test_binding_expires_after_ttl_plus_grace(anylab):
     gone = time.monotonic() - t0
     assert gone >= ttl + grace - 0.1, \
         "binding dropped %.2fs after the lookup, before TTL %d + grace %d" % (gone, ttl, grace)
-    # Make sure TTL + grace have passed since the answer by the client's clock too.
-    rest = t_answer + ttl + grace - time.monotonic()
-    if rest > 0:
-        time.sleep(rest)  # bounded: at most the remainder of TTL + grace, not a sync sleep
 
     assert not e.events("deny"), e.events("deny")
     p = connect()
@@ -233,6 +228,8 @@ def test_https_svcb_records_and_ech(anylab, ech, qtype, num):
 # -- IPv6 DNS transport ----------------------------------------------------
 
 def test_ipv6_dns_transport_binds_aaaa(anylab):
+    """The client's only resolver is [2001:db8:2::53]: its queries reach egressd
+    over IPv6 (redirected), the AAAA answer is bound, curl -6 works."""
     e = anylab.start_egressd()
     url = "https://%s/file" % UPDATES
     # Before any lookup the v6 address is not bound.
@@ -240,20 +237,46 @@ def test_ipv6_dns_transport_binds_aaaa(anylab):
     assert p.returncode != 0, p.stdout
     ev = e.wait_event(deny_to(UPDATES6), what="deny before the lookup")
     assert ev.get("reason") == "ip_not_allowed", ev
-    for tcp in (False, True):
-        r = dnsb.query(anylab, L.RESOLVER6, UPDATES, "AAAA", tcp=tcp)
-        assert r.get("rcode") == "NOERROR", r
-        assert [a["value"] for a in r["answers"] if a["type"] == "AAAA"] == [UPDATES6], r
-    ev = e.wait_event(lambda x: x.get("event") == "dns_allow" and ":" in x.get("src", "")
-                      and x.get("qname", "").rstrip(".") == UPDATES,
-                      what="dns_allow from the client's IPv6 address")
-    # The AAAA is now bound: curl -6 works (no lookup of its own).
-    p = anylab.curl(url, "-6", "--resolve", resolve_arg(UPDATES, UPDATES6))
+    # The lab's per-namespace resolv.conf (ip netns exec mounts it): IPv6 only.
+    with open("/etc/netns/%s/resolv.conf" % anylab.cli, "w") as f:
+        f.write("nameserver %s\noptions timeout:2 attempts:1\n" % L.RESOLVER6)
+    p = anylab.curl(url, "-6")
     assert p.returncode == 0, (p.stderr, e.events())
     assert p.stdout == L.site_body("updates")
     ev = e.wait_event(allow_to(UPDATES6), what="allow to the bound AAAA")
-    assert ev.get("name") == UPDATES, ev
-    # A refused name over the same transport.
+    assert ev.get("name") == UPDATES and ev.get("name_source") == "sni", ev
+    # (qtype not checked here: see test_dns_allow_events_keep_their_qtype)
+    e.wait_event(lambda x: x.get("event") == "dns_allow" and ":" in x.get("src", "")
+                 and x.get("qname", "").rstrip(".") == UPDATES,
+                 what="dns_allow from the client's IPv6 address")
+    # Over TCP on the same transport, and a refused name.
+    r = dnsb.query(anylab, L.RESOLVER6, UPDATES, "AAAA", tcp=True)
+    assert r.get("rcode") == "NOERROR", r
+    assert [a["value"] for a in r["answers"] if a["type"] == "AAAA"] == [UPDATES6], r
     r = dnsb.query(anylab, L.RESOLVER6, "updates.examp1e.com", "AAAA")
     assert r.get("rcode") == "REFUSED", r
     anylab.assert_attacker_got_nothing()
+
+
+# -- the dns_allow events themselves ----------------------------------------
+
+# proxy/core/engine.c aggregates "identical events within a second", but
+# event_hash()/event_same() ignore qtype: an AAAA dns_allow that follows an A
+# dns_allow for the same client and name is folded into it, and the flushed
+# repeat is written with the first event's qtype ("A"), so the log shows two
+# A queries and no AAAA (every curl/getaddrinfo lookup sends A then AAAA).
+QTYPE_AGG_BUG = ("engine.c event aggregation ignores qtype: an AAAA dns_allow within 1 s of "
+                 "an A dns_allow (same client, same name) is logged as a second qtype A")
+
+
+@pytest.mark.xfail(strict=True, reason=QTYPE_AGG_BUG)
+def test_dns_allow_events_keep_their_qtype(gwlab):
+    e = gwlab.start_egressd()
+    for qtype in ("A", "AAAA"):
+        r = dnsb.query(gwlab, L.RESOLVER4, UPDATES, qtype)
+        assert r.get("rcode") == "NOERROR" and r["answers"], r
+    for qtype in ("A", "AAAA"):
+        e.wait_event(lambda x: x.get("event") == "dns_allow"
+                     and x.get("qname", "").rstrip(".") == UPDATES and x.get("qtype") == qtype,
+                     timeout=3, what="dns_allow with qtype " + qtype)
+    assert len(e.events("dns_allow")) == 2, e.events("dns_allow")
