@@ -141,6 +141,10 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 	        MARK_MASK, MARK_DENY);
 	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_DENY);
 	if (p->gateway) {
+		/* Traffic that neither comes from nor goes to the inside is not ours
+		 * (other interfaces, other egressd run tables on the same hook). */
+		fprintf(f, "\t\tiifname != \"%s\" oifname != \"%s\" accept\n", p->inside,
+		        p->inside);
 		fprintf(f, "\t\t# replies from outside: only to connections we let out\n");
 		fprintf(f, "\t\tiifname != \"%s\" ct state established,related accept\n",
 		        p->inside);

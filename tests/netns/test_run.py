@@ -281,11 +281,6 @@ def test_signal_tears_everything_down(hst, sig):
     assert_torn_down(hst, child_ns, [slot])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "nfq/ruleset.c, gateway mode: each run's table ends chain pre with "
-    "'iifname != \"egr<N>h\" ct state established,related accept; iifname != \"egr<N>h\" drop', "
-    "so run N's table drops the new flows of every other run forwarded in the same namespace; "
-    "fix: 'iifname != inside oifname != inside accept' ahead of those two rules (checked by hand)"))
 def test_two_concurrent_runs(hst):
     """Two runs at once: distinct slots, both work, both cleaned up."""
     go = os.path.join(hst.dir, "go")

@@ -174,6 +174,9 @@ static void test_gateway(enum rules_backend b, unsigned threads)
 	common_checks(t, b, true);
 	pre = chain(t, "pre");
 	at(pre, "type filter hook forward priority filter; policy accept;");
+	/* neither from nor to the inside: not ours (other run tables, other links) */
+	assert_true(at(pre, "iifname != \"eth1\" oifname != \"eth1\" accept") <
+	            at(pre, "iifname != \"eth1\" ct state established,related accept"));
 	/* replies from outside: established only, after the fast path */
 	assert_true(at(pre, FAST_PATH) <
 	            at(pre, "iifname != \"eth1\" ct state established,related accept"));
