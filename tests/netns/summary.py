@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Sum meson's and pytest's results: the last line printed is `N passed, M failed`.
 
-  summary.py [--meson testlog.json]... [--junit junit.xml]... [--failed-step NAME]...
+  summary.py [--meson testlog.json]... [--junit junit.xml]... [--plain LOG]...
+             [--failed-step NAME]...
+--plain reads a script's log whose last `N passed, M failed` line counts.
 A step that could not produce results (a build that failed) counts as one failure.
 Exit 1 if anything failed.
 """
@@ -60,10 +62,34 @@ def junit(path, counts, failures):
             counts["passed"] += 1
 
 
+def plain(path, counts, failures):
+    import re
+    found = None
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                m = re.match(r"^(\d+) passed, (\d+) failed", line.strip())
+                if m:
+                    found = (int(m.group(1)), int(m.group(2)))
+                elif line.startswith("not ok - "):
+                    failures.append("%s: %s" % (os.path.basename(path), line[9:].strip()))
+    except OSError:
+        pass
+    if found is None:
+        counts["failed"] += 1
+        failures.append("%s: no `N passed, M failed` line" % path)
+        return
+    counts["passed"] += found[0]
+    counts["failed"] += found[1]
+    if found[1] and not any(f.startswith(os.path.basename(path)) for f in failures):
+        failures.append("%s: %d failed" % (path, found[1]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--meson", action="append", default=[])
     ap.add_argument("--junit", action="append", default=[])
+    ap.add_argument("--plain", action="append", default=[])
     ap.add_argument("--failed-step", action="append", default=[])
     a = ap.parse_args()
     counts = {"passed": 0, "failed": 0, "skipped": 0, "skips": []}
@@ -75,6 +101,8 @@ def main():
         meson(p, counts, failures)
     for p in a.junit:
         junit(p, counts, failures)
+    for p in a.plain:
+        plain(p, counts, failures)
     for s in counts["skips"]:
         print("skipped: " + s)
     for f in failures:
