@@ -8,13 +8,17 @@ PKGS=(
 	gcc pkg-config meson ninja-build
 	libnetfilter-queue-dev libmnl-dev libnftables-dev libnftnl-dev
 	libevent-dev libinih-dev libcmocka-dev libc-ares-dev libpsl-dev
-	libidn2-dev libsystemd-dev libssl-dev libcap-ng-dev
+	libidn2-dev libsystemd-dev libssl-dev libcap-ng-dev libjson-c-dev
+	# bounded fuzzing (libFuzzer) in CI
+	clang libclang-rt-14-dev
 	# sanitizer runtimes for the build-asan tree
 	libasan8 libubsan1
 	# the netns lab
 	iproute2 procps nftables iptables nginx-light dnsmasq-base
 	bind9-dnsutils curl openssl ca-certificates
-	python3 python3-pytest python3-scapy
+	python3 python3-pytest python3-scapy conntrack
+	# packaging tests (tests/pkg/run.sh): .deb, lintian, appliance rootfs
+	dpkg-dev debhelper lintian fakeroot mmdebstrap libcap2-bin util-linux
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -68,7 +68,7 @@ def plain(path, counts, failures):
     try:
         with open(path, errors="replace") as f:
             for line in f:
-                m = re.match(r"^(\d+) passed, (\d+) failed", line.strip())
+                m = re.match(r"^(?:\S+:\s+)?(\d+) passed, (\d+) failed", line.strip())
                 if m:
                     found = (int(m.group(1)), int(m.group(2)))
                 elif line.startswith("not ok - "):
