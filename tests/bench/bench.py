@@ -24,6 +24,8 @@ import argparse
 import json
 import os
 import random
+import resource
+import shutil
 import signal
 import socket
 import ssl
@@ -43,12 +45,16 @@ NAME = "updates.example.com"     # allowed on 80,443 by lab.DEFAULT_ALLOW
 ADDR = "203.0.113.10"
 DENIED = "updates.examp1e.com"   # a look-alike: REFUSED by egressd
 TARGETS = {"bulk": 0.97, "conns": 0.80}
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------------------
 # Workers (run inside the client namespace; print one JSON object)
 # ---------------------------------------------------------------------------
+
+def self_cpu_s():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
 
 def pct(values, p):
     """Nearest-rank percentile of a non-empty list."""
@@ -62,6 +68,7 @@ def conns_loop(args, addr):
     ctx = ssl.create_default_context(cafile=args.cafile)
     req = ("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
            % (args.path, args.name)).encode()
+    cpu0 = self_cpu_s()
     t0 = time.monotonic()
     deadline = t0 + args.seconds
     ok = errors = 0
@@ -88,7 +95,7 @@ def conns_loop(args, addr):
             if first_error is None:
                 first_error = "%s: %s" % (type(e).__name__, e)
     return {"ok": ok, "errors": errors, "elapsed": time.monotonic() - t0, "lat_us": lat,
-            "first_error": first_error}
+            "cpu_s": self_cpu_s() - cpu0, "first_error": first_error}
 
 
 def worker_conns(argv):
@@ -101,15 +108,17 @@ def worker_conns(argv):
     ap.add_argument("--max", type=int, required=True)
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=5.0)
-    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=10)
     args = ap.parse_args(argv)
     # Resolve once, through the namespace's resolver (egressd in phase B):
     # the binding lives for the answer's TTL (60 s), longer than a run.
     addr = socket.getaddrinfo(args.name, args.port, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+    warm, cpu = 0, 0.0
     if args.warmup:  # untimed: nginx and the client warm up
         w = argparse.Namespace(**vars(args))
         w.max, w.seconds = args.warmup, args.timeout * 2
-        conns_loop(w, addr)
+        x = conns_loop(w, addr)
+        warm, cpu = x["ok"] + x["errors"], x["cpu_s"]
     per_child = max(1, args.max // args.procs)
     go_r, go_w = os.pipe()
     kids = []
@@ -151,7 +160,9 @@ def worker_conns(argv):
     ok = sum(r["ok"] for r in results)
     elapsed = max(r["elapsed"] for r in results)
     out = {"addr": addr, "ok": ok, "errors": sum(r["errors"] for r in results),
-           "elapsed": elapsed, "per_s": ok / elapsed if elapsed > 0 else 0.0,
+           "elapsed": elapsed, "per_s": ok / elapsed if elapsed > 0 else 0.0, "lat_us": lat,
+           "attempts": warm + sum(r["ok"] + r["errors"] for r in results),
+           "cpu_s": cpu + sum(r["cpu_s"] for r in results),
            "first_error": next((r["first_error"] for r in results if r["first_error"]), None)}
     if lat:
         out.update(p50_us=pct(lat, 50), p99_us=pct(lat, 99))
@@ -166,7 +177,7 @@ def worker_dns(argv):
     ap.add_argument("--name", required=True)
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--seconds", type=float, required=True)
-    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--timeout", type=float, default=1.0)
     args = ap.parse_args(argv)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -174,6 +185,7 @@ def worker_dns(argv):
     lat = []
     ok = errors = 0
     first_error = None
+    cpu0 = self_cpu_s()
     t0 = time.monotonic()
     deadline = t0 + args.seconds
     i = 0
@@ -205,7 +217,8 @@ def worker_dns(argv):
         if i > args.warmup:
             ok += 1
             lat.append(us)
-    out = {"ok": ok, "errors": errors, "elapsed": time.monotonic() - t0, "first_error": first_error}
+    out = {"ok": ok, "errors": errors, "elapsed": time.monotonic() - t0, "lat_us": lat,
+           "attempts": i, "cpu_s": self_cpu_s() - cpu0, "first_error": first_error}
     if lat:
         out.update(p50_us=pct(lat, 50), p99_us=pct(lat, 99), mean_us=statistics.mean(lat))
     print(json.dumps(out))
@@ -216,14 +229,23 @@ def worker_dns(argv):
 # Probes: egressd's CPU and memory, the machine's CPU, the queue counters
 # ---------------------------------------------------------------------------
 
-def proc_ticks(pid):
-    """utime + stime of pid in clock ticks (None if gone)."""
+def proc_cpu_s(pid):
+    """CPU time of all threads of pid, in seconds, to the nanosecond (None if gone).
+
+    /proc/PID/task/TID/schedstat starts with the time on CPU in ns; /proc/PID/stat
+    would give the same in 10 ms steps, too coarse for a short DNS slice."""
+    total = 0
     try:
-        with open("/proc/%d/stat" % pid) as f:
-            rest = f.read().rsplit(")", 1)[1].split()
-        return int(rest[11]) + int(rest[12])  # fields 14 and 15
-    except (OSError, IndexError, ValueError):
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
         return None
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+        except (OSError, IndexError, ValueError):
+            pass  # a thread that just exited
+    return total / 1e9
 
 
 def proc_mem_kib(pid):
@@ -246,34 +268,66 @@ def system_cpu():
     return sum(v), idle
 
 
+def children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def rusage_children_s():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 class Probe:
-    """CPU of egressd and of the machine, and egressd's queue counter, over one workload."""
+    """Over one workload: egressd's CPU, the machine's CPU, egressd's queue
+    counter, and the lab's CPU time: the clients (curl, the workers: our
+    reaped children), nginx, dnsmasq and egressd. This kernel charges softirq
+    time (forwarding, netfilter, veth) to the task it interrupts, so the
+    lab's CPU time per unit of work holds up better than throughput when
+    other work shares the machine."""
 
     def __init__(self, bench):
         self.b = bench
 
+    def _lab_cpu(self):
+        return {pid: proc_cpu_s(pid) for pid in self.pids}
+
     def __enter__(self):
-        self.t0 = time.monotonic()
-        self.sys0 = system_cpu()
-        self.pid = self.b.egressd_pid()
-        self.tk0 = proc_ticks(self.pid) if self.pid else None
         self.q0 = self.b.queued_packets()
+        lab = self.b.lab
+        self.egressd = self.b.egressd_pid()
+        self.pids = [lab.nginx.pid, lab.dnsmasq.pid] + children(lab.nginx.pid)
+        if self.egressd:
+            self.pids.append(self.egressd)
+        self.ru0 = rusage_children_s()
+        self.cpu0 = self._lab_cpu()
+        self.sys0 = system_cpu()
+        self.t0 = time.monotonic()
         return self
 
     def __exit__(self, *exc):
         wall = time.monotonic() - self.t0
         tot, idle = system_cpu()
+        cpu1 = self._lab_cpu()
+        ru1 = rusage_children_s()
         dt = tot - self.sys0[0]
-        self.result = {"wall_s": round(wall, 3),
-                       "machine_cpu_busy_pct": round(100.0 * (dt - (idle - self.sys0[1])) / dt, 1)
-                       if dt > 0 else None}
-        if self.tk0 is not None:
-            tk1 = proc_ticks(self.pid)
-            if tk1 is not None and wall > 0:
-                self.result["egressd_cpu_pct"] = round(100.0 * (tk1 - self.tk0) / CLK_TCK / wall, 1)
+        r = self.result = {"wall_s": round(wall, 4),
+                           "machine_cpu_busy_pct": round(100.0 * (dt - (idle - self.sys0[1])) / dt, 1)
+                           if dt > 0 else None}
+        servers = sum(cpu1[p] - self.cpu0[p] for p in self.pids
+                      if cpu1[p] is not None and self.cpu0[p] is not None)
+        r["servers_cpu_s"] = servers
+        r["clients_cpu_s"] = ru1 - self.ru0
+        r["lab_cpu_s"] = r["servers_cpu_s"] + r["clients_cpu_s"]
+        if self.egressd and cpu1[self.egressd] is not None and wall > 0:
+            e = cpu1[self.egressd] - self.cpu0[self.egressd]
+            r["egressd_cpu_pct"] = round(100.0 * e / wall, 1)
         q1 = self.b.queued_packets()
         if self.q0 is not None and q1 is not None:
-            self.result["queued_packets"] = q1 - self.q0
+            r["queued_packets"] = q1 - self.q0
         return False
 
 
@@ -282,9 +336,17 @@ class Probe:
 # ---------------------------------------------------------------------------
 
 class Bench:
+    """One lab, one egressd; phases switched by applying / deleting its rules.
+
+    Each workload's budget is cut into slices run A B, B A, A B, ...: a
+    neighbour's load on this shared machine lands on both phases alike.
+    In phase A the daemon stays up, idle (nothing reaches it: no queue rule,
+    no DNS redirect); its CPU is measured there too, to show it."""
+
     def __init__(self, args, lab):
         self.args, self.lab = args, lab
         self.e = None
+        self.applied = False
 
     def egressd_pid(self):
         if self.e is None or not self.e.running():
@@ -304,105 +366,102 @@ class Bench:
         return total
 
     # -- phases ----------------------------------------------------------
-    def start_filter(self):
+    def start(self):
         lab = self.lab
         self.e = lab.write_conf(level=self.args.log_level)
         self.e.start(backend="xt")
+        self.applied = True
         pid = self.e.proc.pid
         with open("/proc/%d/comm" % pid) as f:
             comm = f.read().strip()
         if comm != "egressd":
-            raise SystemExit("bench: pid %d is %r, not egressd" % (pid, comm))
-        # The DNS redirect is in place: a look-alike is refused by egressd.
-        r = lab.dnsq(L.RESOLVER4, DENIED + "/A")
-        if r.get("rcode") != "REFUSED":
-            raise SystemExit("bench: egressd did not refuse %s: %s" % (DENIED, r))
+            raise BenchError("pid %d is %r, not egressd" % (pid, comm))
 
-    def stop_filter(self):
+    def phase(self, name):
+        if name == "baseline":
+            if self.applied:
+                p = self.e.delete()
+                if p.returncode != 0:
+                    raise BenchError("egressd rules --delete failed: " + p.stdout + p.stderr)
+                self.applied = False
+            p = self.lab.ns_run(self.lab.fw, ["nft", "list", "tables"])
+            if p.returncode != 0 or p.stdout.strip():
+                raise BenchError("phase A wants no rules in the gateway, found: %r%s"
+                                 % (p.stdout, p.stderr))
+        else:
+            if not self.applied:
+                p = self.e.apply("xt")
+                if p.returncode != 0:
+                    raise BenchError("egressd rules --apply failed: " + p.stdout + p.stderr)
+                self.applied = True
+            if not self.e.running():
+                raise BenchError("egressd exited (%s):\n%s" % (self.e.proc.returncode,
+                                                               self.e.tail()))
+            # The DNS redirect is in place: a look-alike is refused by egressd.
+            r = self.lab.dnsq(L.RESOLVER4, DENIED + "/A")
+            if r.get("rcode") != "REFUSED":
+                raise BenchError("egressd did not refuse %s: %s" % (DENIED, r))
+
+    def stop(self):
         mem = proc_mem_kib(self.e.proc.pid)
         rc = self.e.stop()
-        p = self.e.delete()
-        if p.returncode != 0:
-            raise SystemExit("bench: egressd rules --delete failed: " + p.stdout + p.stderr)
-        self.e = None
+        if self.applied:
+            self.e.delete()
+            self.applied = False
         if rc not in (0, None):
-            raise SystemExit("bench: egressd exited with %s" % rc)
+            raise BenchError("egressd exited with %s" % rc)
         return mem
 
-    def assert_no_rules(self):
-        p = self.lab.ns_run(self.lab.fw, ["nft", "list", "tables"])
-        if p.returncode != 0 or p.stdout.strip():
-            raise SystemExit("bench: phase A wants no rules in the gateway, found: %r%s"
-                             % (p.stdout, p.stderr))
-
-    # -- workloads -------------------------------------------------------
+    # -- one slice of each workload ------------------------------------
     def bulk(self):
         a = self.args
-        runs = []
-        url = "https://%s/bulk.bin" % NAME
-        for _ in range(a.bulk_runs):
-            with Probe(self) as pr:
-                p = self.lab.curl(url, "-o", "/dev/null", "-w",
-                                  "%{http_code} %{size_download} %{time_total} %{time_appconnect}",
-                                  timeout=a.bulk_timeout)
-            f = p.stdout.split()
-            if p.returncode != 0 or len(f) != 4 or f[0] != "200" or int(f[1]) != self.bulk_size:
-                raise SystemExit("bench: bulk download failed (%s): %s %s"
-                                 % (p.returncode, p.stdout, p.stderr))
-            size, total, appconnect = int(f[1]), float(f[2]), float(f[3])
-            run = {"bytes": size, "seconds": total, "mb_s": size / total / 1e6,
-                   "tls_setup_s": appconnect}
-            run.update(pr.result)
-            runs.append(run)
-        return {"mb_s": statistics.median(r["mb_s"] for r in runs), "runs": runs}
-
-    def conns(self):
-        a = self.args
         with Probe(self) as pr:
-            p = self.lab.ns_run(self.lab.cli, [L.PY, os.path.abspath(__file__), "_conns",
-                                "--name", NAME, "--cafile", self.lab.ca["ca"],
-                                "--seconds", str(a.conns_seconds), "--max", str(a.conns_max),
-                                "--procs", str(a.conns_procs)],
-                                timeout=a.conns_seconds + 30)
+            p = self.lab.curl("https://%s/bulk.bin" % NAME, "-o", "/dev/null", "-w",
+                              "%{http_code} %{size_download} %{time_total} %{time_appconnect}",
+                              timeout=a.bulk_timeout)
+        f = p.stdout.split()
+        if p.returncode != 0 or len(f) != 4 or f[0] != "200" or int(f[1]) != self.bulk_size:
+            raise BenchError("bulk download failed (%s): %s %s"
+                             % (p.returncode, p.stdout, p.stderr))
+        size, total = int(f[1]), float(f[2])
+        r = {"bytes": size, "seconds": total, "mb_s": size / total / 1e6,
+             "tls_setup_s": float(f[3])}
+        r.update(pr.result)
+        return r
+
+    def worker(self, args, timeout):
+        with Probe(self) as pr:
+            p = self.lab.ns_run(self.lab.cli, [L.PY, os.path.abspath(__file__)] + args,
+                                timeout=timeout)
         try:
             r = json.loads(p.stdout)
         except ValueError:
-            raise SystemExit("bench: connection client failed (%s): %s %s"
-                             % (p.returncode, p.stdout, p.stderr))
-        if "error" in r or r["ok"] == 0 or r["addr"] != ADDR:
-            raise SystemExit("bench: connection client: %s" % json.dumps(r))
+            raise BenchError("%s client failed (%s): %s %s"
+                             % (args[0], p.returncode, p.stdout, p.stderr))
+        if "error" in r or r["ok"] == 0:
+            raise BenchError("%s client: %s" % (args[0], json.dumps(r)[:2000]))
         r.update(pr.result)
-        if "queued_packets" in r:
-            r["queued_per_conn"] = round(r["queued_packets"] / max(1, r["ok"] + r["errors"]), 2)
+        # The client's CPU as the worker measured it: its loop, not its start-up.
+        r["clients_cpu_s"] = r.pop("cpu_s")
+        r["lab_cpu_s"] = r["servers_cpu_s"] + r["clients_cpu_s"]
+        return r
+
+    def conns(self):
+        a = self.args
+        secs = a.conns_seconds / a.slices
+        r = self.worker(["_conns", "--name", NAME, "--cafile", self.lab.ca["ca"],
+                         "--seconds", "%.3f" % secs, "--max", str(max(1, a.conns_max // a.slices)),
+                         "--procs", str(a.conns_procs)], timeout=secs + 30)
+        if r["addr"] != ADDR:
+            raise BenchError("%s resolved to %s" % (NAME, r["addr"]))
         return r
 
     def dns(self):
         a = self.args
-        with Probe(self) as pr:
-            p = self.lab.ns_run(self.lab.cli, [L.PY, os.path.abspath(__file__), "_dns",
-                                "--server", L.RESOLVER4, "--name", NAME,
-                                "--count", str(a.dns_count), "--seconds", str(a.dns_seconds)],
-                                timeout=a.dns_seconds + 20)
-        try:
-            r = json.loads(p.stdout)
-        except ValueError:
-            raise SystemExit("bench: DNS client failed (%s): %s %s"
-                             % (p.returncode, p.stdout, p.stderr))
-        if r["ok"] == 0:
-            raise SystemExit("bench: DNS client: %s" % json.dumps(r))
-        r.update(pr.result)
-        return r
-
-    def workloads(self):
-        out = {}
-        sel = self.args.only
-        if "bulk" in sel:
-            out["bulk"] = self.bulk()
-        if "conns" in sel:
-            out["conns"] = self.conns()
-        if "dns" in sel:
-            out["dns"] = self.dns()
-        return out
+        secs = a.dns_seconds / a.slices
+        return self.worker(["_dns", "--server", L.RESOLVER4, "--name", NAME,
+                            "--count", str(max(1, a.dns_count // a.slices)),
+                            "--seconds", "%.3f" % secs], timeout=secs + 20)
 
     def run(self):
         a = self.args
@@ -419,24 +478,24 @@ class Bench:
                     pass
         # Many short connections from one address: widen the ephemeral range.
         lab.sysctl(lab.cli, "net.ipv4.ip_local_port_range=1024 65000")
-        rounds = []
-        for i in range(a.rounds):
-            rnd = {}
-            # A B, then B A, ...: neither phase always runs first.
-            order = ("baseline", "egressd") if i % 2 == 0 else ("egressd", "baseline")
-            for phase in order:
-                log("round %d/%d, %s" % (i + 1, a.rounds, phase))
-                if phase == "baseline":
-                    self.assert_no_rules()
-                    rnd[phase] = self.workloads()
-                else:
-                    self.start_filter()
-                    try:
-                        rnd[phase] = self.workloads()
-                    finally:
-                        rnd[phase]["egressd_mem_kib"] = self.stop_filter()
-            rounds.append(rnd)
-        return rounds
+        res = {w: {"baseline": [], "egressd": []} for w in a.only}
+        self.start()
+        try:
+            for w in a.only:
+                n = a.bulk_runs if w == "bulk" else a.slices
+                for i in range(n):
+                    order = ("baseline", "egressd") if i % 2 == 0 else ("egressd", "baseline")
+                    for ph in order:
+                        log("%s %d/%d %s" % (w, i + 1, n, ph))
+                        self.phase(ph)
+                        res[w][ph].append(getattr(self, w)())
+        finally:
+            mem = self.stop()
+        return res, mem
+
+
+class BenchError(Exception):
+    pass
 
 
 def log(msg):
@@ -447,105 +506,132 @@ def log(msg):
 # Summary
 # ---------------------------------------------------------------------------
 
-def med(rounds, phase, *path):
-    vals = []
-    for r in rounds:
-        v = r[phase]
-        for k in path:
-            v = v.get(k) if isinstance(v, dict) else None
-        if v is not None:
-            vals.append(v)
-    return statistics.median(vals) if vals else None
+def _cpu(slices):
+    """egressd's CPU over the slices: % of one core."""
+    num = sum(s["egressd_cpu_pct"] * s["wall_s"] for s in slices if "egressd_cpu_pct" in s)
+    den = sum(s["wall_s"] for s in slices if "egressd_cpu_pct" in s)
+    return round(num / den, 1) if den else None
 
 
-def summarize(rounds, args):
-    s = {}
-    for w, key in (("bulk", "mb_s"), ("conns", "per_s")):
-        if w in args.only:
-            a, b = med(rounds, "baseline", w, key), med(rounds, "egressd", w, key)
-            s[w] = {"baseline": a, "egressd": b, "ratio": b / a if a else None,
-                    "target": TARGETS[w]}
-            s[w]["met"] = s[w]["ratio"] is not None and s[w]["ratio"] >= TARGETS[w]
-    if "dns" in args.only:
+def _pool(slices):
+    """Totals over the slices of a worker workload; latencies pooled."""
+    lat = [x for s in slices for x in s.get("lat_us", [])]
+    ok = sum(s["ok"] for s in slices)
+    out = {"ok": ok, "errors": sum(s["errors"] for s in slices),
+           "elapsed": sum(s["elapsed"] for s in slices),
+           "queued_packets": sum(s.get("queued_packets", 0) for s in slices),
+           "egressd_cpu_pct": _cpu(slices),
+           "first_error": next((s["first_error"] for s in slices if s.get("first_error")), None)}
+    if lat:
+        out.update(p50_us=pct(lat, 50), p99_us=pct(lat, 99))
+    return out
+
+
+def _cpu_per(slices, unit):
+    n = sum(x[unit] for x in slices)
+    return sum(x["lab_cpu_s"] for x in slices) / n if n else None
+
+
+def summarize(res, mem, args):
+    s = {"egressd_mem_kib": mem}
+    # The lab's CPU time per unit of work, A/B: 1.0 = egressd costs nothing.
+    for w, unit, scale, label in (("bulk", "bytes", 1e12, "lab CPU ms per GB"),
+                                  ("conns", "attempts", 1e6, "lab CPU µs per connection"),
+                                  ("dns", "attempts", 1e6, "lab CPU µs per lookup")):
+        if w in res:
+            a, b = _cpu_per(res[w]["baseline"], unit), _cpu_per(res[w]["egressd"], unit)
+            s.setdefault("lab_cpu", {})[w] = {
+                "unit": label, "baseline": a * scale if a else None,
+                "egressd": b * scale if b else None, "efficiency": a / b if a and b else None}
+    pair = {}
+    if "bulk" in res:
+        a = [x["mb_s"] for x in res["bulk"]["baseline"]]
+        b = [x["mb_s"] for x in res["bulk"]["egressd"]]
+        s["bulk"] = {"unit": "MB/s (median of downloads)", "baseline": statistics.median(a),
+                     "egressd": statistics.median(b),
+                     "egressd_cpu_pct": {ph: _cpu(res["bulk"][ph]) for ph in res["bulk"]},
+                     "queued_packets_per_download": statistics.median(
+                         x.get("queued_packets", 0) for x in res["bulk"]["egressd"])}
+        pair["bulk"] = [y / x for x, y in zip(a, b)]
+    if "conns" in res:
+        pa, pb = _pool(res["conns"]["baseline"]), _pool(res["conns"]["egressd"])
+        s["conns"] = {"unit": "connections/s (total ok / total time)",
+                      "baseline": pa["ok"] / pa["elapsed"], "egressd": pb["ok"] / pb["elapsed"],
+                      "pooled": {"baseline": pa, "egressd": pb},
+                      "queued_packets_per_conn": pb["queued_packets"] / max(1, pb["ok"]
+                                                                             + pb["errors"])}
+        pair["conns"] = [y["per_s"] / x["per_s"]
+                         for x, y in zip(res["conns"]["baseline"], res["conns"]["egressd"])]
+    for w in ("bulk", "conns"):
+        if w in s:
+            x = s[w]
+            x["ratio"] = x["egressd"] / x["baseline"]
+            x["target"] = TARGETS[w]
+            x["met"] = x["ratio"] >= TARGETS[w]
+            x["slice_ratio_min"], x["slice_ratio_max"] = min(pair[w]), max(pair[w])
+    if "dns" in res:
+        pa, pb = _pool(res["dns"]["baseline"]), _pool(res["dns"]["egressd"])
+        s["dns"] = {"unit": "µs per lookup", "pooled": {"baseline": pa, "egressd": pb}}
         for p in ("p50_us", "p99_us"):
-            a, b = med(rounds, "baseline", "dns", p), med(rounds, "egressd", "dns", p)
-            s["dns_" + p] = {"baseline": a, "egressd": b, "added_us": b - a}
-    rss = [r["egressd"]["egressd_mem_kib"].get("VmRSS") for r in rounds]
-    hwm = [r["egressd"]["egressd_mem_kib"].get("VmHWM") for r in rounds]
-    s["egressd_rss_kib"] = max((x for x in rss if x), default=None)
-    s["egressd_hwm_kib"] = max((x for x in hwm if x), default=None)
-    cpu = {}
-    for w in args.only:
-        if w == "bulk":
-            vals = [x.get("egressd_cpu_pct") for r in rounds for x in r["egressd"]["bulk"]["runs"]]
-            vals = [v for v in vals if v is not None]
-            cpu[w] = statistics.median(vals) if vals else None
-        else:
-            cpu[w] = med(rounds, "egressd", w, "egressd_cpu_pct")
-    s["egressd_cpu_pct"] = cpu
+            s["dns"][p] = {"baseline": pa[p], "egressd": pb[p], "added_us": pb[p] - pa[p]}
     return s
 
 
-def table(s, rounds, args):
+def table(s):
     lines = []
-    fmt = "%-26s %12s %12s %10s  %s"
-    lines.append(fmt % ("workload (median of %d)" % len(rounds), "no filter", "egressd",
-                        "B/A", "target"))
-    if "bulk" in s:
-        x = s["bulk"]
-        lines.append(fmt % ("bulk HTTPS MB/s", "%.1f" % x["baseline"], "%.1f" % x["egressd"],
-                            "%.3f" % x["ratio"], ">= %.2f %s" % (x["target"],
-                                                                  "ok" if x["met"] else "MISSED")))
+    fmt = "%-24s %11s %11s %9s  %s"
+    lines.append(fmt % ("workload", "no filter", "egressd", "B/A", "target (B/A range over slices)"))
+    for w, label, f in (("bulk", "bulk HTTPS MB/s", "%.1f"), ("conns", "new HTTPS conns/s", "%.0f")):
+        if w in s:
+            x = s[w]
+            lines.append(fmt % (label, f % x["baseline"], f % x["egressd"], "%.3f" % x["ratio"],
+                                ">= %.2f %s (%.2f..%.2f)" % (x["target"],
+                                                             "ok" if x["met"] else "MISSED",
+                                                             x["slice_ratio_min"],
+                                                             x["slice_ratio_max"])))
     if "conns" in s:
-        x = s["conns"]
-        lines.append(fmt % ("new HTTPS conns/s", "%.0f" % x["baseline"], "%.0f" % x["egressd"],
-                            "%.3f" % x["ratio"], ">= %.2f %s" % (x["target"],
-                                                                  "ok" if x["met"] else "MISSED")))
+        pa, pb = s["conns"]["pooled"]["baseline"], s["conns"]["pooled"]["egressd"]
         for p in ("p50_us", "p99_us"):
-            a, b = med(rounds, "baseline", "conns", p), med(rounds, "egressd", "conns", p)
-            if a and b:
-                lines.append(fmt % ("  per conn %s µs" % p[:3], "%.0f" % a, "%.0f" % b,
-                                    "%+.0f" % (b - a), ""))
-    for p in ("p50_us", "p99_us"):
-        k = "dns_" + p
-        if k in s:
-            x = s[k]
-            lines.append(fmt % ("DNS lookup %s µs" % p[:3], "%.0f" % x["baseline"],
-                                "%.0f" % x["egressd"], "%+.0f" % x["added_us"], "added latency"))
+            lines.append(fmt % ("  per conn %s µs" % p[:3], pa[p], pb[p], "%+d" % (pb[p] - pa[p]),
+                                ""))
+    if "dns" in s:
+        for p in ("p50_us", "p99_us"):
+            x = s["dns"][p]
+            lines.append(fmt % ("DNS lookup %s µs" % p[:3], x["baseline"], x["egressd"],
+                                "%+d" % x["added_us"], "added latency"))
+    for w, x in s.get("lab_cpu", {}).items():
+        if x["efficiency"]:
+            lines.append(fmt % (x["unit"], "%.1f" % x["baseline"], "%.1f" % x["egressd"],
+                                "%.3f" % x["efficiency"], "A/B: CPU efficiency"))
     lines.append("")
-    if s.get("egressd_rss_kib"):
-        lines.append("egressd memory: VmRSS %.1f MiB at stop, VmHWM %.1f MiB"
-                     % (s["egressd_rss_kib"] / 1024.0, s["egressd_hwm_kib"] / 1024.0))
-    cpu = ", ".join("%s %s%%" % (w, v) for w, v in s["egressd_cpu_pct"].items() if v is not None)
+    m = s.get("egressd_mem_kib") or {}
+    if m.get("VmRSS"):
+        lines.append("egressd memory at the end: VmRSS %.1f MiB, VmHWM (peak) %.1f MiB"
+                     % (m["VmRSS"] / 1024.0, m.get("VmHWM", 0) / 1024.0))
+    cpu, q = [], []
+    if "bulk" in s:
+        cpu.append("bulk %s%% (A: %s%%)" % (s["bulk"]["egressd_cpu_pct"]["egressd"],
+                                            s["bulk"]["egressd_cpu_pct"]["baseline"]))
+        q.append("bulk %g per download" % s["bulk"]["queued_packets_per_download"])
+    for w in ("conns", "dns"):
+        if w in s:
+            cpu.append("%s %s%% (A: %s%%)" % (w, s[w]["pooled"]["egressd"]["egressd_cpu_pct"],
+                                              s[w]["pooled"]["baseline"]["egressd_cpu_pct"]))
+    if "conns" in s:
+        q.append("conns %.2f per connection" % s["conns"]["queued_packets_per_conn"])
+    if "dns" in s:
+        q.append("dns %d (answered by the listener, not queued)"
+                 % s["dns"]["pooled"]["egressd"]["queued_packets"])
     if cpu:
-        lines.append("egressd CPU (%% of one core, over each workload): %s" % cpu)
-    q = []
-    for w in ("bulk", "conns", "dns"):
-        if w in args.only:
-            r = rounds[-1]["egressd"][w]
-            v = r["runs"][-1].get("queued_packets") if w == "bulk" else r.get("queued_packets")
-            if v is not None:
-                q.append("%s %d" % (w, v))
+        lines.append("egressd CPU, %% of one core over the workload: %s" % ", ".join(cpu))
     if q:
-        lines.append("packets queued to egressd (last round; bulk: one download): " + ", ".join(q))
-    busy = []
-    for w in ("bulk", "conns", "dns"):
-        if w in args.only:
-            for ph in ("baseline", "egressd"):
-                r = rounds[-1][ph][w]
-                v = r["runs"][-1] if w == "bulk" else r
-                busy.append("%s/%s %s%%" % (w, "A" if ph == "baseline" else "B",
-                                            v.get("machine_cpu_busy_pct")))
-    lines.append("machine CPU busy (%d cores, last round): %s" % (os.cpu_count(), ", ".join(busy)))
-    errs = []
-    for r in rounds:
+        lines.append("packets queued to egressd: " + ", ".join(q))
+    for w in ("conns", "dns"):
         for ph in ("baseline", "egressd"):
-            for w in ("conns", "dns"):
-                if w in r[ph] and r[ph][w].get("errors"):
-                    errs.append("%s %s: %d errors (first: %s)" % (ph, w, r[ph][w]["errors"],
-                                                                   r[ph][w].get("first_error")))
-    for e in errs:
-        lines.append("WARNING " + e)
+            if w in s and s[w]["pooled"][ph]["errors"]:
+                x = s[w]["pooled"][ph]
+                lines.append("WARNING %s %s: %d errors (first: %s)"
+                             % (ph, w, x["errors"], x["first_error"]))
     return "\n".join(lines)
 
 
@@ -569,16 +655,18 @@ def main(argv):
     ap = argparse.ArgumentParser(description="egressd vs no filter on the gateway lab")
     ap.add_argument("--egressd", help="the binary (default: $EGRESSD_BIN, else build/proxy/egressd)")
     ap.add_argument("--json", metavar="PATH", help="write the results as JSON")
-    ap.add_argument("--rounds", type=int, default=1, help="A/B rounds, medians reported (1)")
     ap.add_argument("--only", default="bulk,conns,dns", help="workloads (bulk,conns,dns)")
+    ap.add_argument("--slices", type=int, default=5,
+                    help="conns and dns budgets are cut into this many A/B slices (5)")
     ap.add_argument("--bulk-mib", type=int, default=1024, help="bulk file size (1024 MiB)")
     ap.add_argument("--bulk-runs", type=int, default=3, help="downloads per phase (3)")
-    ap.add_argument("--bulk-timeout", type=int, default=120)
-    ap.add_argument("--conns-seconds", type=float, default=10.0)
-    ap.add_argument("--conns-max", type=int, default=3000)
-    ap.add_argument("--conns-procs", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--dns-count", type=int, default=2000)
-    ap.add_argument("--dns-seconds", type=float, default=30.0)
+    ap.add_argument("--bulk-timeout", type=int, default=120, help="per download (120 s)")
+    ap.add_argument("--conns-seconds", type=float, default=10.0, help="per phase (10 s)")
+    ap.add_argument("--conns-max", type=int, default=3000, help="per phase (3000)")
+    ap.add_argument("--conns-procs", type=int, default=os.cpu_count() or 2,
+                    help="parallel clients (one per core)")
+    ap.add_argument("--dns-count", type=int, default=2000, help="per phase (2000)")
+    ap.add_argument("--dns-seconds", type=float, default=30.0, help="per phase (30 s)")
     ap.add_argument("--log-level", choices=("deny", "all"), default="deny",
                     help="egressd's [log] level (the daemon's default: deny)")
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
@@ -588,8 +676,9 @@ def main(argv):
     bad = [w for w in args.only if w not in ("bulk", "conns", "dns")]
     if bad or not args.only:
         ap.error("--only: unknown workload(s) %s" % bad)
-    for n, lo, hi in (("rounds", 1, 20), ("bulk_mib", 1, 8192), ("bulk_runs", 1, 20),
-                      ("conns_max", 1, 20000), ("conns_procs", 1, 16), ("dns_count", 1, 100000)):
+    for n, lo, hi in (("slices", 1, 50), ("bulk_mib", 1, 8192), ("bulk_runs", 1, 20),
+                      ("bulk_timeout", 1, 600), ("conns_max", 1, 20000), ("conns_procs", 1, 16),
+                      ("dns_count", 1, 100000)):
         if not lo <= getattr(args, n) <= hi:
             ap.error("--%s must be in %d..%d" % (n.replace("_", "-"), lo, hi))
     if not 0 < args.conns_seconds <= 120 or not 0 < args.dns_seconds <= 300:
@@ -605,7 +694,8 @@ def main(argv):
     if binfo["asan"] or binfo["ubsan"]:
         log("WARNING: %s is a sanitizer build; numbers will not be representative" % binfo["path"])
     L.reap_stale()
-    # SIGTERM/SIGINT: unwind through the finally below (namespaces deleted).
+    load0 = os.getloadavg()
+    # SIGTERM unwinds through the finally below like SIGINT: namespaces deleted.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = tempfile.mkdtemp(prefix="egressd-bench-")
     lab = None
@@ -613,24 +703,32 @@ def main(argv):
         ca = L.make_ca(os.path.join(work, "ca"))
         os.makedirs(os.path.join(work, "lab"))
         lab = L.Lab(os.path.join(work, "lab"), ca, mode="gateway").up()
-        rounds = Bench(args, lab).run()
+        res, mem = Bench(args, lab).run()
+    except (BenchError, L.LabError, TimeoutError) as e:
+        raise SystemExit("bench: %s" % e)
     finally:
         if lab is not None:
             lab.close()
         L.cleanup_prefix()
-        if not args.keep:
-            import shutil
-            shutil.rmtree(work, ignore_errors=True)
-        else:
+        if args.keep:
             log("work directory kept: " + work)
-    s = summarize(rounds, args)
-    print(table(s, rounds, args))
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    s = summarize(res, mem, args)
+    print(table(s))
+    print("machine: %d cores, load average %.2f before, %.2f after (other work skews the numbers)"
+          % (os.cpu_count(), load0[0], os.getloadavg()[0]))
     if args.json:
+        for w in res.values():  # the pooled percentiles are in the summary
+            for slices in w.values():
+                for x in slices:
+                    x.pop("lat_us", None)
         meta = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "kernel": os.uname().release, "cpus": os.cpu_count(), "binary": binfo,
-                "args": {k: v for k, v in vars(args).items() if k not in ("json",)}}
+                "loadavg_before": load0, "loadavg_after": os.getloadavg(),
+                "args": {k: v for k, v in vars(args).items() if k != "json"}}
         with open(args.json, "w") as f:
-            json.dump({"meta": meta, "summary": s, "rounds": rounds}, f, indent=1)
+            json.dump({"meta": meta, "summary": s, "slices": res}, f, indent=1)
             f.write("\n")
     missed = [w for w in ("bulk", "conns") if w in s and not s[w]["met"]]
     return 1 if args.check and missed else 0
