@@ -54,7 +54,7 @@ PLANS = [
 
 # -- helpers ------------------------------------------------------------------------
 def crafted(lab, dst, plan, sni=None, http_host=None, port=443, frag=0, ext=None, path=None,
-            timeout=5.0):
+            bad_doff=None, timeout=5.0):
     args = [L.PY, os.path.join(EV, "rawtcp.py"), "--dst", dst, "--port", str(port), "--plan",
             plan, "--timeout", str(timeout)]
     if http_host:
@@ -67,6 +67,8 @@ def crafted(lab, dst, plan, sni=None, http_host=None, port=443, frag=0, ext=None
         args += ["--frag", str(frag)]
     if ext:
         args += ["--ext", ext]
+    if bad_doff is not None:
+        args += ["--bad-doff", str(bad_doff)]
     p = lab.ns_run(lab.cli, args, timeout=timeout + 10)
     try:
         r = json.loads(p.stdout)
@@ -192,6 +194,22 @@ def test_evasion_allowed_name(anylab, plan):
     assert r["handshake"], r
     assert_fetched(anylab, r, e, ALLOWED4)
     anylab.assert_attacker_got_nothing()
+
+
+def test_held_bytes_reach_the_server_only_after_the_decision(anylab):
+    """200 bytes of an allowed hello, half a second of silence, then the rest: not
+    one payload packet may reach nginx before the completing segment is sent
+    (gateway holds the first part, host mode drops it and the client resends)."""
+    e = start(anylab)
+    resolve(anylab, ALLOWED, "4")
+    with sniffing(anylab, ALLOWED4) as rec:
+        r = crafted(anylab, ALLOWED4, "pause:200:500", sni=ALLOWED)
+    assert_fetched(anylab, r, e, ALLOWED4)
+    pkts = flow_packets(rec, r["sport"])
+    assert pkts, rec
+    early = [p for p in pkts if p["t"] < r["t_last_step"]]
+    assert early == [], "delivered before the decision: %s (last step at %f)" % (
+        json.dumps(early), r["t_last_step"])
 
 
 @pytest.mark.parametrize("target", ["allowed", "denied"])
@@ -320,6 +338,21 @@ def test_ipv6_extension_headers_walked(anylab, target):
             r = crafted(anylab, L.ATTACKER6, "reverse:3", sni=DENIED, ext=chain)
         assert_denied(e, r, L.ATTACKER6, "name_not_allowed", name=DENIED)
         assert_nothing_delivered(anylab, rec)
+
+
+def test_bad_tcp_header_is_malformed(anylab):
+    """A TCP data offset below 5 words: denied `malformed` with its name."""
+    e = start(anylab)
+    resolve(anylab, ALLOWED, "4")
+    r = crafted(anylab, ALLOWED4, "inorder:1", sni=ALLOWED, timeout=3)
+    assert r["result"] == "ok", r  # the same client, well-formed: fetched
+    with sniffing(anylab, ALLOWED4) as rec:
+        r = crafted(anylab, ALLOWED4, "inorder:1", sni=ALLOWED, timeout=3, bad_doff=4)
+    assert r["result"] == "reset", r
+    ev = e.wait_event(lambda x: x.get("event") == "deny" and x.get("detail") == "bad_tcp_doff",
+                      what="deny with detail bad_tcp_doff")
+    assert ev.get("reason") == "malformed", ev
+    assert_nothing_delivered(anylab, rec, r["sport"])
 
 
 def bad_chain(lab):

@@ -51,10 +51,13 @@ def csum(data):
     return ~s & 0xFFFF
 
 
-def tcp_segment(fam, src, dst, sport, dport, seq, ack, flags, data=b"", opts=b"", win=65535):
-    """sport(2) dport(2) seq(4) ack(4) doff|rsv(1) flags(1) win(2) csum(2) urg(2) opts data"""
+def tcp_segment(fam, src, dst, sport, dport, seq, ack, flags, data=b"", opts=b"", win=65535,
+                doff=None):
+    """sport(2) dport(2) seq(4) ack(4) doff|rsv(1) flags(1) win(2) csum(2) urg(2) opts data
+    doff: a data offset to write instead of the true one (a malformed header)."""
     opts += b"\x01" * (-len(opts) % 4)
-    doff = (20 + len(opts)) // 4
+    if doff is None:
+        doff = (20 + len(opts)) // 4
     hdr = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
                       doff << 4, flags, win, 0, 0) + opts
     seg = hdr + data
@@ -191,6 +194,11 @@ def plan_steps(plan, data, sni):
         steps = [(i, data[i:i + 1]) for i in range(k)]
         if k < L:
             steps.append((k, data[k:]))
+    elif name == "pause":
+        # k bytes, a pause of ms milliseconds (the filter must hold or drop them,
+        # never deliver them), then the rest
+        k, _, ms = arg.partition(":")
+        steps = [(0, data[:int(k)]), (int(k), data[int(k):], {"pause": int(ms) / 1000.0})]
     elif name == "stall":
         k = int(arg)
         steps = [(0, data[:k])]
@@ -245,9 +253,9 @@ class Client:
                            timeout=5, capture_output=True)
 
     # -- sending ----------------------------------------------------------------
-    def send(self, seq, flags, data=b"", opts=b"", frag=0, exts=(), sock=None):
+    def send(self, seq, flags, data=b"", opts=b"", frag=0, exts=(), sock=None, doff=None):
         seg = tcp_segment(self.fam, self.src, self.dst, self.sport, self.dport, seq,
-                          self.rcv_nxt if flags & ACK else 0, flags, data, opts)
+                          self.rcv_nxt if flags & ACK else 0, flags, data, opts, doff=doff)
         self.ident = (self.ident + 1) & 0xFFFF or 1
         if frag:
             pkts = fragments(self.fam, self.src, self.dst, seg, frag, self.ident, exts)
@@ -369,8 +377,13 @@ class Client:
         self.send(self.isn + 1 + snd_una, ACK)
 
         # the crafted first payload
-        for off, data, _ in steps:
-            self.send(self.isn + 1 + off, ACK | PSH, data, frag=frag, exts=exts)
+        for i, (off, data, how) in enumerate(steps):
+            if how.get("pause"):
+                time.sleep(how["pause"])  # part of the plan: the evasion is the delay
+            if i == len(steps) - 1:
+                self.out["t_last_step"] = time.time()  # wall clock, shared by namespaces
+            self.send(self.isn + 1 + off, ACK | PSH, data, frag=frag, exts=exts,
+                      doff=a.bad_doff)
             self.out["segments"] += 1
             note_sent(off, data)
 
@@ -475,6 +488,7 @@ def main():
     ap.add_argument("--plan", default="inorder:1")
     ap.add_argument("--frag", type=int, default=0, help="IP-fragment payload segments (bytes)")
     ap.add_argument("--ext", help="IPv6 extension headers on payload segments: hbh,dst,rt,...")
+    ap.add_argument("--bad-doff", type=int, help="write this TCP data offset on payload segments")
     ap.add_argument("--timeout", type=float, default=5.0)
     args = ap.parse_args()
     if not args.http_host and not (args.sni and args.cafile):

@@ -9,7 +9,7 @@ what reaches its sockets in order; this sees every segment that crossed the
 filter, in any order, duplicated or not. Writes JSON to --record when ready
 ({"ready": true, "packets": []}) and again on SIGTERM / SIGINT or after
 --max-seconds: {"packets": [{"src", "dst", "proto", "sport", "dport",
-"flags", "payload", "fragment", "head"}], "payload_bytes": N}.
+"flags", "payload", "fragment", "head", "t" (wall clock)}], "payload_bytes": N}.
 """
 import argparse
 import json
@@ -128,6 +128,7 @@ def main():
             continue
         rec = parse(frame, watch)
         if rec:
+            rec["t"] = time.time()
             packets.append(rec)
             save(args.record, packets)
     # drain what the kernel already queued
@@ -139,6 +140,7 @@ def main():
         if addr[2] != PACKET_OUTGOING:
             rec = parse(frame, watch)
             if rec:
+                rec["t"] = time.time()
                 packets.append(rec)
     save(args.record, packets)
 
