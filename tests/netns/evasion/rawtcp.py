@@ -237,6 +237,7 @@ class Client:
         self.ident = random.randrange(1, 0xFFFF)
         self.isn = random.randrange(1 << 32)
         self.table = "evx_%d" % self.sport
+        self.dumped = 0
         self.out = {"result": "error", "sport": self.sport, "synack": False,
                     "syn_data_acked": False, "handshake": False, "server_bytes": 0,
                     "segments": 0}
@@ -265,6 +266,10 @@ class Client:
         else:
             pkts = [ipv6(self.src, self.dst, 6, seg, exts)]
         for p in pkts:
+            if self.a.dump:
+                self.dumped += 1
+                with open(os.path.join(self.a.dump, "%03d" % self.dumped), "wb") as f:
+                    f.write(p)
             try:
                 (sock or self.tx).sendto(p, (self.dst, 0))
             except PermissionError:
@@ -489,6 +494,7 @@ def main():
     ap.add_argument("--frag", type=int, default=0, help="IP-fragment payload segments (bytes)")
     ap.add_argument("--ext", help="IPv6 extension headers on payload segments: hbh,dst,rt,...")
     ap.add_argument("--bad-doff", type=int, help="write this TCP data offset on payload segments")
+    ap.add_argument("--dump", help="write every packet sent (IP header first) to DIR/NNN")
     ap.add_argument("--timeout", type=float, default=5.0)
     args = ap.parse_args()
     if not args.http_host and not (args.sni and args.cafile):
