@@ -148,7 +148,8 @@ def test_truncated_udp_answer_retried_over_tcp(anylab, request, count):
     name = "many.example.com"
     addrs = ["192.0.2.%d" % i for i in range(1, count)] + [UPDATES4]
     up = dnsb.Upstream(anylab, {name: addrs})
-    e = dnsb.write_conf(anylab, upstream=up.addr4, allow=L.DEFAULT_ALLOW + name + "\n")
+    e = dnsb.write_conf(anylab, upstream=up.addr4, allow=L.DEFAULT_ALLOW + name + "\n",
+                        metrics=True)
     e.start()
     # Over UDP without EDNS, the reply must say TC (and carry no partial answer).
     r = dnsb.query(anylab, L.RESOLVER4, name, "A")
@@ -163,6 +164,9 @@ def test_truncated_udp_answer_retried_over_tcp(anylab, request, count):
     got = re.findall(r"^%s\.\s+\d+\s+IN\s+A\s+(\S+)$" % re.escape(name), p.stdout, re.M)
     assert sorted(got) == sorted(addrs), p.stdout
     assert "(TCP)" in p.stdout, p.stdout
+    # The answer's addresses were bound (egressd keeps at most 64 per answer).
+    bound = dnsb.metric(anylab, "egressd_bindings")
+    assert bound == min(count, 64) if count <= 64 else 0 < bound <= count, bound
     e.wait_event(lambda x: x.get("event") == "dns_allow" and x.get("qname", "").rstrip(".") == name,
                  what="dns_allow for " + name)
     anylab.assert_attacker_got_nothing()
@@ -174,10 +178,11 @@ def test_silent_upstream_gives_servfail_and_binds_nothing(anylab):
     sink = dnsb.Sink(anylab)
     e = dnsb.write_conf(anylab, upstream=sink.addr, metrics=True)
     e.start()
-    r = dnsb.query(anylab, L.RESOLVER4, UPDATES, "A", timeout=10)
-    assert r.get("rcode") == "SERVFAIL", r
-    assert r["elapsed_ms"] < 6000, "SERVFAIL after %.0f ms" % r["elapsed_ms"]
-    assert r["answers"] == [], r
+    for tcp in (False, True):
+        r = dnsb.query(anylab, L.RESOLVER4, UPDATES, "A", tcp=tcp, timeout=10)
+        assert r.get("rcode") == "SERVFAIL", (tcp, r)
+        assert r["elapsed_ms"] < 6000, "SERVFAIL after %.0f ms (tcp %s)" % (r["elapsed_ms"], tcp)
+        assert r["answers"] == [], r
     # It was forwarded (the sink read it), and the silence made the failure.
     seen = sink.seen()
     assert seen["udp"], seen
