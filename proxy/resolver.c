@@ -248,7 +248,13 @@ struct resolver *resolver_new_opts(struct event_base *base, const struct conf_en
 		goto fail;
 	}
 	r->channel_ok = true;
-	ares_set_socket_callback(r->channel, resolver_sock_create, r);
+	/*
+	 * The configure callback runs before connect(): the SYN of c-ares' TCP
+	 * fallback must already carry the mark (the create callback runs after
+	 * connect, too late for TCP; the ruleset would redirect that SYN back
+	 * to our own listener).
+	 */
+	ares_set_socket_configure_callback(r->channel, resolver_sock_create, r);
 	if (n && resolver_set_servers(r, servers, n, err, errlen) != 0)
 		goto fail;
 	return r;

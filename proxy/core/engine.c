@@ -156,7 +156,8 @@ static uint32_t mix_bytes(uint64_t h, const void *p, size_t n)
 
 static uint32_t event_hash(const struct engine *e, const struct flow_event *ev)
 {
-	uint64_t h = e->seed ^ ((uint64_t)ev->kind << 40 | (uint64_t)ev->reason << 32 | ev->dport);
+	uint64_t h = e->seed ^ ((uint64_t)ev->kind << 40 | (uint64_t)ev->reason << 32 |
+	                        (uint64_t)ev->qtype << 16 | ev->dport);
 	h = mix_bytes(h, &ev->src, sizeof ev->src);
 	h = mix_bytes(h, &ev->dst, sizeof ev->dst);
 	h = mix_bytes(h, ev->name, strlen(ev->name));
@@ -170,6 +171,7 @@ static uint32_t event_hash(const struct engine *e, const struct flow_event *ev)
 static bool event_same(const struct flow_event *a, const struct flow_event *b)
 {
 	return a->kind == b->kind && a->reason == b->reason && a->dport == b->dport &&
+	       a->qtype == b->qtype &&
 	       addr_eq(&a->src, &b->src) && addr_eq(&a->dst, &b->dst) &&
 	       strcmp(a->name, b->name) == 0 &&
 	       strcmp(a->detail ? a->detail : "", b->detail ? b->detail : "") == 0 &&

@@ -133,18 +133,13 @@ def test_binding_expires_after_ttl_plus_grace(anylab):
 # from 127.0.0.1:53). egressd then forwards to itself until c-ares times out:
 # SERVFAIL after 1.5 s. ares_set_socket_configure_callback() runs before
 # connect(); with it these tests pass in both modes.
-HOST_TCP_FALLBACK_BUG = ("resolver.c sets SO_MARK in ares_set_socket_callback (after connect): "
-                         "in host mode c-ares' TCP fallback is redirected to egressd's own "
-                         "listener -> SERVFAIL; use ares_set_socket_configure_callback")
 
 
 @pytest.mark.parametrize("count", [40, 100], ids=["client-tc", "client-and-upstream-tc"])
-def test_truncated_udp_answer_retried_over_tcp(anylab, request, count):
+def test_truncated_udp_answer_retried_over_tcp(anylab, count):
     """More records than fit in 512 bytes: egressd answers the UDP query with
     TC, dig retries over TCP and gets every record. With 100 records (> 1232
     bytes) the upstream truncates c-ares' UDP query too."""
-    if anylab.mode == "host":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=HOST_TCP_FALLBACK_BUG))
     name = "many.example.com"
     addrs = ["192.0.2.%d" % i for i in range(1, count)] + [UPDATES4]
     up = dnsb.Upstream(anylab, {name: addrs})
@@ -274,11 +269,8 @@ def test_ipv6_dns_transport_binds_aaaa(anylab):
 # dns_allow for the same client and name is folded into it, and the flushed
 # repeat is written with the first event's qtype ("A"), so the log shows two
 # A queries and no AAAA (every curl/getaddrinfo lookup sends A then AAAA).
-QTYPE_AGG_BUG = ("engine.c event aggregation ignores qtype: an AAAA dns_allow within 1 s of "
-                 "an A dns_allow (same client, same name) is logged as a second qtype A")
 
 
-@pytest.mark.xfail(strict=True, reason=QTYPE_AGG_BUG)
 def test_dns_allow_events_keep_their_qtype(gwlab):
     e = gwlab.start_egressd()
     for qtype in ("A", "AAAA"):
