@@ -98,10 +98,12 @@ for t in "${targets[@]}"; do
 	dict=()
 	[ -f "$SRC/tests/fuzz/$name.dict" ] && dict=(-dict="$SRC/tests/fuzz/$name.dict")
 	# -max_total_time ends the run; timeout(1) is the backstop should it hang.
+	t0=$SECONDS
 	timeout --kill-after=10 $((secs + 60)) "$bin" "$corpus" "${dict[@]}" \
 		-max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
 		-print_final_stats=1 -artifact_prefix="$arts/" >"$log" 2>&1
 	rc=$?
+	took=$((SECONDS - t0))
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 	[ -n "$execs" ] || execs=$(grep -o '#[0-9]*' "$log" | tail -n 1 | tr -d '#')
 	[ -n "$execs" ] || execs=0
@@ -118,10 +120,15 @@ for t in "${targets[@]}"; do
 		failed=$((failed + 1))
 		failed_names+=("$t")
 	fi
-	printf '%-16s %10s execs in %4ss  corpus %d -> %d  %s\n' "$t" "$execs" "$secs" \
+	printf '%-16s %10s execs in %4ss  corpus %d -> %d  %s\n' "$t" "$execs" "$took" \
 		"$seeds" "$now" "$result"
 	if [ "$result" != ok ]; then
-		grep -m 5 -A 12 "ERROR: \|runtime error:\|SUMMARY:\|Test unit written" "$log" | sed 's/^/    /'
+		{
+			grep -m 1 "ERROR: \|runtime error:\|deadly signal\|Timeout" "$log"
+			grep -m 1 -A 4 "^    #0 \|^#0 " "$log"
+			grep -m 1 "SUMMARY:" "$log"
+			grep "Test unit written" "$log"
+		} | sed 's/^/    /'
 		say "log: $log; artifacts: $arts"
 	fi
 done
