@@ -40,6 +40,7 @@ struct learn {
 	struct learn_entry *v;
 	size_t n, cap;
 	unsigned events, logs, bad_lines;
+	unsigned skipped_credential; /* events that carried a credential: left out */
 };
 
 static struct learn_entry *learn_get(struct learn *l, const char *key, bool is_addr)
@@ -109,11 +110,30 @@ static int jint(struct json_object *o, const char *k)
 	return json_object_get_int(v);
 }
 
+/* Did the event find a credential? Such a flow is exfiltration, never an entry. */
+static bool carries_credential(struct json_object *o)
+{
+	struct json_object *ind;
+	if (!json_object_object_get_ex(o, "indicators", &ind) ||
+	    !json_object_is_type(ind, json_type_array))
+		return false;
+	for (size_t i = 0; i < json_object_array_length(ind); i++) {
+		const char *s = json_object_get_string(json_object_array_get_idx(ind, i));
+		if (s && strncmp(s, "credential:", 11) == 0)
+			return true;
+	}
+	return false;
+}
+
 static void learn_event(struct learn *l, struct json_object *o)
 {
 	const char *ev = jstr(o, "event");
 	if (!ev)
 		return;
+	if (carries_credential(o)) {
+		l->skipped_credential++;
+		return;
+	}
 	int count = jint(o, "count");
 	if (count < 1)
 		count = 1;
@@ -311,6 +331,11 @@ int cmd_learn(int argc, char **argv)
 		"# Review every entry before enforcing: it allows what the workload did,\n"
 		"# including anything it should not have done.\n\n",
 		day, l.logs, l.events);
+	if (l.skipped_credential)
+		fprintf(out,
+			"# %u event(s) carried a credential (see indicators in the log) and were\n"
+			"# left out: whatever they reached is exfiltration, not an endpoint to allow.\n\n",
+			l.skipped_credential);
 	learn_wildcards(&l, psl, out);
 	for (size_t i = 0; i < l.n; i++) {
 		struct learn_entry *e = &l.v[i];

@@ -80,6 +80,11 @@ struct dnsp_slot {
 	uint32_t names[DNSP_HASHES];
 };
 
+struct reg_entry {
+	char *reg;  /* registrable domain of an allowed name */
+	char *name; /* the first allowed name with it, as written ("*.x" for wildcards) */
+};
+
 struct inflight {
 	char name[NAME_MAX_LEN + 1];
 	uint64_t since;
@@ -99,7 +104,7 @@ struct engine {
 	struct dnsp_slot dnsp[DNSP_SLOTS];
 	struct inflight inflight[INFLIGHT_MAX];
 	/* typosquat: registrable domains of the allowed names, sorted by length */
-	char **regs;
+	struct reg_entry *regs;
 	size_t nregs, capregs;
 	bool regs_built;
 };
@@ -269,16 +274,20 @@ static const char *registrable(const struct engine *e, const char *name, char *b
 
 static int cmp_len(const void *a, const void *b)
 {
-	size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
+	const struct reg_entry *x = a, *y = b;
+	size_t la = strlen(x->reg), lb = strlen(y->reg);
 	if (la != lb)
 		return la < lb ? -1 : 1;
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	int c = strcmp(x->reg, y->reg);
+	return c ? c : strcmp(x->name, y->name);
 }
 
 static void regs_free(struct engine *e)
 {
-	for (size_t i = 0; i < e->nregs; i++)
-		free(e->regs[i]);
+	for (size_t i = 0; i < e->nregs; i++) {
+		free(e->regs[i].reg);
+		free(e->regs[i].name);
+	}
 	free(e->regs);
 	e->regs = NULL;
 	e->nregs = e->capregs = 0;
@@ -294,15 +303,21 @@ static void regs_collect(const char *name, bool wildcard, void *arg)
 		return;
 	if (e->nregs == e->capregs) {
 		size_t nc = e->capregs ? e->capregs * 2 : 64;
-		char **n = realloc(e->regs, nc * sizeof *n);
+		struct reg_entry *n = realloc(e->regs, nc * sizeof *n);
 		if (!n)
 			return;
 		e->regs = n;
 		e->capregs = nc;
 	}
-	char *d = strdup(r);
-	if (d)
-		e->regs[e->nregs++] = d;
+	char shown[NAME_MAX_LEN + 3];
+	snprintf(shown, sizeof shown, "%s%s", wildcard ? "*." : "", name);
+	struct reg_entry re = {strdup(r), strdup(shown)};
+	if (re.reg && re.name) {
+		e->regs[e->nregs++] = re;
+	} else {
+		free(re.reg);
+		free(re.name);
+	}
 }
 
 static void regs_build(struct engine *e)
@@ -316,17 +331,23 @@ static void regs_build(struct engine *e)
 	qsort(e->regs, e->nregs, sizeof *e->regs, cmp_len);
 	size_t u = 0;
 	for (size_t i = 0; i < e->nregs; i++) {
-		if (u && strcmp(e->regs[u - 1], e->regs[i]) == 0)
-			free(e->regs[i]);
-		else
+		if (u && strcmp(e->regs[u - 1].reg, e->regs[i].reg) == 0 &&
+		    strcmp(e->regs[u - 1].name, e->regs[i].name) == 0) {
+			free(e->regs[i].reg);
+			free(e->regs[i].name);
+		} else {
 			e->regs[u++] = e->regs[i];
+		}
 	}
 	e->nregs = u;
 }
 
 /*
  * A denied name whose registrable domain is not an allowed one but is
- * within a small edit distance (after the homoglyph fold) of one.
+ * within a small edit distance (after the homoglyph fold) of one. imitates
+ * gets the allowed name it copies: the one with the same labels below the
+ * registrable domain ("updates.examp1e.com" -> "updates.example.com"), else
+ * the first allowed name under that domain.
  */
 static void typosquat_check(struct engine *e, const char *name, struct indicators *ind)
 {
@@ -339,27 +360,62 @@ static void typosquat_check(struct engine *e, const char *name, struct indicator
 		return;
 	char reg[NAME_MAX_LEN + 1];
 	snprintf(reg, sizeof reg, "%s", r);
-	size_t len = strlen(reg);
+	size_t len = strlen(reg), nlen = strlen(name);
+	size_t below = nlen > len ? nlen - len : 0; /* "updates." */
 	unsigned max = len >= 12 ? 2 : 1;
 	/* First entry at least len - max long. */
 	size_t lo = 0, hi = e->nregs;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		if (strlen(e->regs[mid]) + max < len)
+		if (strlen(e->regs[mid].reg) + max < len)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	for (size_t i = lo; i < e->nregs && strlen(e->regs[i]) <= len + max; i++)
-		if (strcmp(e->regs[i], reg) == 0)
+	for (size_t i = lo; i < e->nregs && strlen(e->regs[i].reg) <= len + max; i++)
+		if (strcmp(e->regs[i].reg, reg) == 0)
 			return; /* a name under an allowed domain: not a look-alike */
-	for (size_t i = lo; i < e->nregs && strlen(e->regs[i]) <= len + max; i++) {
-		if (ind_within_edit_distance(reg, e->regs[i], max)) {
-			ind->bits |= IND_TYPOSQUAT;
-			snprintf(ind->imitates, sizeof ind->imitates, "%s", e->regs[i]);
-			return;
+	const struct reg_entry *best = NULL;
+	for (size_t i = lo; i < e->nregs && strlen(e->regs[i].reg) <= len + max; i++) {
+		const struct reg_entry *c = &e->regs[i];
+		if (best && strcmp(c->reg, best->reg) != 0)
+			break; /* entries of one domain are adjacent */
+		if (!best && !ind_within_edit_distance(reg, c->reg, max))
+			continue;
+		if (!best)
+			best = c;
+		size_t cl = strlen(c->name), cr = strlen(c->reg);
+		if (cl - cr == below && strncmp(c->name, name, below) == 0) {
+			best = c;
+			break;
 		}
 	}
+	if (!best)
+		return;
+	ind->bits |= IND_TYPOSQUAT;
+	snprintf(ind->imitates, sizeof ind->imitates, "%s", best->name);
+}
+
+/*
+ * A name that carries a credential (in clear or encoded in its labels) is
+ * never logged as is: everything left of its registrable domain becomes
+ * "[redacted]" (brackets cannot occur in a DNS name). Returns name itself
+ * when it carries none.
+ */
+static const char *redact_name(const struct engine *e, const char *name, char *buf, size_t cap)
+{
+	struct indicators probe;
+	memset(&probe, 0, sizeof probe);
+	ind_scan_dns_name(&probe, name);
+	if (probe.ncreds == 0)
+		return name;
+	char tmp[NAME_MAX_LEN + 1];
+	const char *reg = registrable(e, name, tmp);
+	if (reg && *reg && reg != name && strlen(reg) < strlen(name))
+		snprintf(buf, cap, "[redacted].%s", reg);
+	else
+		snprintf(buf, cap, "[redacted]");
+	return buf;
 }
 
 /* Distinct denied names under one parent within the window. */
@@ -482,6 +538,7 @@ static void flow_decide(struct engine *e, struct flow *f, const struct decision 
 	ev.uid = f->uid >= 0 ? (uint32_t)f->uid : 0;
 	ev.enforced = d->allow || e->cfg.enforce;
 	enum verdict v = VERDICT_ALLOW;
+	char redacted[NAME_MAX_LEN + 16];
 	if (!d->allow) {
 		ev.ind.bits = d->ind;
 		if (f->split)
@@ -496,6 +553,7 @@ static void flow_decide(struct engine *e, struct flow *f, const struct decision 
 			if (d->reason == REASON_NAME_NOT_ALLOWED ||
 			    d->reason == REASON_SNI_IP_MISMATCH)
 				typosquat_check(e, f->name, &ev.ind);
+			ev.name = redact_name(e, f->name, redacted, sizeof redacted);
 		}
 		if (beacon_note(e, &f->key, now))
 			ev.ind.bits |= IND_BEACON;
@@ -1228,7 +1286,10 @@ static void dns_event(struct engine *e, int kind, const struct dns_query *q,
 		ev.src = *client;
 	ev.sport = cport;
 	ev.dport = 53;
+	char redacted[NAME_MAX_LEN + 16];
 	ev.qname = q->qname[0] ? q->qname : q->raw_qname;
+	if (ind && ind->ncreds)
+		ev.qname = redact_name(e, ev.qname, redacted, sizeof redacted);
 	ev.name = ev.qname;
 	ev.qtype = q->qtype;
 	ev.enforced = e->cfg.enforce;

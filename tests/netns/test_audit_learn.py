@@ -111,11 +111,15 @@ def test_audit_exfil_workload_passes_and_is_logged(anylab):
     assert "credential:private_key" in ev.get("indicators", []), ev
     ev = wait_named_deny(e, "updates.examp1e.com")
     assert "typosquat" in ev.get("indicators", []), ev
-    for label in (X.AWS_KEY_ID, b32):
-        qname = ("%s.k.attacker.example" % label).lower()
-        ev = e.wait_event(lambda x: x.get("event") == "dns_deny"
-                          and x.get("qname", "").lower() == qname, what="dns_deny " + qname)
+    # Both key-carrying queries (plain, base32) are logged with the labels
+    # that carry the key redacted; identical lines aggregate with a count.
+    def redacted_logged():
+        evs = [x for x in e.events("dns_deny")
+               if x.get("qname") == "[redacted].attacker.example"]
+        return evs if sum(x.get("count", 1) for x in evs) >= 2 else None
+    for ev in L.wait_for(redacted_logged, 5, "two redacted dns_deny events"):
         assert "credential:aws_access_key" in ev.get("indicators", []), ev
+        assert ev.get("enforced") is False, ev
 
     def tunnel_logged():
         evs = {x["qname"]: x for x in e.events("dns_deny")}

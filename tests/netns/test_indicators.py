@@ -146,20 +146,22 @@ def dns_exfil(lab, encoding):
 def test_aws_key_in_dns_label_flagged(anylab, encoding):
     e = start(anylab)
     qname = dns_exfil(anylab, encoding)
-    ev = e.wait_event(dns_deny_for(qname), what="dns_deny for " + qname)
+    ev = e.wait_event(dns_deny_for("[redacted].attacker.example"),
+                      what="dns_deny for [redacted].attacker.example (sent %s)" % qname)
     assert ev.get("enforced") is True, ev
+    assert "credential:aws_access_key" in ev.get("indicators", []), ev
+    assert ev.get("severity") == "critical", ev
     assert_credentials(ev, {"aws_access_key": X.mask(X.AWS_KEY_ID)})
     anylab.assert_attacker_got_nothing()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: the dns_deny event writes the query name in clear (qname and name), "
-    "so the key hidden in a DNS label is in the log; a flagged label should be masked"))
 @pytest.mark.parametrize("encoding", ["plain", "base32"])
 def test_aws_key_in_dns_label_not_logged(anylab, encoding):
     e = start(anylab)
     qname = dns_exfil(anylab, encoding)
-    e.wait_event(dns_deny_for(qname), what="dns_deny for " + qname)
+    # the labels that carry the key are redacted: only the domain is logged
+    e.wait_event(dns_deny_for("[redacted].attacker.example"),
+                 what="dns_deny for [redacted].attacker.example (sent %s)" % qname)
     anylab.assert_attacker_got_nothing()
     X.assert_no_leak(anylab, {"aws key id": X.AWS_KEY_ID,
                               "aws key id as sent (%s)" % encoding: DNS_LABELS[encoding]},
@@ -193,10 +195,6 @@ def test_typosquat_flagged(anylab):
     anylab.assert_attacker_got_nothing()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: imitates is the allowed registrable domain (example.com), not the allowed "
-    "name updates.example.com that README's example and proxy/core/indicators.h promise "
-    "(engine.c typosquat_check copies e->regs[i])"))
 def test_typosquat_imitates_the_allowed_name(anylab):
     e = start(anylab, unknown_ip="verify")
     for ev in typosquat_events(anylab, e):

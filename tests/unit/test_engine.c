@@ -540,6 +540,12 @@ static void test_typosquat_imitates(void **state)
 	assert_int_equal(h->vlast[a], VERDICT_DENY);
 	assert_true(last_ev(h)->bits & IND_TYPOSQUAT);
 	assert_string_equal(last_ev(h)->imitates, "github.com");
+	/* the allowed name with the same labels below the domain is the one imitated */
+	syn(h, "192.0.2.1", "198.51.100.10", 40002, 443, 3);
+	n = build_hello(hello, "ssh.examp1e.com", false, 0, 1);
+	seg(h, "192.0.2.1", "198.51.100.10", 40002, 443, 0, hello, n, 3);
+	assert_true(last_ev(h)->bits & IND_TYPOSQUAT);
+	assert_string_equal(last_ev(h)->imitates, "ssh.example.com");
 	/* a name under an allowed domain is not a look-alike */
 	syn(h, "192.0.2.1", "198.51.100.10", 40001, 443, 3);
 	n = build_hello(hello, "gist.github.com", false, 0, 1);
