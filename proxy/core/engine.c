@@ -1150,7 +1150,12 @@ void engine_packet(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, si
 	enum pkt_err why = PKT_OK;
 	memset(&p, 0, sizeof p);
 	if (!pkt || pkt_parse(pkt, len, &p, &why) != PARSE_OK) {
-		deny_packet(e, pkt_handle, NULL, REASON_MALFORMED,
+		/* The fixed header, when it was read, still names the flow in the log;
+		 * nothing past the fault (the payload) is looked at. */
+		bool named = pkt && p.src.family != ADDR_NONE;
+		p.payload = NULL;
+		p.payload_len = 0;
+		deny_packet(e, pkt_handle, named ? &p : NULL, REASON_MALFORMED,
 		            pkt ? pkt_err_name(why) : "truncated", 0, uid, now);
 		return;
 	}

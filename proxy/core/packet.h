@@ -46,7 +46,9 @@ struct pkt {
 
 /*
  * Parse one packet starting at the IP header. Returns PARSE_OK, or PARSE_BAD
- * with *why set. (Never PARSE_MORE: a queued packet is whole.)
+ * with *why set. (Never PARSE_MORE: a queued packet is whole.) On PARSE_BAD,
+ * src and dst are valid when their family is set (the fixed IP header was
+ * read), proto and ports as far as they were read; nothing else is.
  */
 enum parse pkt_parse(const uint8_t *buf, size_t len, struct pkt *out, enum pkt_err *why);
 

@@ -376,13 +376,6 @@ def test_ipv6_extension_chain_too_long_is_malformed(anylab):
     assert not [x for x in anylab.nginx_access() if "GET /file" in x]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug (proxy/core/engine.c engine_packet): when pkt_parse fails it calls "
-    "deny_packet(e, h, NULL, REASON_MALFORMED, ...), so the deny event of a malformed "
-    "packet carries no src/dst (and logs proto \"0\"), although pkt_parse had already "
-    "read both addresses from the fixed header. Reproduce: this test, or any packet with "
-    "9 IPv6 destination-options headers; the event is "
-    "{\"event\":\"deny\",\"proto\":\"0\",\"reason\":\"malformed\",\"detail\":\"bad_ext_chain\",...}."))
 def test_malformed_deny_names_the_flow(anylab):
     """SPEC: deny events carry the addresses; an operator must see who sent it."""
     r, rec, ev = bad_chain(anylab)
