@@ -375,12 +375,25 @@ static void typosquat_check(struct engine *e, const char *name, struct indicator
 	for (size_t i = lo; i < e->nregs && strlen(e->regs[i].reg) <= len + max; i++)
 		if (strcmp(e->regs[i].reg, reg) == 0)
 			return; /* a name under an allowed domain: not a look-alike */
+	/* An IDN domain is compared by its ASCII look-alike ("xn--pple-43d.com"
+	 * reads as "apple.com"), against every allowed domain: denied names only. */
+	char skel[NAME_MAX_LEN + 1];
+	const char *cmp = reg;
+	if (ind_confusable_skeleton(reg, skel, sizeof skel)) {
+		cmp = skel;
+		lo = 0;
+		max = strlen(skel) >= 12 ? 2 : 1;
+	}
+	size_t cmplen = strlen(cmp);
 	const struct reg_entry *best = NULL;
-	for (size_t i = lo; i < e->nregs && strlen(e->regs[i].reg) <= len + max; i++) {
+	for (size_t i = lo; i < e->nregs && (cmp != reg || strlen(e->regs[i].reg) <= len + max);
+	     i++) {
 		const struct reg_entry *c = &e->regs[i];
 		if (best && strcmp(c->reg, best->reg) != 0)
 			break; /* entries of one domain are adjacent */
-		if (!best && !ind_within_edit_distance(reg, c->reg, max))
+		size_t cl0 = strlen(c->reg);
+		if (!best && ((cl0 > cmplen ? cl0 - cmplen : cmplen - cl0) > max ||
+		              !ind_within_edit_distance(cmp, c->reg, max)))
 			continue;
 		if (!best)
 			best = c;

@@ -594,6 +594,142 @@ bool ind_within_edit_distance(const char *a, const char *b, unsigned max)
 	return prev[nb] <= max;
 }
 
+/* ---- IDN look-alikes ---- */
+
+/* Punycode (RFC 3492 6.2) of one label body (after "xn--"); false if malformed. */
+static bool puny_decode(const char *in, size_t len, uint32_t *out, size_t cap, size_t *n)
+{
+	enum { BASE = 36, TMIN = 1, TMAX = 26, SKEW = 38, DAMP = 700 };
+	size_t b = 0, outlen = 0;
+	for (size_t j = 0; j < len; j++)
+		if (in[j] == '-')
+			b = j;
+	for (size_t j = 0; j < b; j++) {
+		if (outlen == cap || (unsigned char)in[j] >= 0x80)
+			return false;
+		out[outlen++] = (unsigned char)in[j];
+	}
+	uint32_t nn = 128, i = 0, bias = 72;
+	for (size_t pos = b > 0 ? b + 1 : 0; pos < len;) {
+		uint32_t oldi = i, w = 1;
+		for (uint32_t k = BASE;; k += BASE) {
+			if (pos >= len)
+				return false;
+			char c = in[pos++];
+			uint32_t digit;
+			if (c >= 'a' && c <= 'z')
+				digit = (uint32_t)(c - 'a');
+			else if (c >= '0' && c <= '9')
+				digit = (uint32_t)(c - '0') + 26;
+			else
+				return false;
+			if (digit > (UINT32_MAX - i) / w)
+				return false;
+			i += digit * w;
+			uint32_t t = k <= bias ? TMIN : k >= bias + TMAX ? TMAX : k - bias;
+			if (digit < t)
+				break;
+			if (w > UINT32_MAX / (BASE - t))
+				return false;
+			w *= BASE - t;
+		}
+		/* bias adaptation */
+		uint32_t delta = oldi == 0 ? (i - oldi) / DAMP : (i - oldi) / 2;
+		delta += delta / (uint32_t)(outlen + 1);
+		uint32_t k = 0;
+		while (delta > ((BASE - TMIN) * TMAX) / 2) {
+			delta /= BASE - TMIN;
+			k += BASE;
+		}
+		bias = k + (BASE - TMIN + 1) * delta / (delta + SKEW);
+		if (i / (outlen + 1) > UINT32_MAX - nn)
+			return false;
+		nn += i / (uint32_t)(outlen + 1);
+		i %= (uint32_t)(outlen + 1);
+		if (outlen == cap || nn < 0x80 || nn > 0x10ffff)
+			return false;
+		memmove(out + i + 1, out + i, (outlen - i) * sizeof *out);
+		out[i++] = nn;
+		outlen++;
+	}
+	*n = outlen;
+	return true;
+}
+
+/* The Latin letter a code point is mistaken for, or 0. */
+static char confusable(uint32_t cp)
+{
+	static const struct {
+		uint32_t cp;
+		char c;
+	} map[] = {
+		/* Cyrillic */
+		{0x430, 'a'}, {0x435, 'e'}, {0x43e, 'o'}, {0x440, 'p'}, {0x441, 'c'},
+		{0x443, 'y'}, {0x445, 'x'}, {0x456, 'i'}, {0x458, 'j'}, {0x455, 's'},
+		{0x501, 'd'}, {0x51b, 'q'}, {0x51d, 'w'}, {0x4bb, 'h'}, {0x4cf, 'l'},
+		{0x43a, 'k'}, {0x432, 'b'}, {0x43d, 'h'}, {0x442, 't'}, {0x433, 'r'},
+		/* Greek */
+		{0x3b1, 'a'}, {0x3bf, 'o'}, {0x3bd, 'v'}, {0x3c1, 'p'}, {0x3b9, 'i'},
+		{0x3ba, 'k'}, {0x3c5, 'u'}, {0x3c7, 'x'}, {0x3b5, 'e'}, {0x3c4, 't'},
+		/* Latin with marks, dotless i */
+		{0x131, 'i'}, {0xe7, 'c'}, {0xf1, 'n'}, {0xfd, 'y'}, {0xff, 'y'},
+		{0x142, 'l'}, {0x111, 'd'}, {0x161, 's'}, {0x17e, 'z'}, {0x10d, 'c'},
+	};
+	if (cp >= 0xe0 && cp <= 0xe5)
+		return 'a';
+	if (cp >= 0xe8 && cp <= 0xeb)
+		return 'e';
+	if (cp >= 0xec && cp <= 0xef)
+		return 'i';
+	if ((cp >= 0xf2 && cp <= 0xf6) || cp == 0xf8)
+		return 'o';
+	if (cp >= 0xf9 && cp <= 0xfc)
+		return 'u';
+	for (size_t k = 0; k < sizeof map / sizeof map[0]; k++)
+		if (map[k].cp == cp)
+			return map[k].c;
+	return 0;
+}
+
+bool ind_confusable_skeleton(const char *name, char *out, size_t cap)
+{
+	if (!name || !out || cap == 0)
+		return false;
+	bool idn = false;
+	size_t o = 0;
+	const char *p = name;
+	while (*p) {
+		const char *dot = strchr(p, '.');
+		size_t len = dot ? (size_t)(dot - p) : strlen(p);
+		if (len > 4 && strncmp(p, "xn--", 4) == 0) {
+			uint32_t cps[64];
+			size_t n = 0;
+			if (!puny_decode(p + 4, len - 4, cps, 64, &n))
+				return false;
+			idn = true;
+			for (size_t k = 0; k < n; k++) {
+				char c = cps[k] < 0x80 ? (char)cps[k] : confusable(cps[k]);
+				if (o + 1 >= cap)
+					return false;
+				out[o++] = c ? c : '~';
+			}
+		} else {
+			if (o + len + 1 >= cap)
+				return false;
+			memcpy(out + o, p, len);
+			o += len;
+		}
+		if (!dot)
+			break;
+		if (o + 1 >= cap)
+			return false;
+		out[o++] = '.';
+		p = dot + 1;
+	}
+	out[o] = '\0';
+	return idn;
+}
+
 enum severity ind_severity(const struct indicators *ind)
 {
 	if (!ind)

@@ -71,6 +71,15 @@ void ind_scan_dns_name(struct indicators *ind, const char *qname);
 bool ind_dns_name_tunnel_shaped(const char *qname);
 /* Edit distance <= max between a and b (ASCII), cheaply. */
 bool ind_within_edit_distance(const char *a, const char *b, unsigned max);
+/*
+ * The ASCII look-alike of a name with IDN labels: each "xn--" label is
+ * Punycode-decoded (RFC 3492) and its letters mapped to the Latin letters
+ * they are confused with (Cyrillic "а" -> "a", Greek "ο" -> "o", "é" -> "e"
+ * ...); a character with no look-alike becomes '~'. Writes the result into
+ * out (cap bytes) and returns true when some label was an IDN; false (out
+ * unspecified) for a name without one or a label that does not decode.
+ */
+bool ind_confusable_skeleton(const char *name, char *out, size_t cap);
 /* Severity from the bits (documented in doc/indicators.md). */
 enum severity ind_severity(const struct indicators *ind);
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "dns.h"
+#include "indicators.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -36,6 +37,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			enum name_err e;
 			if (!name_normalize(q.qname, strlen(q.qname), again, &e) ||
 			    strcmp(again, q.qname) != 0)
+				abort();
+			/* the look-alike check decodes Punycode labels of names like this */
+			char skel[NAME_MAX_LEN + 1];
+			if (ind_confusable_skeleton(q.qname, skel, sizeof skel) &&
+			    strlen(skel) >= sizeof skel)
 				abort();
 		}
 		size_t len =

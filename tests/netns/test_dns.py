@@ -33,7 +33,12 @@ def test_denied_name_refused_fast(anylab, qtype):
     assert r.get("rcode") == "REFUSED", r
     assert r["elapsed_ms"] < 100, "REFUSED took %.1f ms" % r["elapsed_ms"]
     assert r["answers"] == []
-    e.wait_event(dns_deny_for(name), what="dns_deny for " + name)
+    # the key in the name is never logged: its labels are redacted
+    ev = e.wait_event(dns_deny_for("[redacted].attacker.example"),
+                      what="dns_deny for [redacted].attacker.example (sent %s)" % name)
+    assert "credential:aws_access_key" in ev.get("indicators", []), ev
+    with open(e.log, errors="replace") as f:
+        assert AKIA.lower() not in f.read().lower(), "the key was logged in clear"
     anylab.assert_attacker_got_nothing()
 
 

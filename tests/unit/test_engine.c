@@ -546,6 +546,12 @@ static void test_typosquat_imitates(void **state)
 	seg(h, "192.0.2.1", "198.51.100.10", 40002, 443, 0, hello, n, 3);
 	assert_true(last_ev(h)->bits & IND_TYPOSQUAT);
 	assert_string_equal(last_ev(h)->imitates, "ssh.example.com");
+	/* an IDN look-alike: "ex\u0430mple" with a Cyrillic a */
+	syn(h, "192.0.2.1", "198.51.100.10", 40003, 443, 3);
+	n = build_hello(hello, "ssh.xn--exmple-4nf.com", false, 0, 1);
+	seg(h, "192.0.2.1", "198.51.100.10", 40003, 443, 0, hello, n, 3);
+	assert_true(last_ev(h)->bits & IND_TYPOSQUAT);
+	assert_string_equal(last_ev(h)->imitates, "ssh.example.com");
 	/* a name under an allowed domain is not a look-alike */
 	syn(h, "192.0.2.1", "198.51.100.10", 40001, 443, 3);
 	n = build_hello(hello, "gist.github.com", false, 0, 1);

@@ -186,6 +186,35 @@ static void test_lookalikes(void **state)
 	assert_true(ind_within_edit_distance("pypi.org", "pypl.org", 0));
 }
 
+/* IDN look-alikes: Punycode decoded, confusable letters mapped to Latin. */
+static void test_idn_skeleton(void **state)
+{
+	(void)state;
+	char out[256];
+	assert_true(ind_confusable_skeleton("xn--pple-43d.com", out, sizeof out));
+	assert_string_equal(out, "apple.com"); /* Cyrillic a */
+	assert_true(ind_confusable_skeleton("xn--80ak6aa92e.com", out, sizeof out));
+	assert_string_equal(out, "apple.com"); /* every letter Cyrillic */
+	assert_true(ind_confusable_skeleton("login.xn--gthub-n2e.com", out, sizeof out));
+	assert_string_equal(out, "login.github.com"); /* Ukrainian i */
+	assert_true(ind_confusable_skeleton("xn--mple-43d3a6i.com", out, sizeof out));
+	assert_string_equal(out, "example.com");
+	assert_true(ind_confusable_skeleton("xn--bcher-kva.example", out, sizeof out));
+	assert_string_equal(out, "bucher.example");
+	/* no IDN label, or one that does not decode */
+	assert_false(ind_confusable_skeleton("example.com", out, sizeof out));
+	assert_false(ind_confusable_skeleton("xn--.com", out, sizeof out));
+	assert_false(ind_confusable_skeleton("xn--99999999999999999999.com", out, sizeof out));
+	assert_false(ind_confusable_skeleton("xn--a-ecp!.com", out, sizeof out));
+	assert_false(ind_confusable_skeleton("xn--pple-43d.com", out, 4)); /* too small */
+	/* a character that resembles nothing Latin stays visible */
+	assert_true(ind_confusable_skeleton("xn--3e0b707e.com", out, sizeof out)); /* Hangul */
+	assert_non_null(strchr(out, '~'));
+	/* the skeleton then compares with the allowed domain */
+	assert_true(ind_confusable_skeleton("xn--pple-43d.com", out, sizeof out));
+	assert_true(ind_within_edit_distance(out, "apple.com", 0));
+}
+
 static void test_severity_and_names(void **state)
 {
 	(void)state;
@@ -219,6 +248,7 @@ int main(void)
 	    cmocka_unit_test(test_dns_names),
 	    cmocka_unit_test(test_tunnel_shapes),
 	    cmocka_unit_test(test_lookalikes),
+	    cmocka_unit_test(test_idn_skeleton),
 	    cmocka_unit_test(test_severity_and_names),
 	};
 	return cmocka_run_group_tests_name("indicators", tests, NULL, NULL);
