@@ -374,6 +374,29 @@ static void set_dns_grace(struct conf_parse *st, const char *key, const char *v)
 	st->c->engine.bind_grace_ns = (uint64_t)s * 1000000000ULL;
 }
 
+/* Upstream failure: how long until a client gets SERVFAIL (timeout x tries x servers). */
+static void set_dns_timeout(struct conf_parse *st, const char *key, const char *v)
+{
+	unsigned long ms;
+
+	if (!conf_parse_uint(v, 30000, &ms) || ms < 100) {
+		conf_bad(st, key, v, "milliseconds, 100..30000");
+		return;
+	}
+	st->c->dns_timeout_ms = (unsigned)ms;
+}
+
+static void set_dns_tries(struct conf_parse *st, const char *key, const char *v)
+{
+	unsigned long n;
+
+	if (!conf_parse_uint(v, 10, &n) || n < 1) {
+		conf_bad(st, key, v, "1..10");
+		return;
+	}
+	st->c->dns_tries = (unsigned)n;
+}
+
 static void set_tls_unknown_ip(struct conf_parse *st, const char *key, const char *v)
 {
 	if (!strcasecmp(v, "deny"))
@@ -456,6 +479,8 @@ static const struct conf_key conf_keys[] = {
     {"dns", "upstream", set_dns_upstream},
     {"dns", "deny", set_dns_deny},
     {"dns", "grace", set_dns_grace},
+    {"dns", "timeout", set_dns_timeout},
+    {"dns", "tries", set_dns_tries},
     {"tls", "unknown_ip", set_tls_unknown_ip},
     {"tls", "ech", set_tls_ech},
     {"quic", "policy", set_quic_policy},
@@ -617,6 +642,8 @@ struct conf *conf_new_defaults(void)
 	c->engine.ech_allow = false;
 	c->engine.quic_inspect = false;
 	c->engine.bind_grace_ns = (uint64_t)CONF_DEFAULT_GRACE_S * 1000000000ULL;
+	c->dns_timeout_ms = 1500;
+	c->dns_tries = 2;
 	c->log_file = strdup("-");
 	if (!c->log_file) {
 		free(c);

@@ -61,6 +61,8 @@ struct conf {
 	struct conf_endpoint dns_listen[CONF_MAX_LISTEN]; size_t ndns_listen; /* 0: default at run time */
 	struct conf_endpoint dns_upstream[8]; size_t ndns_upstream; /* 0: /etc/resolv.conf */
 	uint8_t dns_deny_rcode;       /* DNS_RCODE_REFUSED or DNS_RCODE_NXDOMAIN */
+	unsigned dns_timeout_ms;      /* [dns] timeout: per attempt (default 1500) */
+	unsigned dns_tries;           /* [dns] tries: attempts per server (default 2) */
 	char *log_file;               /* "-" = stdout */
 	enum conf_log_level log_level;
 	bool metrics_enabled;

@@ -399,7 +399,8 @@ static bool structural_change(const struct conf *a, const struct conf *b)
 	if (a->mode != b->mode || strcmp(a->inside, b->inside) != 0 ||
 	    a->queue_num != b->queue_num || a->queue_threads != b->queue_threads ||
 	    a->ndns_listen != b->ndns_listen || a->ndns_upstream != b->ndns_upstream ||
-	    a->metrics_enabled != b->metrics_enabled)
+	    a->metrics_enabled != b->metrics_enabled || a->dns_timeout_ms != b->dns_timeout_ms ||
+	    a->dns_tries != b->dns_tries)
 		return true;
 	for (size_t i = 0; i < a->ndns_listen; i++)
 		if (!addr_eq(&a->dns_listen[i].addr, &b->dns_listen[i].addr) ||
@@ -620,8 +621,10 @@ static int start(struct daemon *d)
 		d->nqueues = i + 1;
 	}
 
+	struct resolver_opts ropts = {.timeout_ms = c->dns_timeout_ms, .tries = c->dns_tries};
 	d->resolver =
-	    resolver_new(d->base, c->dns_upstream, c->ndns_upstream, MARK_SELF, err, sizeof(err));
+	    resolver_new_opts(d->base, c->dns_upstream, c->ndns_upstream, MARK_SELF, &ropts, err,
+	                      sizeof(err));
 	if (!d->resolver) {
 		fail_msg("resolver: %s", err);
 		return -1;

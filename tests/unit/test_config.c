@@ -148,6 +148,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c->ndns_upstream, 0);
 	assert_int_equal(c->dns_deny_rcode, DNS_RCODE_REFUSED);
 	assert_int_equal(c->engine.bind_grace_ns, 60ULL * 1000000000ULL);
+	assert_int_equal(c->dns_timeout_ms, 1500);
+	assert_int_equal(c->dns_tries, 2);
 	assert_int_equal(c->engine.unknown_ip, UNKNOWN_IP_DENY);
 	assert_false(c->engine.ech_allow);
 	assert_false(c->engine.quic_inspect);
@@ -188,6 +190,8 @@ static void test_every_key(void **state)
 	            "upstream = 203.0.113.53 2001:db8::53 [2001:db8::54]:5300 203.0.113.54:10053\n"
 	            "deny = nxdomain\n"
 	            "grace = 5\n"
+	            "timeout = 400\n"
+	            "tries = 3\n"
 	            "[tls]\n"
 	            "unknown_ip = verify\n"
 	            "ech = allow\n"
@@ -222,6 +226,8 @@ static void test_every_key(void **state)
 	ep_is(&c->dns_upstream[3], "203.0.113.54", 10053);
 	assert_int_equal(c->dns_deny_rcode, DNS_RCODE_NXDOMAIN);
 	assert_int_equal(c->engine.bind_grace_ns, 5ULL * 1000000000ULL);
+	assert_int_equal(c->dns_timeout_ms, 400);
+	assert_int_equal(c->dns_tries, 3);
 	assert_int_equal(c->engine.unknown_ip, UNKNOWN_IP_VERIFY);
 	assert_true(c->engine.ech_allow);
 	assert_true(c->engine.quic_inspect);
@@ -364,12 +370,16 @@ static void test_conf_errors(void **state)
 	         &d);
 	assert_true(has_line(&d, "%s:2: too many addresses for listen (at most 4)", p));
 	diag_clear(&d);
-	load_bad("[egressd]\nmode = host\n[dns]\ndeny = drop\ngrace = 1m\n", &d);
+	load_bad("[egressd]\nmode = host\n[dns]\ndeny = drop\ngrace = 1m\ntimeout = 5\ntries = 0\n",
+	         &d);
 	assert_true(
 	    has_line(&d, "%s:4: bad value \"drop\" for deny (expected refused or nxdomain)", p));
 	assert_true(
 	    has_line(&d, "%s:5: bad value \"1m\" for grace (expected seconds, 0..86400)", p));
-	assert_int_equal(d.errors, 2);
+	assert_true(
+	    has_line(&d, "%s:6: bad value \"5\" for timeout (expected milliseconds, 100..30000)", p));
+	assert_true(has_line(&d, "%s:7: bad value \"0\" for tries (expected 1..10)", p));
+	assert_int_equal(d.errors, 4);
 	diag_clear(&d);
 	load_bad("[egressd]\nmode = host\n[tls]\nunknown_ip = allow\nech = yes\n[quic]\npolicy = "
 	         "allow\n[log]\nlevel = debug\nfile =\n",
