@@ -118,6 +118,22 @@ static void render_dns_redirected(FILE *f, const struct rules_params *p)
 		        addr_str(&p->dns_v6, a), port);
 }
 
+/*
+ * egressd's own sockets (SELF mark) are not tracked. Their flows share the
+ * address and port space of the clients (host mode): a c-ares socket that
+ * happens to get the source port of a client's recent DNS query would match
+ * that query's conntrack entry, which the dns chain redirected to our own
+ * listener, and the upstream query would loop back to us. Untracked, they
+ * never meet a NAT binding.
+ */
+static void render_self(FILE *f)
+{
+	fprintf(f, "\tchain self {\n");
+	fprintf(f, "\t\ttype filter hook output priority raw; policy accept;\n");
+	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x notrack\n", MARK_MASK, MARK_SELF);
+	fprintf(f, "\t}\n");
+}
+
 static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend b)
 {
 	const char *hook = p->gateway ? "forward" : "output";
@@ -255,6 +271,7 @@ static char *render(const struct rules_params *p, enum rules_backend b)
 	if (!f)
 		return NULL;
 	fprintf(f, "table inet %s {\n", table_name(p->table));
+	render_self(f);
 	render_pre(f, p, b);
 	render_post(f, p);
 	render_dns(f, p);

@@ -19,20 +19,17 @@
  * reference count and the answer is dropped; if the whole dnsd was freed,
  * pending queries are orphaned (p->d == NULL) and only freed by the callback.
  *
- * Socket mark: replies to clients need no exemption. In host mode they go to
- * a local client through lo, which the ruleset accepts; in gateway mode a
- * reply to an inside client is locally generated, so it crosses OUTPUT, not
- * the FORWARD hook the ruleset filters. The one exception is host mode with
- * clients on other machines (a sidecar serving a pod through a non-lo
- * address): there the reply would be queued as an unknown UDP flow. So the
- * listeners carry MARK_SELF when we may set it (CAP_NET_ADMIN), and carry on
- * without it otherwise: a missing mark only costs such replies, never opens
- * anything.
+ * Socket mark: the listeners carry none. Replies to clients need no
+ * exemption: in host mode they are replies of a connection the ruleset
+ * passes (lo, or `ct direction reply` for clients elsewhere), in gateway
+ * mode they cross OUTPUT, not the FORWARD hook the ruleset filters. And they
+ * must stay tracked: a reply to a query the dns chain redirected here is
+ * un-NATed by conntrack (source 127.0.0.1 back to the address the client
+ * asked), while SELF-marked packets are untracked by the ruleset.
  */
 #define _GNU_SOURCE /* struct in6_pktinfo */
 #include "dnsd.h"
 
-#include "../nfq/marks.h"
 #include "core/engine.h"
 
 #include <arpa/inet.h>
@@ -165,7 +162,7 @@ static socklen_t dnsd_endpoint_sa(const struct conf_endpoint *ep, struct sockadd
 /*
  * A bound listening socket (type SOCK_DGRAM or SOCK_STREAM), non-blocking:
  * SO_REUSEADDR, IPV6_V6ONLY on v6, IP_FREEBIND / IPV6_FREEBIND so a gateway
- * can start before its inside address is configured, MARK_SELF if allowed.
+ * can start before its inside address is configured.
  * Returns the fd or -errno.
  */
 static int dnsd_socket(const struct conf_endpoint *ep, int type, char *err, size_t errlen)
@@ -173,7 +170,7 @@ static int dnsd_socket(const struct conf_endpoint *ep, int type, char *err, size
 	struct sockaddr_storage sa;
 	socklen_t salen = dnsd_endpoint_sa(ep, &sa);
 	char abuf[ADDR_STRLEN];
-	int one = 1, mark = (int)MARK_SELF, fd, e;
+	int one = 1, fd, e;
 	const char *what;
 
 	if (!salen) {
@@ -200,8 +197,6 @@ static int dnsd_socket(const struct conf_endpoint *ep, int type, char *err, size
 		if (setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)) == -1)
 			goto fail;
 	}
-	/* Best effort, see the top of this file. */
-	(void)setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
 	what = "bind";
 	if (bind(fd, (struct sockaddr *)&sa, salen) == -1)
 		goto fail;

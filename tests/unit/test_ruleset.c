@@ -84,6 +84,13 @@ static char *chain(const char *text, const char *name)
 /* What every variant must have. */
 static void common_checks(const char *t, enum rules_backend b, bool gateway)
 {
+	/* our own sockets are untracked, before conntrack sees them */
+	char *self = chain(t, "self");
+	assert_non_null(self);
+	at(self, "type filter hook output priority raw; policy accept;");
+	at(self, "meta mark & 0x0f000000 == 0x08000000 notrack");
+	free(self);
+
 	char *pre = chain(t, "pre"), *post = chain(t, "post");
 
 	assert_non_null(pre);
