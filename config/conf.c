@@ -202,15 +202,27 @@ static void conf_clear_allow(struct conf *c)
 
 /* ---- setters, one per key ------------------------------------------- */
 
+/* A key that takes one of two words; *second tells which. */
+static void set_choice(struct conf_parse *st, const char *key, const char *v, const char *first,
+                       const char *second_word, bool *second)
+{
+	if (!strcasecmp(v, first)) {
+		*second = false;
+	} else if (!strcasecmp(v, second_word)) {
+		*second = true;
+	} else {
+		char expect[64];
+		snprintf(expect, sizeof expect, "%s or %s", first, second_word);
+		conf_bad(st, key, v, expect);
+	}
+}
+
 static void set_mode(struct conf_parse *st, const char *key, const char *v)
 {
+	bool host = st->c->mode == CONF_MODE_HOST;
 	st->mode_line = st->lineno;
-	if (!strcasecmp(v, "gateway"))
-		st->c->mode = CONF_MODE_GATEWAY;
-	else if (!strcasecmp(v, "host"))
-		st->c->mode = CONF_MODE_HOST;
-	else
-		conf_bad(st, key, v, "gateway or host");
+	set_choice(st, key, v, "gateway", "host", &host);
+	st->c->mode = host ? CONF_MODE_HOST : CONF_MODE_GATEWAY;
 }
 
 static void set_enforce(struct conf_parse *st, const char *key, const char *v)
@@ -355,12 +367,9 @@ static void set_dns_upstream(struct conf_parse *st, const char *key, const char 
 
 static void set_dns_deny(struct conf_parse *st, const char *key, const char *v)
 {
-	if (!strcasecmp(v, "refused"))
-		st->c->dns_deny_rcode = DNS_RCODE_REFUSED;
-	else if (!strcasecmp(v, "nxdomain"))
-		st->c->dns_deny_rcode = DNS_RCODE_NXDOMAIN;
-	else
-		conf_bad(st, key, v, "refused or nxdomain");
+	bool nx = st->c->dns_deny_rcode == DNS_RCODE_NXDOMAIN;
+	set_choice(st, key, v, "refused", "nxdomain", &nx);
+	st->c->dns_deny_rcode = nx ? DNS_RCODE_NXDOMAIN : DNS_RCODE_REFUSED;
 }
 
 static void set_dns_grace(struct conf_parse *st, const char *key, const char *v)
@@ -399,32 +408,19 @@ static void set_dns_tries(struct conf_parse *st, const char *key, const char *v)
 
 static void set_tls_unknown_ip(struct conf_parse *st, const char *key, const char *v)
 {
-	if (!strcasecmp(v, "deny"))
-		st->c->engine.unknown_ip = UNKNOWN_IP_DENY;
-	else if (!strcasecmp(v, "verify"))
-		st->c->engine.unknown_ip = UNKNOWN_IP_VERIFY;
-	else
-		conf_bad(st, key, v, "deny or verify");
+	bool verify = st->c->engine.unknown_ip == UNKNOWN_IP_VERIFY;
+	set_choice(st, key, v, "deny", "verify", &verify);
+	st->c->engine.unknown_ip = verify ? UNKNOWN_IP_VERIFY : UNKNOWN_IP_DENY;
 }
 
 static void set_tls_ech(struct conf_parse *st, const char *key, const char *v)
 {
-	if (!strcasecmp(v, "deny"))
-		st->c->engine.ech_allow = false;
-	else if (!strcasecmp(v, "allow"))
-		st->c->engine.ech_allow = true;
-	else
-		conf_bad(st, key, v, "deny or allow");
+	set_choice(st, key, v, "deny", "allow", &st->c->engine.ech_allow);
 }
 
 static void set_quic_policy(struct conf_parse *st, const char *key, const char *v)
 {
-	if (!strcasecmp(v, "deny"))
-		st->c->engine.quic_inspect = false;
-	else if (!strcasecmp(v, "inspect"))
-		st->c->engine.quic_inspect = true;
-	else
-		conf_bad(st, key, v, "deny or inspect");
+	set_choice(st, key, v, "deny", "inspect", &st->c->engine.quic_inspect);
 }
 
 static void set_log_file(struct conf_parse *st, const char *key, const char *v)
@@ -444,12 +440,9 @@ static void set_log_file(struct conf_parse *st, const char *key, const char *v)
 
 static void set_log_level(struct conf_parse *st, const char *key, const char *v)
 {
-	if (!strcasecmp(v, "deny"))
-		st->c->log_level = CONF_LOG_DENY;
-	else if (!strcasecmp(v, "all"))
-		st->c->log_level = CONF_LOG_ALL;
-	else
-		conf_bad(st, key, v, "deny or all");
+	bool all = st->c->log_level == CONF_LOG_ALL;
+	set_choice(st, key, v, "deny", "all", &all);
+	st->c->log_level = all ? CONF_LOG_ALL : CONF_LOG_DENY;
 }
 
 static void set_metrics_listen(struct conf_parse *st, const char *key, const char *v)

@@ -16,6 +16,7 @@
  * QUEUED bit set by the ruleset is cleared.
  */
 #include "queue.h"
+#include "errf.h"
 #include "marks.h"
 
 #include <arpa/inet.h>
@@ -65,18 +66,6 @@ struct queue {
 	uint64_t bad_messages;
 };
 
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ------------------------------------------------------------ mark table */
 

@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE /* secure_getenv */
 #include "ruleset.h"
+#include "errf.h"
 #include "marks.h"
 
 #include <errno.h>
@@ -54,18 +55,6 @@ const char *rules_backend_name(enum rules_backend b)
 	return "?";
 }
 
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* A table or interface name goes into nft text unquoted or quoted: accept
  * only [A-Za-z0-9_.-], so no name can close a string or start a statement. */
