@@ -267,30 +267,45 @@ static size_t list_files(const struct conf *conf, FILE *f)
 	return n;
 }
 
-static int cmd_check(int argc, char **argv)
+/*
+ * The options of check and match: -c FILE and -h. Returns -1 to go on (the
+ * arguments left start at optind), else the exit code. optstring decides
+ * whether options may follow the arguments ("+" stops at the first one).
+ */
+static int config_options(int argc, char **argv, const char *cmd, const char *optstring,
+                          void (*help)(FILE *), const char **path)
 {
 	static const struct option lo[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *path = CONF_DEFAULT_PATH;
 	int c;
 
+	*path = CONF_DEFAULT_PATH;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:c:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, optstring, lo, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			path = optarg;
+			*path = optarg;
 			break;
 		case 'h':
-			help_check(stdout);
+			help(stdout);
 			return 0;
 		default:
-			return bad_option("check", argc, argv, c);
+			return bad_option(cmd, argc, argv, c);
 		}
 	}
+	return -1;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	const char *path;
+	int orc = config_options(argc, argv, "check", "+:c:h", help_check, &path);
+	if (orc != -1)
+		return orc;
 	if (optind < argc) {
 		fprintf(stderr, "%s check: unexpected argument '%s'\nTry '%s check --help'.\n",
 		        prog, argv[optind], prog);
@@ -578,28 +593,10 @@ static bool normalise_name(const char *in, char *out, char *err, size_t errlen)
 
 static int cmd_match(int argc, char **argv)
 {
-	static const struct option lo[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *path = CONF_DEFAULT_PATH;
-	int c;
-
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":c:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'h':
-			help_match(stdout);
-			return 0;
-		default:
-			return bad_option("match", argc, argv, c);
-		}
-	}
+	const char *path;
+	int orc = config_options(argc, argv, "match", ":c:h", help_match, &path);
+	if (orc != -1)
+		return orc;
 	if (argc - optind != 1) {
 		fprintf(stderr, "%s match: %s\nTry '%s match --help'.\n", prog,
 		        argc - optind ? "give exactly one ENDPOINT" : "missing ENDPOINT", prog);
