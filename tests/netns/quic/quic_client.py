@@ -12,8 +12,9 @@ protected with the Initial keys derived from the destination connection id
   length(2, varint) pn(1..4, header-protected) | AES-128-GCM(frames) tag(16)
 
 --split N spreads the hello over N Initials (CRYPTO frames at increasing
-offsets, packet numbers 0..N-1). --garbage sends one datagram that is not
-a long header. With --wait S the client waits up to S seconds for a reply
+offsets, packet numbers 0..N-1). --tamper flips one ciphertext bit of the
+first Initial. --garbage sends one datagram that is not a long header
+(carrying an AWS access key id in clear). With --wait S the client waits up to S seconds for a reply
 to its first flight and, if one comes, sends --followup datagrams on the
 same socket and waits for their replies. Prints one JSON object: what was
 sent (length, sha256 per datagram) and how many replies arrived.
@@ -157,16 +158,22 @@ def main():
     ap.add_argument("--version", choices=["v1", "v2"], default="v1")
     ap.add_argument("--split", type=int, default=1)
     ap.add_argument("--garbage", action="store_true")
+    ap.add_argument("--tamper", action="store_true")
     ap.add_argument("--wait", type=float, default=0.0)
     ap.add_argument("--followup", type=int, default=0)
     args = ap.parse_args()
 
     if args.garbage:
         # first byte 0x17 (top bit clear): not a QUIC long header
-        grams, info = [b"\x17\x03\x03" + b"AKIAIOSFODNN7EXAMPLE" * 30], {}
+        grams, info = [b"\x17\x03\x03" + b"&key=AKIAIOSFODNN7EXAMPLE" * 30], {}
     else:
         ver = V2 if args.version == "v2" else V1
         grams, info = first_flight(args.sni, ver, max(1, args.split))
+        if args.tamper:
+            # one ciphertext bit: the AEAD tag no longer matches
+            d = bytearray(grams[0])
+            d[600] ^= 0x01
+            grams[0] = bytes(d)
     fam = socket.AF_INET6 if ":" in args.addr else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_DGRAM)
     s.connect((args.addr, args.port))
