@@ -11,7 +11,8 @@
  *      │   TLS ClientHello ─> SNI | HTTP ─> Host | other ─> DNS binding (not 80/443)
  *      │   name: policy, then range or binding of dst to the name, else
  *      │   verify: resolve the name and wait | deny: sni_ip_mismatch
- *      └ UDP first datagram: 443 ─> QUIC (inspect) or deny; else range / binding
+ *      └ UDP first datagram: 443 ─> QUIC (inspect: the Initials' CRYPTO frames into
+ *          the stream, held until the hello is whole) or deny; else range / binding
  *
  * Every packet handed in gets exactly one verdict: at once, or when its
  * flow is decided (engine_resolved, a later packet, engine_tick timing out
@@ -554,6 +555,8 @@ static void flow_decide(struct engine *e, struct flow *f, const struct decision 
 	char redacted[NAME_MAX_LEN + 16];
 	if (!d->allow) {
 		ev.ind.bits = d->ind;
+		if (f->quic)
+			ev.ind.bits |= IND_QUIC;
 		if (f->split)
 			ev.ind.bits |= IND_SPLIT_HELLO;
 		struct scan_ctx sc = {&ev.ind};
@@ -1012,6 +1015,76 @@ static bool udp_hold(struct engine *e, struct flow *f, uint64_t h, const struct 
 	return true;
 }
 
+/*
+ * QUIC: each Initial's CRYPTO frames go into the flow's stream at their
+ * offsets (flow_stream_add: gaps, duplicates, conflicting overlaps), so a
+ * ClientHello spread over several Initial datagrams is read once its
+ * contiguous prefix holds the whole handshake message. Every datagram of
+ * the flow is held until then (UDP has no autocork: host mode holds too).
+ */
+struct quic_feed {
+	struct flow *f;
+	const struct quic_initial_info *info;
+	size_t limit;
+	enum flow_add err; /* why a frame was refused (FLOW_ADD_NEW: not refused) */
+	bool dcid_mismatch;
+	bool fresh; /* some CRYPTO bytes were new */
+};
+
+static bool quic_same_conn(const struct flow *f, const struct quic_initial_info *info)
+{
+	return info->version == f->quic_version && info->dcid_len == f->quic_dcid_len &&
+	       memcmp(info->dcid, f->quic_dcid, info->dcid_len) == 0;
+}
+
+static bool quic_feed_frame(void *arg, uint64_t off, const uint8_t *p, size_t len)
+{
+	struct quic_feed *q = arg;
+	if (!quic_same_conn(q->f, q->info)) {
+		q->dcid_mismatch = true; /* nothing of another connection goes in */
+		return false;
+	}
+	enum flow_add r = off > q->limit ? FLOW_ADD_TOO_BIG
+	                                 : flow_stream_add(q->f, (uint32_t)off, p, len, q->limit);
+	if (r == FLOW_ADD_NEW)
+		q->fresh = true;
+	else if (r != FLOW_ADD_DUP)
+		q->err = r;
+	return r == FLOW_ADD_NEW || r == FLOW_ADD_DUP;
+}
+
+/* A datagram that ends the flow: BAD QUIC (why), or a refused CRYPTO frame. */
+static void quic_refuse(struct engine *e, struct flow *f, const struct pkt *p,
+                        const struct quic_feed *q, enum quic_err why, uint64_t now)
+{
+	struct decision d = {.reason = REASON_MALFORMED,
+	                     .detail = quic_err_name(why),
+	                     .ind = IND_QUIC,
+	                     .extra = p->payload,
+	                     .extra_len = p->payload_len};
+	if (why == QUIC_NOT_LONG_HEADER || why == QUIC_NOT_INITIAL || why == QUIC_BAD_VERSION)
+		d.reason = REASON_PROTOCOL_NOT_ALLOWED;
+	if (q->dcid_mismatch) {
+		d.reason = REASON_MALFORMED;
+		d.detail = q->info->version == f->quic_version ? "dcid_mismatch" : "version_mismatch";
+	} else if (why == QUIC_REFUSED) {
+		switch (q->err) {
+		case FLOW_ADD_CONFLICT:
+			d.detail = "overlap_mismatch";
+			break;
+		case FLOW_ADD_NOMEM:
+			d.reason = REASON_INCOMPLETE;
+			d.detail = "out_of_memory";
+			break;
+		default:
+			d.reason = REASON_INCOMPLETE;
+			d.detail = "hold_bytes";
+			break;
+		}
+	}
+	flow_decide(e, f, &d, now);
+}
+
 static void udp_quic(struct engine *e, struct flow *f, uint64_t h, const struct pkt *p,
                      uint64_t now)
 {
@@ -1019,32 +1092,68 @@ static void udp_quic(struct engine *e, struct flow *f, uint64_t h, const struct 
 		return;
 	if (f->segments > e->cfg.hold_segments || f->held_bytes > e->cfg.hold_bytes ||
 	    e->held_bytes_total > e->cfg.hold_bytes_total) {
-		decide_deny(e, f, REASON_INCOMPLETE, "hold_bytes", IND_QUIC, now);
+		decide_deny(e, f, REASON_INCOMPLETE,
+		            f->segments > e->cfg.hold_segments ? "hold_segments"
+		            : f->held_bytes > e->cfg.hold_bytes ? "hold_bytes"
+		                                                : "hold_bytes_total",
+		            IND_QUIC, now);
 		return;
 	}
-	struct tls_hello hello;
-	memset(&hello, 0, sizeof hello);
-	enum quic_err why = QUIC_OK;
-	enum tls_err twhy = TLS_OK;
-	enum parse r = quic_initial(cur_make(p->payload, p->payload_len), &hello, &why, &twhy);
-	if (r == PARSE_OK) {
-		f->split = f->segments > 1 || hello.records > 1;
-		decide_hello(e, f, &hello, NAME_SOURCE_QUIC_SNI, now);
-	} else if (r == PARSE_BAD && f->segments == 1) {
-		/* Only the first datagram must be an Initial; later ones may be 0-RTT. */
-		const char *detail = why == QUIC_HELLO ? tls_err_name(twhy) : quic_err_name(why);
-		enum reason reason = (why == QUIC_NOT_LONG_HEADER || why == QUIC_NOT_INITIAL ||
-		                      why == QUIC_BAD_VERSION)
-		                         ? REASON_PROTOCOL_NOT_ALLOWED
-		                         : REASON_MALFORMED;
-		struct decision d = {.reason = reason,
-		                     .detail = detail,
-		                     .ind = IND_QUIC,
-		                     .extra = p->payload,
-		                     .extra_len = p->payload_len};
-		flow_decide(e, f, &d, now);
+	bool first = f->segments == 1;
+	struct quic_initial_info info;
+	struct quic_feed q = {.f = f,
+	                      .info = &info,
+	                      .limit = e->cfg.hold_bytes < TLS_HELLO_MAX ? e->cfg.hold_bytes
+	                                                                 : TLS_HELLO_MAX,
+	                      .err = FLOW_ADD_NEW};
+	if (first) {
+		/* The keys come from the first Initial's DCID: read it before any frame. */
+		struct cur c = cur_make(p->payload, p->payload_len), dcid;
+		uint8_t b;
+		if (cur_u8(&c, &b) && cur_u32(&c, &f->quic_version) && cur_sub_u8len(&c, &dcid) &&
+		    dcid.left <= QUIC_CID_MAX) {
+			memcpy(f->quic_dcid, dcid.p, dcid.left);
+			f->quic_dcid_len = (uint8_t)dcid.left;
+		}
 	}
-	audit_pass_last(e, f, h, p->payload_len);
+	enum quic_err why = QUIC_OK;
+	enum parse r = quic_initial_crypto(cur_make(p->payload, p->payload_len), &info,
+	                                   quic_feed_frame, &q, &why);
+	if (r == PARSE_BAD) {
+		if (!first && (why == QUIC_NOT_LONG_HEADER || why == QUIC_NOT_INITIAL)) {
+			/* 0-RTT or a short header after the Initial: held, not read. */
+			audit_pass_last(e, f, h, p->payload_len);
+			return;
+		}
+		if (info.dcid_len && !quic_same_conn(f, &info))
+			q.dcid_mismatch = true;
+		quic_refuse(e, f, p, &q, why, now);
+		return;
+	}
+	if (!quic_same_conn(f, &info)) { /* a frameless Initial of another connection */
+		q.dcid_mismatch = true;
+		quic_refuse(e, f, p, &q, why, now);
+		return;
+	}
+	if (q.fresh)
+		f->quic_crypto_dgrams++;
+	if (f->contig) {
+		struct tls_hello hello;
+		enum tls_err twhy = TLS_OK;
+		r = tls_handshake_message(cur_make(f->buf, f->contig), &hello, &twhy);
+		if (r == PARSE_BAD) {
+			uint32_t ind = IND_QUIC;
+			if (twhy == TLS_SNI_BAD_NAME && hello.sni_err == NAME_IP_LITERAL)
+				ind |= IND_IP_LITERAL;
+			decide_deny(e, f, REASON_MALFORMED, tls_err_name(twhy), ind, now);
+			return;
+		}
+		if (r == PARSE_OK) {
+			f->split = f->quic_crypto_dgrams > 1;
+			decide_hello(e, f, &hello, NAME_SOURCE_QUIC_SNI, now);
+		}
+	}
+	audit_pass_last(e, f, h, p->payload_len); /* MORE, or verify mode waiting */
 }
 
 static void udp_new(struct engine *e, uint64_t h, const struct pkt *p, const struct flow_key *k,
@@ -1057,12 +1166,14 @@ static void udp_new(struct engine *e, uint64_t h, const struct pkt *p, const str
 	}
 	f->uid = uid;
 	if (p->dport == 443) {
+		f->quic = true;
 		if (e->cfg.quic_inspect) {
 			udp_quic(e, f, h, p, now);
 			return;
 		}
 		if (udp_hold(e, f, h, p, now)) {
 			struct decision d = {.reason = REASON_PROTOCOL_NOT_ALLOWED,
+			                     .detail = "quic_policy_deny",
 			                     .ind = IND_QUIC,
 			                     .extra = p->payload,
 			                     .extra_len = p->payload_len};

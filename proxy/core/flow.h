@@ -18,6 +18,7 @@
  */
 #include "engine.h"
 #include "name.h"
+#include "quic.h"
 
 enum flow_state {
 	FLOW_UNDECIDED = 0, /* SYN passed (or QUIC Initial incomplete): waiting for first payload */
@@ -57,6 +58,13 @@ struct flow {
 	size_t held_bytes;       /* payload bytes of held packets */
 	uint64_t *held;          /* packet handles waiting for the verdict */
 	size_t nheld, capheld;
+
+	/* QUIC (UDP 443): CRYPTO bytes go into the stream above by offset. */
+	bool quic;                     /* a QUIC flow: its denials carry IND_QUIC */
+	uint8_t quic_dcid[QUIC_CID_MAX]; /* the first Initial's DCID: all must match */
+	uint8_t quic_dcid_len;
+	uint32_t quic_version;
+	unsigned quic_crypto_dgrams; /* datagrams that brought new CRYPTO bytes */
 
 	char name[NAME_MAX_LEN + 1]; /* the name decided on (SNI, Host, DNS) */
 	enum name_source name_source;

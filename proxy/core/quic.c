@@ -18,6 +18,7 @@ const char *quic_err_name(enum quic_err e)
 	    [QUIC_DECRYPT] = "decrypt",
 	    [QUIC_BAD_FRAME] = "bad_frame",
 	    [QUIC_HELLO] = "hello",
+	    [QUIC_REFUSED] = "refused",
 	};
 	if ((unsigned)e >= QUIC_ERR_COUNT_)
 		return "unknown";
@@ -26,7 +27,6 @@ const char *quic_err_name(enum quic_err e)
 
 #define QUIC_V1 0x00000001u
 #define QUIC_V2 0x6b3343cfu
-#define QUIC_CID_MAX 20
 #define QUIC_TAG_LEN 16
 #define QUIC_CRYPTO_MAX TLS_HELLO_MAX
 #define QUIC_PLAIN_MAX 65536 /* a UDP datagram carries less */
@@ -167,31 +167,37 @@ static bool quic_varint(struct cur *c, uint64_t *v)
 }
 
 /*
- * CRYPTO data by offset into buf, with a byte map of what is filled. Frames
- * may come in any order (Chrome shuffles them) and overlap, but an overlap
- * must repeat the same bytes: two different hellos in one packet are refused.
+ * quic_initial()'s reassembly of one datagram: CRYPTO data by offset into
+ * buf, with a byte map of what is filled. Frames may come in any order
+ * (Chrome shuffles them) and overlap, but an overlap must repeat the same
+ * bytes: two different hellos in one packet are refused.
  */
 struct quic_crypto {
 	uint8_t buf[QUIC_CRYPTO_MAX];
 	uint8_t have[QUIC_CRYPTO_MAX / 8];
+	enum quic_err err; /* why put refused a frame */
+	enum tls_err tls_why;
 };
 
-static enum quic_err quic_crypto_put(struct quic_crypto *cr, uint64_t off, struct cur data,
-                                     enum tls_err *tls_why)
+static bool quic_crypto_put(void *arg, uint64_t off, const uint8_t *p, size_t len)
 {
-	uint8_t ch;
-	if (off > QUIC_CRYPTO_MAX || data.left > QUIC_CRYPTO_MAX - off) {
-		*tls_why = TLS_TOO_LARGE;
-		return QUIC_HELLO;
+	struct quic_crypto *cr = arg;
+	if (off > QUIC_CRYPTO_MAX || len > QUIC_CRYPTO_MAX - off) {
+		cr->err = QUIC_HELLO;
+		cr->tls_why = TLS_TOO_LARGE;
+		return false;
 	}
-	for (size_t i = (size_t)off; cur_u8(&data, &ch); i++) {
-		uint8_t bit = (uint8_t)(1u << (i % 8));
-		if ((cr->have[i / 8] & bit) && cr->buf[i] != ch)
-			return QUIC_BAD_FRAME;
-		cr->buf[i] = ch;
-		cr->have[i / 8] |= bit;
+	for (size_t i = 0; i < len; i++) {
+		size_t o = (size_t)off + i;
+		uint8_t bit = (uint8_t)(1u << (o % 8));
+		if ((cr->have[o / 8] & bit) && cr->buf[o] != p[i]) {
+			cr->err = QUIC_BAD_FRAME;
+			return false;
+		}
+		cr->buf[o] = p[i];
+		cr->have[o / 8] |= bit;
 	}
-	return QUIC_OK;
+	return true;
 }
 
 /*
@@ -199,11 +205,11 @@ static enum quic_err quic_crypto_put(struct quic_crypto *cr, uint64_t off, struc
  * ACK(0x02/0x03), CRYPTO(0x06), CONNECTION_CLOSE(0x1c). Anything else is not
  * allowed in an Initial and refused.
  */
-static enum quic_err quic_frames(struct cur p, struct quic_crypto *cr, enum tls_err *tls_why)
+static enum quic_err quic_frames(struct cur p, struct quic_initial_info *info, quic_crypto_fn fn,
+                                 void *arg)
 {
 	uint64_t type, a, b, n, off, len;
 	struct cur data;
-	enum quic_err err;
 
 	while (p.left) {
 		if (!quic_varint(&p, &type))
@@ -231,9 +237,9 @@ static enum quic_err quic_frames(struct cur p, struct quic_crypto *cr, enum tls_
 			if (!quic_varint(&p, &off) || !quic_varint(&p, &len) || len > p.left)
 				return QUIC_BAD_FRAME;
 			cur_sub(&p, (size_t)len, &data);
-			err = quic_crypto_put(cr, off, data, tls_why);
-			if (err != QUIC_OK)
-				return err;
+			info->frames++;
+			if (!fn(arg, off, data.p, data.left))
+				return QUIC_REFUSED;
 			break;
 		case 0x1c:
 			/* error code, frame type, reason phrase<varint> */
@@ -253,63 +259,57 @@ static enum quic_err quic_frames(struct cur p, struct quic_crypto *cr, enum tls_
  * Initial packet (RFC 9000 17.2.2):
  * 1|1|type(2)|reserved(2)|pn_len(2) version(4) dcid<0..20> scid<0..20>
  * token<varint> length(varint) packet_number(1..4) payload(length - pn_len)
- * type is 0b00 in v1, 0b01 in v2. Coalesced packets after this one are
- * ignored. Header protection covers the low 4 bits of byte 0 and the
- * packet number; the sample starts 4 bytes after the packet number's start.
+ * type is 0b00 in v1, 0b01 in v2. Header protection covers the low 4 bits
+ * of byte 0 and the packet number; the sample starts 4 bytes after the
+ * packet number's start.
+ *
+ * One packet at the start of *in; on QUIC_OK *in moves past it. The first
+ * packet of a datagram fills info's version and DCID; a later (coalesced)
+ * one that is not an Initial of that version and DCID gives
+ * QUIC_NOT_INITIAL before anything is decrypted.
  */
-enum parse quic_initial(struct cur datagram, struct tls_hello *out, enum quic_err *why,
-                        enum tls_err *tls_why)
+static enum quic_err quic_packet(struct cur *in, bool first_pkt, struct quic_initial_info *info,
+                                 quic_crypto_fn fn, void *arg)
 {
-	struct cur c = datagram, dcid, scid, token, pkt = {0};
+	struct cur c = *in, dcid, scid, token, pkt = {0};
 	struct quic_keys keys;
-	struct quic_crypto cr;
 	uint8_t first, hdr[1 + 4 + 1 + QUIC_CID_MAX + 1 + QUIC_CID_MAX + 8 + 8 + 8 + 4];
 	uint8_t mask[16], nonce[12], plain[QUIC_PLAIN_MAX];
 	uint32_t version;
 	uint64_t tlen, plen;
 	enum quic_err err = QUIC_OK;
-	enum tls_err terr = TLS_OK;
-	enum parse r = PARSE_BAD;
 	bool have_keys = false;
 
-	memset(out, 0, sizeof *out);
-	if (!cur_u8(&c, &first) || !(first & 0x80)) {
-		err = QUIC_NOT_LONG_HEADER;
-		goto done;
+	if (!cur_u8(&c, &first) || !(first & 0x80))
+		return QUIC_NOT_LONG_HEADER;
+	if (!cur_u32(&c, &version))
+		return first_pkt ? QUIC_BAD_LENGTH : QUIC_NOT_INITIAL;
+	if (version != QUIC_V1 && version != QUIC_V2)
+		return first_pkt ? QUIC_BAD_VERSION : QUIC_NOT_INITIAL;
+	if (!(first & 0x40)) /* fixed bit */
+		return QUIC_NOT_LONG_HEADER;
+	if (((first >> 4) & 3) != (version == QUIC_V2 ? 1 : 0))
+		return QUIC_NOT_INITIAL;
+	if (!cur_sub_u8len(&c, &dcid) || dcid.left > QUIC_CID_MAX)
+		return first_pkt ? QUIC_BAD_LENGTH : QUIC_NOT_INITIAL;
+	if (first_pkt) {
+		info->version = version;
+		info->dcid_len = dcid.left;
+		memcpy(info->dcid, dcid.p, dcid.left);
+	} else if (version != info->version || dcid.left != info->dcid_len ||
+	           memcmp(dcid.p, info->dcid, dcid.left) != 0) {
+		return QUIC_NOT_INITIAL; /* not this connection's: the server drops it too */
 	}
-	if (!cur_u32(&c, &version)) {
-		err = QUIC_BAD_LENGTH;
-		goto done;
-	}
-	if (version != QUIC_V1 && version != QUIC_V2) {
-		err = QUIC_BAD_VERSION;
-		goto done;
-	}
-	if (!(first & 0x40)) { /* fixed bit */
-		err = QUIC_NOT_LONG_HEADER;
-		goto done;
-	}
-	if (((first >> 4) & 3) != (version == QUIC_V2 ? 1 : 0)) {
-		err = QUIC_NOT_INITIAL;
-		goto done;
-	}
-	if (!cur_sub_u8len(&c, &dcid) || dcid.left > QUIC_CID_MAX || !cur_sub_u8len(&c, &scid) ||
-	    scid.left > QUIC_CID_MAX || !quic_varint(&c, &tlen) || tlen > c.left) {
-		err = QUIC_BAD_LENGTH;
-		goto done;
-	}
+	if (!cur_sub_u8len(&c, &scid) || scid.left > QUIC_CID_MAX || !quic_varint(&c, &tlen) ||
+	    tlen > c.left)
+		return QUIC_BAD_LENGTH;
 	cur_sub(&c, (size_t)tlen, &token);
-	if (!quic_varint(&c, &plen) || plen > c.left || plen < 4 + 16 || plen - 4 > sizeof plain) {
-		err = QUIC_BAD_LENGTH;
-		goto done;
-	}
-	size_t pn_off = (size_t)(c.p - datagram.p);
-	struct cur whole = datagram;
-	if (!cur_sub(&whole, pn_off + (size_t)plen, &pkt)) {
-		err = QUIC_BAD_LENGTH;
-		goto done;
-	}
-	out->consumed = pkt.left;
+	if (!quic_varint(&c, &plen) || plen > c.left || plen < 4 + 16 || plen - 4 > sizeof plain)
+		return QUIC_BAD_LENGTH;
+	size_t pn_off = (size_t)(c.p - in->p);
+	struct cur whole = *in;
+	if (!cur_sub(&whole, pn_off + (size_t)plen, &pkt))
+		return QUIC_BAD_LENGTH;
 
 	if (!quic_derive(version, dcid, &keys)) {
 		err = QUIC_DECRYPT;
@@ -361,24 +361,71 @@ enum parse quic_initial(struct cur datagram, struct tls_hello *out, enum quic_er
 		err = QUIC_DECRYPT;
 		goto done;
 	}
+	info->initials++;
+	err = quic_frames(cur_make(plain, ctlen - QUIC_TAG_LEN), info, fn, arg);
+	if (err == QUIC_OK) {
+		cur_skip(in, pkt.left);
+		info->consumed += pkt.left;
+	}
+done:
+	if (have_keys)
+		explicit_bzero(&keys, sizeof keys);
+	return err;
+}
 
+enum parse quic_initial_crypto(struct cur datagram, struct quic_initial_info *info,
+                               quic_crypto_fn fn, void *arg, enum quic_err *why)
+{
+	struct cur c = datagram;
+	memset(info, 0, sizeof *info);
+	enum quic_err err = quic_packet(&c, true, info, fn, arg);
+	/*
+	 * Coalesced packets (RFC 9000 12.2): a client's first flight may put
+	 * 0-RTT after its Initial, or pad with zeros; only Initials are read.
+	 * A datagram holds at least one byte per packet: bounded by its size.
+	 */
+	while (err == QUIC_OK && c.left) {
+		enum quic_err e = quic_packet(&c, false, info, fn, arg);
+		if (e == QUIC_NOT_LONG_HEADER || e == QUIC_NOT_INITIAL)
+			break;
+		err = e;
+	}
+	if (why)
+		*why = err;
+	return err == QUIC_OK ? PARSE_OK : PARSE_BAD;
+}
+
+/* One datagram, reassembled on its own: the ClientHello if it is all here. */
+enum parse quic_initial(struct cur datagram, struct tls_hello *out, enum quic_err *why,
+                        enum tls_err *tls_why)
+{
+	struct quic_crypto cr;
+	struct quic_initial_info info;
+	enum quic_err err;
+	enum tls_err terr = TLS_OK;
+	enum parse r;
+
+	memset(out, 0, sizeof *out);
 	memset(cr.have, 0, sizeof cr.have);
-	err = quic_frames(cur_make(plain, ctlen - QUIC_TAG_LEN), &cr, &terr);
-	if (err != QUIC_OK)
+	cr.err = QUIC_OK;
+	cr.tls_why = TLS_OK;
+	r = quic_initial_crypto(datagram, &info, quic_crypto_put, &cr, &err);
+	if (r == PARSE_BAD) {
+		if (err == QUIC_REFUSED) {
+			err = cr.err;
+			terr = cr.tls_why;
+		}
 		goto done;
-
+	}
 	/* The contiguous prefix from offset 0 is what TLS can read. */
 	size_t prefix = 0;
 	while (prefix < QUIC_CRYPTO_MAX && (cr.have[prefix / 8] & (1u << (prefix % 8))))
 		prefix++;
-	size_t consumed = out->consumed;
 	r = tls_handshake_message(cur_make(cr.buf, prefix), out, &terr);
-	out->consumed = consumed;
+	out->consumed = info.consumed;
 	if (r == PARSE_BAD)
 		err = QUIC_HELLO;
 done:
-	if (have_keys)
-		explicit_bzero(&keys, sizeof keys);
 	if (r == PARSE_BAD)
 		memset(out, 0, sizeof *out);
 	if (why)

@@ -143,17 +143,40 @@ def test_quic_sni_ip_mismatch(anylab, rec):
 
 
 def test_quic_hello_split_over_two_initials(anylab, rec):
-    """The engine keeps no QUIC state across datagrams: neither Initial alone holds a
-    whole ClientHello, so the flow is held until the hold timeout and denied
-    incomplete; neither datagram is delivered."""
+    """A ClientHello spread over two Initials (as Chrome's post-quantum hello is): the
+    engine reassembles the CRYPTO frames of both datagrams, holds both until the hello
+    is whole, then allows the flow: both datagrams reach the server, one allow event."""
     e = start(anylab)
     dst = resolve(anylab, "updates.example.com")
-    r = quic(anylab, dst, "--sni", "updates.example.com", "--split", "2", "--wait", "1")
+    r = quic(anylab, dst, "--sni", "updates.example.com", "--split", "2", "--wait", "3")
+    assert [s["len"] for s in r["sent"]] == [1200, 1200], r
+    assert r["replies"] >= 1, "no answer to the split Initial: %s" % r
+    ev = e.wait_event(udp_event("allow", dst), what="allow of the split Initial")
+    assert ev.get("name") == "updates.example.com", ev
+    assert ev.get("name_source") == "quic_sni", ev
+    L.wait_for(lambda: len(rec.datagrams()) >= 2, 5, "both datagrams at the server")
+    got = rec.datagrams()
+    assert sorted(g["sha256"] for g in got) == sorted(s["sha256"] for s in r["sent"]), got
+    assert all(g["local"] == "%s:443" % dst for g in got), got
+    assert len(flow_events(e, dst)) == 1, flow_events(e, dst)
+    anylab.assert_attacker_got_nothing()
+
+
+def test_quic_denied_hello_split_over_two_initials(anylab, rec):
+    """A look-alike name whose hello spans two Initials: neither datagram is delivered,
+    denied name_not_allowed, flagged quic and split_hello."""
+    e = start(anylab)
+    dst = resolve(anylab, "updates.example.com")
+    r = quic(anylab, dst, "--sni", LOOKALIKE, "--split", "2", "--wait", "1")
     assert r["replies"] == 0, "the server answered: %s" % r
-    assert [s["len"] for s in r["sent"]] == [1200, 1200]
-    ev = e.wait_event(udp_event("deny", dst), timeout=6, what="deny of the split Initial")
-    assert ev.get("reason") == "incomplete", ev
-    assert ev.get("detail") == "hold_timeout", ev
+    assert [s["len"] for s in r["sent"]] == [1200, 1200], r
+    ev = e.wait_event(udp_event("deny", dst), what="deny of the split look-alike Initial")
+    assert ev.get("reason") == "name_not_allowed", ev
+    assert ev.get("name") == LOOKALIKE, ev
+    assert ev.get("name_source") == "quic_sni", ev
+    assert "quic" in ev.get("indicators", []), ev
+    assert "split_hello" in ev.get("indicators", []), ev
+    assert ev.get("enforced", True) is True, ev
     assert rec.datagrams() == []
     assert len(flow_events(e, dst)) == 1, flow_events(e, dst)
     anylab.assert_attacker_got_nothing()
@@ -202,6 +225,7 @@ def test_quic_policy_deny(anylab, rec):
     assert [s["len"] for s in r["sent"]] == [1200]
     ev = e.wait_event(udp_event("deny", dst), what="deny of QUIC under policy deny")
     assert ev.get("reason") == "protocol_not_allowed", ev
+    assert ev.get("detail") == "quic_policy_deny", ev
     assert "quic" in ev.get("indicators", []), ev
     assert ev.get("name_source") != "quic_sni", ev
     assert rec.datagrams() == []

@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "engine.h"
 
 #define S 1000000000ull
@@ -736,6 +739,7 @@ static void test_udp(void **state)
 	assert_int_equal(h->vlast[c], VERDICT_DENY);
 	assert_int_equal(last_ev(h)->reason, REASON_PROTOCOL_NOT_ALLOWED);
 	assert_true(last_ev(h)->bits & IND_QUIC);
+	assert_string_equal(last_ev(h)->detail, "quic_policy_deny");
 	/* UDP to an allowed range */
 	n = build_udp(pkt, "192.0.2.1", "203.0.113.9", 5002, 443, "x", 1);
 	uint64_t d = feed(h, pkt, n, 5);
@@ -796,6 +800,236 @@ static void test_quic_inspect_sni(void **state)
 	assert_int_equal(h->vlast[b], VERDICT_DENY);
 	assert_int_equal(last_ev(h)->reason, REASON_SNI_IP_MISMATCH);
 	assert_int_equal(last_ev(h)->src, NAME_SOURCE_QUIC_SNI);
+	teardown_h(h);
+}
+
+
+/* ---- QUIC Initials of our own, spread over datagrams ---- */
+
+/* HKDF-Expand-Label with an empty context, one HMAC block (outputs <= 32). */
+static void q_expand(const uint8_t prk[32], const char *label, uint8_t *out, size_t len)
+{
+	uint8_t info[64], t[32];
+	size_t n = 0, ll = strlen(label);
+	unsigned tl = 0;
+	info[n++] = 0;
+	info[n++] = (uint8_t)len;
+	info[n++] = (uint8_t)(6 + ll);
+	memcpy(info + n, "tls13 ", 6);
+	n += 6;
+	memcpy(info + n, label, ll);
+	n += ll;
+	info[n++] = 0;
+	info[n++] = 1;
+	assert_non_null(HMAC(EVP_sha256(), prk, 32, info, n, t, &tl));
+	memcpy(out, t, len);
+}
+
+static const uint8_t DCID_A[8] = {0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8};
+static const uint8_t DCID_B[8] = {0xb1, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7, 0xb8};
+
+/*
+ * A v1 client Initial datagram of 1200 bytes: 1100|0011 v1 dcid<8> scid<0>
+ * token<0> length(2) pn(4) | CRYPTO(off, data) PADDING... | tag(16).
+ */
+static size_t q_initial(const uint8_t *dcid, uint32_t pn, size_t off, const uint8_t *data,
+                        size_t len, uint8_t *out)
+{
+	static const uint8_t salt[] = {0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17,
+	                               0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a};
+	uint8_t initial[32], client[32], key[16], iv[12], hp[16], plain[1200] = {0}, mask[16];
+	unsigned l = 0;
+	assert_non_null(HMAC(EVP_sha256(), salt, 20, dcid, 8, initial, &l));
+	q_expand(initial, "client in", client, 32);
+	q_expand(client, "quic key", key, 16);
+	q_expand(client, "quic iv", iv, 12);
+	q_expand(client, "quic hp", hp, 16);
+
+	size_t h = 0, hdr_len = 1 + 4 + 1 + 8 + 1 + 1 + 2 + 4;
+	size_t plen = 1200 - hdr_len - 16, length = 4 + plen + 16;
+	assert_true(5 + len <= plen && off < 16384);
+	plain[0] = 0x06;
+	put16(plain + 1, (uint16_t)(0x4000 | off));
+	put16(plain + 3, (uint16_t)(0x4000 | len));
+	memcpy(plain + 5, data, len);
+	out[h++] = 0xc3;
+	put32(out + h, 1);
+	h += 4;
+	out[h++] = 8;
+	memcpy(out + h, dcid, 8);
+	h += 8;
+	out[h++] = 0;
+	out[h++] = 0;
+	put16(out + h, (uint16_t)(0x4000 | length));
+	h += 2;
+	put32(out + h, pn);
+	h += 4;
+	uint8_t nonce[12];
+	memcpy(nonce, iv, 12);
+	for (int i = 0; i < 4; i++)
+		nonce[11 - i] ^= (uint8_t)(pn >> (8 * i));
+	int n = 0;
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	assert_int_equal(EVP_EncryptInit_ex(c, EVP_aes_128_gcm(), NULL, key, nonce), 1);
+	assert_int_equal(EVP_EncryptUpdate(c, NULL, &n, out, (int)h), 1);
+	assert_int_equal(EVP_EncryptUpdate(c, out + h, &n, plain, (int)plen), 1);
+	assert_int_equal(EVP_EncryptFinal_ex(c, out + h + n, &n), 1);
+	assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, out + h + plen), 1);
+	EVP_CIPHER_CTX_free(c);
+	c = EVP_CIPHER_CTX_new();
+	assert_int_equal(EVP_EncryptInit_ex(c, EVP_aes_128_ecb(), NULL, hp, NULL), 1);
+	EVP_CIPHER_CTX_set_padding(c, 0);
+	assert_int_equal(EVP_EncryptUpdate(c, mask, &n, out + h, 16), 1);
+	EVP_CIPHER_CTX_free(c);
+	out[0] ^= mask[0] & 0x0f;
+	for (int i = 0; i < 4; i++)
+		out[h - 4 + i] ^= mask[1 + i];
+	assert_int_equal(h + plen + 16, 1200);
+	return 1200;
+}
+
+/* A ~1.5 KB ClientHello (bare handshake message) for sni, and two Initials carrying it. */
+struct qsplit {
+	uint8_t d1[1300], d2[1300];
+	size_t n1, n2;
+};
+
+static void q_split(struct qsplit *q, const char *sni, const uint8_t *dcid2)
+{
+	uint8_t rec[2100];
+	size_t rl = build_hello(rec, sni, false, 1400, 1);
+	const uint8_t *hs = rec + 5; /* no record header in QUIC */
+	size_t hl = rl - 5, cut = 1000;
+	assert_true(hl > 1300);
+	uint8_t d[1300];
+	size_t n = q_initial(DCID_A, 0, 0, hs, cut, d);
+	q->n1 = build_udp(q->d1, "192.0.2.1", "198.51.100.10", 5100, 443, d, n);
+	n = q_initial(dcid2 ? dcid2 : DCID_A, 1, cut, hs + cut, hl - cut, d);
+	q->n2 = build_udp(q->d2, "192.0.2.1", "198.51.100.10", 5100, 443, d, n);
+}
+
+static void test_quic_split_allowed(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(quic_tweak);
+	struct qsplit q;
+	bind_name(h, "api.example.com", "198.51.100.10");
+	q_split(&q, "api.example.com", NULL);
+	uint64_t a = feed(h, q.d1, q.n1, 1);
+	assert_int_equal(h->vcount[a], 0); /* held: the hello goes on */
+	assert_int_equal(h->nev, 0);
+	/* the same datagram again: held too, changes nothing */
+	uint64_t a2 = feed(h, q.d1, q.n1, 2);
+	assert_int_equal(h->vcount[a2], 0);
+	/* a 0-RTT packet of the flow: held, not read */
+	uint8_t zr[64] = {0xd0, 0, 0, 0, 1}, pkt[128];
+	memset(zr + 5, 0x5a, sizeof zr - 5);
+	size_t zn = build_udp(pkt, "192.0.2.1", "198.51.100.10", 5100, 443, zr, sizeof zr);
+	uint64_t z = feed(h, pkt, zn, 3);
+	assert_int_equal(h->vcount[z], 0);
+	uint64_t b = feed(h, q.d2, q.n2, 4);
+	for (uint64_t x = a; x <= b; x++) {
+		assert_int_equal(h->vcount[x], 1);
+		assert_int_equal(h->vlast[x], VERDICT_ALLOW);
+	}
+	assert_int_equal(h->nev, 1);
+	assert_int_equal(last_ev(h)->kind, EVENT_ALLOW);
+	assert_int_equal(last_ev(h)->src, NAME_SOURCE_QUIC_SNI);
+	assert_string_equal(last_ev(h)->name, "api.example.com");
+	assert_int_equal(last_ev(h)->rule_line, 1);
+	/* later datagrams go by the decision */
+	uint64_t c = feed(h, pkt, zn, 5);
+	assert_int_equal(h->vcount[c], 1);
+	assert_int_equal(h->vlast[c], VERDICT_ALLOW);
+	assert_int_equal(h->nev, 1);
+	teardown_h(h);
+
+	/* out of order: the second half first */
+	h = setup_with(quic_tweak);
+	bind_name(h, "api.example.com", "198.51.100.10");
+	b = feed(h, q.d2, q.n2, 1);
+	assert_int_equal(h->vcount[b], 0);
+	a = feed(h, q.d1, q.n1, 2);
+	assert_int_equal(h->vcount[a], 1);
+	assert_int_equal(h->vcount[b], 1);
+	assert_int_equal(h->vlast[a], VERDICT_ALLOW);
+	assert_int_equal(h->vlast[b], VERDICT_ALLOW);
+	assert_int_equal(h->nev, 1);
+	assert_int_equal(last_ev(h)->kind, EVENT_ALLOW);
+	teardown_h(h);
+}
+
+static void test_quic_split_denied(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(quic_tweak);
+	struct qsplit q;
+	bind_name(h, "api.example.com", "198.51.100.10");
+	q_split(&q, "evil.example.org", NULL);
+	uint64_t a = feed(h, q.d1, q.n1, 1);
+	assert_int_equal(h->vcount[a], 0);
+	uint64_t b = feed(h, q.d2, q.n2, 2);
+	assert_int_equal(h->vcount[a], 1);
+	assert_int_equal(h->vcount[b], 1);
+	assert_int_equal(h->vlast[a], VERDICT_DENY);
+	assert_int_equal(h->vlast[b], VERDICT_DENY);
+	assert_int_equal(h->nev, 1);
+	assert_int_equal(last_ev(h)->reason, REASON_NAME_NOT_ALLOWED);
+	assert_string_equal(last_ev(h)->name, "evil.example.org");
+	assert_int_equal(last_ev(h)->src, NAME_SOURCE_QUIC_SNI);
+	assert_true(last_ev(h)->bits & IND_QUIC);
+	assert_true(last_ev(h)->bits & IND_SPLIT_HELLO);
+	teardown_h(h);
+
+	/* the whole hello in one Initial: quic, but not split_hello */
+	h = setup_with(quic_tweak);
+	uint8_t rec[600], d[1300], pkt[1400];
+	size_t rl = build_hello(rec, "evil.example.org", false, 0, 1);
+	size_t n = q_initial(DCID_A, 0, 0, rec + 5, rl - 5, d);
+	n = build_udp(pkt, "192.0.2.1", "198.51.100.10", 5101, 443, d, n);
+	a = feed(h, pkt, n, 1);
+	assert_int_equal(h->vcount[a], 1);
+	assert_int_equal(h->vlast[a], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_NAME_NOT_ALLOWED);
+	assert_true(last_ev(h)->bits & IND_QUIC);
+	assert_false(last_ev(h)->bits & IND_SPLIT_HELLO);
+	teardown_h(h);
+}
+
+static void test_quic_split_dcid_and_timeout(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(quic_tweak);
+	struct qsplit q;
+	bind_name(h, "api.example.com", "198.51.100.10");
+	/* the second Initial opens under its own DCID, which is not the first one's */
+	q_split(&q, "api.example.com", DCID_B);
+	uint64_t a = feed(h, q.d1, q.n1, 1);
+	assert_int_equal(h->vcount[a], 0);
+	uint64_t b = feed(h, q.d2, q.n2, 2);
+	assert_int_equal(h->vcount[a], 1);
+	assert_int_equal(h->vcount[b], 1);
+	assert_int_equal(h->vlast[a], VERDICT_DENY);
+	assert_int_equal(h->vlast[b], VERDICT_DENY);
+	assert_int_equal(h->nev, 1);
+	assert_int_equal(last_ev(h)->reason, REASON_MALFORMED);
+	assert_string_equal(last_ev(h)->detail, "dcid_mismatch");
+	assert_true(last_ev(h)->bits & IND_QUIC);
+	teardown_h(h);
+
+	/* the second half never comes: the hold times out */
+	h = setup_with(quic_tweak);
+	bind_name(h, "api.example.com", "198.51.100.10");
+	q_split(&q, "api.example.com", NULL);
+	a = feed(h, q.d1, q.n1, 1);
+	engine_tick(h->e, 1 + S);
+	assert_int_equal(h->vcount[a], 0);
+	engine_tick(h->e, 1 + 3 * S);
+	assert_int_equal(h->vcount[a], 1);
+	assert_int_equal(h->vlast[a], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_INCOMPLETE);
+	assert_string_equal(last_ev(h)->detail, "hold_timeout");
+	assert_true(last_ev(h)->bits & IND_QUIC);
 	teardown_h(h);
 }
 
@@ -1296,6 +1530,9 @@ int main(void)
 	    cmocka_unit_test(test_udp),
 	    cmocka_unit_test(test_quic_inspect_garbage),
 	    cmocka_unit_test(test_quic_inspect_sni),
+	    cmocka_unit_test(test_quic_split_allowed),
+	    cmocka_unit_test(test_quic_split_denied),
+	    cmocka_unit_test(test_quic_split_dcid_and_timeout),
 	    cmocka_unit_test(test_hold_bounds),
 	    cmocka_unit_test(test_one_byte_segments_allowed),
 	    cmocka_unit_test(test_tfo),

@@ -238,14 +238,16 @@ static void headers_refused(void **state)
 
 static const uint8_t our_dcid[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09};
 
-static size_t our_packet(bool v2, const uint8_t *frames, size_t flen, uint8_t *out)
+static size_t dcid_packet(bool v2, const uint8_t *dcid, size_t dlen, const uint8_t *frames,
+                          size_t flen, size_t pad_to, uint8_t *out)
 {
 	struct keys k;
 	uint8_t hdr[64], plain[1400] = {0};
 	size_t h = 0;
-	size_t plen = flen < 1100 ? 1100 : flen; /* PADDING up to a decent size */
+	size_t plen = flen < pad_to ? pad_to : flen; /* PADDING up to a decent size */
+	assert_true(plen <= sizeof plain);
 	memcpy(plain, frames, flen);
-	derive(v2, our_dcid, sizeof our_dcid, &k);
+	derive(v2, dcid, dlen, &k);
 	hdr[h++] = v2 ? 0xd3 : 0xc3;
 	if (v2) {
 		memcpy(hdr + h, "\x6b\x33\x43\xcf", 4);
@@ -253,9 +255,9 @@ static size_t our_packet(bool v2, const uint8_t *frames, size_t flen, uint8_t *o
 		memcpy(hdr + h, "\x00\x00\x00\x01", 4);
 	}
 	h += 4;
-	hdr[h++] = sizeof our_dcid;
-	memcpy(hdr + h, our_dcid, sizeof our_dcid);
-	h += sizeof our_dcid;
+	hdr[h++] = (uint8_t)dlen;
+	memcpy(hdr + h, dcid, dlen);
+	h += dlen;
 	hdr[h++] = 3;
 	memcpy(hdr + h, "\xaa\xbb\xcc", 3);
 	h += 3;
@@ -266,6 +268,11 @@ static size_t our_packet(bool v2, const uint8_t *frames, size_t flen, uint8_t *o
 	memcpy(hdr + h, "\x00\x00\x00\x00", 4);
 	h += 4;
 	return protect(&k, hdr, h, 0, plain, plen, out);
+}
+
+static size_t our_packet(bool v2, const uint8_t *frames, size_t flen, uint8_t *out)
+{
+	return dcid_packet(v2, our_dcid, sizeof our_dcid, frames, flen, 1100, out);
 }
 
 /* CRYPTO frame with 2-byte varints for offset and length. */
@@ -411,6 +418,190 @@ static void bad_hello_inside(void **state)
 	assert_int_equal(twhy, TLS_NOT_CLIENT_HELLO);
 }
 
+/* ---- one datagram at a time: quic_initial_crypto ------------------------ */
+
+/* What a caller keeps across datagrams: the CRYPTO stream and its byte map. */
+struct stream {
+	uint8_t buf[4096];
+	bool have[4096];
+	unsigned calls;
+	bool conflict;
+};
+
+static bool put(void *arg, uint64_t off, const uint8_t *p, size_t len)
+{
+	struct stream *st = arg;
+	st->calls++;
+	if (off > sizeof st->buf || len > sizeof st->buf - off)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (st->have[off + i] && st->buf[off + i] != p[i]) {
+			st->conflict = true;
+			return false;
+		}
+		st->buf[off + i] = p[i];
+		st->have[off + i] = true;
+	}
+	return true;
+}
+
+static enum parse stream_hello(const struct stream *st, struct tls_hello *h)
+{
+	size_t n = 0;
+	enum tls_err twhy;
+	while (n < sizeof st->buf && st->have[n])
+		n++;
+	return tls_handshake_message(cur_make(st->buf, n), h, &twhy);
+}
+
+static enum parse feed(struct stream *st, const uint8_t *pkt, size_t n,
+                       struct quic_initial_info *info, enum quic_err *why)
+{
+	return quic_initial_crypto(cur_make(pkt, n), info, put, st, why);
+}
+
+static void split_over_datagrams(void **state)
+{
+	(void)state;
+	uint8_t hello[300], f[1200], p1[1500], p2[1500];
+	size_t hl = rfc_hello(hello), half = hl / 2;
+	struct quic_initial_info i1, i2;
+	struct tls_hello h;
+	enum quic_err why;
+	/* datagram 1: the first half; datagram 2: the second half */
+	size_t n1 = our_packet(false, f, crypto(f, 0, hello, half), p1);
+	size_t n2 = our_packet(false, f, crypto(f, half, hello + half, hl - half), p2);
+
+	/* neither alone is a whole hello */
+	assert_int_equal(quic_initial(cur_make(p1, n1), &h, &why, NULL), PARSE_MORE);
+	assert_int_equal(quic_initial(cur_make(p2, n2), &h, &why, NULL), PARSE_MORE);
+
+	/* in order */
+	static struct stream st;
+	memset(&st, 0, sizeof st);
+	assert_int_equal(feed(&st, p1, n1, &i1, &why), PARSE_OK);
+	assert_int_equal(why, QUIC_OK);
+	assert_int_equal(i1.version, 1);
+	assert_int_equal(i1.dcid_len, sizeof our_dcid);
+	assert_memory_equal(i1.dcid, our_dcid, sizeof our_dcid);
+	assert_int_equal(i1.initials, 1);
+	assert_int_equal(i1.frames, 1);
+	assert_int_equal(i1.consumed, n1);
+	assert_int_equal(stream_hello(&st, &h), PARSE_MORE);
+	assert_int_equal(feed(&st, p2, n2, &i2, &why), PARSE_OK);
+	assert_int_equal(i2.dcid_len, i1.dcid_len);
+	assert_memory_equal(i2.dcid, i1.dcid, i1.dcid_len);
+	assert_int_equal(stream_hello(&st, &h), PARSE_OK);
+	assert_string_equal(h.sni, "example.com");
+
+	/* out of order: the second half first leaves a gap at 0 */
+	memset(&st, 0, sizeof st);
+	assert_int_equal(feed(&st, p2, n2, &i2, &why), PARSE_OK);
+	assert_int_equal(stream_hello(&st, &h), PARSE_MORE);
+	/* the same datagram again: identical bytes, nothing new */
+	assert_int_equal(feed(&st, p2, n2, &i2, &why), PARSE_OK);
+	assert_false(st.conflict);
+	assert_int_equal(stream_hello(&st, &h), PARSE_MORE);
+	assert_int_equal(feed(&st, p1, n1, &i1, &why), PARSE_OK);
+	assert_int_equal(stream_hello(&st, &h), PARSE_OK);
+	assert_string_equal(h.sni, "example.com");
+
+	/* a second datagram that rewrites bytes already seen: the caller's refusal */
+	uint8_t other[300];
+	memcpy(other, hello, hl);
+	memcpy(other + half - 4, "EVIL", 4);
+	n2 = our_packet(false, f, crypto(f, half - 8, other + half - 8, hl - half + 8), p2);
+	memset(&st, 0, sizeof st);
+	assert_int_equal(feed(&st, p1, n1, &i1, &why), PARSE_OK);
+	assert_int_equal(feed(&st, p2, n2, &i2, &why), PARSE_BAD);
+	assert_int_equal(why, QUIC_REFUSED);
+	assert_true(st.conflict);
+}
+
+static void dcid_reported(void **state)
+{
+	(void)state;
+	uint8_t hello[300], f[1200], p1[1500], p2[1500];
+	static const uint8_t other_dcid[] = {0xde, 0xad, 0xbe, 0xef, 0x00, 0x11, 0x22, 0x33};
+	size_t hl = rfc_hello(hello), half = hl / 2;
+	struct quic_initial_info i1, i2;
+	enum quic_err why;
+	static struct stream st;
+	memset(&st, 0, sizeof st);
+	size_t n1 = our_packet(false, f, crypto(f, 0, hello, half), p1);
+	size_t n2 = dcid_packet(false, other_dcid, sizeof other_dcid, f,
+	                        crypto(f, half, hello + half, hl - half), 1100, p2);
+	assert_int_equal(feed(&st, p1, n1, &i1, &why), PARSE_OK);
+	/* it opens (its own keys) but its DCID is not the first one's */
+	assert_int_equal(feed(&st, p2, n2, &i2, &why), PARSE_OK);
+	assert_int_equal(i2.dcid_len, sizeof other_dcid);
+	assert_memory_equal(i2.dcid, other_dcid, sizeof other_dcid);
+	assert_false(i1.dcid_len == i2.dcid_len && memcmp(i1.dcid, i2.dcid, i1.dcid_len) == 0);
+	/* a datagram that fails to open still tells which DCID it claimed */
+	p2[n2 - 1] ^= 1;
+	assert_int_equal(feed(&st, p2, n2, &i2, &why), PARSE_BAD);
+	assert_int_equal(why, QUIC_DECRYPT);
+	assert_int_equal(i2.dcid_len, sizeof other_dcid);
+	assert_memory_equal(i2.dcid, other_dcid, sizeof other_dcid);
+	/* v2 is reported as such */
+	n1 = our_packet(true, f, crypto(f, 0, hello, half), p1);
+	assert_int_equal(feed(&st, p1, n1, &i1, &why), PARSE_OK);
+	assert_int_equal(i1.version, 0x6b3343cf);
+}
+
+static void coalesced(void **state)
+{
+	(void)state;
+	uint8_t hello[300], f[1200], d[3000];
+	size_t hl = rfc_hello(hello), half = hl / 2, n;
+	struct quic_initial_info info;
+	struct tls_hello h;
+	enum quic_err why;
+	static struct stream st;
+	/* two Initials of one connection in one datagram, then a 0-RTT packet and zeros */
+	n = dcid_packet(false, our_dcid, sizeof our_dcid, f, crypto(f, 0, hello, half), 100, d);
+	size_t first_len = n;
+	n += dcid_packet(false, our_dcid, sizeof our_dcid, f,
+	                 crypto(f, half, hello + half, hl - half), 200, d + n);
+	size_t initials_len = n;
+	d[n++] = 0xd0; /* v1 long header, type 01 = 0-RTT */
+	memcpy(d + n, "\x00\x00\x00\x01", 4);
+	n += 4;
+	memset(d + n, 0x5a, 60);
+	n += 60;
+	memset(d + n, 0, 100);
+	n += 100;
+	memset(&st, 0, sizeof st);
+	assert_int_equal(quic_initial_crypto(cur_make(d, n), &info, put, &st, &why), PARSE_OK);
+	assert_int_equal(info.initials, 2);
+	assert_int_equal(info.frames, 2);
+	assert_int_equal(info.consumed, initials_len);
+	assert_int_equal(stream_hello(&st, &h), PARSE_OK);
+	assert_string_equal(h.sni, "example.com");
+	assert_int_equal(quic_initial(cur_make(d, n), &h, &why, NULL), PARSE_OK);
+	assert_string_equal(h.sni, "example.com");
+
+	/* an Initial of another DCID after the first is not read */
+	static const uint8_t other_dcid[] = {9, 8, 7, 6, 5, 4, 3, 2};
+	n = first_len;
+	n += dcid_packet(false, other_dcid, sizeof other_dcid, f,
+	                 crypto(f, half, hello + half, hl - half), 200, d + n);
+	memset(&st, 0, sizeof st);
+	assert_int_equal(quic_initial_crypto(cur_make(d, n), &info, put, &st, &why), PARSE_OK);
+	assert_int_equal(info.initials, 1);
+	assert_int_equal(info.consumed, first_len);
+	assert_int_equal(stream_hello(&st, &h), PARSE_MORE);
+
+	/* a coalesced Initial of the same DCID that does not open: refused */
+	n = first_len;
+	n += dcid_packet(false, our_dcid, sizeof our_dcid, f,
+	                 crypto(f, half, hello + half, hl - half), 200, d + n);
+	d[n - 1] ^= 1;
+	memset(&st, 0, sizeof st);
+	assert_int_equal(quic_initial_crypto(cur_make(d, n), &info, put, &st, &why), PARSE_BAD);
+	assert_int_equal(why, QUIC_DECRYPT);
+}
+
 static void names(void **state)
 {
 	(void)state;
@@ -424,7 +615,9 @@ int main(void)
 	    cmocka_unit_test(rfc9001_a2),       cmocka_unit_test(rfc_tampered),
 	    cmocka_unit_test(headers_refused),  cmocka_unit_test(shuffled_frames),
 	    cmocka_unit_test(hello_continues),  cmocka_unit_test(frames_refused),
-	    cmocka_unit_test(bad_hello_inside), cmocka_unit_test(names),
+	    cmocka_unit_test(bad_hello_inside), cmocka_unit_test(split_over_datagrams),
+	    cmocka_unit_test(dcid_reported),    cmocka_unit_test(coalesced),
+	    cmocka_unit_test(names),
 	};
 	return cmocka_run_group_tests_name("quic", tests, NULL, NULL);
 }
