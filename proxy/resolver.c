@@ -16,10 +16,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 /* Defaults tuned for a forwarder: clients (glibc: 5 s, 2 attempts) should
  * see our SERVFAIL before they give up on us. One server: 1.5 s + 3 s. */
@@ -43,6 +45,8 @@ struct resolver {
 	struct event *timer;
 	struct resolver_sock *socks;
 	bool destroying; /* inside ares_destroy(): no rescheduling */
+	uint16_t port_lo, port_hi; /* our source ports, outside the ephemeral range; 0: none */
+	uint32_t port_seed;
 };
 
 struct resolver_send_ctx {
@@ -154,7 +158,66 @@ static void resolver_sock_state(void *data, ares_socket_t fd, int readable, int 
 	}
 }
 
-/* c-ares: a socket was just created; mark it or refuse it. */
+/*
+ * Source ports for our upstream sockets, outside the kernel's ephemeral range
+ * (ip_local_port_range), so that they never share a 4-tuple with a client's
+ * DNS flow in host mode: the clients' queries are redirected to our listener,
+ * and a conntrack entry of such a query with our source port would catch our
+ * upstream query (a loop) or its reply (a clash, the reply dropped). Above
+ * the range when there is room, else below it; none when the range is all.
+ */
+static void resolver_pick_ports(struct resolver *r)
+{
+	unsigned lo = 32768, hi = 60999;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	if (f) {
+		if (fscanf(f, "%u %u", &lo, &hi) != 2)
+			lo = 32768, hi = 60999;
+		fclose(f);
+	}
+	if (hi + 1024 <= 65535) {
+		r->port_lo = (uint16_t)(hi + 1);
+		r->port_hi = 65535;
+	} else if (lo >= 1024 + 2048) {
+		r->port_lo = (uint16_t)(lo - 2048);
+		r->port_hi = (uint16_t)(lo - 1);
+	}
+	r->port_seed = (uint32_t)(uintptr_t)r ^ (uint32_t)getpid();
+}
+
+/* Bind fd to one of our ports (a few tries); on failure the kernel picks. */
+static void resolver_bind_port(struct resolver *r, ares_socket_t fd)
+{
+	int domain = 0;
+	socklen_t dl = sizeof(domain);
+	if (r->port_lo == 0 || getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dl) == -1)
+		return;
+	unsigned span = (unsigned)r->port_hi - r->port_lo + 1;
+	for (int i = 0; i < 16; i++) {
+		r->port_seed = r->port_seed * 1103515245u + 12345u;
+		uint16_t port = (uint16_t)(r->port_lo + (r->port_seed >> 8) % span);
+		struct sockaddr_storage ss;
+		socklen_t len;
+		memset(&ss, 0, sizeof(ss));
+		if (domain == AF_INET6) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+			s6->sin6_family = AF_INET6;
+			s6->sin6_port = htons(port);
+			len = sizeof(*s6);
+		} else if (domain == AF_INET) {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+			s4->sin_family = AF_INET;
+			s4->sin_port = htons(port);
+			len = sizeof(*s4);
+		} else {
+			return;
+		}
+		if (bind(fd, (struct sockaddr *)&ss, len) == 0 || errno != EADDRINUSE)
+			return;
+	}
+}
+
+/* c-ares: a socket was just created, not yet connected; mark it or refuse it. */
 static int resolver_sock_create(ares_socket_t fd, int type, void *data)
 {
 	struct resolver *r = data;
@@ -165,6 +228,7 @@ static int resolver_sock_create(ares_socket_t fd, int type, void *data)
 		return 0;
 	if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) == -1)
 		return -1; /* c-ares closes it and treats the server as failed */
+	resolver_bind_port(r, fd);
 	return 0;
 }
 
@@ -229,6 +293,7 @@ struct resolver *resolver_new_opts(struct event_base *base, const struct conf_en
 	}
 	r->base = base;
 	r->sockmark = sockmark;
+	resolver_pick_ports(r);
 	r->timer = evtimer_new(base, resolver_on_timer, r);
 	if (!r->timer) {
 		snprintf(err, errlen, "resolver: cannot create timer");
