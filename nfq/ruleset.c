@@ -735,6 +735,8 @@ int rules_apply(const struct rules_params *p, enum rules_backend b, char *err, s
 	if (b == RULES_AUTO && rules_detect(&b, err, errlen) != 0)
 		return -1;
 	if (b == RULES_NFT && !probe_nft_queue(why, sizeof(why))) {
+		/* nft's first line says it; the rest echoes our probe table with carets */
+		why[strcspn(why, "\n")] = '\0';
 		errf(err, errlen,
 		     "this kernel has no nft queue support (CONFIG_NFT_QUEUE); use --backend xt "
 		     "or auto (%s)",
