@@ -10,7 +10,8 @@
 #     logged, a job process without CAP_NET_ADMIN/CAP_NET_RAW cannot remove
 #     the ruleset, and after the daemon stops the filter stays closed;
 #  4. runs the daemon under the unit's capability bounding set and
-#     NoNewPrivileges and checks what it holds after the drop;
+#     NoNewPrivileges and checks what it holds after the drop, and the netns
+#     lab's flow and DNS-guard tests against the installed binary;
 #  5. purges the package (inside a namespace holding the ruleset) and checks
 #     that everything it added is gone, the ruleset included;
 #  6. builds the appliance rootfs (mmdebstrap) and runs its check script.
@@ -336,6 +337,16 @@ if ip netns add $ns; then
 	fi
 else
 	nok "unit caps: cannot create namespace"
+fi
+
+# ---- 4b. the netns lab against the installed binary ---------------------------
+# The same flows and DNS-guard tests as the lab suite, run by /usr/sbin/egressd.
+if EGRESSD_BIN=/usr/sbin/egressd timeout 600 /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+	"$src/tests/netns/test_flows.py" "$src/tests/netns/test_dns.py" >"$work/lab.log" 2>&1; then
+	ok "lab against /usr/sbin/egressd: $(tail -n 1 "$work/lab.log" | tr -d '=')"
+else
+	nok "lab against /usr/sbin/egressd"
+	grep -E '^(FAILED|ERROR)' "$work/lab.log" | sed 's/^/# /' | head -n 20
 fi
 
 # ---- 5. purge ------------------------------------------------------------------
