@@ -10,32 +10,8 @@
 
 #include "packet.h"
 
-struct bld {
-	uint8_t d[2048];
-	size_t n;
-};
-
-static void put8(struct bld *b, unsigned v)
-{
-	assert_true(b->n < sizeof b->d);
-	b->d[b->n++] = (uint8_t)v;
-}
-static void put16(struct bld *b, unsigned v)
-{
-	put8(b, v >> 8);
-	put8(b, v);
-}
-static void put32(struct bld *b, uint32_t v)
-{
-	put16(b, v >> 16);
-	put16(b, v & 0xffff);
-}
-static void putb(struct bld *b, const void *p, size_t n)
-{
-	assert_true(b->n + n <= sizeof b->d);
-	memcpy(b->d + b->n, p, n);
-	b->n += n;
-}
+#define BLD_CAP 2048
+#include "bld.h"
 static void set16(struct bld *b, size_t at, unsigned v)
 {
 	b->d[at] = (uint8_t)(v >> 8);

@@ -13,27 +13,8 @@
 
 /* ---- a small builder ---------------------------------------------------- */
 
-struct bld {
-	uint8_t d[200000];
-	size_t n;
-};
-
-static void put8(struct bld *b, unsigned v)
-{
-	assert_true(b->n < sizeof b->d);
-	b->d[b->n++] = (uint8_t)v;
-}
-static void put16(struct bld *b, unsigned v)
-{
-	put8(b, v >> 8);
-	put8(b, v);
-}
-static void putb(struct bld *b, const void *p, size_t n)
-{
-	assert_true(b->n + n <= sizeof b->d);
-	memcpy(b->d + b->n, p, n);
-	b->n += n;
-}
+#define BLD_CAP 200000
+#include "bld.h"
 /* Length prefixes: open() reserves, close() fills in what was written since. */
 static size_t open_len(struct bld *b, unsigned bytes)
 {
