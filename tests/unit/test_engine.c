@@ -348,6 +348,13 @@ static size_t build_hello(uint8_t *out, const char *sni, bool ech, size_t pad, s
 	return w;
 }
 
+/* Handle got exactly one verdict, and it was v. */
+static void assert_one_verdict(const struct h *h, uint64_t handle, enum verdict v)
+{
+	assert_int_equal(h->vcount[handle], 1);
+	assert_int_equal(h->vlast[handle], v);
+}
+
 static const struct evrec *last_ev(const struct h *h)
 {
 	assert_true(h->nev > 0);
@@ -367,8 +374,7 @@ static void test_syn_range_and_repeats(void **state)
 	(void)state;
 	struct h *h = setup_with(NULL);
 	uint64_t a = syn(h, "192.0.2.1", "203.0.113.5", 40000, 443, 1);
-	assert_int_equal(h->vcount[a], 1);
-	assert_int_equal(h->vlast[a], VERDICT_ALLOW);
+	assert_one_verdict(h, a, VERDICT_ALLOW);
 	assert_int_equal(h->nev, 1);
 	assert_int_equal(last_ev(h)->kind, EVENT_ALLOW);
 	assert_int_equal(last_ev(h)->rule_line, 5);
@@ -440,8 +446,7 @@ static void test_tls_split_out_of_order(void **state)
 	assert_int_equal(st.held_packets, 3);
 	/* an exact retransmission of a held segment: dropped, the original is held */
 	uint64_t dup = seg(h, cl, sv, 40000, 443, offs[0], hello + offs[0], lens[0], 6);
-	assert_int_equal(h->vcount[dup], 1);
-	assert_int_equal(h->vlast[dup], VERDICT_DROP);
+	assert_one_verdict(h, dup, VERDICT_DROP);
 	/* overlapping with identical bytes, partly new: held too */
 	uint64_t ov = seg(h, cl, sv, 40000, 443, offs[1] - 10, hello + offs[1] - 10, 20, 7);
 	assert_int_equal(h->vcount[ov], 0);
@@ -939,8 +944,7 @@ static void test_quic_split_allowed(void **state)
 	assert_int_equal(last_ev(h)->rule_line, 1);
 	/* later datagrams go by the decision */
 	uint64_t c = feed(h, pkt, zn, 5);
-	assert_int_equal(h->vcount[c], 1);
-	assert_int_equal(h->vlast[c], VERDICT_ALLOW);
+	assert_one_verdict(h, c, VERDICT_ALLOW);
 	assert_int_equal(h->nev, 1);
 	teardown_h(h);
 
@@ -950,10 +954,8 @@ static void test_quic_split_allowed(void **state)
 	b = feed(h, q.d2, q.n2, 1);
 	assert_int_equal(h->vcount[b], 0);
 	a = feed(h, q.d1, q.n1, 2);
-	assert_int_equal(h->vcount[a], 1);
-	assert_int_equal(h->vcount[b], 1);
-	assert_int_equal(h->vlast[a], VERDICT_ALLOW);
-	assert_int_equal(h->vlast[b], VERDICT_ALLOW);
+	assert_one_verdict(h, a, VERDICT_ALLOW);
+	assert_one_verdict(h, b, VERDICT_ALLOW);
 	assert_int_equal(h->nev, 1);
 	assert_int_equal(last_ev(h)->kind, EVENT_ALLOW);
 	teardown_h(h);
@@ -969,10 +971,8 @@ static void test_quic_split_denied(void **state)
 	uint64_t a = feed(h, q.d1, q.n1, 1);
 	assert_int_equal(h->vcount[a], 0);
 	uint64_t b = feed(h, q.d2, q.n2, 2);
-	assert_int_equal(h->vcount[a], 1);
-	assert_int_equal(h->vcount[b], 1);
-	assert_int_equal(h->vlast[a], VERDICT_DENY);
-	assert_int_equal(h->vlast[b], VERDICT_DENY);
+	assert_one_verdict(h, a, VERDICT_DENY);
+	assert_one_verdict(h, b, VERDICT_DENY);
 	assert_int_equal(h->nev, 1);
 	assert_int_equal(last_ev(h)->reason, REASON_NAME_NOT_ALLOWED);
 	assert_string_equal(last_ev(h)->name, "evil.example.org");
@@ -988,8 +988,7 @@ static void test_quic_split_denied(void **state)
 	size_t n = q_initial(DCID_A, 0, 0, rec + 5, rl - 5, d);
 	n = build_udp(pkt, "192.0.2.1", "198.51.100.10", 5101, 443, d, n);
 	a = feed(h, pkt, n, 1);
-	assert_int_equal(h->vcount[a], 1);
-	assert_int_equal(h->vlast[a], VERDICT_DENY);
+	assert_one_verdict(h, a, VERDICT_DENY);
 	assert_int_equal(last_ev(h)->reason, REASON_NAME_NOT_ALLOWED);
 	assert_true(last_ev(h)->bits & IND_QUIC);
 	assert_false(last_ev(h)->bits & IND_SPLIT_HELLO);
@@ -1007,10 +1006,8 @@ static void test_quic_split_dcid_and_timeout(void **state)
 	uint64_t a = feed(h, q.d1, q.n1, 1);
 	assert_int_equal(h->vcount[a], 0);
 	uint64_t b = feed(h, q.d2, q.n2, 2);
-	assert_int_equal(h->vcount[a], 1);
-	assert_int_equal(h->vcount[b], 1);
-	assert_int_equal(h->vlast[a], VERDICT_DENY);
-	assert_int_equal(h->vlast[b], VERDICT_DENY);
+	assert_one_verdict(h, a, VERDICT_DENY);
+	assert_one_verdict(h, b, VERDICT_DENY);
 	assert_int_equal(h->nev, 1);
 	assert_int_equal(last_ev(h)->reason, REASON_MALFORMED);
 	assert_string_equal(last_ev(h)->detail, "dcid_mismatch");
@@ -1025,8 +1022,7 @@ static void test_quic_split_dcid_and_timeout(void **state)
 	engine_tick(h->e, 1 + S);
 	assert_int_equal(h->vcount[a], 0);
 	engine_tick(h->e, 1 + 3 * S);
-	assert_int_equal(h->vcount[a], 1);
-	assert_int_equal(h->vlast[a], VERDICT_DENY);
+	assert_one_verdict(h, a, VERDICT_DENY);
 	assert_int_equal(last_ev(h)->reason, REASON_INCOMPLETE);
 	assert_string_equal(last_ev(h)->detail, "hold_timeout");
 	assert_true(last_ev(h)->bits & IND_QUIC);
@@ -1154,8 +1150,7 @@ static void test_tfo(void **state)
 	size_t n = build_hello(hello, "api.example.com", false, 0, 1);
 	size_t len = build_tcp(pkt, cl, sv, 40000, 443, ISN, SYN, hello, n);
 	uint64_t a = feed(h, pkt, len, 1);
-	assert_int_equal(h->vcount[a], 1);
-	assert_int_equal(h->vlast[a], VERDICT_ALLOW);
+	assert_one_verdict(h, a, VERDICT_ALLOW);
 	/* SYN carrying a forbidden SNI: never PASSed */
 	n = build_hello(hello, "evil.example.net", false, 0, 1);
 	len = build_tcp(pkt, cl, sv, 40001, 443, ISN, SYN, hello, n);
