@@ -54,6 +54,10 @@
 #define INFLIGHT_MAX 256
 #define DECIDED_LINGER_NS (10 * NS_PER_S) /* decided flows catch packets queued before the mark */
 #define MAX_ANSWER_ADDRS 64
+/* A decided ALLOW is re-issued to packets of its own incarnation queued
+ * before the conntrack mark took effect: only this long after the decision. */
+#define REISSUE_NS (5 * NS_PER_S)
+#define TCP_URG 0x20
 
 struct agg_slot {
 	bool used;
@@ -584,6 +588,7 @@ static void flow_decide(struct engine *e, struct flow *f, const struct decision 
 	e->held_packets -= nheld;
 	e->held_bytes_total -= f->held_bytes;
 	f->held_bytes = 0;
+	f->decided_ns = now;
 	flow_mark_decided(e->ft, f, v);
 	for (size_t i = 0; i < nheld; i++)
 		verdict(e, held[i], v);
@@ -892,6 +897,18 @@ static void tcp_payload(struct engine *e, struct flow *f, uint64_t h, const stru
 	audit_pass_last(e, f, h, p->payload_len);
 }
 
+/* Packet h ends undecided flow f: denied `malformed` (detail), h with it. */
+static void tcp_refuse(struct engine *e, struct flow *f, uint64_t h, const char *detail,
+                       uint64_t now)
+{
+	bool held = flow_hold_packet(f, h) == 0;
+	if (held)
+		e->held_packets++;
+	decide_deny(e, f, REASON_MALFORMED, detail, 0, now);
+	if (!held)
+		verdict(e, h, e->cfg.enforce ? VERDICT_DENY : VERDICT_ALLOW);
+}
+
 static void tcp_new(struct engine *e, uint64_t h, const struct pkt *p, const struct flow_key *k,
                     int64_t uid, uint64_t now)
 {
@@ -968,18 +985,48 @@ static void tcp_new(struct engine *e, uint64_t h, const struct pkt *p, const str
 	}
 	if (p->payload_len) {
 		/* TCP Fast Open: the SYN carries the first payload; hold it. */
+		if (p->tcp_flags & TCP_URG) {
+			tcp_refuse(e, f, h, "tcp_urgent", now);
+			return;
+		}
 		tcp_payload(e, f, h, p, now);
 		return;
 	}
 	verdict(e, h, VERDICT_PASS);
 }
 
+/*
+ * What egressd reads must be what the server reads. Before the client's
+ * ACK, a SYN may re-base the stream (a retransmitted SYN with a fresh ISN,
+ * nothing held). After it, the server's sequence space is fixed: a SYN with
+ * another ISN is an attempt to make egressd read bytes the server discards
+ * as old data (issue 9, class 2), and so are data without ACK, data on a
+ * RST, and urgent data (the server delivers the urgent byte out of band).
+ */
 static void tcp_undecided(struct engine *e, struct flow *f, uint64_t h, const struct pkt *p,
                           uint64_t now)
 {
 	bool syn = (p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN;
-	if (syn && f->contig == 0 && f->end == 0 && !f->nheld)
+	if (p->tcp_flags & TCP_URG) {
+		tcp_refuse(e, f, h, "tcp_urgent", now);
+		return;
+	}
+	if (syn && f->acked && !(f->have_isn && p->seq == f->isn)) {
+		tcp_refuse(e, f, h, "syn_after_ack", now);
+		return;
+	}
+	if (syn && !f->acked && f->contig == 0 && f->end == 0 && !f->nheld)
 		f->isn = p->seq; /* a retransmitted SYN, possibly a fresh ISN: nothing held yet */
+	if ((p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_ACK)
+		f->acked = true;
+	if (p->payload_len && !(p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK))) {
+		tcp_refuse(e, f, h, "data_without_ack", now);
+		return;
+	}
+	if (p->payload_len && (p->tcp_flags & PKT_TCP_RST)) {
+		tcp_refuse(e, f, h, "data_with_rst", now);
+		return;
+	}
 	if (!p->payload_len) {
 		verdict(e, h, VERDICT_PASS);
 		return;
@@ -1208,6 +1255,33 @@ static void udp_new(struct engine *e, uint64_t h, const struct pkt *p, const str
 	flow_decide(e, f, &d, now);
 }
 
+/* ---- incarnations ---- */
+
+/*
+ * A decision belongs to one connection incarnation (issue 9, class 1). The
+ * kernel carries the rest of an allowed connection on its conntrack mark, so
+ * a queued packet of a decided flow is either one queued before the mark
+ * took effect, or the first of a new conntrack entry on the same 4-tuple.
+ * The verdict is re-issued only to the first kind: a SYN with the flow's own
+ * ISN (a retransmission); for ALLOW, only within REISSUE_NS of the decision
+ * and (TCP) inside the half of the sequence space after the ISN. Anything
+ * else is a new incarnation and is decided afresh. A DENY is re-issued to
+ * everything but a new SYN (fail closed).
+ */
+static bool decided_same_incarnation(const struct flow *f, const struct pkt *p, uint64_t now)
+{
+	if (p->proto == IPPROTO_TCP &&
+	    (p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN)
+		return f->have_isn && p->seq == f->isn;
+	if (f->verdict != VERDICT_ALLOW)
+		return true;
+	if (now < f->decided_ns || now - f->decided_ns > REISSUE_NS)
+		return false;
+	if (p->proto == IPPROTO_TCP && f->have_isn && (uint32_t)(p->seq - f->isn) >= 0x80000000u)
+		return false;
+	return true;
+}
+
 /* ---- entry points ---- */
 
 struct engine *engine_new(const struct engine_config *cfg, const struct policy *policy,
@@ -1292,6 +1366,10 @@ void engine_packet(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, si
 	struct flow_key k = {
 	    .proto = p.proto, .sport = p.sport, .dport = p.dport, .src = p.src, .dst = p.dst};
 	struct flow *f = flow_find(e->ft, &k);
+	if (f && f->state == FLOW_DECIDED && !decided_same_incarnation(f, &p, now)) {
+		flow_remove(e->ft, f); /* decided: holds nothing */
+		f = NULL;
+	}
 	if (!f) {
 		if (p.proto == IPPROTO_TCP)
 			tcp_new(e, pkt_handle, &p, &k, uid, now);

@@ -48,6 +48,11 @@ struct flow {
 	enum reason audit_reason;
 	uint32_t audit_ind;
 	uint32_t isn;
+	/* Incarnation (engine.c): the client ACKed the handshake (the stream is
+	 * never re-based after that), and when the flow was decided (a decided
+	 * verdict is re-issued only for a short time after it). */
+	bool acked;
+	uint64_t decided_ns;
 	int64_t uid;
 	uint64_t last_ns, hold_since;
 
