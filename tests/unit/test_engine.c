@@ -1508,10 +1508,158 @@ static void test_set_policy(void **state)
 	teardown_h(h);
 }
 
+/* ---- issue 9: incarnations, sequence space ---- */
+
+static uint64_t tcp_raw(struct h *h, const char *src, const char *dst, uint16_t sport,
+                        uint32_t seq, uint8_t flags, const void *pl, size_t n, uint64_t now)
+{
+	uint8_t pkt[4096];
+	assert_true(n < 4000);
+	size_t len = build_tcp(pkt, src, dst, sport, 443, seq, flags, pl, n);
+	return feed(h, pkt, len, now);
+}
+
+/* Allowed hello, RST, a new SYN from the same port: the new hello is read again. */
+static void test_incarnation_tcp(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	bind_name(h, "api.example.com", sv);
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "api.example.com", false, 0, 1);
+	syn(h, cl, sv, 40000, 443, 1);
+	uint64_t a = seg(h, cl, sv, 40000, 443, 0, hello, n, 2);
+	assert_one_verdict(h, a, VERDICT_ALLOW);
+	unsigned nev = h->nev;
+	/* queued before the mark: same incarnation, same verdict, no event */
+	uint64_t rst = tcp_raw(h, cl, sv, 40000, ISN + 1 + (uint32_t)n, 0x04 | ACK, NULL, 0, 3);
+	assert_one_verdict(h, rst, VERDICT_ALLOW);
+	uint64_t again = syn(h, cl, sv, 40000, 443, 4); /* retransmitted SYN, same ISN */
+	assert_one_verdict(h, again, VERDICT_ALLOW);
+	assert_int_equal(h->nev, nev);
+	/* a new connection on the same 4-tuple: new ISN, undecided */
+	uint32_t isn2 = ISN + 70000;
+	uint64_t s2 = tcp_raw(h, cl, sv, 40000, isn2, SYN, NULL, 0, 5);
+	assert_one_verdict(h, s2, VERDICT_PASS);
+	tcp_raw(h, cl, sv, 40000, isn2 + 1, ACK, NULL, 0, 6);
+	n = build_hello(hello, "evil.example.net", false, 0, 1);
+	uint64_t b = tcp_raw(h, cl, sv, 40000, isn2 + 1, ACK | PSH, hello, n, 7);
+	assert_one_verdict(h, b, VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_NAME_NOT_ALLOWED);
+	teardown_h(h);
+}
+
+/* ALLOW is re-issued only briefly, and only inside the connection's sequence space. */
+static void test_incarnation_reissue_bounds(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	bind_name(h, "api.example.com", sv);
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "api.example.com", false, 0, 1);
+	syn(h, cl, sv, 40000, 443, 1);
+	assert_one_verdict(h, seg(h, cl, sv, 40000, 443, 0, hello, n, 2), VERDICT_ALLOW);
+	/* far outside the sequence space: not this connection */
+	uint64_t far = tcp_raw(h, cl, sv, 40000, ISN + 0x90000000u, ACK | PSH, "x", 1, 3);
+	assert_one_verdict(h, far, VERDICT_DENY);
+	assert_string_equal(last_ev(h)->detail, "no_syn");
+	/* another flow, too late: a mid-stream packet of an entry conntrack made anew */
+	syn(h, cl, sv, 40001, 443, 10);
+	assert_one_verdict(h, seg(h, cl, sv, 40001, 443, 0, hello, n, 11), VERDICT_ALLOW);
+	uint64_t late = seg(h, cl, sv, 40001, 443, n, "x", 1, 11 + 6 * S);
+	assert_one_verdict(h, late, VERDICT_DENY);
+	assert_string_equal(last_ev(h)->detail, "no_syn");
+	teardown_h(h);
+}
+
+/* UDP: a datagram after the re-issue window is a new entry and is decided again. */
+static void test_incarnation_udp(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	uint8_t pkt[256];
+	struct addr a = A("198.51.100.123");
+	assert_int_equal(bind_add(h->b, "ntp.example.com", &a, 3 * S, 0), 0);
+	size_t n = build_udp(pkt, "192.0.2.1", "198.51.100.123", 5000, 123, "ntp", 3);
+	assert_one_verdict(h, feed(h, pkt, n, 1), VERDICT_ALLOW);
+	assert_one_verdict(h, feed(h, pkt, n, 2 * S), VERDICT_ALLOW);
+	/* the binding has expired; conntrack forgot the flow; the engine must not remember it */
+	uint64_t late = feed(h, pkt, n, 8 * S);
+	assert_one_verdict(h, late, VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_IP_NOT_ALLOWED);
+	teardown_h(h);
+}
+
+/* ISN rewind after the handshake: the decoy at the old sequence is never read. */
+static void test_isn_rewind(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	bind_name(h, "api.example.com", sv);
+	syn(h, cl, sv, 40000, 443, 1);
+	assert_one_verdict(h, seg(h, cl, sv, 40000, 443, 0, NULL, 0, 2), VERDICT_PASS);
+	/* a retransmitted SYN with the same ISN is harmless */
+	assert_one_verdict(h, syn(h, cl, sv, 40000, 443, 3), VERDICT_PASS);
+	uint64_t rw = tcp_raw(h, cl, sv, 40000, ISN - 5000, SYN, NULL, 0, 4);
+	assert_one_verdict(h, rw, VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_MALFORMED);
+	assert_string_equal(last_ev(h)->detail, "syn_after_ack");
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "api.example.com", false, 0, 1);
+	uint64_t decoy = tcp_raw(h, cl, sv, 40000, ISN - 5000 + 1, ACK | PSH, hello, n, 5);
+	assert_one_verdict(h, decoy, VERDICT_DENY);
+	/* before the ACK a SYN may still re-base (a fresh ISN on retransmission) */
+	syn(h, cl, sv, 40001, 443, 6);
+	assert_one_verdict(h, tcp_raw(h, cl, sv, 40001, ISN + 9, SYN, NULL, 0, 7), VERDICT_PASS);
+	assert_one_verdict(h, tcp_raw(h, cl, sv, 40001, ISN + 10, ACK | PSH, hello, n, 8),
+	                   VERDICT_ALLOW);
+	teardown_h(h);
+}
+
+static void tcp_flag_case(uint8_t flags, const char *detail)
+{
+	struct h *h = setup_with(NULL);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	bind_name(h, "api.example.com", sv);
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "api.example.com", false, 0, 1);
+	syn(h, cl, sv, 40000, 443, 1);
+	uint64_t a = tcp_raw(h, cl, sv, 40000, ISN + 1, flags, hello, n, 2);
+	assert_one_verdict(h, a, VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_MALFORMED);
+	assert_string_equal(last_ev(h)->detail, detail);
+	teardown_h(h);
+}
+
+/* Segments the server reads differently from egressd are denied on undecided flows. */
+static void test_tcp_flags_undecided(void **state)
+{
+	(void)state;
+	tcp_flag_case(PSH, "data_without_ack");
+	tcp_flag_case(ACK | PSH | 0x20, "tcp_urgent");
+	tcp_flag_case(ACK | 0x04, "data_with_rst");
+	/* URG on a bare ACK (the pointer names later bytes) */
+	struct h *h = setup_with(NULL);
+	bind_name(h, "api.example.com", "198.51.100.10");
+	syn(h, "192.0.2.1", "198.51.100.10", 40000, 443, 1);
+	uint64_t u = tcp_raw(h, "192.0.2.1", "198.51.100.10", 40000, ISN + 1, ACK | 0x20, NULL, 0, 2);
+	assert_one_verdict(h, u, VERDICT_DENY);
+	assert_string_equal(last_ev(h)->detail, "tcp_urgent");
+	teardown_h(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_syn_range_and_repeats),
+	    cmocka_unit_test(test_incarnation_tcp),
+	    cmocka_unit_test(test_incarnation_reissue_bounds),
+	    cmocka_unit_test(test_incarnation_udp),
+	    cmocka_unit_test(test_isn_rewind),
+	    cmocka_unit_test(test_tcp_flags_undecided),
 	    cmocka_unit_test(test_syn_ip_not_allowed),
 	    cmocka_unit_test(test_tls_split_out_of_order),
 	    cmocka_unit_test(test_tls_ipv6_and_wildcard),
