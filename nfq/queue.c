@@ -236,6 +236,13 @@ static void on_packet(struct queue *q, const struct nlmsghdr *nlh, bool deliver)
 	}
 	if (attr[NFQA_UID] && mnl_attr_validate(attr[NFQA_UID], MNL_TYPE_U32) == 0)
 		uid = (int64_t)ntohl(mnl_attr_get_u32(attr[NFQA_UID]));
+	/* NFQA_CFG_F_GSO: locally generated packets may come with their checksum
+	 * still to be filled in by the device; say so, the engine must not judge it. */
+	unsigned pflags = 0;
+	if (attr[NFQA_SKB_INFO] && (mnl_attr_validate(attr[NFQA_SKB_INFO], MNL_TYPE_U32) < 0 ||
+	                            ntohl(mnl_attr_get_u32(attr[NFQA_SKB_INFO])) &
+	                                NFQA_SKB_CSUMNOTREADY))
+		pflags |= QUEUE_PKT_CSUM_NOT_READY;
 
 	if (slot_put(q, id, mark) != 0) {
 		/* cannot remember it, so cannot give the right verdict later */
@@ -243,7 +250,7 @@ static void on_packet(struct queue *q, const struct nlmsghdr *nlh, bool deliver)
 		send_verdict(q, id, NF_DROP, false, 0);
 		return;
 	}
-	q->fn(q->arg, ((uint64_t)q->num << 32) | id, payload, plen, uid);
+	q->fn(q->arg, ((uint64_t)q->num << 32) | id, payload, plen, uid, pflags);
 }
 
 /* Walk one datagram. deliver=false (setup): packets are dropped. Returns

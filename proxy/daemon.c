@@ -319,12 +319,14 @@ static const char *registrable(const char *name, void *arg)
 	return d->psl ? psl_registrable_domain(d->psl, name) : NULL;
 }
 
-static void on_packet(void *arg, uint64_t handle, const uint8_t *pkt, size_t len, int64_t uid)
+static void on_packet(void *arg, uint64_t handle, const uint8_t *pkt, size_t len, int64_t uid,
+                      unsigned qflags)
 {
 	struct daemon *d = arg;
 
 	d->in_engine++;
-	engine_packet(d->engine, handle, pkt, len, uid, now_ns());
+	engine_packet_flags(d->engine, handle, pkt, len, uid,
+	                    qflags & QUEUE_PKT_CSUM_NOT_READY ? 0 : ENGINE_PKT_CSUM_VALID, now_ns());
 	d->in_engine--;
 }
 

@@ -102,6 +102,7 @@ struct engine {
 	struct bindings *bind;
 	struct engine_hooks hooks;
 	struct flow_table *ft;
+	unsigned pkt_flags; /* ENGINE_PKT_*: of the packet being handled */
 	size_t held_bytes_total, held_packets;
 	uint64_t seed;
 	struct agg_slot agg[AGG_SLOTS];
@@ -1339,6 +1340,37 @@ void engine_set_policy(struct engine *e, const struct policy *policy,
 	}
 }
 
+/* RFC 9293 3.1: the one's complement sum over the pseudo-header and the segment. */
+static bool tcp_csum_ok(const struct pkt *p)
+{
+	uint64_t sum = 0;
+	size_t alen = p->src.family == ADDR_V4 ? 4 : 16;
+	for (size_t i = 0; i + 1 < alen; i += 2)
+		sum += (uint32_t)(p->src.b[i] << 8 | p->src.b[i + 1]) +
+		       (uint32_t)(p->dst.b[i] << 8 | p->dst.b[i + 1]);
+	sum += IPPROTO_TCP + (uint64_t)(p->l4_len & 0xffff) + (uint64_t)(p->l4_len >> 16);
+	struct cur c = cur_make(p->l4, p->l4_len);
+	uint16_t w;
+	while (cur_u16(&c, &w))
+		sum += w;
+	uint8_t last;
+	if (cur_u8(&c, &last))
+		sum += (uint32_t)last << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return sum == 0xffff;
+}
+
+void engine_packet_flags(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, size_t len,
+                         int64_t uid, unsigned flags, uint64_t now)
+{
+	if (!e)
+		return;
+	e->pkt_flags = flags;
+	engine_packet(e, pkt_handle, pkt, len, uid, now);
+	e->pkt_flags = 0;
+}
+
 void engine_packet(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, size_t len,
                    int64_t uid, uint64_t now)
 {
@@ -1369,6 +1401,16 @@ void engine_packet(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, si
 	if (f && f->state == FLOW_DECIDED && !decided_same_incarnation(f, &p, now)) {
 		flow_remove(e->ft, f); /* decided: holds nothing */
 		f = NULL;
+	}
+	if (p.proto == IPPROTO_TCP && (e->pkt_flags & ENGINE_PKT_CSUM_VALID) &&
+	    (!f || f->state != FLOW_DECIDED) && !tcp_csum_ok(&p)) {
+		if (f) {
+			tcp_refuse(e, f, pkt_handle, "bad_checksum", now);
+		} else {
+			p.payload_len = 0;
+			deny_packet(e, pkt_handle, &p, REASON_MALFORMED, "bad_checksum", 0, uid, now);
+		}
+		return;
 	}
 	if (!f) {
 		if (p.proto == IPPROTO_TCP)

@@ -112,6 +112,12 @@ void engine_set_policy(struct engine *e, const struct policy *policy,
  * One queued packet (layer 3 first, borrowed). pkt_handle is the caller's
  * id for the verdict. uid < 0: unknown.
  */
+/* engine_packet_flags(): the kernel computed the checksums of this packet
+ * (not NFQA_SKB_CSUMNOTREADY): a TCP packet of an undecided flow with a bad
+ * checksum is denied (the server would discard what egressd decided on). */
+#define ENGINE_PKT_CSUM_VALID 0x1u
+void engine_packet_flags(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, size_t len,
+                         int64_t uid, unsigned flags, uint64_t now);
 void engine_packet(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, size_t len,
 		   int64_t uid, uint64_t now);
 

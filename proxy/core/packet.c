@@ -165,6 +165,8 @@ static enum pkt_err pkt_tcp(struct cur seg, struct pkt *out)
 	size_t hl = (size_t)(doff >> 4) * 4;
 	if (hl < 20 || hl > save.left)
 		return PKT_BAD_TCP_DOFF;
+	out->l4 = save.p;
+	out->l4_len = save.left;
 	cur_skip(&save, hl);
 	out->payload = save.p;
 	out->payload_len = save.left;

@@ -42,6 +42,8 @@ struct pkt {
 	uint8_t icmp_type, icmp_code; /* ICMP/ICMPv6 only */
 	const uint8_t *payload; /* borrowed: L4 payload (after TCP/UDP header) */
 	size_t payload_len;
+	const uint8_t *l4; /* borrowed: the whole TCP segment (header + payload), for its checksum */
+	size_t l4_len;
 };
 
 /*

@@ -1651,6 +1651,60 @@ static void test_tcp_flags_undecided(void **state)
 	teardown_h(h);
 }
 
+/* Fill in the TCP checksum of an IPv4 packet built by build_tcp. */
+static void fix_csum4(uint8_t *pkt, size_t len)
+{
+	uint8_t *t = pkt + 20;
+	size_t l4 = len - 20;
+	t[16] = t[17] = 0;
+	uint32_t sum = 6 + (uint32_t)l4;
+	for (size_t i = 12; i < 20; i += 2)
+		sum += (uint32_t)(pkt[i] << 8 | pkt[i + 1]);
+	for (size_t i = 0; i < l4; i += 2)
+		sum += (uint32_t)(t[i] << 8 | (i + 1 < l4 ? t[i + 1] : 0));
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	put16(t + 16, (uint16_t)~sum);
+}
+
+static uint64_t feed_csum(struct h *h, uint8_t *pkt, size_t len, bool good, uint64_t now)
+{
+	fix_csum4(pkt, len);
+	if (!good)
+		pkt[len - 1] ^= 0x01;
+	uint64_t id = h->next_handle++;
+	engine_packet_flags(h->e, id, pkt, len, 1000, ENGINE_PKT_CSUM_VALID, now);
+	return id;
+}
+
+/* Checksums the kernel computed are checked on undecided flows; NOT_READY ones are not. */
+static void test_tcp_checksum(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	bind_name(h, "api.example.com", sv);
+	uint8_t hello[2048], pkt[4096];
+	size_t n = build_hello(hello, "api.example.com", false, 0, 1);
+	size_t len = build_tcp(pkt, cl, sv, 40000, 443, ISN, SYN, NULL, 0);
+	assert_one_verdict(h, feed_csum(h, pkt, len, true, 1), VERDICT_PASS);
+	len = build_tcp(pkt, cl, sv, 40000, 443, ISN + 1, ACK | PSH, hello, n);
+	assert_one_verdict(h, feed_csum(h, pkt, len, true, 2), VERDICT_ALLOW);
+	/* a decoy hello with a bad checksum: the server drops it, egressd denies the flow */
+	len = build_tcp(pkt, cl, sv, 40001, 443, ISN, SYN, NULL, 0);
+	feed_csum(h, pkt, len, true, 3);
+	len = build_tcp(pkt, cl, sv, 40001, 443, ISN + 1, ACK | PSH, hello, n);
+	assert_one_verdict(h, feed_csum(h, pkt, len, false, 4), VERDICT_DENY);
+	assert_string_equal(last_ev(h)->detail, "bad_checksum");
+	/* a SYN with a bad checksum makes no flow */
+	len = build_tcp(pkt, cl, sv, 40002, 443, ISN, SYN, NULL, 0);
+	assert_one_verdict(h, feed_csum(h, pkt, len, false, 5), VERDICT_DENY);
+	/* without the flag (checksum not ready) nothing is judged: the zero checksums above */
+	syn(h, cl, sv, 40003, 443, 6);
+	assert_one_verdict(h, seg(h, cl, sv, 40003, 443, 0, hello, n, 7), VERDICT_ALLOW);
+	teardown_h(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1660,6 +1714,7 @@ int main(void)
 	    cmocka_unit_test(test_incarnation_udp),
 	    cmocka_unit_test(test_isn_rewind),
 	    cmocka_unit_test(test_tcp_flags_undecided),
+	    cmocka_unit_test(test_tcp_checksum),
 	    cmocka_unit_test(test_syn_ip_not_allowed),
 	    cmocka_unit_test(test_tls_split_out_of_order),
 	    cmocka_unit_test(test_tls_ipv6_and_wildcard),
