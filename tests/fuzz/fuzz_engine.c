@@ -118,7 +118,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		now += 1000000; /* 1 ms per record */
 		switch (op % 4) {
 		case 0:
-			engine_packet(e, z->next++, d, len, op & 0x80 ? 1000 : -1, now);
+			/* bit 6: the kernel computed the checksum (the engine checks it) */
+			engine_packet_flags(e, z->next++, d, len, op & 0x80 ? 1000 : -1,
+			                    op & 0x40 ? ENGINE_PKT_CSUM_VALID : 0, now);
 			break;
 		case 1:
 			now += (uint64_t)len * 10000000ull;

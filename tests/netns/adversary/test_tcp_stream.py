@@ -16,9 +16,10 @@ import lab as L
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def rewind(lab, dst, sni, decoy, timeout=4.0):
+def rewind(lab, dst, sni, decoy, timeout=4.0, mode="rewind"):
     args = [L.PY, os.path.join(HERE, "isn_rewind.py"), "--dst", dst, "--port", "443", "--sni",
-            sni, "--decoy", decoy, "--cafile", lab.ca["ca"], "--timeout", str(timeout)]
+            sni, "--decoy", decoy, "--cafile", lab.ca["ca"], "--timeout", str(timeout),
+            "--mode", mode]
     p = lab.ns_run(lab.cli, args, timeout=timeout + 10)
     try:
         r = json.loads(p.stdout)
@@ -29,14 +30,16 @@ def rewind(lab, dst, sni, decoy, timeout=4.0):
     return r
 
 
+@pytest.mark.parametrize("mode", ["rewind", "badsum"])
 @pytest.mark.parametrize("fam", ["4", "6"])
-def test_isn_rewind_stale_decoy(anylab, fam):
+def test_isn_rewind_stale_decoy(anylab, fam, mode):
+    """rewind: decoy at an earlier ISN; badsum: decoy at the real ISN, bad checksum."""
     e = anylab.start_egressd()
     name = "cdn-a.example.org"
     addr = L.HOSTS[name][0 if fam == "4" else 1]
     p = anylab.dig("+short", name, "A" if fam == "4" else "AAAA")
     assert p.stdout.split() == [addr], p.stdout + p.stderr
-    r = rewind(anylab, addr, "cdn-b.example.org", name)
+    r = rewind(anylab, addr, "cdn-b.example.org", name, mode=mode)
     assert r.get("injected") and r["synack"], r
     assert r.get("body") != L.site_body("cdn-b"), r
     served = [x for x in anylab.nginx_access() if x.startswith("cdn-b")]
