@@ -1705,6 +1705,26 @@ static void test_tcp_checksum(void **state)
 	teardown_h(h);
 }
 
+/* QUIC: after the re-issue window a datagram is a new incarnation: it must be an Initial. */
+static void test_incarnation_quic(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(quic_tweak);
+	struct qsplit q;
+	bind_name(h, "api.example.com", "198.51.100.10");
+	q_split(&q, "api.example.com", NULL);
+	feed(h, q.d1, q.n1, 1);
+	assert_one_verdict(h, feed(h, q.d2, q.n2, 2), VERDICT_ALLOW);
+	uint8_t zr[64] = {0x40, 1, 2, 3}, pkt[128];
+	memset(zr + 4, 0x5a, sizeof zr - 4);
+	size_t zn = build_udp(pkt, "192.0.2.1", "198.51.100.10", 5100, 443, zr, sizeof zr);
+	assert_one_verdict(h, feed(h, pkt, zn, 3 * S), VERDICT_ALLOW); /* in the window */
+	uint64_t late = feed(h, pkt, zn, 9 * S); /* a short header on a new conntrack entry */
+	assert_one_verdict(h, late, VERDICT_DENY);
+	assert_true(last_ev(h)->bits & IND_QUIC);
+	teardown_h(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1715,6 +1735,7 @@ int main(void)
 	    cmocka_unit_test(test_isn_rewind),
 	    cmocka_unit_test(test_tcp_flags_undecided),
 	    cmocka_unit_test(test_tcp_checksum),
+	    cmocka_unit_test(test_incarnation_quic),
 	    cmocka_unit_test(test_syn_ip_not_allowed),
 	    cmocka_unit_test(test_tls_split_out_of_order),
 	    cmocka_unit_test(test_tls_ipv6_and_wildcard),
