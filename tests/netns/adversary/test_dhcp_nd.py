@@ -109,7 +109,6 @@ def rec_path(lab):
     return os.path.join(lab.dir, "sniff-covert.%d.json" % (len(lab.procs) - 1))
 
 
-@pytest.mark.xfail(strict=True, reason="leaks on main: DHCP and ND/MLD accepted to any address")
 def test_dhcp_and_nd_carry_nothing_out(anylab):
     anylab.start_egressd()
     with sniffing(anylab, L.ATTACKER4, L.ATTACKER6) as rec:
