@@ -342,18 +342,20 @@ def test_ipv6_extension_headers_walked(anylab, target):
 
 
 def test_bad_tcp_header_is_malformed(anylab):
-    """A TCP data offset below 5 words: denied `malformed` with its name."""
-    e = start(anylab)
+    """A TCP data offset below 5 words never crosses the filter. conntrack
+    finds the segment invalid and the ruleset drops it before the queue (`ct
+    state invalid drop`, issue 9); the engine's own `bad_tcp_doff` deny is unit
+    tested. The client's well-formed retransmission is then decided as usual."""
+    start(anylab)
     resolve(anylab, ALLOWED, "4")
     r = crafted(anylab, ALLOWED4, "inorder:1", sni=ALLOWED, timeout=3)
     assert r["result"] == "ok", r  # the same client, well-formed: fetched
     with sniffing(anylab, ALLOWED4) as rec:
         r = crafted(anylab, ALLOWED4, "inorder:1", sni=ALLOWED, timeout=3, bad_doff=4)
-    assert r["result"] == "reset", r
-    ev = e.wait_event(lambda x: x.get("event") == "deny" and x.get("detail") == "bad_tcp_doff",
-                      what="deny with detail bad_tcp_doff")
-    assert ev.get("reason") == "malformed", ev
-    assert_nothing_delivered(anylab, rec, r["sport"])
+    bad = [p for p in flow_packets(rec, r["sport"]) if p.get("doff", 5) < 5]
+    assert bad == [], rec
+    # the hello reached the server only in well-formed segments
+    assert r["result"] == "ok", r
 
 
 def bad_chain(lab):

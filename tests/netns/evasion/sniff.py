@@ -40,7 +40,7 @@ def l4_info(proto, l4, first_fragment, rec):
         return l4[4:]
     if proto == 6 and len(l4) >= 20:
         sp, dp, _, _, doff, flags = struct.unpack("!HHIIBB", l4[:14])
-        rec.update(sport=sp, dport=dp, flags=flags)
+        rec.update(sport=sp, dport=dp, flags=flags, doff=doff >> 4)
         return l4[(doff >> 4) * 4:]
     if proto == 17 and len(l4) >= 8:
         sp, dp = struct.unpack("!HH", l4[:4])
