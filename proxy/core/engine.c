@@ -57,7 +57,6 @@
 /* A decided ALLOW is re-issued to packets of its own incarnation queued
  * before the conntrack mark took effect: only this long after the decision. */
 #define REISSUE_NS (5 * NS_PER_S)
-#define TCP_URG 0x20
 
 struct agg_slot {
 	bool used;
@@ -986,7 +985,7 @@ static void tcp_new(struct engine *e, uint64_t h, const struct pkt *p, const str
 	}
 	if (p->payload_len) {
 		/* TCP Fast Open: the SYN carries the first payload; hold it. */
-		if (p->tcp_flags & TCP_URG) {
+		if (p->tcp_flags & PKT_TCP_URG) {
 			tcp_refuse(e, f, h, "tcp_urgent", now);
 			return;
 		}
@@ -1008,7 +1007,7 @@ static void tcp_undecided(struct engine *e, struct flow *f, uint64_t h, const st
                           uint64_t now)
 {
 	bool syn = (p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN;
-	if (p->tcp_flags & TCP_URG) {
+	if (p->tcp_flags & PKT_TCP_URG) {
 		tcp_refuse(e, f, h, "tcp_urgent", now);
 		return;
 	}

@@ -31,6 +31,7 @@ enum {
 	PKT_TCP_RST = 0x04,
 	PKT_TCP_PSH = 0x08,
 	PKT_TCP_ACK = 0x10,
+	PKT_TCP_URG = 0x20,
 };
 
 struct pkt {

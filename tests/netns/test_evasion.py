@@ -25,7 +25,6 @@ reaches the engine whole and is decided on its SNI (tested below); a fragment
 that escaped reassembly would be denied `malformed` (detail `fragment`, unit
 tested in test_packet: it cannot be produced through the kernel here).
 """
-import contextlib
 import json
 import os
 
@@ -79,30 +78,7 @@ def crafted(lab, dst, plan, sni=None, http_host=None, port=443, frag=0, ext=None
     return r
 
 
-@contextlib.contextmanager
-def sniffing(lab, *addrs):
-    """Record every payload packet / fragment to addrs arriving in the fake internet."""
-    path = os.path.join(lab.dir, "sniff.%d.json" % len(lab.procs))
-    args = [L.PY, os.path.join(EV, "sniff.py"), "--record", path, "--iface", "eth0",
-            "--max-seconds", "60"]
-    for a in addrs:
-        args += ["--watch", a]
-    proc = lab.spawn(lab.net, args, stderr=path + ".stderr")
-
-    def ready():
-        if proc.poll() is not None:
-            raise L.LabError("sniff.py exited (%s): %s" % (proc.returncode,
-                                                           open(path + ".stderr").read()))
-        return os.path.exists(path)
-    L.wait_for(ready, 5, "the sniffer to start")
-    rec = {}
-    try:
-        yield rec
-    finally:
-        proc.terminate()
-        proc.wait(5)
-        with open(path) as f:
-            rec.update(json.load(f))
+sniffing = L.sniffing
 
 
 def start(lab, verify=False):

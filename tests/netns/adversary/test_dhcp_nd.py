@@ -7,15 +7,10 @@ any address that way. The wire-level sniffer in the fake internet records
 every packet to the attacker that carries payload (ICMP bodies included):
 it must see nothing. A positive control proves it would.
 """
-import contextlib
 import json
-import os
-
-import pytest
 
 import lab as L
 
-EV = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "evasion")
 MARK = "EGRESSD-COVERT-MARKER"
 
 # One sender for every case: argv = kind, destination. Prints "sent".
@@ -48,31 +43,6 @@ CASES = [("dhcp4", L.ATTACKER4), ("dhcp6", L.ATTACKER6), ("ns", L.ATTACKER6),
          ("mldq", L.ATTACKER6)]
 
 
-@contextlib.contextmanager
-def sniffing(lab, *addrs):
-    path = os.path.join(lab.dir, "sniff-covert.%d.json" % len(lab.procs))
-    args = [L.PY, os.path.join(EV, "sniff.py"), "--record", path, "--iface", "eth0",
-            "--max-seconds", "60", "--icmp"]
-    for a in addrs:
-        args += ["--watch", a]
-    proc = lab.spawn(lab.net, args, stderr=path + ".stderr")
-
-    def ready():
-        if proc.poll() is not None:
-            raise L.LabError("sniff.py exited (%s): %s" % (proc.returncode,
-                                                           open(path + ".stderr").read()))
-        return os.path.exists(path)
-    L.wait_for(ready, 5, "the sniffer to start")
-    rec = {}
-    try:
-        yield rec
-    finally:
-        proc.terminate()
-        proc.wait(5)
-        with open(path) as f:
-            rec.update(json.load(f))
-
-
 def send_all(lab):
     for kind, dst in CASES:
         p = lab.ns_run(lab.cli, [L.PY, "-c", SENDER, kind, dst], timeout=10)
@@ -97,21 +67,17 @@ def sync(lab):
 
 def test_control_sniffer_sees_covert_probes_unfiltered(anylab):
     """Without egressd's ruleset every probe reaches the attacker's wire."""
-    with sniffing(anylab, L.ATTACKER4, L.ATTACKER6) as rec:
+    with L.sniffing(anylab, L.ATTACKER4, L.ATTACKER6, icmp=True) as rec:
         send_all(anylab)
-        L.wait_for(lambda: len(marked(json.load(open(rec_path(anylab))))) >= len(CASES), 5,
+        L.wait_for(lambda: len(marked(json.load(open(rec["path"])))) >= len(CASES), 5,
                    "the sniffer to see every probe")
     kinds = {p["proto"] for p in marked(rec)}
     assert kinds == {17, 58}, rec
 
 
-def rec_path(lab):
-    return os.path.join(lab.dir, "sniff-covert.%d.json" % (len(lab.procs) - 1))
-
-
 def test_dhcp_and_nd_carry_nothing_out(anylab):
     anylab.start_egressd()
-    with sniffing(anylab, L.ATTACKER4, L.ATTACKER6) as rec:
+    with L.sniffing(anylab, L.ATTACKER4, L.ATTACKER6, icmp=True) as rec:
         send_all(anylab)
         sync(anylab)
     assert marked(rec) == [], rec
