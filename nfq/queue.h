@@ -13,6 +13,10 @@
 
 struct queue;
 
+/* Packets waiting for a verdict in the kernel, per queue (QMAXLEN); beyond it
+ * the kernel drops (fail closed). The engine holds well below it. */
+#define QUEUE_MAXLEN 8192u
+
 /* pkt is borrowed: valid until the callback returns. uid < 0: unknown.
  * The callback may call queue_verdict() (now or later) but not queue_close(). */
 typedef void (*queue_packet_fn)(void *arg, uint64_t handle, const uint8_t *pkt, size_t len,

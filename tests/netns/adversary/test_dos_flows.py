@@ -62,8 +62,6 @@ def victim_fetches(lab, times=1):
             % (i + 1, time.monotonic() - t0, p.returncode, p.stderr))
 
 
-@pytest.mark.xfail(strict=True, reason="leaks on main: 400 flows x 24 held segments from one "
-                   "source fill the kernel queue; the other client's packets are dropped")
 def test_held_segment_flood_from_one_source(gwlab):
     e = start(gwlab)
     proc, path = flood(gwlab, "--mode", "held", "--flows", "400", "--segments", "24",
@@ -80,8 +78,6 @@ def test_held_segment_flood_from_one_source(gwlab):
     assert not [x for x in e.events("deny") if x.get("src") == "198.51.100.10"]
 
 
-@pytest.mark.xfail(strict=True, reason="leaks on main: 70,000 bare SYNs from one source fill "
-                   "the flow table; the other client is denied flow_table_full")
 def test_syn_flood_from_one_source(gwlab):
     e = start(gwlab)
     proc, path = flood(gwlab, "--mode", "syn", "--count", "70000", "--ports", "1024-65535",

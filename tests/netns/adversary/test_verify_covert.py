@@ -54,8 +54,6 @@ def probe(lab, dst, name, marker):
                                                                   p.stderr))
 
 
-@pytest.mark.xfail(strict=True, reason="leaks on main: IPv4 options, IPv6 destination options "
-                   "and TCP options of SYNs and bare ACKs reach the attacker")
 @pytest.mark.parametrize("fam", ["4", "6"])
 def test_headers_of_undecided_flows_carry_nothing(anylab, fam):
     e = anylab.start_egressd(unknown_ip="verify")
