@@ -293,8 +293,11 @@ struct flow *flow_find(struct flow_table *t, const struct flow_key *k)
 	return NULL;
 }
 
-/* Room for one more flow: evict (see flow.h). false: nothing can go. */
-static bool make_room(struct flow_table *t)
+/*
+ * Room for one more flow of source s: evict (see flow.h). Among sources
+ * tied for the most bare flows, s pays first. false: nothing can go.
+ */
+static bool make_room(struct flow_table *t, const struct flow_src *s)
 {
 	if (t->count < t->max)
 		return true;
@@ -303,7 +306,8 @@ static bool make_room(struct flow_table *t)
 		return true;
 	}
 	if (t->top) {
-		flow_remove(t, t->by_bare[t->top]->bare_oldest);
+		const struct flow_src *v = s->nbare == t->top ? s : t->by_bare[t->top];
+		flow_remove(t, v->bare_oldest);
 		return true;
 	}
 	return false;
@@ -324,7 +328,7 @@ struct flow *flow_create(struct flow_table *t, const struct flow_key *k, int64_t
 		src_put(t, s);
 		return NULL;
 	}
-	if (!make_room(t)) { /* s is reserved: eviction cannot free it */
+	if (!make_room(t, s)) { /* s is reserved: eviction cannot free it */
 		*why = FLOW_REFUSE_FULL;
 		src_put(t, s);
 		return NULL;

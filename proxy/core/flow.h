@@ -18,9 +18,9 @@
  * new one beyond is refused (FLOW_REFUSE_SOURCE).
  *
  * A full table makes room by evicting, in this order: the oldest decided
- * flow; else the oldest bare flow of the source with the most bare flows
- * (one flood cannot push out another client's connection while it has more
- * bare flows than that client). Evicted flows hold nothing, so nothing is
+ * flow; else the oldest bare flow of the source with the most bare flows,
+ * the asking source first among those tied (one flood cannot push out
+ * another client's connection while it has more bare flows than that client). Evicted flows hold nothing, so nothing is
  * released: their later packets find no flow and are denied (`no_syn`) or,
  * a SYN, inspected from scratch. Eviction never fails open. Flows that hold
  * packets are never evicted (the hold bounds end them); when nothing can be
