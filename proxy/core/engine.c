@@ -855,6 +855,53 @@ static const char *hold_bound(const struct engine *e, const struct flow *f)
 	return NULL;
 }
 
+static const char *refuse_detail(enum flow_refuse r)
+{
+	switch (r) {
+	case FLOW_REFUSE_SOURCE:
+		return "syn_flows_source";
+	case FLOW_REFUSE_NOMEM:
+		return "out_of_memory";
+	default:
+		return "flow_table_full";
+	}
+}
+
+/* Packet h ends undecided flow f with it: denied (r, detail). */
+static void tcp_deny_with(struct engine *e, struct flow *f, uint64_t h, enum reason r,
+                          const char *detail, uint64_t now)
+{
+	bool held = flow_hold_packet(f, h) == 0;
+	if (held)
+		e->held_packets++;
+	decide_deny(e, f, r, detail, 0, now);
+	if (!held)
+		verdict(e, h, e->cfg.enforce ? VERDICT_DENY : VERDICT_ALLOW);
+}
+
+/*
+ * A payload-less packet of an undecided flow (the SYN, the handshake ACK,
+ * ACKs of server data, FIN, RST) passes before the decision: with
+ * unknown_ip = verify to any address. It may carry only what a plain stack
+ * puts in its headers (pkt_plain_headers), and a flow passes at most
+ * bare_packets of them; otherwise the flow is denied. What such packets
+ * still carry is in DESIGN.md ("What verify mode still lets out").
+ */
+static void tcp_pass_bare(struct engine *e, struct flow *f, uint64_t h, const struct pkt *p,
+                          uint64_t now)
+{
+	enum pkt_err why = pkt_plain_headers(p);
+	if (why != PKT_OK) {
+		tcp_deny_with(e, f, h, REASON_MALFORMED, pkt_err_name(why), now);
+		return;
+	}
+	if (++f->bare_passed > e->cfg.bare_packets) {
+		tcp_deny_with(e, f, h, REASON_INCOMPLETE, "bare_packets", now);
+		return;
+	}
+	verdict(e, h, VERDICT_PASS);
+}
+
 /*
  * A payload segment of an undecided flow. Enforcing: held until the flow is
  * decided (an exact duplicate of held bytes is dropped: the original gets
@@ -908,53 +955,6 @@ static void tcp_payload(struct engine *e, struct flow *f, uint64_t h, const stru
 		return;
 	}
 	audit_pass_last(e, f, h, p->payload_len);
-}
-
-static const char *refuse_detail(enum flow_refuse r)
-{
-	switch (r) {
-	case FLOW_REFUSE_SOURCE:
-		return "syn_flows_source";
-	case FLOW_REFUSE_NOMEM:
-		return "out_of_memory";
-	default:
-		return "flow_table_full";
-	}
-}
-
-/* Packet h ends undecided flow f with it: denied (r, detail). */
-static void tcp_deny_with(struct engine *e, struct flow *f, uint64_t h, enum reason r,
-                          const char *detail, uint64_t now)
-{
-	bool held = flow_hold_packet(f, h) == 0;
-	if (held)
-		e->held_packets++;
-	decide_deny(e, f, r, detail, 0, now);
-	if (!held)
-		verdict(e, h, e->cfg.enforce ? VERDICT_DENY : VERDICT_ALLOW);
-}
-
-/*
- * A payload-less packet of an undecided flow (the SYN, the handshake ACK,
- * ACKs of server data, FIN, RST) passes before the decision: with
- * unknown_ip = verify to any address. It may carry only what a plain stack
- * puts in its headers (pkt_plain_headers), and a flow passes at most
- * bare_packets of them; otherwise the flow is denied. What such packets
- * still carry is in DESIGN.md ("What verify mode still lets out").
- */
-static void tcp_pass_bare(struct engine *e, struct flow *f, uint64_t h, const struct pkt *p,
-                          uint64_t now)
-{
-	enum pkt_err why = pkt_plain_headers(p);
-	if (why != PKT_OK) {
-		tcp_deny_with(e, f, h, REASON_MALFORMED, pkt_err_name(why), now);
-		return;
-	}
-	if (++f->bare_passed > e->cfg.bare_packets) {
-		tcp_deny_with(e, f, h, REASON_INCOMPLETE, "bare_packets", now);
-		return;
-	}
-	verdict(e, h, VERDICT_PASS);
 }
 
 static void tcp_new(struct engine *e, uint64_t h, const struct pkt *p, const struct flow_key *k,
