@@ -175,14 +175,14 @@ static enum pkt_err pkt_tcp(struct cur seg, struct pkt *out)
 	size_t hl = (size_t)(doff >> 4) * 4;
 	if (hl < 20 || hl > save.left)
 		return PKT_BAD_TCP_DOFF;
+	cur_skip(&save, hl);
+	out->payload = save.p;
+	out->payload_len = save.left;
 	out->tcp_rsv = doff & 0x0e;
 	cur_skip(&seg, 4); /* window, checksum */
 	cur_u16(&seg, &out->tcp_urp);
 	out->tcp_opt = seg.p;
 	out->tcp_opt_len = hl - 20;
-	cur_skip(&save, hl);
-	out->payload = save.p;
-	out->payload_len = save.left;
 	return PKT_OK;
 }
 
