@@ -35,7 +35,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define QUEUE_MAXLEN 8192u      /* packets waiting for a verdict in the kernel */
 #define QUEUE_RCVBUF (8u << 20) /* socket buffer for bursts */
 #define QUEUE_COPY_RANGE 0xffff
 #define QUEUE_READ_BUDGET 256          /* messages per wakeup, then back to the loop */

@@ -13,6 +13,10 @@
 
 struct queue;
 
+/* Packets waiting for a verdict in the kernel, per queue (QMAXLEN); beyond it
+ * the kernel drops (fail closed). The engine holds well below it. */
+#define QUEUE_MAXLEN 8192u
+
 /* pkt is borrowed: valid until the callback returns. uid < 0: unknown.
  * The callback may call queue_verdict() (now or later) but not queue_close(). */
 #define QUEUE_PKT_CSUM_NOT_READY 0x1u /* NFQA_SKB_CSUMNOTREADY: checksum not computed yet */

@@ -147,6 +147,10 @@ void engine_config_defaults(struct engine_config *c)
 	    .bind_grace_ns = 60 * NS_PER_S,
 	    .bind_min_ttl = 0,
 	    .bind_max_ttl = 86400,
+	    .hold_packets_total = 2048,
+	    .hold_packets_source = 256,
+	    .bare_flows_source = 512,
+	    .bare_packets = 32,
 	};
 }
 
@@ -482,6 +486,7 @@ static void release_held(struct engine *e, struct flow *f, enum verdict v)
 	e->held_packets -= n;
 	e->held_bytes_total -= f->held_bytes;
 	f->held_bytes = 0;
+	flow_held_sync(f);
 	for (size_t i = 0; i < n; i++)
 		verdict(e, held[i], v);
 	free(held);
@@ -499,6 +504,7 @@ static void audit_pass_last(struct engine *e, struct flow *f, uint64_t h, size_t
 	e->held_packets--;
 	e->held_bytes_total -= len;
 	f->held_bytes -= len;
+	flow_held_sync(f);
 	verdict(e, h, VERDICT_PASS);
 }
 
@@ -835,9 +841,70 @@ static void try_decide_stream(struct engine *e, struct flow *f, uint64_t now)
 
 /* ---- TCP ---- */
 
-static bool exceeds_bounds(const struct engine *e, const struct flow *f)
+/*
+ * The bound a flow that just held a packet went past, as the deny detail,
+ * or NULL. Past a count bound the flow is denied, never the packet passed:
+ * the offending flow is the one asking to hold one more (a source's flows
+ * past its share, or any flow once all of them hold the total).
+ */
+static const char *hold_bound(const struct engine *e, const struct flow *f)
 {
-	return f->segments > e->cfg.hold_segments || e->held_bytes_total > e->cfg.hold_bytes_total;
+	if (f->segments > e->cfg.hold_segments)
+		return "hold_segments";
+	if (e->held_bytes_total > e->cfg.hold_bytes_total)
+		return "hold_bytes_total";
+	if (flow_src_held(f) > e->cfg.hold_packets_source)
+		return "hold_packets_source";
+	if (e->held_packets > e->cfg.hold_packets_total)
+		return "hold_packets_total";
+	return NULL;
+}
+
+static const char *refuse_detail(enum flow_refuse r)
+{
+	switch (r) {
+	case FLOW_REFUSE_SOURCE:
+		return "syn_flows_source";
+	case FLOW_REFUSE_NOMEM:
+		return "out_of_memory";
+	default:
+		return "flow_table_full";
+	}
+}
+
+/* Packet h ends undecided flow f with it: denied (r, detail). */
+static void tcp_deny_with(struct engine *e, struct flow *f, uint64_t h, enum reason r,
+                          const char *detail, uint64_t now)
+{
+	bool held = flow_hold_packet(f, h) == 0;
+	if (held)
+		e->held_packets++;
+	decide_deny(e, f, r, detail, 0, now);
+	if (!held)
+		verdict(e, h, e->cfg.enforce ? VERDICT_DENY : VERDICT_ALLOW);
+}
+
+/*
+ * A payload-less packet of an undecided flow (the SYN, the handshake ACK,
+ * ACKs of server data, FIN, RST) passes before the decision: with
+ * unknown_ip = verify to any address. It may carry only what a plain stack
+ * puts in its headers (pkt_plain_headers), and a flow passes at most
+ * bare_packets of them; otherwise the flow is denied. What such packets
+ * still carry is in DESIGN.md ("What verify mode still lets out").
+ */
+static void tcp_pass_bare(struct engine *e, struct flow *f, uint64_t h, const struct pkt *p,
+                          uint64_t now)
+{
+	enum pkt_err why = pkt_plain_headers(p);
+	if (why != PKT_OK) {
+		tcp_deny_with(e, f, h, REASON_MALFORMED, pkt_err_name(why), now);
+		return;
+	}
+	if (++f->bare_passed > e->cfg.bare_packets) {
+		tcp_deny_with(e, f, h, REASON_INCOMPLETE, "bare_packets", now);
+		return;
+	}
+	verdict(e, h, VERDICT_PASS);
 }
 
 /*
@@ -880,11 +947,9 @@ static void tcp_payload(struct engine *e, struct flow *f, uint64_t h, const stru
 		break;
 	}
 	f->segments++;
-	if (exceeds_bounds(e, f)) {
-		decide_deny(e, f, REASON_INCOMPLETE,
-		            f->segments > e->cfg.hold_segments ? "hold_segments"
-		                                               : "hold_bytes_total",
-		            0, now);
+	const char *bound = hold_bound(e, f);
+	if (bound) {
+		decide_deny(e, f, REASON_INCOMPLETE, bound, 0, now);
 		return;
 	}
 	if (f->state == FLOW_UNDECIDED)
@@ -920,9 +985,10 @@ static void tcp_new(struct engine *e, uint64_t h, const struct pkt *p, const str
 		deny_packet(e, h, p, REASON_INCOMPLETE, "no_syn", 0, uid, now);
 		return;
 	}
-	struct flow *f = flow_create(e->ft, k, now);
+	enum flow_refuse full;
+	struct flow *f = flow_create(e->ft, k, uid, !range && syn && !p->payload_len, now, &full);
 	if (!f) {
-		deny_packet(e, h, p, REASON_INCOMPLETE, "flow_table_full", 0, uid, now);
+		deny_packet(e, h, p, REASON_INCOMPLETE, refuse_detail(full), 0, uid, now);
 		return;
 	}
 	f->uid = uid;
@@ -992,7 +1058,7 @@ static void tcp_new(struct engine *e, uint64_t h, const struct pkt *p, const str
 		tcp_payload(e, f, h, p, now);
 		return;
 	}
-	verdict(e, h, VERDICT_PASS);
+	tcp_pass_bare(e, f, h, p, now);
 }
 
 /*
@@ -1028,7 +1094,7 @@ static void tcp_undecided(struct engine *e, struct flow *f, uint64_t h, const st
 		return;
 	}
 	if (!p->payload_len) {
-		verdict(e, h, VERDICT_PASS);
+		tcp_pass_bare(e, f, h, p, now);
 		return;
 	}
 	if (!f->have_isn) {
@@ -1137,13 +1203,9 @@ static void udp_quic(struct engine *e, struct flow *f, uint64_t h, const struct 
 {
 	if (!udp_hold(e, f, h, p, now))
 		return;
-	if (f->segments > e->cfg.hold_segments || f->held_bytes > e->cfg.hold_bytes ||
-	    e->held_bytes_total > e->cfg.hold_bytes_total) {
-		decide_deny(e, f, REASON_INCOMPLETE,
-		            f->segments > e->cfg.hold_segments ? "hold_segments"
-		            : f->held_bytes > e->cfg.hold_bytes ? "hold_bytes"
-		                                                : "hold_bytes_total",
-		            IND_QUIC, now);
+	const char *bound = f->held_bytes > e->cfg.hold_bytes ? "hold_bytes" : hold_bound(e, f);
+	if (bound) {
+		decide_deny(e, f, REASON_INCOMPLETE, bound, IND_QUIC, now);
 		return;
 	}
 	bool first = f->segments == 1;
@@ -1206,9 +1268,10 @@ static void udp_quic(struct engine *e, struct flow *f, uint64_t h, const struct 
 static void udp_new(struct engine *e, uint64_t h, const struct pkt *p, const struct flow_key *k,
                     int64_t uid, uint64_t now)
 {
-	struct flow *f = flow_create(e->ft, k, now);
+	enum flow_refuse full;
+	struct flow *f = flow_create(e->ft, k, uid, false, now, &full);
 	if (!f) {
-		deny_packet(e, h, p, REASON_INCOMPLETE, "flow_table_full", 0, uid, now);
+		deny_packet(e, h, p, REASON_INCOMPLETE, refuse_detail(full), 0, uid, now);
 		return;
 	}
 	f->uid = uid;
@@ -1296,12 +1359,16 @@ struct engine *engine_new(const struct engine_config *cfg, const struct policy *
 	e->policy = policy;
 	e->bind = bindings;
 	e->hooks = *hooks;
-	e->ft = flow_table_new(cfg->max_flows ? cfg->max_flows : 1);
+	/* The caller's seed (getrandom in the daemon); without one (tests, fuzzing)
+	 * the heap address, which is all the core has. */
+	e->seed = cfg->hash_seed ? cfg->hash_seed : (uint64_t)(uintptr_t)e * 0x9e3779b97f4a7c15ull;
+	e->ft = flow_table_new(cfg->max_flows ? cfg->max_flows : 1,
+	                       cfg->bare_flows_source ? cfg->bare_flows_source : 1,
+	                       e->seed * 0xbf58476d1ce4e5b9ull + 0x94d049bb133111ebull);
 	if (!e->ft) {
 		free(e);
 		return NULL;
 	}
-	e->seed = (uint64_t)(uintptr_t)e * 0x9e3779b97f4a7c15ull;
 	return e;
 }
 
@@ -1335,6 +1402,8 @@ void engine_set_policy(struct engine *e, const struct policy *policy,
 	if (cfg) {
 		struct engine_config c = *cfg;
 		c.max_flows = e->cfg.max_flows; /* the table is sized once */
+		c.bare_flows_source = e->cfg.bare_flows_source;
+		c.hash_seed = e->cfg.hash_seed;
 		e->cfg = c;
 	}
 }
@@ -1431,9 +1500,9 @@ void engine_packet(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, si
 	if (f->state == FLOW_WAIT_RESOLVE) {
 		if (!udp_hold(e, f, pkt_handle, &p, now))
 			return;
-		if (f->segments > e->cfg.hold_segments ||
-		    e->held_bytes_total > e->cfg.hold_bytes_total)
-			decide_deny(e, f, REASON_INCOMPLETE, "hold_segments", 0, now);
+		const char *bound = hold_bound(e, f);
+		if (bound)
+			decide_deny(e, f, REASON_INCOMPLETE, bound, 0, now);
 		else
 			audit_pass_last(e, f, pkt_handle, p.payload_len);
 		return;

@@ -66,6 +66,20 @@ struct engine_config {
 	/* Registrable domain of name (libpsl in the shell), for look-alikes; may be NULL. */
 	const char *(*registrable)(const char *name, void *arg);
 	void *registrable_arg;
+	/*
+	 * Fairness (DESIGN.md "Floods"). A source is the client address, and in
+	 * host mode the socket's uid with it. Held packets wait in the kernel
+	 * queue (QUEUE_MAXLEN), so their total stays well below its length; a
+	 * flow that would hold past a cap is denied (fail closed). Bare flows
+	 * (SYN passed, no payload yet) per source: a SYN beyond is denied.
+	 */
+	size_t hold_packets_total;    /* all flows (default 2048) */
+	size_t hold_packets_source;   /* the flows of one source (default 256) */
+	unsigned bare_flows_source;   /* SYN-only flows of one source (default 512; sized once) */
+	unsigned bare_packets;        /* payload-less packets one undecided flow passes (default 32) */
+	/* Hash seed of the flow table and the engine's own tables (sized once):
+	 * the daemon passes getrandom's; the core has no RNG. */
+	uint64_t hash_seed;
 };
 void engine_config_defaults(struct engine_config *c);
 

@@ -1351,12 +1351,27 @@ static void test_table_full(void **state)
 	struct engine_hooks hooks = {on_verdict, on_event, on_resolve, h};
 	h->e = engine_new(&h->cfg, h->p, h->b, &hooks);
 	bind_name(h, "api.example.com", "198.51.100.10");
+	uint8_t half[2048];
+	size_t hn = build_hello(half, "api.example.com", false, 0, 1) / 2;
 	assert_int_equal(h->vlast[syn(h, "192.0.2.1", "198.51.100.10", 1, 443, 1)], VERDICT_PASS);
 	assert_int_equal(h->vlast[syn(h, "192.0.2.1", "198.51.100.10", 2, 443, 1)], VERDICT_PASS);
+	/* full of SYN-only flows: the oldest is evicted, and its later packets denied */
 	uint64_t c = syn(h, "192.0.2.1", "198.51.100.10", 3, 443, 1);
+	assert_int_equal(h->vlast[c], VERDICT_PASS);
+	uint64_t late = seg(h, "192.0.2.1", "198.51.100.10", 1, 443, 0, half, hn, 1);
+	assert_int_equal(h->vlast[late], VERDICT_DENY);
+	assert_string_equal(last_ev(h)->detail, "no_syn");
+	/* full of flows that hold packets: nothing is evicted, the new flow is denied */
+	uint64_t h2 = seg(h, "192.0.2.1", "198.51.100.10", 2, 443, 0, half, hn, 1);
+	uint64_t h3 = seg(h, "192.0.2.1", "198.51.100.10", 3, 443, 0, half, hn, 1);
+	assert_int_equal(h->vcount[h2] + h->vcount[h3], 0);
+	c = syn(h, "192.0.2.1", "198.51.100.10", 4, 443, 1);
 	assert_int_equal(h->vlast[c], VERDICT_DENY);
 	assert_string_equal(last_ev(h)->detail, "flow_table_full");
-	/* idle flows go away, then there is room again */
+	/* held flows time out, idle flows go away, then there is room again */
+	engine_tick(h->e, 3 * S);
+	assert_int_equal(h->vlast[h2], VERDICT_DENY);
+	assert_int_equal(h->vlast[h3], VERDICT_DENY);
 	engine_tick(h->e, 31 * S + 1);
 	struct engine_stats st;
 	engine_stats(h->e, &st);
