@@ -149,3 +149,77 @@ def test_https_record_ech_param(anylab, ech):
     r = dnsb.query(anylab, L.RESOLVER4, UPDATES, "A")
     assert [a["value"] for a in r["answers"]] == [UPDATES4], r
     anylab.assert_attacker_got_nothing()
+
+
+# -- real Chromium ---------------------------------------------------------
+
+PAGE = "ech.html"  # text/html: a /file (octet-stream) would be a download, not a DOM
+
+
+def page(lab, site):
+    """An HTML page on nginx's SITE root; its body text."""
+    text = "hello from %s over chromium" % site
+    with open(os.path.join(lab.dir, "www", site, PAGE), "w") as f:
+        f.write("<html><body><p>%s</p></body></html>\n" % text)
+    return text
+
+
+def chromium(lab, url, extra=(), timeout=40):
+    """Debian's chromium, headless, in the client namespace (its DNS goes to the
+    lab's resolver address, so to egressd). Page DOM on stdout."""
+    prof = os.path.join(lab.dir, "chromium-profile-%d" % len(os.listdir(lab.dir)))
+    args = ["timeout", "-k", "5", str(timeout - 5), "chromium", "--headless=new", "--no-sandbox",
+            "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--user-data-dir=" + prof,
+            "--ignore-certificate-errors",
+            "--dump-dom"] + list(extra) + [url]
+    env = dict(os.environ, HOME=lab.dir)
+    return lab.ns_run(lab.cli, args, timeout=timeout, env=env)
+
+
+needs_chromium = pytest.mark.skipif(not L.shutil.which("chromium"),
+                                    reason="chromium not installed (tests/deps.sh)")
+
+
+@needs_chromium
+def test_chromium_outer(gwlab):
+    """ech = outer: Chromium (which sends a GREASE ECH extension) gets the allowed
+    page; a denied name and another tenant's name on an allowed address fail."""
+    e = start(gwlab, "outer")
+    want = page(gwlab, "updates")
+    p = chromium(gwlab, "https://%s/%s" % (UPDATES, PAGE))
+    assert want in p.stdout, (p.returncode, p.stdout, p.stderr[-2000:],
+                                                   e.events())
+    e.wait_event(lambda ev: ev.get("event") == "allow" and ev.get("name") == UPDATES
+                 and ev.get("name_source") == "sni", what="allow of Chromium's hello")
+    assert not [ev for ev in e.events("deny") if ev.get("name") == UPDATES], e.events("deny")
+    # A name no entry covers: refused at DNS, the page never loads.
+    p = chromium(gwlab, "https://mirror.examp1e.net/%s" % PAGE)
+    assert "hello from" not in p.stdout, p.stdout
+    e.wait_event(lambda ev: ev.get("event") == "dns_deny"
+                 and ev.get("qname") == "mirror.examp1e.net", what="dns_deny of the denied name")
+    # Another tenant of the allowed cdn-a.example.org's address: denied on its outer SNI.
+    assert gwlab.dig("cdn-a.example.org", "A", "+short").stdout.strip() == "203.0.113.30"
+    page(gwlab, "cdn-b")
+    p = chromium(gwlab, "https://cdn-b.example.org/%s" % PAGE,
+                 ["--host-resolver-rules=MAP cdn-b.example.org 203.0.113.30"])
+    assert "hello from" not in p.stdout, p.stdout
+    e.wait_event(lambda ev: ev.get("event") == "deny" and ev.get("name") == "cdn-b.example.org",
+                 what="deny of cdn-b.example.org's hello")
+    assert not [a for a in gwlab.nginx_access() if "cdn-b" in a], gwlab.nginx_access()
+    gwlab.assert_attacker_got_nothing()
+
+
+@needs_chromium
+def test_chromium_deny(gwlab):
+    """ech = deny: the same fetch fails with reason ech, which proves Chromium
+    really sends the (GREASE) ECH extension the outer test relies on."""
+    e = start(gwlab, "deny")
+    page(gwlab, "updates")
+    p = chromium(gwlab, "https://%s/%s" % (UPDATES, PAGE))
+    assert "hello from" not in p.stdout, p.stdout
+    ev = e.wait_event(lambda ev: ev.get("event") == "deny" and ev.get("name") == UPDATES,
+                      what="deny of Chromium's hello")
+    assert ev.get("reason") == "ech", ev
+    assert not e.events("allow"), e.events("allow")
+    gwlab.assert_attacker_got_nothing()
