@@ -136,7 +136,7 @@ void engine_config_defaults(struct engine_config *c)
 	*c = (struct engine_config){
 	    .enforce = true,
 	    .unknown_ip = UNKNOWN_IP_DENY,
-	    .ech_allow = false,
+	    .ech = ECH_OUTER,
 	    .quic_inspect = false,
 	    .hold_ns = 2 * NS_PER_S,
 	    .hold_bytes = 16384,
@@ -756,7 +756,7 @@ static void decide_other(struct engine *e, struct flow *f, uint64_t now)
 static void decide_hello(struct engine *e, struct flow *f, const struct tls_hello *hello,
                          enum name_source src, uint64_t now)
 {
-	if (hello->ech && !e->cfg.ech_allow) {
+	if (hello->ech && e->cfg.ech == ECH_DENY) {
 		if (hello->has_sni) {
 			snprintf(f->name, sizeof f->name, "%s", hello->sni);
 			f->name_source = src;
@@ -1620,7 +1620,8 @@ static void dns_event(struct engine *e, int kind, const struct dns_query *q,
  * DNS guard. Unparseable header: DROP. Any other malformed query: REFUSE
  * (dns_deny, detail = the parser's reason). A name no entry covers on any
  * port: REFUSE with indicators. HTTPS/SVCB with ech = deny: EMPTY (their
- * ech parameter would let the client hide the SNI). Else FORWARD.
+ * ech parameter would let the client hide the SNI; with ech = outer the
+ * shell strips it from the answer, engine_dns_strip_ech). Else FORWARD.
  * Audit mode forwards a well-formed query for a name no entry covers (after
  * logging dns_deny with enforced = false): the workload must keep working
  * so that `egressd learn` sees all of it. Malformed queries are refused in
@@ -1664,7 +1665,7 @@ enum dns_action engine_dns_query(struct engine *e, const uint8_t *msg, size_t le
 		/* Audit: the workload must see what enforcing would break, not break. */
 		return e->cfg.enforce || r != PARSE_OK ? DNS_REFUSE : DNS_FORWARD;
 	}
-	if ((q.qtype == DNS_TYPE_HTTPS || q.qtype == DNS_TYPE_SVCB) && !e->cfg.ech_allow)
+	if ((q.qtype == DNS_TYPE_HTTPS || q.qtype == DNS_TYPE_SVCB) && e->cfg.ech == ECH_DENY)
 		return DNS_EMPTY;
 	return DNS_FORWARD;
 }
@@ -1680,12 +1681,17 @@ void engine_dns_answer(struct engine *e, const struct dns_query *q, const uint8_
 	size_t n = 0;
 	uint8_t rcode = 0;
 	enum dns_err why = DNS_OK;
-	if (dns_answer_addrs(cur_make(msg, len), q->qname, e->cfg.ech_allow, addrs,
+	if (dns_answer_addrs(cur_make(msg, len), q->qname, e->cfg.ech != ECH_DENY, addrs,
 	                     MAX_ANSWER_ADDRS, &n, &rcode, &why) != PARSE_OK)
 		return;
 	for (size_t i = 0; i < n && i < MAX_ANSWER_ADDRS; i++)
 		bind_add(e->bind, q->qname, &addrs[i].addr, bind_expiry(e, addrs[i].ttl, now), now);
 	dns_event(e, EVENT_DNS_ALLOW, q, client, 0, REASON_NONE, NULL, NULL, now);
+}
+
+bool engine_dns_strip_ech(const struct engine *e)
+{
+	return e && e->cfg.ech != ECH_ALLOW;
 }
 
 void engine_stats(const struct engine *e, struct engine_stats *st)

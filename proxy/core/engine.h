@@ -41,10 +41,19 @@ enum unknown_ip_mode {
 	UNKNOWN_IP_VERIFY = 1,
 };
 
+/* [tls] ech: outer (default) decides an ECH hello on its outer SNI and strips
+ * ech SvcParams from relayed HTTPS/SVCB answers; deny refuses ECH hellos (and
+ * answers HTTPS/SVCB queries empty); allow is outer with ech params relayed. */
+enum ech_mode {
+	ECH_OUTER = 0,
+	ECH_DENY = 1,
+	ECH_ALLOW = 2,
+};
+
 struct engine_config {
 	bool enforce;                 /* false: audit, every verdict becomes PASS/ALLOW */
 	enum unknown_ip_mode unknown_ip;
-	bool ech_allow;
+	enum ech_mode ech;
 	bool quic_inspect;
 	uint64_t hold_ns;             /* wait for a complete first payload (default 2 s) */
 	size_t hold_bytes;            /* per flow (default 16 KiB) */
@@ -154,6 +163,8 @@ enum dns_action engine_dns_query(struct engine *e, const uint8_t *msg, size_t le
 				 const struct addr *client, uint16_t client_port,
 				 struct dns_query *q_out, uint64_t now);
 /* An upstream answer for an allowed query: binds its addresses. Logs dns_allow. */
+/* Must the shell strip ech SvcParams from answers it relays (ech != allow)? */
+bool engine_dns_strip_ech(const struct engine *e);
 void engine_dns_answer(struct engine *e, const struct dns_query *q, const uint8_t *msg,
 		       size_t len, const struct addr *client, uint64_t now);
 

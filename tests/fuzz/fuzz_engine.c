@@ -93,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.enforce = !(data[0] & 1);
 	cfg.unknown_ip = data[0] & 2 ? UNKNOWN_IP_VERIFY : UNKNOWN_IP_DENY;
 	cfg.quic_inspect = data[0] & 4;
-	cfg.ech_allow = data[0] & 8;
+	cfg.ech = data[0] & 8 ? ECH_ALLOW : ECH_OUTER;
 	cfg.hold_segments = (unsigned)(data[0] >> 4) * 2 + 1;
 	cfg.max_flows = 16;
 	cfg.hold_bytes_total = 64 * 1024;

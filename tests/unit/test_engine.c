@@ -487,10 +487,22 @@ static void test_tls_ipv6_and_wildcard(void **state)
 	teardown_h(h);
 }
 
+static void (*hello_tweak)(struct engine_config *);
+
+static void tweak_ech_deny(struct engine_config *c)
+{
+	c->ech = ECH_DENY;
+}
+
+static void tweak_ech_allow(struct engine_config *c)
+{
+	c->ech = ECH_ALLOW;
+}
+
 static void hello_case(const char *sni, bool ech, const char *bound_name, enum reason want,
                        uint32_t want_bits, enum severity sev)
 {
-	struct h *h = setup_with(NULL);
+	struct h *h = setup_with(hello_tweak);
 	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
 	bind_name(h, bound_name, sv);
 	uint64_t s = syn(h, cl, sv, 40000, 443, 1);
@@ -529,11 +541,49 @@ static void test_tls_denials(void **state)
 	hello_case("ssh.example.com", false, "api.example.com", REASON_PORT_NOT_ALLOWED, 0,
 	           SEVERITY_MEDIUM);
 	hello_case(NULL, false, "api.example.com", REASON_NO_NAME, 0, SEVERITY_MEDIUM);
+	/* ech = deny: any hello with an ECH extension, even to an allowed, bound name */
+	hello_tweak = tweak_ech_deny;
 	hello_case("api.example.com", true, "api.example.com", REASON_ECH, IND_ECH,
 	           SEVERITY_MEDIUM);
+	hello_tweak = NULL;
+	/* ech = outer (default): decided on the outer SNI, which must be allowed and bound */
+	hello_case("evil.example.net", true, "api.example.com", REASON_NAME_NOT_ALLOWED, 0,
+	           SEVERITY_MEDIUM);
+	hello_case("other.example.com", true, "api.example.com", REASON_SNI_IP_MISMATCH,
+	           IND_SNI_SPOOF, SEVERITY_HIGH);
+	hello_tweak = tweak_ech_allow;
+	hello_case("other.example.com", true, "api.example.com", REASON_SNI_IP_MISMATCH,
+	           IND_SNI_SPOOF, SEVERITY_HIGH);
+	hello_tweak = NULL;
 	/* look-alike of an allowed registrable domain */
 	hello_case("githuh.com", false, "api.example.com", REASON_NAME_NOT_ALLOWED, IND_TYPOSQUAT,
 	           SEVERITY_HIGH);
+}
+
+/* ech = outer / allow: an ECH (GREASE) hello with an allowed, bound outer SNI is allowed. */
+static void ech_allowed_case(void (*tweak)(struct engine_config *))
+{
+	struct h *h = setup_with(tweak);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	bind_name(h, "api.example.com", sv);
+	uint64_t s = syn(h, cl, sv, 40000, 443, 1);
+	assert_int_equal(h->vlast[s], VERDICT_PASS);
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "api.example.com", true, 0, 1);
+	uint64_t a = seg(h, cl, sv, 40000, 443, 0, hello, n, 2);
+	assert_one_verdict(h, a, VERDICT_ALLOW);
+	const struct evrec *ev = last_ev(h);
+	assert_int_equal(ev->kind, EVENT_ALLOW);
+	assert_string_equal(ev->name, "api.example.com");
+	assert_int_equal(ev->src, NAME_SOURCE_SNI);
+	teardown_h(h);
+}
+
+static void test_ech_outer(void **state)
+{
+	(void)state;
+	ech_allowed_case(NULL);
+	ech_allowed_case(tweak_ech_allow);
 }
 
 static void test_typosquat_imitates(void **state)
@@ -1416,6 +1466,24 @@ static size_t build_query(uint8_t *out, uint16_t id, const char *name, uint16_t 
 	return o + 4;
 }
 
+static void test_dns_ech_modes(void **state)
+{
+	(void)state;
+	/* ech = deny answers HTTPS/SVCB empty; allow relays ech params as they are */
+	struct addr cl = A("192.0.2.1");
+	uint8_t msg[512];
+	struct dns_query q;
+	size_t n = build_query(msg, 10, "api.example.com", DNS_TYPE_HTTPS, 1);
+	struct h *h = setup_with(tweak_ech_deny);
+	assert_int_equal(engine_dns_query(h->e, msg, n, &cl, 5353, &q, 7), DNS_EMPTY);
+	assert_true(engine_dns_strip_ech(h->e));
+	teardown_h(h);
+	h = setup_with(tweak_ech_allow);
+	assert_int_equal(engine_dns_query(h->e, msg, n, &cl, 5353, &q, 7), DNS_FORWARD);
+	assert_false(engine_dns_strip_ech(h->e));
+	teardown_h(h);
+}
+
 static void test_dns_guard(void **state)
 {
 	(void)state;
@@ -1464,9 +1532,10 @@ static void test_dns_guard(void **state)
 	/* a name allowed on another port only is still resolvable */
 	n = build_query(msg, 9, "ssh.example.com", DNS_TYPE_A, 1);
 	assert_int_equal(engine_dns_query(h->e, msg, n, &cl, 5353, &q, 6), DNS_FORWARD);
-	/* HTTPS records carry ECH configs */
+	/* HTTPS records carry ECH configs: with ech = outer forwarded, the shell strips them */
 	n = build_query(msg, 10, "api.example.com", DNS_TYPE_HTTPS, 1);
-	assert_int_equal(engine_dns_query(h->e, msg, n, &cl, 5353, &q, 7), DNS_EMPTY);
+	assert_int_equal(engine_dns_query(h->e, msg, n, &cl, 5353, &q, 7), DNS_FORWARD);
+	assert_true(engine_dns_strip_ech(h->e));
 	/* tunnel: hex-encoded key in labels, TXT */
 	char name[200], hex[64] = "";
 	const char *key = "AKIAIOSFODNN7EXAMPLE";
@@ -1755,6 +1824,8 @@ int main(void)
 	    cmocka_unit_test(test_tls_split_out_of_order),
 	    cmocka_unit_test(test_tls_ipv6_and_wildcard),
 	    cmocka_unit_test(test_tls_denials),
+	    cmocka_unit_test(test_ech_outer),
+	    cmocka_unit_test(test_dns_ech_modes),
 	    cmocka_unit_test(test_typosquat_imitates),
 	    cmocka_unit_test(test_overlap_conflict),
 	    cmocka_unit_test(test_tls_malformed),
