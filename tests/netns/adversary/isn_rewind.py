@@ -10,6 +10,10 @@ with the real hello naming --sni. Prints rawtcp.py's JSON (+ "injected").
 
 --mode badsum: no rewind; the decoy goes at the real ISN+1 with a wrong TCP
 checksum (the server drops it; an engine that does not check decides on it).
+
+--mode ttl: no rewind; the decoy goes at the real ISN+1 with TTL / hop limit 2:
+past the gateway it has 1 left and expires at the next router (the test puts
+one before the server), so the server never reads what the engine judged.
 """
 import json
 import os
@@ -33,16 +37,24 @@ class Rewind(rawtcp.Client):
         if flags == rawtcp.ACK and not data and not self.injected and self.rcv_nxt:
             self.injected = True
             self.out["injected"] = True
-            if MODE == "badsum":
+            if MODE in ("badsum", "ttl"):
                 decoy = rawtcp.make_hello(DECOY, self.a.cafile)[3]
                 seg = bytearray(rawtcp.tcp_segment(self.fam, self.src, self.dst, self.sport,
                                                    self.dport, self.isn + 1, self.rcv_nxt,
                                                    rawtcp.ACK | rawtcp.PSH, decoy))
-                seg[16] ^= 0x55
+                if MODE == "badsum":
+                    seg[16] ^= 0x55
                 if self.fam == socket.AF_INET:
-                    pkt = rawtcp.ipv4(self.src, self.dst, 6, bytes(seg), 4242)
+                    pkt = bytearray(rawtcp.ipv4(self.src, self.dst, 6, bytes(seg), 4242))
+                    if MODE == "ttl":
+                        pkt[8] = 2
+                        pkt[10:12] = b"\0\0"
+                        pkt[10:12] = struct.pack("!H", rawtcp.csum(bytes(pkt[:20])))
                 else:
-                    pkt = rawtcp.ipv6(self.src, self.dst, 6, bytes(seg))
+                    pkt = bytearray(rawtcp.ipv6(self.src, self.dst, 6, bytes(seg)))
+                    if MODE == "ttl":
+                        pkt[7] = 2
+                pkt = bytes(pkt)
                 try:
                     self.tx.sendto(pkt, (self.dst, 0))
                 except PermissionError:

@@ -62,3 +62,43 @@ def test_rawtcp_control_allowed(anylab, fam):
     r = json.loads(p.stdout)
     assert r["result"] == "ok" and r["body"] == L.site_body("cdn-a"), r
     assert e.running()
+
+
+# One more router between the gateway and the server: what arrives with one
+# hop left would expire there (RFC 791 / 8200: a router drops TTL/hop limit 1).
+NEXT_HOP = """table inet nexthop {
+ chain pre {
+  type filter hook prerouting priority -300; policy accept;
+  ip ttl 1 drop
+  ip6 hoplimit 1 drop
+ }
+}
+"""
+
+
+@pytest.mark.parametrize("fam", ["4", "6"])
+def test_ttl_decoy_expires_before_server(gwlab, fam):
+    """A decoy hello (allowed tenant) with TTL 2 passes the gateway and would
+    expire at the next router; the real hello (another tenant) follows at the
+    same sequence. Queued packets leave the gateway with TTL 64, so the server
+    reads the decoy egressd judged, and never the other tenant's hello."""
+    p = gwlab.ns_run(gwlab.net, ["nft", "-f", "-"], input=NEXT_HOP)
+    assert p.returncode == 0, p.stderr
+    e = gwlab.start_egressd()
+    name = "cdn-a.example.org"
+    addr = L.HOSTS[name][0 if fam == "4" else 1]
+    p = gwlab.dig("+short", name, "A" if fam == "4" else "AAAA")
+    assert p.stdout.split() == [addr], p.stdout + p.stderr
+    with L.sniffing(gwlab, addr) as rec:
+        r = rewind(gwlab, addr, "cdn-b.example.org", name, mode="ttl")
+    assert r.get("injected") and r["synack"], r
+    assert r.get("body") != L.site_body("cdn-b"), r
+    served = [x for x in gwlab.nginx_access() if x.startswith("cdn-b")]
+    assert served == [], served
+    # the sniffer sits in the server's namespace, before the model router:
+    # every segment with data that reached it had more than one hop left, and
+    # the decoy is among them (same hello bytes as the allowed tenant's)
+    assert rec["packets"], rec
+    low = [s for s in rec["packets"] if s["ttl"] <= 1]
+    assert low == [], low
+    assert e.running()

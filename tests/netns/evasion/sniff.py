@@ -9,7 +9,7 @@ what reaches its sockets in order; this sees every segment that crossed the
 filter, in any order, duplicated or not. Writes JSON to --record when ready
 ({"ready": true, "packets": []}) and again on SIGTERM / SIGINT or after
 --max-seconds: {"packets": [{"src", "dst", "proto", "sport", "dport",
-"flags", "payload", "fragment", "head", "t" (wall clock)}], "payload_bytes": N}.
+"flags", "payload", "fragment", "head", "ttl" (TTL / hop limit), "t" (wall clock)}], "payload_bytes": N}.
 """
 import argparse
 import json
@@ -60,6 +60,7 @@ def parse(frame, watch):
         total = struct.unpack("!H", ip[2:4])[0]
         frag = struct.unpack("!H", ip[6:8])[0]
         proto = ip[9]
+        rec["ttl"] = ip[8]
         src, dst = socket.inet_ntoa(ip[12:16]), socket.inet_ntoa(ip[16:20])
         body = ip[ihl:total]
         more, off = bool(frag & 0x2000), frag & 0x1FFF
@@ -68,6 +69,7 @@ def parse(frame, watch):
     elif etype == 0x86DD and len(ip) >= 40:
         plen = struct.unpack("!H", ip[4:6])[0]
         proto = ip[6]
+        rec["ttl"] = ip[7]
         src = socket.inet_ntop(socket.AF_INET6, ip[8:24])
         dst = socket.inet_ntop(socket.AF_INET6, ip[24:40])
         body = ip[40:40 + plen]
