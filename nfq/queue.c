@@ -242,6 +242,8 @@ static void on_packet(struct queue *q, const struct nlmsghdr *nlh, bool deliver)
 	                            ntohl(mnl_attr_get_u32(attr[NFQA_SKB_INFO])) &
 	                                NFQA_SKB_CSUMNOTREADY))
 		pflags |= QUEUE_PKT_CSUM_NOT_READY;
+	if ((mark & MARK_MASK) == MARK_QUEUED_NEW)
+		pflags |= QUEUE_PKT_CT_NEW;
 
 	if (slot_put(q, id, mark) != 0) {
 		/* cannot remember it, so cannot give the right verdict later */

@@ -20,6 +20,7 @@ struct queue;
 /* pkt is borrowed: valid until the callback returns. uid < 0: unknown.
  * The callback may call queue_verdict() (now or later) but not queue_close(). */
 #define QUEUE_PKT_CSUM_NOT_READY 0x1u /* NFQA_SKB_CSUMNOTREADY: checksum not computed yet */
+#define QUEUE_PKT_CT_NEW 0x2u /* queued as MARK_QUEUED_NEW: the first packet of a conntrack entry */
 typedef void (*queue_packet_fn)(void *arg, uint64_t handle, const uint8_t *pkt, size_t len,
 				int64_t uid, unsigned flags);
 

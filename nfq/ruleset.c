@@ -205,6 +205,10 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 	}
 	fprintf(f, "\t\t# everything else: to userspace; still QUEUED after = not queued\n");
 	fprintf(f, "\t\tmeta mark set meta mark & 0x%08x | 0x%08x\n", ~MARK_MASK, MARK_QUEUED);
+	/* the engine must know a packet conntrack has no entry for: on a flow
+	 * it decided, conntrack forgot the connection (a new incarnation) */
+	fprintf(f, "\t\tct state new meta mark set meta mark & 0x%08x | 0x%08x\n", ~MARK_MASK,
+	        MARK_QUEUED_NEW);
 	if (b == RULES_NFT) {
 		/* Several queues: the kernel spreads flows by address hash, so
 		 * a flow stays on one worker (no CPU fanout). No bypass. */
@@ -230,6 +234,7 @@ static void render_post(FILE *f, const struct rules_params *p)
 	fprintf(f, "\t\ttype filter hook %s priority filter + 10; policy accept;\n", hook);
 	fprintf(f, "\t\t# fail closed: QUEUED still set means no queue took the packet\n");
 	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_QUEUED);
+	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_QUEUED_NEW);
 	fprintf(f,
 	        "\t\tmeta mark & 0x%08x == 0x%08x ct mark set ct mark & 0x%08x | 0x%08x "
 	        "accept\n",

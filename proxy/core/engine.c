@@ -57,6 +57,10 @@
 /* A decided ALLOW is re-issued to packets of its own incarnation queued
  * before the conntrack mark took effect: only this long after the decision. */
 #define REISSUE_NS (5 * NS_PER_S)
+/* A UDP datagram without a conntrack entry that raced the decision: queued
+ * while the first datagram's entry was not confirmed yet (it waited for our
+ * verdict). Later, no entry means conntrack forgot the flow. */
+#define UDP_RACE_NS (NS_PER_S / 2)
 
 struct agg_slot {
 	bool used;
@@ -1327,11 +1331,16 @@ static void udp_new(struct engine *e, uint64_t h, const struct pkt *p, const str
  * took effect, or the first of a new conntrack entry on the same 4-tuple.
  * The verdict is re-issued only to the first kind: a SYN with the flow's own
  * ISN (a retransmission); for ALLOW, only within REISSUE_NS of the decision
- * and (TCP) inside the half of the sequence space after the ISN. Anything
- * else is a new incarnation and is decided afresh. A DENY is re-issued to
- * everything but a new SYN (fail closed).
+ * and (TCP) inside the half of the sequence space after the ISN, and not
+ * to a packet conntrack had no entry for (ENGINE_PKT_CT_NEW: it forgot the
+ * connection - timeout, early drop under table pressure, flush - while we
+ * remember it; a UDP datagram that raced the decision, queued before the
+ * first one's entry was confirmed, is the one exception, UDP_RACE_NS).
+ * Anything else is a new incarnation and is decided afresh. A DENY is
+ * re-issued to everything but a new SYN (fail closed).
  */
-static bool decided_same_incarnation(const struct flow *f, const struct pkt *p, uint64_t now)
+static bool decided_same_incarnation(const struct flow *f, const struct pkt *p, unsigned pflags,
+                                     uint64_t now)
 {
 	if (p->proto == IPPROTO_TCP &&
 	    (p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN)
@@ -1339,6 +1348,12 @@ static bool decided_same_incarnation(const struct flow *f, const struct pkt *p, 
 	if (f->verdict != VERDICT_ALLOW)
 		return true;
 	if (now < f->decided_ns || now - f->decided_ns > REISSUE_NS)
+		return false;
+	/* conntrack forgot the connection: TCP was picked up mid-stream (a
+	 * segment without SYN: no_syn); UDP is read again unless it raced
+	 * the decision */
+	if ((pflags & ENGINE_PKT_CT_NEW) &&
+	    (p->proto == IPPROTO_TCP || now - f->decided_ns > UDP_RACE_NS))
 		return false;
 	if (p->proto == IPPROTO_TCP && f->have_isn && (uint32_t)(p->seq - f->isn) >= 0x80000000u)
 		return false;
@@ -1466,7 +1481,7 @@ void engine_packet(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, si
 	struct flow_key k = {
 	    .proto = p.proto, .sport = p.sport, .dport = p.dport, .src = p.src, .dst = p.dst};
 	struct flow *f = flow_find(e->ft, &k);
-	if (f && f->state == FLOW_DECIDED && !decided_same_incarnation(f, &p, now)) {
+	if (f && f->state == FLOW_DECIDED && !decided_same_incarnation(f, &p, e->pkt_flags, now)) {
 		flow_remove(e->ft, f); /* decided: holds nothing */
 		f = NULL;
 	}

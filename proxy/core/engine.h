@@ -139,6 +139,10 @@ void engine_set_policy(struct engine *e, const struct policy *policy,
  * (not NFQA_SKB_CSUMNOTREADY): a TCP packet of an undecided flow with a bad
  * checksum is denied (the server would discard what egressd decided on). */
 #define ENGINE_PKT_CSUM_VALID 0x1u
+/* conntrack had no entry for this packet (ct state new when queued): on a
+ * decided flow it means conntrack forgot the connection (timeout, early drop,
+ * flush, revoke) while the engine remembers it; see decided_same_incarnation */
+#define ENGINE_PKT_CT_NEW 0x2u
 void engine_packet_flags(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, size_t len,
                          int64_t uid, unsigned flags, uint64_t now);
 void engine_packet(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, size_t len,

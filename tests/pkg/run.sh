@@ -140,7 +140,7 @@ check "install: man egressd(8) and egressd.conf(5) render" \
 	sh -c 'man -l /usr/share/man/man8/egressd.8.gz >/dev/null && man -l /usr/share/man/man5/egressd.conf.5.gz >/dev/null'
 check "install: egressd.service not enabled" sh -c '[ "$(systemctl is-enabled egressd.service 2>/dev/null)" != enabled ]'
 check "install: egressd-rules.service not enabled" sh -c '[ "$(systemctl is-enabled egressd-rules.service 2>/dev/null)" != enabled ]'
-check "install: no egressd process was started" sh -c '! pgrep -x egressd'
+check "install: no egressd process was started" sh -c '! pgrep -f "^/usr/sbin/egressd( |$)"'
 check "install: no enablement symlinks" sh -c '! ls /etc/systemd/system/*.wants/egressd*.service'
 check "unit: systemd-analyze verify is silent" sh -c \
 	'[ -z "$(systemd-analyze verify --man=no /lib/systemd/system/egressd.service /lib/systemd/system/egressd-rules.service 2>&1)" ]'

@@ -36,7 +36,8 @@ static inline void put32(struct bld *b, uint32_t v)
 static inline void putb(struct bld *b, const void *p, size_t n)
 {
 	assert_true(b->n + n <= sizeof b->d);
-	memcpy(b->d + b->n, p, n);
+	if (n)
+		memcpy(b->d + b->n, p, n);
 	b->n += n;
 }
 

@@ -1809,9 +1809,55 @@ static void test_incarnation_quic(void **state)
 	teardown_h(h);
 }
 
+static uint64_t feed_ct_new(struct h *h, const uint8_t *pkt, size_t len, uint64_t now)
+{
+	uint64_t id = h->next_handle++;
+	engine_packet_flags(h->e, id, pkt, len, 1000, ENGINE_PKT_CT_NEW, now);
+	return id;
+}
+
+/* A packet conntrack has no entry for, on a flow decided ALLOW: conntrack
+ * forgot the connection. QUIC: read again after the race window (a garbage
+ * datagram is denied); one that raced the decision is released. TCP: a
+ * mid-stream segment is no_syn at once. */
+static void test_incarnation_ct_new(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(quic_tweak);
+	struct qsplit q;
+	bind_name(h, "api.example.com", "198.51.100.10");
+	q_split(&q, "api.example.com", NULL);
+	feed(h, q.d1, q.n1, 1);
+	assert_one_verdict(h, feed(h, q.d2, q.n2, 2), VERDICT_ALLOW);
+	uint8_t zr[64] = {0x40, 1, 2, 3}, pkt[128];
+	memset(zr + 4, 0x5a, sizeof zr - 4);
+	size_t zn = build_udp(pkt, "192.0.2.1", "198.51.100.10", 5100, 443, zr, sizeof zr);
+	unsigned nev = h->nev;
+	assert_one_verdict(h, feed_ct_new(h, pkt, zn, 2 + S / 10), VERDICT_ALLOW); /* raced */
+	assert_int_equal(h->nev, nev);
+	uint64_t again = feed_ct_new(h, pkt, zn, 2 + S); /* within REISSUE_NS, no entry */
+	assert_one_verdict(h, again, VERDICT_DENY);
+	assert_true(last_ev(h)->bits & IND_QUIC);
+
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "api.example.com", false, 0, 1);
+	syn(h, cl, sv, 40000, 443, 3 * S);
+	assert_one_verdict(h, seg(h, cl, sv, 40000, 443, 0, hello, n, 3 * S + 1), VERDICT_ALLOW);
+	/* queued before the mark (conntrack knows the entry): re-issued */
+	assert_one_verdict(h, seg(h, cl, sv, 40000, 443, n, "x", 1, 3 * S + 2), VERDICT_ALLOW);
+	uint8_t tp[4096];
+	size_t tn = build_tcp(tp, cl, sv, 40000, 443, ISN + 1 + (uint32_t)n + 1, ACK | PSH, "y", 1);
+	uint64_t pick = feed_ct_new(h, tp, tn, 3 * S + 3);
+	assert_one_verdict(h, pick, VERDICT_DENY);
+	assert_string_equal(last_ev(h)->detail, "no_syn");
+	teardown_h(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_incarnation_ct_new),
 	    cmocka_unit_test(test_syn_range_and_repeats),
 	    cmocka_unit_test(test_incarnation_tcp),
 	    cmocka_unit_test(test_incarnation_reissue_bounds),

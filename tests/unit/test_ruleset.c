@@ -19,6 +19,8 @@
 #define FAST_PATH "ct mark & 0x0f000000 == 0x01000000 accept"
 #define SET_QUEUED "meta mark set meta mark & 0xf0ffffff | 0x04000000"
 #define POST_QUEUED_DROP "meta mark & 0x0f000000 == 0x04000000 drop"
+#define SET_QUEUED_NEW "ct state new meta mark set meta mark & 0xf0ffffff | 0x05000000"
+#define POST_QUEUED_NEW_DROP "meta mark & 0x0f000000 == 0x05000000 drop"
 
 static struct rules_params host_params(void)
 {
@@ -130,8 +132,10 @@ static void common_checks(const char *t, enum rules_backend b, bool gateway)
 		            at(pre, SET_QUEUED));
 		assert_absent(pre, "ttl set");
 	}
+	/* a packet without a conntrack entry is queued as such (incarnations) */
+	assert_true(at(pre, SET_QUEUED) < at(pre, SET_QUEUED_NEW));
 	if (b == RULES_NFT) {
-		assert_true(at(pre, SET_QUEUED) < at(pre, "\t\tqueue num "));
+		assert_true(at(pre, SET_QUEUED_NEW) < at(pre, "\t\tqueue num "));
 	} else {
 		/* xt: the queue step is the NFQUEUE target added by libnftnl */
 		assert_absent(pre, "\t\tqueue ");
@@ -140,6 +144,7 @@ static void common_checks(const char *t, enum rules_backend b, bool gateway)
 	at(post,
 	   gateway ? "hook forward priority filter + 10" : "hook output priority filter + 10");
 	assert_true(at(post, POST_QUEUED_DROP) < at(post, "== 0x01000000 ct mark set"));
+	assert_true(at(post, POST_QUEUED_NEW_DROP) < at(post, "== 0x01000000 ct mark set"));
 	at(post, "meta mark & 0x0f000000 == 0x01000000 ct mark set ct mark & 0xf0ffffff | "
 	         "0x01000000 accept");
 	assert_true(at(post, "meta mark & 0x0f000000 == 0x02000000 ct mark set ct mark & "
@@ -303,11 +308,12 @@ static void backend_names(void **state)
 
 static void marks_are_distinct_and_masked(void **state)
 {
-	const uint32_t m[] = {MARK_ALLOW, MARK_DENY, MARK_PASS, MARK_QUEUED, MARK_SELF};
+	const uint32_t m[] = {MARK_ALLOW, MARK_DENY, MARK_PASS, MARK_QUEUED, MARK_QUEUED_NEW,
+	                      MARK_SELF};
 
-	for (size_t i = 0; i < 5; i++) {
+	for (size_t i = 0; i < 6; i++) {
 		assert_int_equal(m[i] & ~MARK_MASK, 0);
-		for (size_t j = i + 1; j < 5; j++)
+		for (size_t j = i + 1; j < 6; j++)
 			assert_int_not_equal(m[i], m[j]);
 	}
 }

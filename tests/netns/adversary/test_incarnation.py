@@ -61,3 +61,39 @@ def test_reconnect_unprivileged_host(hostlab, fam):
     e.wait_event(lambda x: x.get("event") == "deny" and x.get("name") == "cdn-b.example.org",
                  what="deny event for the second incarnation's SNI")
     assert e.running()
+
+
+def conntrack_has(lab, dst, sport):
+    p = lab.ns_run(lab.fw, ["conntrack", "-L", "-p", "udp", "--dst", dst, "--sport", str(sport)])
+    return "sport=%d " % sport in p.stdout
+
+
+@pytest.mark.parametrize("fam", ["4", "6"])
+def test_udp_same_tuple_after_conntrack_expiry(anylab, fam):
+    """QUIC: an allowed Initial from a fixed port, then conntrack forgets the
+    flow (its UDP timeout) while egressd still remembers the decision; a
+    datagram that is no QUIC Initial (an AWS key in clear) from the same
+    port to the same address must be read again and denied, not released on
+    the old ALLOW."""
+    import test_quic as Q
+    rec = Q.Recorder(anylab)
+    e = Q.start(anylab)
+    # conntrack forgets an idle UDP flow after 1 s (default 30 / 120 s)
+    anylab.sysctl(anylab.fw, "net.netfilter.nf_conntrack_udp_timeout=1",
+                  "net.netfilter.nf_conntrack_udp_timeout_stream=1")
+    dst = Q.resolve(anylab, "updates.example.com", fam)
+    sport = 41300 if fam == "4" else 41302
+    r = Q.quic(anylab, dst, "--sni", "updates.example.com", "--sport", str(sport), "--wait", "3")
+    assert r["replies"] == 1, r  # positive control: the allowed Initial was answered
+    e.wait_event(Q.udp_event("allow", dst), what="allow of the first incarnation")
+    L.wait_for(lambda: not conntrack_has(anylab, dst, sport), 10,
+               "conntrack to forget the UDP flow")
+    r2 = Q.quic(anylab, dst, "--garbage", "--sport", str(sport), "--wait", "1")
+    assert r2["replies"] == 0, json.dumps([x for x in e.events() if x.get("proto") == "udp"])
+    got = [g["sha256"] for g in rec.datagrams()]
+    assert got == [s["sha256"] for s in r["sent"]], got
+    ev = e.wait_event(Q.udp_event("deny", dst), what="deny of the second incarnation")
+    assert ev.get("reason") == "protocol_not_allowed", ev
+    assert ev.get("sport") == sport, ev
+    assert "credential:aws_access_key" in ev.get("indicators", []), ev
+    assert e.running()

@@ -16,7 +16,8 @@ offsets, packet numbers 0..N-1). --tamper flips one ciphertext bit of the
 first Initial. --garbage sends one datagram that is not a long header
 (carrying an AWS access key id in clear). With --wait S the client waits up to S seconds for a reply
 to its first flight and, if one comes, sends --followup datagrams on the
-same socket and waits for their replies. Prints one JSON object: what was
+same socket and waits for their replies. --sport binds a fixed source port
+(a later run reuses the 4-tuple). Prints one JSON object: what was
 sent (length, sha256 per datagram) and how many replies arrived.
 """
 import argparse
@@ -161,6 +162,7 @@ def main():
     ap.add_argument("--tamper", action="store_true")
     ap.add_argument("--wait", type=float, default=0.0)
     ap.add_argument("--followup", type=int, default=0)
+    ap.add_argument("--sport", type=int, default=0, help="bind this source port (SO_REUSEADDR)")
     args = ap.parse_args()
 
     if args.garbage:
@@ -176,6 +178,9 @@ def main():
             grams[0] = bytes(d)
     fam = socket.AF_INET6 if ":" in args.addr else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_DGRAM)
+    if args.sport:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", args.sport))
     s.connect((args.addr, args.port))
     sent = []
 
