@@ -580,6 +580,11 @@ int allowlist_parse_line(const char *text, const char *file, unsigned line, stru
 	}
 	if (rc != 0)
 		out->kind = ALLOW_BLANK;
+	else if (out->kind == ALLOW_RANGE && out->shared)
+		diag_warn(d, file, line,
+		          "\"shared\" is for wildcards (\"*.name shared\"); on the range \"%s\" "
+		          "the word changes nothing",
+		          t);
 	return rc;
 }
 

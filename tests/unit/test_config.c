@@ -691,6 +691,13 @@ static void test_allow_warnings(void **state)
 	                         "nothing"));
 	diag_clear(&d);
 
+	assert_int_equal(allowlist_parse_line("[2001:db8::/32]:443 shared", "w.list", 7, &e, &d), 0);
+	assert_int_equal(d.warnings, 1);
+	assert_true(has_line(&d, "w.list:7: warning: \"shared\" is for wildcards (\"*.name "
+	                         "shared\"); on the range \"[2001:db8::/32]:443\" the word changes "
+	                         "nothing"));
+	diag_clear(&d);
+
 	assert_int_equal(allowlist_parse_line("0.0.0.0/0:53", "w.list", 4, &e, &d), 0);
 	assert_int_equal(d.warnings, 1);
 	assert_true(has_line(&d, "w.list:4: warning: \"0.0.0.0/0:53\" covers every IPv4 address"));
@@ -1029,6 +1036,19 @@ static void test_presets_clean(void **state)
 	}
 	globfree(&g);
 	struct diag d = {0};
+	/* the GitHub Action's runner list: clean, and no storage account but GitHub's */
+	struct policy_builder *rb = policy_builder_new();
+	assert_int_equal(allowlist_add_file(rb, SRCDIR "/packaging/github-action/runner.list", &d), 0);
+	assert_int_equal(d.errors + d.warnings, 0);
+	struct policy *rp = policy_builder_finish(rb);
+	assert_non_null(rp);
+	assert_non_null(policy_match_name(rp, "productionresultssa0.blob.core.windows.net", 443, NULL));
+	assert_null(policy_match_name(rp, "evilstorage.blob.core.windows.net", 443, NULL));
+	assert_null(policy_match_name(rp, "productionresultssa22.blob.core.windows.net", 443, NULL));
+	struct policy_stats rst;
+	policy_stats(rp, &rst);
+	assert_int_equal(rst.shared, 0);
+	policy_free(rp);
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
 		struct policy_builder *b = policy_builder_new();
 		assert_int_equal(allowlist_add_preset(b, want[i], &d), 0);
