@@ -8,7 +8,7 @@
  * never had a name. Each entry is commented with what used it and how
  * often. A wildcard is suggested only when at least LEARN_WILDCARD_MIN
  * sibling names were seen under one parent, and never one that covers a
- * public suffix (libpsl).
+ * public suffix (libpsl) or a multi-tenant one (config/multitenant.list).
  */
 #define _GNU_SOURCE
 #include "egressd.h"

@@ -94,3 +94,43 @@ def test_shared_mark_is_an_explicit_opt_in(gwlab, fam):
                       what="allow event for the tenant")
     assert ev.get("rule", "").endswith("lab.list:7"), ev
     assert e.running()
+
+
+# ---- the CI script writes the shipped runner list and the user's --allow entries
+
+CI = os.path.join(L.REPO, "packaging", "github-action", "egressd-ci.sh")
+
+
+def ci_script(tmp_path, *args):
+    """egressd-ci.sh up to its `egressd check`, in a throwaway namespace: the
+    EGRESSD_BIN wrapper runs `check` only and refuses the rest (no rules)."""
+    wrap = tmp_path / "egressd"
+    wrap.write_text('#!/bin/sh\n[ "$1" = check ] && exec %s "$@"\necho "wrapper: not $1" >&2\n'
+                    'exit 3\n' % L.egressd_bin())
+    wrap.chmod(0o755)
+    ns = "%s-ci-%d" % (L.PREFIX, len(os.listdir(str(tmp_path))))
+    L.run(["ip", "netns", "add", ns])
+    try:
+        env = dict(os.environ, EGRESSD_BIN=str(wrap), EGRESSD_CONF_DIR=str(tmp_path / "etc"),
+                   EGRESSD_STATE_DIR=str(tmp_path / "state"), EGRESSD_NO_SYSTEMD="1",
+                   EGRESSD_PRESET_DIR=os.path.join(L.REPO, "config", "presets"))
+        p = L.run(["ip", "netns", "exec", ns, "bash", CI] + list(args), check=False,
+                  timeout=20, env=env)
+    finally:
+        L.ns_delete(ns)
+    with open(tmp_path / "etc" / "allow.d" / "ci.list") as f:
+        return p, f.read()
+
+
+def test_ci_script_refuses_an_unmarked_storage_wildcard(tmp_path):
+    p, listed = ci_script(tmp_path, "--allow", "updates.example.com *.blob.core.windows.net")
+    assert p.returncode != 0 and "config rejected" in p.stderr, p.stderr
+    assert "ci.list:3: wildcard \"*.blob.core.windows.net\" covers the multi-tenant" in p.stderr
+    assert "# the CI runner's own endpoints" in listed   # runner.list came along, cleanly
+
+
+def test_ci_script_keeps_shared_with_its_entry(tmp_path):
+    p, listed = ci_script(tmp_path, "--allow", "updates.example.com *.blob.core.windows.net shared")
+    assert "config rejected" not in p.stderr, p.stderr
+    assert "wrapper: not rules" in p.stderr, p.stderr   # check passed; nothing applied
+    assert "*.blob.core.windows.net shared\n" in listed.splitlines(True), listed
