@@ -76,6 +76,8 @@ static void help_check(FILE *f)
 	           "Validate the configuration and every allowlist it names. Problems are\n"
 	           "printed to stderr as FILE:LINE: error|warning: MESSAGE; a summary (mode,\n"
 	           "enforcement, entry counts, files read, warnings) goes to stdout.\n"
+	           "A wildcard over a public or multi-tenant suffix (*.github.io,\n"
+	           "*.blob.core.windows.net) is an error unless its line ends in \"shared\".\n"
 	           "Exit status: 0 valid (warnings allowed), 1 errors, 2 usage error.\n"
 	           "\n"
 	           "  -c, --config FILE   configuration (default " CONF_DEFAULT_PATH ")\n"
