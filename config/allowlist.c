@@ -9,10 +9,13 @@
  *   203.0.113.0/24:443             IPv4 range (host bits must be zero)
  *   192.0.2.7                      one address (/32)
  *   [2001:db8::/32]:443            IPv6 always in brackets; "[2001:db8::1]" is a /128
+ *   *.blob.core.windows.net shared a wildcard over a shared suffix, said so
  *
  * Every refusal is an error at FILE:LINE; the caller builds no policy if
- * there was one. A wildcard whose base is a public suffix (anyone may
- * register below it) is a warning.
+ * there was one. A wildcard that covers a public suffix (libpsl, ICANN and
+ * private sections) or a multi-tenant service suffix (multitenant.list,
+ * built in, plus the local EGRESSD_MULTITENANT_LOCAL file) lets anyone
+ * register a name it allows: an error unless the line ends in "shared".
  */
 #include "conf.h"
 
@@ -26,6 +29,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "multitenant_builtin.h"
+
+#ifndef EGRESSD_MULTITENANT_LOCAL
+#define EGRESSD_MULTITENANT_LOCAL "/etc/egressd/multitenant.list"
+#endif
 
 #define ALLOW_MAX_LINE 4096
 #define ALLOW_MAX_ERRORS_PER_FILE 50
@@ -177,6 +186,185 @@ static int allow_parse_range(const char *host, bool v6, const char *text, struct
 	return 0;
 }
 
+/* ---- shared suffixes ------------------------------------------------------ */
+
+/* The local multi-tenant list, read on first use and again per conf_load_policy. */
+static struct {
+	bool loaded;
+	char **pat;
+	size_t n;
+} allow_mt;
+
+static void allow_mt_reset(void)
+{
+	for (size_t i = 0; i < allow_mt.n; i++)
+		free(allow_mt.pat[i]);
+	free(allow_mt.pat);
+	allow_mt.pat = NULL;
+	allow_mt.n = 0;
+	allow_mt.loaded = false;
+}
+
+/*
+ * A multi-tenant pattern: ASCII labels of letters, digits, '-' and '_', 1..63
+ * each, or "*" for any one label; at least one label that is not "*".
+ * Lowercased in place. NULL if good, else why not.
+ */
+static const char *allow_mt_check(char *pat)
+{
+	size_t n = strlen(pat), lab = 0;
+	bool concrete = false, star = false;
+
+	if (n == 0 || n > NAME_MAX_LEN)
+		return "empty or longer than 253 characters";
+	if (pat[n - 1] == '.')
+		pat[--n] = '\0';
+	for (size_t i = 0; i <= n; i++) {
+		char c = pat[i];
+		if (c == '.' || c == '\0') {
+			if (lab == 0 || lab > 63)
+				return "empty label or label longer than 63 characters";
+			if (!star)
+				concrete = true;
+			lab = 0;
+			star = false;
+			continue;
+		}
+		if (c == '*') {
+			if (lab != 0 || (pat[i + 1] != '.' && pat[i + 1] != '\0'))
+				return "\"*\" must be a whole label";
+			star = true;
+		} else if (c >= 'A' && c <= 'Z') {
+			pat[i] = (char)(c - 'A' + 'a');
+		} else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+		             c == '_')) {
+			return "only letters, digits, '-', '_', '.' and whole-label \"*\" are allowed";
+		}
+		lab++;
+	}
+	return concrete ? NULL : "a pattern of \"*\" labels only would cover every name";
+}
+
+/* Read the local list (missing file: none). Problems are errors at its file:line. */
+static void allow_mt_load(struct diag *d)
+{
+	const char *env = getenv("EGRESSD_MULTITENANT");
+	const char *path = env && *env ? env : EGRESSD_MULTITENANT_LOCAL;
+	char *buf = NULL;
+	size_t cap = 0;
+	unsigned line = 0;
+	FILE *f;
+
+	allow_mt_reset();
+	allow_mt.loaded = true;
+	f = fopen(path, "re");
+	if (!f) {
+		if (errno != ENOENT)
+			diag_error(d, path, 0, "cannot open the multi-tenant suffix list: %s",
+			           strerror(errno));
+		return;
+	}
+	for (ssize_t len; (len = getline(&buf, &cap, f)) != -1;) {
+		line++;
+		char *s = buf, *hash = memchr(buf, '#', (size_t)len), *end;
+		end = hash ? hash : buf + len;
+		while (s < end && allow_is_space(*s))
+			s++;
+		while (end > s && allow_is_space(end[-1]))
+			end--;
+		if (s == end)
+			continue;
+		*end = '\0';
+		const char *why = memchr(buf, '\0', (size_t)len) != end ? "NUL byte in line"
+		                  : strpbrk(s, " \t\v\f")              ? "one suffix per line"
+		                                                        : allow_mt_check(s);
+		if (why) {
+			diag_error(d, path, line, "bad multi-tenant suffix \"%.64s\": %s", s, why);
+			continue;
+		}
+		char **np = realloc(allow_mt.pat, (allow_mt.n + 1) * sizeof *np);
+		char *dup = np ? strdup(s) : NULL;
+		if (np)
+			allow_mt.pat = np;
+		if (!dup) {
+			diag_error(d, path, line, "out of memory");
+			break;
+		}
+		allow_mt.pat[allow_mt.n++] = dup;
+	}
+	free(buf);
+	fclose(f);
+}
+
+/*
+ * Does the wildcard "*.base" allow a name that matches pat, or a name below
+ * one (base equal to, or an ancestor of, a name pat stands for)? Labels are
+ * compared from the right; a "*" label in pat matches any one label.
+ */
+static bool allow_covers(const char *base, const char *pat)
+{
+	size_t bi = strlen(base), pi = strlen(pat);
+
+	while (bi > 0) {
+		if (pi == 0)
+			return false; /* base is below the suffix: one tenant's names */
+		size_t bs = bi, ps = pi;
+		while (bs > 0 && base[bs - 1] != '.')
+			bs--;
+		while (ps > 0 && pat[ps - 1] != '.')
+			ps--;
+		bool star = pi - ps == 1 && pat[ps] == '*';
+		if (!star && (bi - bs != pi - ps || strncasecmp(base + bs, pat + ps, bi - bs)))
+			return false;
+		bi = bs ? bs - 1 : 0;
+		pi = ps ? ps - 1 : 0;
+	}
+	return true;
+}
+
+static const psl_ctx_t *allow_psl(void);
+
+int allowlist_shared_suffix(const char *base, char *what, size_t whatlen, struct diag *d)
+{
+	const psl_ctx_t *psl = allow_psl();
+	char probe[NAME_MAX_LEN + 32];
+
+	if (!allow_mt.loaded)
+		allow_mt_load(d);
+	if (psl && psl_is_public_suffix2(psl, base, PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE)) {
+		snprintf(what, whatlen, "the public suffix \"%s\"", base);
+		return 1;
+	}
+	/* a "*.base" rule in the list: every name below base is a public suffix */
+	snprintf(probe, sizeof probe, "egressd-probe.%s", base);
+	if (psl && psl_is_public_suffix2(psl, probe, PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE)) {
+		snprintf(what, whatlen, "the public suffixes \"*.%s\"", base);
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof allow_builtin_multitenant / sizeof allow_builtin_multitenant[0];
+	     i++) {
+		if (allow_covers(base, allow_builtin_multitenant[i])) {
+			snprintf(what, whatlen, "the multi-tenant suffix \"%s\"",
+			         allow_builtin_multitenant[i]);
+			return 1;
+		}
+	}
+	for (size_t i = 0; i < allow_mt.n; i++) {
+		if (allow_covers(base, allow_mt.pat[i])) {
+			snprintf(what, whatlen, "the multi-tenant suffix \"%s\" (listed locally)",
+			         allow_mt.pat[i]);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+size_t allowlist_builtin_multitenant(const char *const **out)
+{
+	*out = allow_builtin_multitenant;
+	return sizeof allow_builtin_multitenant / sizeof allow_builtin_multitenant[0];
+}
+
 static const psl_ctx_t *allow_psl(void)
 {
 	static const psl_ctx_t *psl;
@@ -236,12 +424,29 @@ static int allow_parse_name(const char *host, const char *text, struct allow_ent
 	idn2_free(alabel);
 	e->kind = ALLOW_NAME;
 
-	const psl_ctx_t *psl = allow_psl();
-	if (e->wildcard && psl &&
-	    psl_is_public_suffix2(psl, e->name, PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE))
+	if (!e->wildcard) {
+		if (e->shared)
+			diag_warn(d, file, line,
+			          "\"shared\" is for wildcards (\"*.name shared\"); \"%s\" is one "
+			          "name, the word changes nothing",
+			          text);
+		return 0;
+	}
+	char what[NAME_MAX_LEN + 64];
+	if (allowlist_shared_suffix(e->name, what, sizeof what, d)) {
+		if (e->shared)
+			return 0;
+		diag_error(d, file, line,
+		           "wildcard \"%s\" covers %s: anyone can register a name below it, an "
+		           "attacker too. List the exact names you need, or write \"%s shared\" "
+		           "to allow every tenant",
+		           text, what, text);
+		return -EINVAL;
+	}
+	if (e->shared)
 		diag_warn(d, file, line,
-		          "wildcard \"%s\" covers the public suffix \"%s\": anyone can register "
-		          "names below it",
+		          "\"%s\" is marked shared, but \"%s\" is not a known public or "
+		          "multi-tenant suffix: the word changes nothing",
 		          text, e->name);
 	return 0;
 }
@@ -272,23 +477,49 @@ int allowlist_parse_line(const char *text, const char *file, unsigned line, stru
 		diag_error(d, file, line, "entry too long (%zu characters)", n);
 		return -EINVAL;
 	}
-	memcpy(out->text, s, n);
-	out->text[n] = '\0';
+	/* the entry, then words: "shared" is the only one */
+	char t[sizeof out->text];
+	size_t tl = 0;
+	while (tl < n && !allow_is_space(s[tl]))
+		tl++;
 	for (size_t i = 0; i < n; i++) {
-		if (allow_is_space(out->text[i])) {
-			diag_error(d, file, line,
-			           "unexpected text after \"%.*s\" (one entry per line; comments "
-			           "start with \"#\")",
-			           (int)i, out->text);
-			return -EINVAL;
-		}
-		if ((unsigned char)out->text[i] < 0x20 || out->text[i] == 0x7f) {
+		if (!allow_is_space(s[i]) && ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)) {
 			diag_error(d, file, line, "control character in entry");
 			return -EINVAL;
 		}
 	}
-
-	const char *t = out->text;
+	memcpy(t, s, tl);
+	t[tl] = '\0';
+	for (size_t i = tl; i < n;) {
+		while (i < n && allow_is_space(s[i]))
+			i++;
+		size_t w = i;
+		while (i < n && !allow_is_space(s[i]))
+			i++;
+		if (i == w)
+			break;
+		if (i - w == 6 && !strncmp(s + w, "shared", 6)) {
+			if (out->shared) {
+				diag_error(d, file, line, "\"shared\" given twice");
+				return -EINVAL;
+			}
+			out->shared = true;
+		} else if (!strcmp(t, "shared")) {
+			diag_error(d, file, line,
+			           "\"shared\" goes after the entry, as in \"%.*s shared\"",
+			           (int)(i - w > 200 ? 200 : i - w), s + w);
+			return -EINVAL;
+		} else {
+			diag_error(d, file, line,
+			           "unexpected \"%.*s\" after \"%s\" (one entry per line, then "
+			           "optionally the word \"shared\"; comments start with \"#\")",
+			           (int)(i - w > 64 ? 64 : i - w), s + w, t);
+			return -EINVAL;
+		}
+	}
+	memcpy(out->text, t, tl + 1); /* tl + 7 <= n < sizeof out->text when shared */
+	if (out->shared)
+		memcpy(out->text + tl, " shared", 8);
 	if (t[0] == '[') {
 		const char *rb = strchr(t, ']');
 		if (!rb) {
@@ -349,6 +580,11 @@ int allowlist_parse_line(const char *text, const char *file, unsigned line, stru
 	}
 	if (rc != 0)
 		out->kind = ALLOW_BLANK;
+	else if (out->kind == ALLOW_RANGE && out->shared)
+		diag_warn(d, file, line,
+		          "\"shared\" is for wildcards (\"*.name shared\"); on the range \"%s\" "
+		          "the word changes nothing",
+		          t);
 	return rc;
 }
 
@@ -360,9 +596,12 @@ int allowlist_add_line(struct policy_builder *b, const char *text, const char *f
 
 	if (rc != 0 || e.kind == ALLOW_BLANK)
 		return rc;
-	if (e.kind == ALLOW_NAME)
+	if (e.kind == ALLOW_NAME) {
 		rc = policy_builder_add_name(b, e.name, e.wildcard, e.ports, e.nports, file, line,
 		                             e.text);
+		if (rc == 0 && e.shared && e.wildcard)
+			rc = policy_builder_mark_shared(b);
+	}
 	else
 		rc = policy_builder_add_range(b, &e.net, e.prefix, e.ports, e.nports, file, line,
 		                              e.text);
@@ -572,6 +811,7 @@ struct policy *conf_load_policy(const struct conf *c, struct diag *d)
 	unsigned errors0 = d->errors;
 	struct policy_builder *b = policy_builder_new();
 
+	allow_mt_load(d); /* again at each load: a reload sees a changed local list */
 	if (!b) {
 		diag_error(d, c->path, 0, "out of memory");
 		return NULL;

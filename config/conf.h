@@ -122,13 +122,29 @@ struct allow_entry {
 	unsigned prefix;
 	uint16_t ports[POLICY_MAX_PORTS]; /* ascending, distinct; {443} by default */
 	size_t nports;
-	char text[512];                   /* the entry as written, comment and blanks cut */
+	char text[512];                   /* the entry as written, comment and blanks cut;
+	                                     " shared" after it when marked */
+	bool shared;                      /* the line ends in "shared" (SPEC.md) */
 };
 /*
- * Parse one line. 0 (out->kind tells blank or entry; a wildcard covering a
- * public suffix adds a warning), -EINVAL with the error in d, or -ENOMEM.
+ * Parse one line. 0 (out->kind tells blank or entry), -EINVAL with the error
+ * in d, or -ENOMEM. A wildcard that covers a public or multi-tenant suffix
+ * is an error unless the line marks it "shared".
  */
 int allowlist_parse_line(const char *text, const char *file, unsigned line,
 			 struct allow_entry *out, struct diag *d);
+
+/*
+ * Would the wildcard "*.base" (base normalised, without "*.") allow names
+ * that anyone can register: base is a public suffix (libpsl, ICANN and
+ * private), the PSL makes every name below base one, or base is, or is an
+ * ancestor of, a multi-tenant suffix (config/multitenant.list, built in, and
+ * the local list EGRESSD_MULTITENANT_LOCAL or $EGRESSD_MULTITENANT, read on
+ * first use; its problems become errors in d). 1 with what = e.g. 'the
+ * multi-tenant suffix "blob.core.windows.net"', else 0.
+ */
+int allowlist_shared_suffix(const char *base, char *what, size_t whatlen, struct diag *d);
+/* The built-in multi-tenant patterns (for tests): their count, *out the array. */
+size_t allowlist_builtin_multitenant(const char *const **out);
 
 #endif

@@ -8,7 +8,7 @@
  * never had a name. Each entry is commented with what used it and how
  * often. A wildcard is suggested only when at least LEARN_WILDCARD_MIN
  * sibling names were seen under one parent, and never one that covers a
- * public suffix (libpsl).
+ * public suffix (libpsl) or a multi-tenant one (config/multitenant.list).
  */
 #define _GNU_SOURCE
 #include "egressd.h"
@@ -250,6 +250,12 @@ static void learn_wildcards(struct learn *l, const psl_ctx_t *psl, FILE *out)
 		if (psl && (psl_is_public_suffix(psl, parent) ||
 			    !psl_registrable_domain(psl, parent)))
 			continue; /* "*.parent" would cover a public suffix */
+		char what[NAME_MAX_LEN + 64];
+		struct diag dg = {0};
+		int shared = allowlist_shared_suffix(parent, what, sizeof what, &dg);
+		diag_clear(&dg);
+		if (shared)
+			continue; /* nor a multi-tenant one: egressd check would refuse it */
 		size_t siblings = 0;
 		for (size_t j = 0; j < l->n; j++) {
 			const char *d = strchr(l->v[j].key, '.');

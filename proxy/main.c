@@ -76,6 +76,8 @@ static void help_check(FILE *f)
 	           "Validate the configuration and every allowlist it names. Problems are\n"
 	           "printed to stderr as FILE:LINE: error|warning: MESSAGE; a summary (mode,\n"
 	           "enforcement, entry counts, files read, warnings) goes to stdout.\n"
+	           "A wildcard over a public or multi-tenant suffix (*.github.io,\n"
+	           "*.blob.core.windows.net) is an error unless its line ends in \"shared\".\n"
 	           "Exit status: 0 valid (warnings allowed), 1 errors, 2 usage error.\n"
 	           "\n"
 	           "  -c, --config FILE   configuration (default " CONF_DEFAULT_PATH ")\n"
@@ -331,6 +333,10 @@ static int cmd_check(int argc, char **argv)
 	printf("enforce:  %s\n", conf->enforce ? "yes" : "no (audit: log, deny nothing)");
 	printf("entries:  %zu exact names, %zu wildcards, %zu ranges\n", st.exact_names,
 	       st.wildcards, st.ranges);
+	if (st.shared)
+		printf("shared:   %zu wildcard(s) marked shared: anyone can register names they "
+		       "allow (egressd match NAME shows which)\n",
+		       st.shared);
 	char *files = NULL;
 	size_t flen = 0;
 	FILE *mf = open_memstream(&files, &flen);
@@ -639,6 +645,9 @@ static int cmd_match(int argc, char **argv)
 	const char *what = is_addr ? addr_str(&a, abuf) : name;
 	if (r) {
 		printf("allowed by %s:%u (%s)\n", r->file, r->line, r->text);
+		if (r->shared)
+			printf("shared: the entry covers a public or multi-tenant suffix, so anyone "
+			       "can register names it allows\n");
 		rc = 0;
 	} else if (known) {
 		printf("denied: port_not_allowed (%s is allowed, but not on port %u)\n", what,

@@ -92,10 +92,22 @@ mkdir -p "$conf_dir/allow.d" "$state"
 list=$conf_dir/allow.d/ci.list
 {
 	echo "# written by egressd-ci.sh"
+	set -f # "*.example.com" is an entry, not a glob
 	for a in "${allows[@]}"; do
-		# one argument may carry several entries (spaces or newlines)
-		for e in $a; do echo "$e"; done
+		# one argument may carry several entries (spaces or newlines); the
+		# word "shared" belongs to the entry before it ("*.x.example shared")
+		line=''
+		for e in $a; do
+			if [ "$e" = shared ] && [ -n "$line" ]; then
+				line+=" shared"
+				continue
+			fi
+			[ -z "$line" ] || echo "$line"
+			line=$e
+		done
+		[ -z "$line" ] || echo "$line"
 	done
+	set +f
 	for f in "${files[@]}"; do echo "# from $f"; cat "$f"; done
 	if [ $runner = yes ] && [ -e "$here/runner.list" ]; then
 		echo "# the CI runner's own endpoints"; cat "$here/runner.list"

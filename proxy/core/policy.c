@@ -73,6 +73,7 @@ struct policy_builder {
 	struct strtab files;
 	bool failed;
 	size_t nexact, nwild, nranges;
+	size_t nshared; /* entries marked "shared" */
 	uint8_t prefixes4[33], prefixes6[129]; /* prefix lengths present */
 	uint8_t name_ports[65536 / 8];
 };
@@ -373,6 +374,16 @@ int policy_builder_add_name(struct policy_builder *b, const char *name, bool wil
 	return 0;
 }
 
+int policy_builder_mark_shared(struct policy_builder *b)
+{
+	if (!b || b->nentries == 0)
+		return -EINVAL;
+	if (!b->entries[b->nentries - 1].rule.shared)
+		b->nshared++;
+	b->entries[b->nentries - 1].rule.shared = true;
+	return 0;
+}
+
 /* Range key: family, prefix, then the masked address bytes of the family. */
 static size_t range_key(const struct addr *a, unsigned prefix, uint8_t key[18])
 {
@@ -537,6 +548,7 @@ void policy_stats(const struct policy *p, struct policy_stats *st)
 	st->exact_names = p->b.nexact;
 	st->wildcards = p->b.nwild;
 	st->ranges = p->b.nranges;
+	st->shared = p->b.nshared;
 }
 
 void policy_foreach_name(const struct policy *p,

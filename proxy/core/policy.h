@@ -19,6 +19,7 @@ struct policy_rule {
 	const char *file;
 	unsigned line;
 	const char *text; /* the entry as written, e.g. "*.cdn.example.com:443" */
+	bool shared;      /* a wildcard marked "shared": anyone may own names below it */
 };
 
 #define POLICY_MAX_PORTS 64
@@ -36,6 +37,8 @@ int policy_builder_add_name(struct policy_builder *b, const char *name, bool wil
 int policy_builder_add_range(struct policy_builder *b, const struct addr *net, unsigned prefix,
 			     const uint16_t *ports, size_t nports, const char *file, unsigned line,
 			     const char *text);
+/* Mark the entry added last as "shared" (shown by match and check). 0 or -EINVAL. */
+int policy_builder_mark_shared(struct policy_builder *b);
 /* Consumes b (also on failure). NULL on out of memory. */
 struct policy *policy_builder_finish(struct policy_builder *b);
 
@@ -55,6 +58,7 @@ bool policy_port_has_names(const struct policy *p, uint16_t port);
 
 struct policy_stats {
 	size_t exact_names, wildcards, ranges;
+	size_t shared; /* wildcards marked "shared" */
 };
 void policy_stats(const struct policy *p, struct policy_stats *st);
 

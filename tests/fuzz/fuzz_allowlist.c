@@ -2,7 +2,8 @@
 /*
  * Allowlist line parser: the input is split into lines, each parsed on its
  * own (allowlist_parse_line) and added to a policy builder, which is then
- * finished and probed with every accepted name and range.
+ * finished and probed with every accepted name and range. A wildcard over
+ * a public or multi-tenant suffix must come back refused unless "shared".
  */
 #include "../../config/conf.h"
 
@@ -52,6 +53,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					abort();
 			if (nnames < 16)
 				memcpy(names[nnames++], e.name, sizeof names[0]);
+			/* a wildcard anyone can register below is accepted only marked shared */
+			char what[NAME_MAX_LEN + 64];
+			if (e.wildcard && !e.shared &&
+			    allowlist_shared_suffix(e.name, what, sizeof what, &d))
+				abort();
+		}
+		if (rc == 0 && e.shared) {
+			size_t tl = strlen(e.text);
+			if (e.kind == ALLOW_BLANK || tl < 8 || strcmp(e.text + tl - 7, " shared"))
+				abort();
 		}
 		allowlist_add_line(b, line, "fuzz.list", lineno, &d);
 	}

@@ -55,6 +55,8 @@ HOSTS = {
     "cdn-b.example.org": ("203.0.113.30", "2001:db8:2::30"),
     "updates.examp1e.com": ("203.0.113.66", "2001:db8:2::66"),  # look-alikes -> attacker
     "mirror.examp1e.net": ("203.0.113.66", "2001:db8:2::66"),
+    # anyone can create a storage account: this one is the attacker's (issue 9 class 8)
+    "evilstorage.blob.core.windows.net": ("203.0.113.66", "2001:db8:2::66"),
 }
 CNAMES = {"cname.example.com": "updates-alias.example.net"}
 ATTACKER4, ATTACKER6 = "203.0.113.66", "2001:db8:2::66"

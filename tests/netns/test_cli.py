@@ -91,13 +91,52 @@ def test_check_rejects_bad_entries(bare, tmp_path, line):
     assert "bad.list:2" in p.stderr, p.stderr
 
 
-def test_check_warns_on_public_suffix_wildcard(bare, tmp_path):
-    conf = write(tmp_path, {"ci.list": "*.github.io\n"})
+@pytest.mark.parametrize("wild,suffix", [
+    ("*.github.io", "the public suffix \"github.io\""),
+    ("*.blob.core.windows.net", "the multi-tenant suffix \"blob.core.windows.net\""),
+    ("*.core.windows.net:443", "the multi-tenant suffix \"blob.core.windows.net\""),
+])
+def test_check_refuses_public_suffix_wildcard(bare, tmp_path, wild, suffix):
+    conf = write(tmp_path, {"ci.list": "exact.example.com\n" + wild + "  # shared storage\n"})
+    p = bare("check", "-c", conf)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "ci.list:2: wildcard \"%s\" covers %s" % (wild, suffix) in p.stderr, p.stderr
+    assert "\"%s shared\"" % wild in p.stderr, p.stderr   # says how to opt in
+    # marked shared: accepted, and both commands say so
+    conf = write(tmp_path, {"ci.list": "exact.example.com\n" + wild + " shared\n"})
     p = bare("check", "-c", conf)
     assert p.returncode == 0, p.stdout + p.stderr
-    out = p.stdout + p.stderr
-    assert "warning" in out.lower() and "github.io" in out, out
-    assert "ci.list:1" in out
+    assert "warnings: 0" in p.stdout, p.stdout
+    assert "shared:   1 wildcard(s) marked shared" in p.stdout, p.stdout
+    p = bare("match", "-c", conf, "tenant." + wild.split(":")[0][2:])
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "ci.list:2 (%s shared)" % wild in p.stdout, p.stdout
+    assert "anyone can register" in p.stdout, p.stdout
+
+
+def test_check_local_multitenant_list(bare, tmp_path):
+    mt = tmp_path / "mt.list"
+    mt.write_text("apps.example.net   # our PaaS\n")
+    conf = write(tmp_path, {"ci.list": "*.apps.example.net\n"})
+    assert bare("check", "-c", conf).returncode == 0
+    p = bare("check", "-c", conf, env={"EGRESSD_MULTITENANT": str(mt)})
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "ci.list:1: wildcard \"*.apps.example.net\" covers the multi-tenant suffix " \
+        "\"apps.example.net\" (listed locally)" in p.stderr, p.stderr
+    mt.write_text("two words\n")
+    p = bare("check", "-c", conf, env={"EGRESSD_MULTITENANT": str(mt)})
+    assert p.returncode == 1 and "%s:1: bad multi-tenant suffix" % mt in p.stderr, p.stderr
+
+
+def test_check_runner_list(bare, tmp_path):
+    with open(os.path.join(L.REPO, "packaging", "github-action", "runner.list")) as f:
+        conf = write(tmp_path, {"runner.list": f.read()})
+    p = bare("check", "-c", conf)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "warning" not in (p.stdout + p.stderr).replace("warnings: 0", ""), p.stdout + p.stderr
+    for denied in ("evilstorage.blob.core.windows.net", "productionresultssa22.blob.core.windows.net"):
+        p = bare("match", "-c", conf, denied)
+        assert p.returncode == 1, p.stdout
 
 
 def test_match(bare, tmp_path):

@@ -92,6 +92,15 @@ def test_learn_never_suggests_a_public_suffix_wildcard(bare, tmp_path):
     assert sorted(got) == sorted("p%d.github.io" % i for i in range(6)), out
 
 
+def test_learn_never_suggests_a_multitenant_wildcard(bare, tmp_path):
+    # storage accounts: not in the PSL, on egressd's multi-tenant list (issue 9, class 8)
+    names = ["acct%d.blob.core.windows.net" % i for i in range(6)]
+    out = learn(bare, tmp_path, [flow("allow", n) for n in names])
+    got = entries(out)
+    assert not any(g.startswith("*.") for g in got), out
+    assert sorted(got) == sorted(names), out
+
+
 def test_learned_list_passes_check(bare, tmp_path):
     lines = [flow("allow", "n%d.cdn.example.net" % i) for i in range(5)]
     lines += [flow("deny", "mirror.example.net", port=80, src="http_host", enforced=False,

@@ -336,7 +336,9 @@ def test_audit_lets_denied_flow_through_and_reports_it(hst):
     (["--allow", "updates.example.com", "--allow", "updates.example.com:44x"],
      r"--allow:2: .*44x"),
     (["--allow-file", "@BADFILE@"], r"bad\.list:3: .*99999"),
-], ids=["allow", "allow-file"])
+    (["--allow", "updates.example.com", "--allow", "*.blob.core.windows.net"],
+     r"--allow:2: wildcard \"\*\.blob\.core\.windows\.net\" covers the multi-tenant"),
+], ids=["allow", "allow-file", "shared-suffix"])
 def test_bad_allow_entry_creates_nothing(hst, bad, msg):
     bad_file = os.path.join(hst.dir, "bad.list")
     with open(bad_file, "w") as f:

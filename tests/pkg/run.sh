@@ -106,6 +106,7 @@ grep -q '^[IPX]:' "$work/lintian.log" && sed -n 's/^\([IPX]:.*\)/# lintian: \1/p
 contents=$(dpkg-deb -c "$deb")
 for f in ./usr/sbin/egressd ./usr/share/man/man8/egressd.8.gz ./usr/share/man/man5/egressd.conf.5.gz \
 	./etc/egressd/egressd.conf ./etc/egressd/allow.d/ ./usr/share/egressd/presets/debian.list \
+	./usr/share/egressd/multitenant.list \
 	./lib/systemd/system/egressd.service ./lib/systemd/system/egressd-rules.service; do
 	check "deb: contains ${f#.}" grep -q " $f\$" <<<"$contents"
 done

@@ -602,37 +602,225 @@ static void test_allow_errors(void **state)
 	parse_bad("exa$mple.com", "bad name \"exa$mple.com\": only letters, digits, '-', '_' and "
 	                          "'.' are allowed");
 	parse_bad("updates.example.com exactly this name",
-	          "unexpected text after \"updates.example.com\" (one entry per line; comments "
-	          "start with \"#\")");
+	          "unexpected \"exactly\" after \"updates.example.com\" (one entry per line, "
+	          "then optionally the word \"shared\"; comments start with \"#\")");
+	/* the shared word: after the entry (ports included), once, spelt so */
+	parse_bad("shared *.blob.core.windows.net",
+	          "\"shared\" goes after the entry, as in \"*.blob.core.windows.net shared\"");
+	parse_bad("*.blob.core.windows.net shared shared", "\"shared\" given twice");
+	parse_bad("*.blob.core.windows.net Shared",
+	          "unexpected \"Shared\" after \"*.blob.core.windows.net\" (one entry per line, "
+	          "then optionally the word \"shared\"; comments start with \"#\")");
+	parse_bad("*.blob.core.windows.net shared:443",
+	          "unexpected \"shared:443\" after \"*.blob.core.windows.net\" (one entry per "
+	          "line, then optionally the word \"shared\"; comments start with \"#\")");
+	parse_bad("*.blob.core.windows.net,shared", "bad name \"*.blob.core.windows.net,shared\": "
+	                                            "only letters, digits, '-', '_' and '.' are "
+	                                            "allowed");
+	parse_bad("*.blob.core.windows.net:shared", "bad port \"shared\"");
+	parse_bad("*.blob.core.windows.net:443 shared all", "unexpected \"all\" after "
+	          "\"*.blob.core.windows.net:443\" (one entry per line, then optionally the word "
+	          "\"shared\"; comments start with \"#\")");
+}
+
+/* A wildcard over a suffix anyone can register below: an error naming the fix. */
+static void covers_bad(const char *line, const char *what)
+{
+	char want[1024];
+	snprintf(want, sizeof want,
+	         "wildcard \"%s\" covers %s: anyone can register a name below it, an attacker "
+	         "too. List the exact names you need, or write \"%s shared\" to allow every "
+	         "tenant",
+	         line, what, line);
+	parse_bad(line, want);
 }
 
 static void test_allow_warnings(void **state)
 {
 	(void)state;
-	static const char *const psl[] = {"*.github.io", "*.co.uk", "*.com", "*.GitHub.IO."};
-	for (size_t i = 0; i < sizeof psl / sizeof psl[0]; i++) {
-		struct diag d = {0};
-		struct allow_entry e;
-		assert_int_equal(allowlist_parse_line(psl[i], "w.list", 3, &e, &d), 0);
-		assert_int_equal(e.kind, ALLOW_NAME);
-		assert_int_equal(d.errors, 0);
-		assert_int_equal(d.warnings, 1);
-		assert_true(has_line(&d,
-		                     "w.list:3: warning: wildcard \"%s\" covers the public suffix "
-		                     "\"%s\": anyone can register names below it",
-		                     psl[i], e.name));
-		diag_clear(&d);
-	}
-	/* not public suffixes: no warning */
+	/* public suffixes (libpsl, ICANN and private sections) */
+	covers_bad("*.github.io", "the public suffix \"github.io\"");
+	covers_bad("*.co.uk", "the public suffix \"co.uk\"");
+	covers_bad("*.com", "the public suffix \"com\"");
+	covers_bad("*.GitHub.IO.", "the public suffix \"github.io\"");
+	covers_bad("*.githubusercontent.com", "the public suffix \"githubusercontent.com\"");
+	/* the multi-tenant list: the suffix itself, an ancestor, a "*" label */
+	covers_bad("*.blob.core.windows.net", "the multi-tenant suffix \"blob.core.windows.net\"");
+	covers_bad("*.core.windows.net", "the multi-tenant suffix \"blob.core.windows.net\"");
+	covers_bad("*.windows.net", "the multi-tenant suffix \"blob.core.windows.net\"");
+	covers_bad("*.amazonaws.com", "the multi-tenant suffix \"s3.amazonaws.com\"");
+	covers_bad("*.s3.eu-west-1.amazonaws.com", "the multi-tenant suffix \"s3.*.amazonaws.com\"");
+	covers_bad("*.dkr.ecr.us-east-1.amazonaws.com",
+	           "the multi-tenant suffix \"dkr.ecr.*.amazonaws.com\"");
+	covers_bad("*.z13.web.core.windows.net", "the multi-tenant suffix \"*.web.core.windows.net\"");
+	covers_bad("*.azurecr.io", "the multi-tenant suffix \"azurecr.io\"");
+
+	/* not shared: no warning, no error */
 	struct allow_entry e;
 	parse_ok("*.cdn.example.com", &e);
-	parse_ok("*.actions.githubusercontent.com", &e);
+	parse_ok("*.actions.githubusercontent.com", &e); /* only GitHub names hosts there */
 	parse_ok("*.debian.org", &e);
+	parse_ok("*.myaccount.blob.core.windows.net", &e); /* one tenant's own names */
+	parse_ok("evilstorage.blob.core.windows.net", &e); /* one exact tenant */
+	parse_ok("blob.core.windows.net", &e);
+	assert_false(e.shared);
 
+	/* marked shared: accepted, kept in the entry and its text */
+	parse_ok("*.blob.core.windows.net shared", &e);
+	assert_true(e.shared && e.wildcard);
+	assert_string_equal(e.name, "blob.core.windows.net");
+	assert_string_equal(e.text, "*.blob.core.windows.net shared");
+	parse_ok("  *.github.io:443,8443\tshared   # pages of anyone ", &e);
+	assert_true(e.shared);
+	assert_int_equal(e.nports, 2);
+	assert_string_equal(e.text, "*.github.io:443,8443 shared");
+
+	/* shared where it changes nothing: a warning */
 	struct diag d = {0};
+	assert_int_equal(allowlist_parse_line("*.example.com shared", "w.list", 5, &e, &d), 0);
+	assert_int_equal(d.errors, 0);
+	assert_int_equal(d.warnings, 1);
+	assert_true(has_line(&d, "w.list:5: warning: \"*.example.com\" is marked shared, but "
+	                         "\"example.com\" is not a known public or multi-tenant suffix: "
+	                         "the word changes nothing"));
+	diag_clear(&d);
+	assert_int_equal(allowlist_parse_line("a.example.com shared", "w.list", 6, &e, &d), 0);
+	assert_int_equal(d.warnings, 1);
+	assert_true(has_line(&d, "w.list:6: warning: \"shared\" is for wildcards (\"*.name "
+	                         "shared\"); \"a.example.com\" is one name, the word changes "
+	                         "nothing"));
+	diag_clear(&d);
+
+	assert_int_equal(allowlist_parse_line("[2001:db8::/32]:443 shared", "w.list", 7, &e, &d), 0);
+	assert_int_equal(d.warnings, 1);
+	assert_true(has_line(&d, "w.list:7: warning: \"shared\" is for wildcards (\"*.name "
+	                         "shared\"); on the range \"[2001:db8::/32]:443\" the word changes "
+	                         "nothing"));
+	diag_clear(&d);
+
 	assert_int_equal(allowlist_parse_line("0.0.0.0/0:53", "w.list", 4, &e, &d), 0);
 	assert_int_equal(d.warnings, 1);
 	assert_true(has_line(&d, "w.list:4: warning: \"0.0.0.0/0:53\" covers every IPv4 address"));
+	diag_clear(&d);
+}
+
+/* The built-in list is config/multitenant.list, every entry well-formed. */
+static void test_multitenant_list(void **state)
+{
+	(void)state;
+	const char *const *mt;
+	size_t n = allowlist_builtin_multitenant(&mt);
+	assert_true(n >= 50);
+	FILE *f = fopen(SRCDIR "/config/multitenant.list", "r");
+	assert_non_null(f);
+	char line[512];
+	size_t k = 0;
+	while (fgets(line, sizeof line, f)) {
+		char *h = strchr(line, '#');
+		if (h)
+			*h = '\0';
+		char *w = strtok(line, " \t\r\n");
+		if (!w)
+			continue;
+		assert_null(strtok(NULL, " \t\r\n")); /* one suffix per line */
+		assert_true(k < n);
+		assert_string_equal(mt[k], w);
+		k++;
+	}
+	fclose(f);
+	assert_int_equal(k, n);
+	for (size_t i = 0; i < n; i++) {
+		char what[512];
+		struct diag d = {0};
+		/* each entry refuses the wildcard over itself (with "*" labels made concrete) */
+		char base[300];
+		size_t o = 0;
+		for (const char *p = mt[i]; *p && o + 8 < sizeof base; p++) {
+			if (*p == '*') {
+				memcpy(base + o, "region1", 7);
+				o += 7;
+			} else {
+				assert_true((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+				            *p == '-' || *p == '.' || *p == '_');
+				base[o++] = *p;
+			}
+		}
+		base[o] = '\0';
+		assert_int_equal(allowlist_shared_suffix(base, what, sizeof what, &d), 1);
+		assert_int_equal(d.errors, 0);
+	}
+}
+
+/* The local list ($EGRESSD_MULTITENANT) adds suffixes; its mistakes are errors at its lines. */
+static void test_multitenant_local(void **state)
+{
+	(void)state;
+	write_file("mt.list", "# local\n"
+	                      "tenants.example.net   # our own PaaS\n"
+	                      "*.apps.example.org\n"
+	                      "\n");
+	setenv("EGRESSD_MULTITENANT", tpath("mt.list"), 1);
+	write_file("allow.d/a.list", "*.tenants.example.net\n"
+	                             "*.eu.apps.example.org\n"
+	                             "*.example.net shared\n"
+	                             "*.x.tenants.example.net\n");
+	struct diag d = {0};
+	struct conf *c = load_ok("[egressd]\nmode = host\nallow = allow.d/a.list\n");
+	assert_null(conf_load_policy(c, &d));
+	assert_int_equal(d.errors, 2);
+	assert_true(has_line(&d, "%s:1: wildcard \"*.tenants.example.net\" covers the multi-tenant "
+	                         "suffix \"tenants.example.net\" (listed locally): anyone can "
+	                         "register a name below it, an attacker too. List the exact names "
+	                         "you need, or write \"*.tenants.example.net shared\" to allow "
+	                         "every tenant",
+	                     tpath("allow.d/a.list")));
+	assert_true(has_line(&d, "%s:2: wildcard \"*.eu.apps.example.org\" covers the multi-tenant "
+	                         "suffix \"*.apps.example.org\" (listed locally): anyone can "
+	                         "register a name below it, an attacker too. List the exact names "
+	                         "you need, or write \"*.eu.apps.example.org shared\" to allow "
+	                         "every tenant",
+	                     tpath("allow.d/a.list")));
+	diag_clear(&d);
+
+	/* a bad local list fails the load even without any wildcard */
+	write_file("mt.list", "ok.example\n"
+	                      "two words.example\n"
+	                      "*.*\n"
+	                      "a*.example\n"
+	                      "bad$.example\n");
+	write_file("allow.d/a.list", "exact.example.com\n");
+	assert_null(conf_load_policy(c, &d));
+	assert_int_equal(d.errors, 4);
+	assert_true(has_line(&d, "%s:2: bad multi-tenant suffix \"two words.example\": one suffix "
+	                         "per line", tpath("mt.list")));
+	assert_true(has_line(&d, "%s:3: bad multi-tenant suffix \"*.*\": a pattern of \"*\" labels "
+	                         "only would cover every name", tpath("mt.list")));
+	assert_true(has_line(&d, "%s:4: bad multi-tenant suffix \"a*.example\": \"*\" must be a "
+	                         "whole label", tpath("mt.list")));
+	assert_true(has_line(&d, "%s:5: bad multi-tenant suffix \"bad$.example\": only letters, "
+	                         "digits, '-', '_', '.' and whole-label \"*\" are allowed",
+	                     tpath("mt.list")));
+	diag_clear(&d);
+
+	/* no local list: only the built-in one */
+	setenv("EGRESSD_MULTITENANT", tpath("none.list"), 1);
+	write_file("allow.d/a.list", "*.tenants.example.net\n*.blob.core.windows.net shared\n");
+	struct policy *p = conf_load_policy(c, &d);
+	assert_non_null(p);
+	assert_int_equal(d.errors + d.warnings, 0);
+	struct policy_stats st;
+	policy_stats(p, &st);
+	assert_int_equal(st.wildcards, 2);
+	assert_int_equal(st.shared, 1);
+	const struct policy_rule *r = policy_match_name(p, "evil.blob.core.windows.net", 443, NULL);
+	assert_non_null(r);
+	assert_true(r->shared);
+	assert_string_equal(r->text, "*.blob.core.windows.net shared");
+	r = policy_match_name(p, "a.tenants.example.net", 443, NULL);
+	assert_non_null(r);
+	assert_false(r->shared);
+	policy_free(p);
+	conf_free(c);
 	diag_clear(&d);
 }
 
@@ -774,16 +962,17 @@ static void test_allow_items(void **state)
 
 	/* presets, from EGRESSD_PRESET_DIR */
 	write_file("allow.d/p1.list", "preset-one.example\n");
-	write_file("allow.d/p2.list", "*.github.io\n");
+	write_file("allow.d/p2.list", "*.example.org shared\n");
 	setenv("EGRESSD_PRESET_DIR", tpath("allow.d"), 1);
 	c = load_ok("[egressd]\nmode = host\nallow = preset:p1 preset:p2\n");
 	p = conf_load_policy(c, &d);
 	assert_non_null(p);
 	assert_int_equal(d.errors, 0);
-	assert_int_equal(d.warnings, 1); /* the public-suffix wildcard, at its own line */
+	assert_int_equal(d.warnings, 1); /* the needless "shared", at its own line */
 	assert_true(has_line(&d,
-	                     "%s:1: warning: wildcard \"*.github.io\" covers the public suffix "
-	                     "\"github.io\": anyone can register names below it",
+	                     "%s:1: warning: \"*.example.org\" is marked shared, but "
+	                     "\"example.org\" is not a known public or multi-tenant suffix: the "
+	                     "word changes nothing",
 	                     tpath("allow.d/p2.list")));
 	assert_non_null(policy_match_name(p, "preset-one.example", 443, NULL));
 	policy_free(p);
@@ -847,6 +1036,19 @@ static void test_presets_clean(void **state)
 	}
 	globfree(&g);
 	struct diag d = {0};
+	/* the GitHub Action's runner list: clean, and no storage account but GitHub's */
+	struct policy_builder *rb = policy_builder_new();
+	assert_int_equal(allowlist_add_file(rb, SRCDIR "/packaging/github-action/runner.list", &d), 0);
+	assert_int_equal(d.errors + d.warnings, 0);
+	struct policy *rp = policy_builder_finish(rb);
+	assert_non_null(rp);
+	assert_non_null(policy_match_name(rp, "productionresultssa0.blob.core.windows.net", 443, NULL));
+	assert_null(policy_match_name(rp, "evilstorage.blob.core.windows.net", 443, NULL));
+	assert_null(policy_match_name(rp, "productionresultssa22.blob.core.windows.net", 443, NULL));
+	struct policy_stats rst;
+	policy_stats(rp, &rst);
+	assert_int_equal(rst.shared, 0);
+	policy_free(rp);
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
 		struct policy_builder *b = policy_builder_new();
 		assert_int_equal(allowlist_add_preset(b, want[i], &d), 0);
@@ -922,6 +1124,8 @@ static void test_diag(void **state)
 
 int main(void)
 {
+	/* no local multi-tenant list from the machine running the tests */
+	setenv("EGRESSD_MULTITENANT", "/nonexistent/egressd-test-multitenant.list", 1);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_diag),
 	    cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
@@ -932,6 +1136,8 @@ int main(void)
 	    cmocka_unit_test(test_allow_forms),
 	    cmocka_unit_test(test_allow_errors),
 	    cmocka_unit_test(test_allow_warnings),
+	    cmocka_unit_test(test_multitenant_list),
+	    cmocka_unit_test_setup_teardown(test_multitenant_local, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_allow_file_lines, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_allow_items, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_presets_clean, setup, teardown),
