@@ -1685,7 +1685,8 @@ void engine_dns_answer(struct engine *e, const struct dns_query *q, const uint8_
 	                     MAX_ANSWER_ADDRS, &n, &rcode, &why) != PARSE_OK)
 		return;
 	for (size_t i = 0; i < n && i < MAX_ANSWER_ADDRS; i++)
-		bind_add(e->bind, q->qname, &addrs[i].addr, bind_expiry(e, addrs[i].ttl, now), now);
+		bind_add_client(e->bind, q->qname, &addrs[i].addr, client,
+		                bind_expiry(e, addrs[i].ttl, now), now);
 	dns_event(e, EVENT_DNS_ALLOW, q, client, 0, REASON_NONE, NULL, NULL, now);
 }
 
