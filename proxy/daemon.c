@@ -610,14 +610,18 @@ static int start(struct daemon *d)
 	d->psl = psl_builtin();
 	if (!d->psl)
 		d->psl = d->psl_owned = psl_latest(NULL);
-	d->bindings = bind_new(DAEMON_MAX_BINDINGS);
-	if (!d->bindings) {
-		fail_msg("out of memory (bindings)");
-		return -1;
-	}
 	int serr = flow_seed_random(&d->flow_seed);
+	struct bind_config bcfg;
+	bind_config_defaults(&bcfg, DAEMON_MAX_BINDINGS);
+	if (serr == 0)
+		serr = flow_seed_random(&bcfg.seed);
 	if (serr < 0) {
 		fail_msg("getrandom: %s", strerror(-serr));
+		return -1;
+	}
+	d->bindings = bind_new_config(&bcfg);
+	if (!d->bindings) {
+		fail_msg("out of memory (bindings)");
 		return -1;
 	}
 	engine_config_for(d, c);

@@ -34,6 +34,7 @@
 #include "packet.h"
 #include "quic.h"
 #include "tls.h"
+#include "typosquat.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -116,6 +117,7 @@ struct engine {
 	struct reg_entry *regs;
 	size_t nregs, capregs;
 	bool regs_built;
+	struct typo_index *typo; /* over regs (typosquat.c) */
 };
 
 const char *name_source_str(enum name_source s)
@@ -305,6 +307,8 @@ static void regs_free(struct engine *e)
 	e->regs = NULL;
 	e->nregs = e->capregs = 0;
 	e->regs_built = false;
+	typo_free(e->typo);
+	e->typo = NULL;
 }
 
 static void regs_collect(const char *name, bool wildcard, void *arg)
@@ -353,6 +357,11 @@ static void regs_build(struct engine *e)
 		}
 	}
 	e->nregs = u;
+	const char **v = malloc(u * sizeof *v);
+	for (size_t i = 0; v && i < u; i++)
+		v[i] = e->regs[i].reg;
+	e->typo = v ? typo_build(v, u) : NULL; /* NULL (ENOMEM): no look-alike hints */
+	free(v);
 }
 
 /*
@@ -376,40 +385,24 @@ static void typosquat_check(struct engine *e, const char *name, struct indicator
 	size_t len = strlen(reg), nlen = strlen(name);
 	size_t below = nlen > len ? nlen - len : 0; /* "updates." */
 	unsigned max = len >= 12 ? 2 : 1;
-	/* First entry at least len - max long. */
-	size_t lo = 0, hi = e->nregs;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (strlen(e->regs[mid].reg) + max < len)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (size_t i = lo; i < e->nregs && strlen(e->regs[i].reg) <= len + max; i++)
-		if (strcmp(e->regs[i].reg, reg) == 0)
-			return; /* a name under an allowed domain: not a look-alike */
+	if (!e->typo || typo_has(e->typo, reg))
+		return; /* a name under an allowed domain: not a look-alike */
 	/* An IDN domain is compared by its ASCII look-alike ("xn--pple-43d.com"
 	 * reads as "apple.com"), against every allowed domain: denied names only. */
 	char skel[NAME_MAX_LEN + 1];
 	const char *cmp = reg;
 	if (ind_confusable_skeleton(reg, skel, sizeof skel)) {
 		cmp = skel;
-		lo = 0;
 		max = strlen(skel) >= 12 ? 2 : 1;
 	}
-	size_t cmplen = strlen(cmp);
-	const struct reg_entry *best = NULL;
-	for (size_t i = lo; i < e->nregs && (cmp != reg || strlen(e->regs[i].reg) <= len + max);
-	     i++) {
+	/* The first allowed domain near cmp (typosquat.c, O(1)-ish at 100k);
+	 * among its entries (adjacent), the one with the same labels below. */
+	size_t first = typo_nearest(e->typo, cmp, max);
+	if (first >= e->nregs)
+		return;
+	const struct reg_entry *best = &e->regs[first];
+	for (size_t i = first; i < e->nregs && strcmp(e->regs[i].reg, best->reg) == 0; i++) {
 		const struct reg_entry *c = &e->regs[i];
-		if (best && strcmp(c->reg, best->reg) != 0)
-			break; /* entries of one domain are adjacent */
-		size_t cl0 = strlen(c->reg);
-		if (!best && ((cl0 > cmplen ? cl0 - cmplen : cmplen - cl0) > max ||
-		              !ind_within_edit_distance(cmp, c->reg, max)))
-			continue;
-		if (!best)
-			best = c;
 		size_t cl = strlen(c->name), cr = strlen(c->reg);
 		if (cl - cr == below && strncmp(c->name, name, below) == 0) {
 			best = c;
@@ -1700,7 +1693,8 @@ void engine_dns_answer(struct engine *e, const struct dns_query *q, const uint8_
 	                     MAX_ANSWER_ADDRS, &n, &rcode, &why) != PARSE_OK)
 		return;
 	for (size_t i = 0; i < n && i < MAX_ANSWER_ADDRS; i++)
-		bind_add(e->bind, q->qname, &addrs[i].addr, bind_expiry(e, addrs[i].ttl, now), now);
+		bind_add_client(e->bind, q->qname, &addrs[i].addr, client,
+		                bind_expiry(e, addrs[i].ttl, now), now);
 	dns_event(e, EVENT_DNS_ALLOW, q, client, 0, REASON_NONE, NULL, NULL, now);
 }
 

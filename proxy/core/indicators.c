@@ -553,6 +553,13 @@ static size_t fold(const char *s, char *out, size_t cap)
 	return o;
 }
 
+size_t ind_fold(const char *s, char *out, size_t cap)
+{
+	if (!s || !out || cap == 0)
+		return 0;
+	return fold(s, out, cap);
+}
+
 /* Bounded Levenshtein on the folded strings: true when distance <= max. */
 bool ind_within_edit_distance(const char *a, const char *b, unsigned max)
 {

@@ -71,6 +71,9 @@ void ind_scan_dns_name(struct indicators *ind, const char *qname);
 bool ind_dns_name_tunnel_shaped(const char *qname);
 /* Edit distance <= max between a and b (ASCII), cheaply. */
 bool ind_within_edit_distance(const char *a, const char *b, unsigned max);
+/* The homoglyph fold ind_within_edit_distance compares (0->o, rn->m, ...):
+ * into out (cap bytes, NUL-terminated, truncated); returns its length. */
+size_t ind_fold(const char *s, char *out, size_t cap);
 /*
  * The ASCII look-alike of a name with IDN labels: each "xn--" label is
  * Punycode-decoded (RFC 3492) and its letters mapped to the Latin letters
