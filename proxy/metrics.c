@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 struct metrics {
 	struct evhttp *http;
@@ -146,10 +147,20 @@ struct metrics *metrics_new(struct event_base *base, const struct conf_endpoint 
 	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	evhttp_set_gencb(m->http, on_request, m);
 	addr_str(&ep->addr, host);
-	if (!evhttp_bind_socket_with_handle(m->http, host, ep->port)) {
+	struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(m->http, host, ep->port);
+	if (!bound) {
 		snprintf(err, errlen, "metrics: cannot listen on %s%s%s:%u: %s",
 		         ep->addr.family == ADDR_V6 ? "[" : "", host,
 		         ep->addr.family == ADDR_V6 ? "]" : "", ep->port, strerror(errno));
+		goto fail;
+	}
+	/* 127/8 arriving on another interface (route_localnet=1, as kube-proxy
+	 * sets it) must not reach a loopback listener: only lo may. */
+	if (ep->addr.family == ADDR_V4 && ep->addr.b[0] == 127 &&
+	    setsockopt(evhttp_bound_socket_get_fd(bound), SOL_SOCKET, SO_BINDTODEVICE, "lo",
+	               sizeof("lo")) == -1) {
+		snprintf(err, errlen, "metrics: cannot bind %s:%u to lo: %s", host, ep->port,
+		         strerror(errno));
 		goto fail;
 	}
 	return m;

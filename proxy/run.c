@@ -45,6 +45,16 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__SANITIZE_ADDRESS__)
+#define RUN_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RUN_LSAN 1
+#endif
+#endif
+#ifdef RUN_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
 
 extern char **environ;
 
@@ -279,7 +289,13 @@ static void run_daemon_main(const struct run_slot *s, struct conf *conf, struct 
 	    .ready_fd = ready_fd,
 	    .stop_flag = NULL,
 	};
-	_exit(daemon_run(conf, policy, &dopts) == 0 ? 0 : 1);
+	int rc = daemon_run(conf, policy, &dopts) == 0 ? 0 : 1;
+#ifdef RUN_LSAN
+	/* _exit skips LeakSanitizer's atexit check: run it here (exits non-zero
+	 * with its report on stderr if anything leaked). */
+	__lsan_do_leak_check();
+#endif
+	_exit(rc);
 }
 
 /* Denied flows from the event log (from byte offset `from`), summarised on stderr. */

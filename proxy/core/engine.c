@@ -1714,3 +1714,34 @@ void engine_stats(const struct engine *e, struct engine_stats *st)
 	st->held_packets = e->held_packets;
 	st->held_bytes = e->held_bytes_total;
 }
+
+int engine_reset(struct engine *e)
+{
+	if (!e)
+		return -EINVAL;
+	struct flow_table *ft =
+	    flow_table_new(e->cfg.max_flows ? e->cfg.max_flows : 1,
+	                   e->cfg.bare_flows_source ? e->cfg.bare_flows_source : 1,
+	                   e->seed * 0xbf58476d1ce4e5b9ull + 0x94d049bb133111ebull);
+	if (!ft)
+		return -ENOMEM;
+	for (int decided = 0; decided < 2; decided++) {
+		struct flow *f;
+		while ((f = flow_oldest(e->ft, decided))) {
+			release_held(e, f, VERDICT_DENY);
+			flow_remove(e->ft, f);
+		}
+	}
+	agg_flush_all(e, 0, true); /* every slot unused: reused slots are rewritten whole */
+	flow_table_free(e->ft);
+	e->ft = ft;
+	regs_free(e);
+	e->pkt_flags = 0;
+	e->held_bytes_total = e->held_packets = 0;
+	/* These match on content, not on a used flag: zero them as calloc did. */
+	memset(e->beacon, 0, sizeof e->beacon);
+	memset(e->dnsp, 0, sizeof e->dnsp);
+	for (size_t i = 0; i < INFLIGHT_MAX; i++)
+		e->inflight[i].used = false;
+	return 0;
+}

@@ -179,4 +179,12 @@ struct engine_stats {
 };
 void engine_stats(const struct engine *e, struct engine_stats *st);
 
+/*
+ * Back to the state engine_new() left (same policy, bindings, hooks, table
+ * size and seed): every held packet dropped (DENY) and pending aggregated
+ * events emitted first, as engine_free() does. For the fuzzer, which reuses
+ * one engine per input. 0, or -ENOMEM (the engine is then as before).
+ */
+int engine_reset(struct engine *e);
+
 #endif

@@ -12,7 +12,11 @@
 # Environment: FUZZ_BUILD_DIR (default /tmp/egressd-fuzz-build), FUZZ_WORK
 # (default a fresh mktemp -d; kept when something failed, for the crash
 # files and logs), FUZZ_TARGETS (space separated subset, e.g. "tls http"),
-# FUZZ_JOBS (ninja -j). Needs clang and libclang-rt-14-dev.
+# FUZZ_JOBS (ninja -j), FUZZ_ENGINE_RUNS (default 1000000) and
+# FUZZ_EXTRA_SECONDS (default 120): fuzz_engine, the most stateful target and
+# the slowest per input, runs until FUZZ_ENGINE_RUNS executions instead, at
+# most SECONDS + FUZZ_EXTRA_SECONDS; its line says whether it got there.
+# Needs clang and libclang-rt-14-dev.
 set -uo pipefail
 
 secs=${1:-60}
@@ -83,6 +87,10 @@ fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 
+# Executions to aim for, per target (others: SECONDS of fuzzing).
+declare -A goal_runs=([engine]=${FUZZ_ENGINE_RUNS:-1000000})
+extra=${FUZZ_EXTRA_SECONDS:-120}
+
 passed=0
 failed=0
 failed_names=()
@@ -100,10 +108,15 @@ for t in "${targets[@]}"; do
 	seeds=$(find "$corpus" -type f | wc -l)
 	dict=()
 	[ -f "$SRC/tests/fuzz/$name.dict" ] && dict=(-dict="$SRC/tests/fuzz/$name.dict")
-	# -max_total_time ends the run; timeout(1) is the backstop should it hang.
+	# -max_total_time (or -runs) ends the run; timeout(1) is the backstop should it hang.
+	limit=$secs goal=${goal_runs[$name]:-} runs=()
+	if [ -n "$goal" ]; then
+		limit=$((secs + extra))
+		runs=(-runs="$goal")
+	fi
 	t0=$SECONDS
-	timeout --kill-after=10 $((secs + 60)) "$bin" "$corpus" "${dict[@]}" \
-		-max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+	timeout --kill-after=10 $((limit + 60)) "$bin" "$corpus" "${dict[@]}" "${runs[@]}" \
+		-max_total_time="$limit" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
 		-print_final_stats=1 -artifact_prefix="$arts/" >"$log" 2>&1
 	rc=$?
 	took=$((SECONDS - t0))
@@ -117,15 +130,22 @@ for t in "${targets[@]}"; do
 		passed=$((passed + 1))
 	else
 		case $rc in
-		124 | 137) result="FAILED (hung: killed after $((secs + 60)) s)" ;;
+		124 | 137) result="FAILED (hung: killed after $((limit + 60)) s)" ;;
 		*) result="FAILED (exit $rc, $crashes artifact(s))" ;;
 		esac
 		failed=$((failed + 1))
 		failed_names+=("$t")
 	fi
+	if [ -n "$goal" ] && [ "$result" = ok ]; then
+		if [ "$execs" -ge "$goal" ]; then
+			result="ok (goal $goal execs reached)"
+		else
+			result="ok (goal $goal execs NOT reached in $limit s: the machine is slow or loaded)"
+		fi
+	fi
 	printf '%-16s %10s execs in %4ss  corpus %d -> %d  %s\n' "$t" "$execs" "$took" \
 		"$seeds" "$now" "$result"
-	if [ "$result" != ok ]; then
+	if [ "${result%% *}" != ok ]; then
 		{
 			grep -m 1 "ERROR: \|runtime error:\|deadly signal\|Timeout" "$log"
 			grep -m 1 -A 4 "^    #0 \|^#0 " "$log"

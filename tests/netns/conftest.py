@@ -24,6 +24,10 @@ def _lab(request, tmp_path, ca, mode):
     lab.close()
     reports = lab.sanitizer_reports()
     assert not reports, "sanitizer report(s) from egressd:\n" + "\n".join(reports)
+    # A daemon that crashed, failed its SIGTERM or hung fails the test: an
+    # attack that kills egressd is a finding, not a pass.
+    problems = lab.daemon_problems()
+    assert not problems, "\n".join(problems)
 
 
 @pytest.fixture

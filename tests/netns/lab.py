@@ -297,6 +297,7 @@ class Egressd:
         self.proc = self.lab.spawn(self.lab.fw, [egressd_bin(), "-c", self.conf],
                                    stdout=os.path.join(d, "egressd.%d.stdout" % self.runs),
                                    stderr=self.stderr_path)
+        self.lab.daemon_runs.append(DaemonRun(self, self.proc, self.stderr_path))
 
         def ready():
             if self.proc.poll() is not None:
@@ -344,22 +345,95 @@ class Egressd:
             raise AssertionError("no %s in the event log within %ss; events:\n%s"
                                  % (what, timeout, "\n".join(json.dumps(e) for e in self.events())))
 
-    def stop(self, sig=signal.SIGTERM, timeout=5):
+    def stop(self, sig=signal.SIGTERM, timeout=5, expect_status=0):
+        """A test's deliberate stop: the exit is expected (teardown does not call
+        it a death). Teardown still fails the test if the daemon hung, or if its
+        status is not expect_status (0 for SIGTERM/SIGINT; None: any status;
+        kill9 expects -9). A daemon already gone was not stopped by the test."""
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
+        run = self._run()
+        if run is not None:
+            run.expected = True
+            run.expect_status = -sig if sig == signal.SIGKILL else expect_status
+        return self._signal(sig, timeout)
+
+    def _signal(self, sig, timeout):
         self.proc.send_signal(sig)
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            run = self._run()
+            if run is not None:
+                run.hung = "did not exit within %ss of signal %d" % (timeout, sig)
             self.proc.kill()
             self.proc.wait(5)
             raise LabError("egressd did not exit within %ss of signal %d" % (timeout, sig))
+
+    def expect_exit(self, status=None):
+        """The test makes the daemon exit on its own (status None: any)."""
+        run = self._run()
+        if run is not None:
+            run.expected, run.expect_status = True, status
+
+    def _run(self):
+        for r in reversed(self.lab.daemon_runs):
+            if r.proc is self.proc:
+                return r
+        return None
 
     def kill9(self):
         return self.stop(signal.SIGKILL)
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
+
+
+class DaemonRun:
+    """One egressd daemon process started by Egressd.start(), judged at teardown."""
+
+    def __init__(self, egressd, proc, stderr_path):
+        self.egressd, self.proc, self.stderr_path = egressd, proc, stderr_path
+        self.expected = False      # the test stopped it (stop/kill9/expect_exit)
+        self.expect_status = 0
+        self.hung = None           # why, if it ignored a signal
+        self.died = None           # its status, if it was gone before teardown stopped it
+        self.status = None         # its exit status
+
+    def shutdown(self, timeout=5):
+        """Teardown: SIGTERM if it still runs; remember how it ended."""
+        if self.status is not None:
+            return
+        if self.proc.poll() is not None:
+            if not self.expected:
+                self.died = self.proc.returncode
+        elif self.hung is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.hung = "did not exit within %ss of SIGTERM at teardown" % timeout
+                self.proc.kill()
+                self.proc.wait(5)
+        self.status = self.proc.returncode
+
+    def problem(self):
+        """None, or what went wrong with this daemon."""
+        if self.hung:
+            return "egressd hung on shutdown: " + self.hung
+        if self.died is not None:
+            return "egressd died during the test (exit status %s)" % self.died
+        want = self.expect_status if self.expected else 0
+        if want is not None and self.status != want:
+            return "egressd exited with status %s on SIGTERM (expected %s)" % (self.status, want)
+        return None
+
+    def tail(self, n=40):
+        try:
+            with open(self.stderr_path, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
 
 
 class Lab:
@@ -374,6 +448,7 @@ class Lab:
         self.stderr_files = []
         self.stderr_notes = []
         self.egressd = None
+        self.daemon_runs = []
         if mode == "gateway":
             self.cli, self.gw, self.net = (self.id + "-cli", self.id + "-gw", self.id + "-net")
             self.fw = self.gw
@@ -612,11 +687,8 @@ class Lab:
 
     # -- teardown --------------------------------------------------------
     def close(self):
-        if self.egressd and self.egressd.running():
-            try:
-                self.egressd.stop(signal.SIGTERM, timeout=5)
-            except LabError:
-                pass
+        for r in self.daemon_runs:
+            r.shutdown(timeout=5)
         for p in reversed(self.procs):
             if p.poll() is None:
                 p.terminate()
@@ -630,3 +702,19 @@ class Lab:
         for name in reversed(self.namespaces):
             ns_delete(name)
         self.namespaces = []
+
+    def daemon_problems(self):
+        """After close(): one report per egressd daemon that died during the
+        test, exited non-zero on SIGTERM or hung on shutdown, with its log tail."""
+        out = []
+        for r in self.daemon_runs:
+            why = r.problem()
+            if why:
+                try:
+                    with open(r.egressd.log, errors="replace") as f:
+                        events = "".join(f.readlines()[-10:])
+                except OSError:
+                    events = ""
+                out.append("%s\n--- %s (tail):\n%s--- %s (tail):\n%s"
+                           % (why, r.stderr_path, r.tail(), r.egressd.log, events))
+        return out

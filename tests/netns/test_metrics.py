@@ -133,17 +133,49 @@ def test_counters_follow_traffic(anylab):
     anylab.assert_attacker_got_nothing()
 
 
+CONTROL_PORT = 9470
+
+
+def route_loopback_to(lab, ns, dev, src, via, target_ns, target_dev):
+    """Make ns send 127.0.0.1 to target_ns's loopback (policy route via
+    target_ns, route_localnet on both ends, as kube-proxy sets it), and listen
+    on target_ns's 127.0.0.1:CONTROL_PORT: the control proves the probe can
+    reach that loopback, so a refused scrape means something."""
+    lab.sysctl(target_ns, "net.ipv4.conf.all.route_localnet=1",
+               "net.ipv4.conf.%s.route_localnet=1" % target_dev)
+    lab.sysctl(ns, "net.ipv4.conf.all.route_localnet=1", "net.ipv4.conf.%s.route_localnet=1" % dev)
+    lab.ip_batch(ns, ["route add 127.0.0.1/32 via %s dev %s src %s table 100" % (via, dev, src),
+                      "rule add pref 10 to 127.0.0.1/32 lookup 100",
+                      "rule del pref 0", "rule add pref 20 lookup local"])
+    ctl = lab.spawn(target_ns, [L.PY, "-m", "http.server", "--bind", "127.0.0.1",
+                                str(CONTROL_PORT)])
+    L.wait_for(lambda: ":%d" % CONTROL_PORT in lab.ns_run(target_ns, ["ss", "-Hltn"]).stdout,
+               5, "the control listener")
+    p = X.scrape(lab, ns=ns, addr="127.0.0.1", port=CONTROL_PORT, timeout=4)
+    assert p.returncode == 0 and " 404 " in p.stdout.splitlines()[0], \
+        "control: %s cannot reach %s's loopback: %s%s" % (ns, target_ns, p.stdout, p.stderr)
+    return ctl
+
+
 def test_not_reachable_from_clients(gwlab):
     start(gwlab)
     assert X.scrape(gwlab).returncode == 0, "the scrape in egressd's namespace must work"
     ss = gwlab.ns_run(gwlab.gw, ["ss", "-Hltn"]).stdout
     listeners = [ln.split()[3] for ln in ss.splitlines() if ln.split()[3].endswith(":9469")]
-    assert listeners == ["127.0.0.1:9469"], ss
-    for ns, addr in ((gwlab.cli, "198.51.100.1"), (gwlab.cli, "127.0.0.1"),
-                     (gwlab.cli, "2001:db8:1::1"), (gwlab.net, "203.0.113.1")):
+    assert listeners == ["127.0.0.1%lo:9469"], ss  # bound to lo: see route_loopback_to
+    for ns, addr in ((gwlab.cli, "198.51.100.1"), (gwlab.cli, "2001:db8:1::1"),
+                     (gwlab.net, "203.0.113.1")):
         p = X.scrape(gwlab, ns=ns, addr=addr, timeout=4)
         assert p.returncode != 0, "metrics reachable at %s from %s:\n%s" % (addr, ns, p.stdout)
         assert "egressd_" not in p.stdout
+    # A client that routes 127.0.0.1 to the gateway reaches its loopback
+    # (control); the metrics listener there must still refuse it.
+    route_loopback_to(gwlab, gwlab.cli, "eth0", "198.51.100.10", "198.51.100.1", gwlab.gw,
+                      "inside0")
+    p = X.scrape(gwlab, ns=gwlab.cli, addr="127.0.0.1", timeout=4)
+    assert p.returncode != 0, "metrics reachable at the gateway's 127.0.0.1:\n" + p.stdout
+    assert "egressd_" not in p.stdout
+    assert X.scrape(gwlab).returncode == 0, "the scrape in egressd's namespace must still work"
 
 
 def test_listens_on_loopback_only_in_host_mode(hostlab):
@@ -151,11 +183,18 @@ def test_listens_on_loopback_only_in_host_mode(hostlab):
     assert X.scrape(hostlab).returncode == 0
     ss = hostlab.ns_run(hostlab.hst, ["ss", "-Hltn"]).stdout
     listeners = [ln.split()[3] for ln in ss.splitlines() if ln.split()[3].endswith(":9469")]
-    assert listeners == ["127.0.0.1:9469"], ss
+    assert listeners == ["127.0.0.1%lo:9469"], ss  # bound to lo: see route_loopback_to
     for ns, addr in ((hostlab.hst, "203.0.113.1"), (hostlab.net, "203.0.113.1")):
         p = X.scrape(hostlab, ns=ns, addr=addr, timeout=4)
         assert p.returncode != 0, "metrics reachable at %s from %s" % (addr, ns)
         assert "egressd_" not in p.stdout
+    # The fake internet routing 127.0.0.1 to the host (control: it reaches
+    # the host's loopback) still cannot scrape.
+    route_loopback_to(hostlab, hostlab.net, "eth0", "203.0.113.2", "203.0.113.1", hostlab.hst,
+                      "eth0")
+    p = X.scrape(hostlab, ns=hostlab.net, addr="127.0.0.1", timeout=4)
+    assert p.returncode != 0, "metrics reachable at the host's 127.0.0.1:\n" + p.stdout
+    assert "egressd_" not in p.stdout
 
 
 @pytest.mark.parametrize("enforce", [True, False], ids=["enforcing", "audit"])

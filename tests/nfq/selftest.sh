@@ -31,6 +31,12 @@ for t in ip nft curl conntrack dig dnsmasq $PY; do
 	command -v "$t" >/dev/null || { echo "selftest.sh: missing $t" >&2; exit 77; }
 done
 
+# Sanitizer reports (ASan, LSan, UBSan builds) of every nfq_selftest run go
+# to files of their own, checked at the end: a report fails the self-test
+# even when the process that wrote it exited 0 or was never waited for.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=__TMP__/asan"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=__TMP__/ubsan"
+
 C=egx-nfqc-$$
 S=egx-nfqs-$$
 GC=egx-nfqgc-$$ # gateway lab: client, gateway, server
@@ -40,6 +46,8 @@ NSS=("$C" "$S" "$GC" "$GW" "$GS")
 SRV=198.51.100.1
 CLI=198.51.100.10
 TMP=$(mktemp -d /tmp/egx-nfq.XXXXXX)
+ASAN_OPTIONS=${ASAN_OPTIONS//__TMP__/$TMP}
+UBSAN_OPTIONS=${UBSAN_OPTIONS//__TMP__/$TMP}
 PIDS=()
 FAILS=0
 PASSES=0
@@ -218,6 +226,9 @@ PIDS+=($CURLPID)
 check "slow transfer started" wait_for 5 eval "[ -s '$TMP/slow.out' ]"
 kill -TERM $RUNPID
 check "reader exited" wait_for 5 eval "! kill -0 $RUNPID 2>/dev/null"
+wait $RUNPID
+rc=$?
+check "reader exited 0 on SIGTERM (status $rc)" test $rc -eq 0
 grep '^stats' "$TMP/run.log" | sed 's/^/     /'
 check "reader saw no verdict errors, kernel dropped nothing, nothing left outstanding" \
 	grep -q 'queue_dropped 0 user_dropped 0 verdict_errors 0 bad 0 outstanding 0' "$TMP/run.log"
@@ -303,10 +314,22 @@ check "gw: new connection from outside dropped" eval '! gs curl -s -o /dev/null 
 check "gw: DNS from inside redirected to the listener" wait_for 5 \
 	eval "gc dig +short +time=1 +tries=1 @$GSRV test.example A | grep -qx 192.0.2.8"
 kill -TERM $GRUN0 $GRUN1
-wait $GRUN0 $GRUN1
+wait $GRUN0
+rc0=$?
+wait $GRUN1
+rc1=$?
+check "gw: both readers exited 0 on SIGTERM (status $rc0, $rc1)" test $rc0 -eq 0 -a $rc1 -eq 0
 check "gw: no verdict errors" eval "grep -q 'verdict_errors 0 ' '$TMP/grun0.log' && grep -q 'verdict_errors 0 ' '$TMP/grun1.log'"
 check "gw: delete removes all three tables" eval "gw '$BIN' --delete | grep -q deleted && ! gw nft list tables | grep -q egressd"
 check "gw: port 9 reachable again" gget 9 small /dev/null --max-time 3
+
+reports=$(ls "$TMP"/asan.* "$TMP"/ubsan.* 2>/dev/null)
+if [ -z "$reports" ]; then
+	ok "no sanitizer report from any nfq_selftest run"
+else
+	bad "sanitizer report(s) from nfq_selftest:"
+	for f in $reports; do echo "# $f"; sed 's/^/#   /' "$f" | head -n 60; done
+fi
 
 echo "selftest: $PASSES passed, $FAILS failed"
 [ $FAILS -eq 0 ]

@@ -139,8 +139,13 @@ check "install: shipped config passes egressd check" /usr/sbin/egressd check -c 
 check "install: allow.d exists and is empty" sh -c '[ -d /etc/egressd/allow.d ] && [ -z "$(ls -A /etc/egressd/allow.d)" ]'
 check "install: man egressd(8) and egressd.conf(5) render" \
 	sh -c 'man -l /usr/share/man/man8/egressd.8.gz >/dev/null && man -l /usr/share/man/man5/egressd.conf.5.gz >/dev/null'
-check "install: egressd.service not enabled" sh -c '[ "$(systemctl is-enabled egressd.service 2>/dev/null)" != enabled ]'
-check "install: egressd-rules.service not enabled" sh -c '[ "$(systemctl is-enabled egressd-rules.service 2>/dev/null)" != enabled ]'
+# `systemctl is-enabled` reads the unit files (no running systemd needed): the
+# answer must be exactly "disabled" (installed, not enabled); no systemctl, an
+# unknown unit or any other state fails.
+check "install: egressd.service installed and disabled" \
+	sh -c '[ "$(systemctl is-enabled egressd.service 2>&1)" = disabled ]'
+check "install: egressd-rules.service installed and disabled" \
+	sh -c '[ "$(systemctl is-enabled egressd-rules.service 2>&1)" = disabled ]'
 check "install: no egressd process was started" sh -c '! pgrep -f "^/usr/sbin/egressd( |$)"'
 check "install: no enablement symlinks" sh -c '! ls /etc/systemd/system/*.wants/egressd*.service'
 check "unit: systemd-analyze verify is silent" sh -c \
@@ -380,13 +385,21 @@ if [ $appliance = yes ]; then
 	t0=$SECONDS
 	if "$src/packaging/appliance/build.sh" "$rootfs" "$deb" >"$work/appliance.log" 2>&1; then
 		ok "appliance: mmdebstrap rootfs built ($((SECONDS - t0)) s)"
+		"$src/packaging/appliance/check.sh" "$rootfs" >"$work/appliance-check.log" 2>&1
+		crc=$? seen=0 bad=0
 		while IFS= read -r line; do
 			case "$line" in
-			"ok - "*) ok "${line#ok - }" ;;
-			"not ok - "*) nok "${line#not ok - }" ;;
+			"ok - "*) ok "${line#ok - }"; seen=$((seen + 1)) ;;
+			"not ok - "*) nok "${line#not ok - }"; seen=$((seen + 1)); bad=$((bad + 1)) ;;
 			"#"*) echo "$line" ;;
+			*) echo "# $line" ;;
 			esac
-		done < <("$src/packaging/appliance/check.sh" "$rootfs" 2>&1)
+		done <"$work/appliance-check.log"
+		# check.sh exits 1 iff a check failed: any other outcome (killed, a
+		# shell error, no checks at all) is a failure of its own.
+		if (((crc != 0 && bad == 0) || (crc == 0 && bad != 0) || seen == 0)); then
+			nok "appliance: check.sh exited $crc after $seen checks ($bad failed)"
+		fi
 	else
 		nok "appliance: mmdebstrap rootfs built"
 		tail -n 20 "$work/appliance.log" | sed 's/^/# /'

@@ -9,7 +9,8 @@ what reaches its sockets in order; this sees every segment that crossed the
 filter, in any order, duplicated or not. Writes JSON to --record when ready
 ({"ready": true, "packets": []}) and again on SIGTERM / SIGINT or after
 --max-seconds: {"packets": [{"src", "dst", "proto", "sport", "dport",
-"flags", "payload", "fragment", "head", "ttl" (TTL / hop limit), "t" (wall clock)}], "payload_bytes": N}.
+"flags", "payload", "fragment", "head", "ttl" (TTL / hop limit), "t" (wall clock), "ext" (IPv6: the
+extension headers walked)}], "payload_bytes": N}.
 """
 import argparse
 import json
@@ -74,7 +75,10 @@ def parse(frame, watch):
         dst = socket.inet_ntop(socket.AF_INET6, ip[24:40])
         body = ip[40:40 + plen]
         first = True
+        rec["ext"] = []  # the extension headers walked, in order (their protocol numbers)
         for _ in range(16):  # walk the extension chain, bounded
+            if proto in (0, 43, 44, 51, 60):
+                rec["ext"].append(proto)
             if proto in (0, 43, 60) and len(body) >= 2:
                 nxt, hlen = body[0], (body[1] + 1) * 8
             elif proto == 51 and len(body) >= 2:
