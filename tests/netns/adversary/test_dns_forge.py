@@ -46,8 +46,6 @@ def start(lab, upstream):
     return e.start()
 
 
-@pytest.mark.xfail(strict=True, reason="leaks on main: a forged upstream answer binds the "
-                   "name to the attacker and the TLS flow to it is allowed")
 @pytest.mark.parametrize("via", ["raw", "packet"])
 @pytest.mark.parametrize("fam", ["4", "6"])
 def test_forged_upstream_answer(hostlab, fam, via):
