@@ -352,12 +352,48 @@ static void lookup_randomises_and_checks(void **state)
 	assert_int_equal(resolver_case_mismatches(f->r), 2);
 }
 
+/* [dns] max_ttl: every TTL above it in an answer to a client is clamped, OPT's is not. */
+static void clamp_ttls_answer_authority_additional(void **state)
+{
+	uint8_t q[128], a[256];
+	size_t n = build_query(q, sizeof(q), 7, "x.example", 1);
+	size_t len = make_answer(q, n, a, false); /* one A, TTL 300 */
+
+	(void)state;
+	/* TTL 86400 on the A; then an authority record with TTL 100
+	 * (uncompressed owner name), then OPT with a "TTL" of 0xffffffff */
+	a[len - 10] = 0;
+	a[len - 9] = 1;
+	a[len - 8] = 0x51;
+	a[len - 7] = 0x80;
+	const uint8_t ns[] = {1, 'x', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 5, 0, 1,
+	                      0, 0, 0, 100, 0, 2, 0xc0, 12};
+	memcpy(a + len, ns, sizeof(ns));
+	len += sizeof(ns);
+	const uint8_t opt[] = {0, 0, 41, 0x10, 0, 0xff, 0xff, 0xff, 0xff, 0, 0};
+	memcpy(a + len, opt, sizeof(opt));
+	len += sizeof(opt);
+	a[9] = 1;  /* nscount */
+	a[11] = 1; /* arcount */
+	resolver_clamp_ttls(a, len, 3600);
+	size_t ttl_a = n + 6;
+	assert_memory_equal(a + ttl_a, "\x00\x00\x0e\x10", 4); /* 3600 */
+	assert_memory_equal(a + n + 16 + 15, "\x00\x00\x00\x64", 4);   /* 100 kept */
+	assert_memory_equal(a + len - 6, "\xff\xff\xff\xff", 4);         /* OPT untouched */
+	/* 0: nothing changes; a truncated message: no write past it */
+	resolver_clamp_ttls(a, len, 0);
+	assert_memory_equal(a + ttl_a, "\x00\x00\x0e\x10", 4);
+	resolver_clamp_ttls(a, n + 8, 60); /* cut inside the first record */
+	assert_memory_equal(a + ttl_a, "\x00\x00\x0e\x10", 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(qname_len_plain_names_only),
 	    cmocka_unit_test(case_randomise_letters_only),
 	    cmocka_unit_test(question_is_exact),
+	    cmocka_unit_test(clamp_ttls_answer_authority_additional),
 	    cmocka_unit_test_setup_teardown(send_randomises_case_and_restores_it, setup, teardown),
 	    cmocka_unit_test_setup_teardown(forged_case_dropped_real_answer_taken, setup, teardown),
 	    cmocka_unit_test_setup_teardown(forged_case_alone_fails, setup, teardown),
