@@ -181,6 +181,24 @@ static void render_local_in(FILE *f, const struct rules_params *p)
 	fprintf(f, "\t}\n");
 }
 
+/*
+ * Gateway: a client spoofing the upstream's address to the resolver port of
+ * the gateway itself reaches the input hook on the inside interface. What
+ * arrives there from an address the gateway would not route back through
+ * the inside (reverse path) is dropped, UDP and TCP; DHCP from 0.0.0.0 to
+ * a server on the gateway stays.
+ */
+static void render_inside_in(FILE *f, const struct rules_params *p)
+{
+	fprintf(f, "\tchain local_in {\n");
+	fprintf(f, "\t\ttype filter hook input priority filter; policy accept;\n");
+	fprintf(f, "\t\tiifname \"%s\" udp dport 67 accept\n", p->inside);
+	fprintf(f, "\t\tiifname \"%s\" meta l4proto { udp, tcp } fib saddr . iif oif missing "
+	           "drop\n",
+	        p->inside);
+	fprintf(f, "\t}\n");
+}
+
 static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend b)
 {
 	const char *hook = p->gateway ? "forward" : "output";
@@ -334,6 +352,8 @@ static char *render(const struct rules_params *p, enum rules_backend b)
 	render_dns(f, p);
 	if (!p->gateway)
 		render_local_in(f, p);
+	else
+		render_inside_in(f, p);
 	fprintf(f, "}\n");
 	if (fclose(f) != 0) {
 		free(text);

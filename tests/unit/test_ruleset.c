@@ -312,7 +312,7 @@ static void marks_are_distinct_and_masked(void **state)
 	}
 }
 
-/* Issue 9, class 6: forged sources to local addresses (host mode only). */
+/* Issue 9, class 6: forged sources to the host's (gateway's) own addresses. */
 static void local_spoof(void **state)
 {
 	static const char udp[] = "\"lo\" fib saddr type != local meta l4proto udp drop\n";
@@ -343,11 +343,17 @@ static void local_spoof(void **state)
 		free(pre);
 		free(t);
 	}
+	/* gateway: reverse path on the inside, for the gateway's own sockets */
 	p = gateway_params();
 	t = rules_render(&p, RULES_NFT);
 	assert_non_null(t);
 	assert_absent(t, "fib saddr type != local");
-	assert_null(chain(t, "local_in"));
+	in = chain(t, "local_in");
+	at(in, "type filter hook input priority filter; policy accept;");
+	assert_true(at(in, "iifname \"eth1\" udp dport 67 accept") <
+	            at(in, "iifname \"eth1\" meta l4proto { udp, tcp } fib saddr . iif oif missing "
+	                   "drop\n"));
+	free(in);
 	free(t);
 }
 

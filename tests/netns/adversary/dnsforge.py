@@ -59,9 +59,13 @@ def proc_ports(upstream):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--upstream", required=True)
-    ap.add_argument("--name", required=True)
-    ap.add_argument("--addr", required=True)
-    ap.add_argument("--local", required=True, help="our address, if /proc shows a wildcard")
+    ap.add_argument("--list-ports", action="store_true",
+                    help="only print the ports of /proc/net/udp{,6} connected to --upstream")
+    ap.add_argument("--name")
+    ap.add_argument("--addr")
+    ap.add_argument("--local", help="our address, if /proc shows a wildcard")
+    ap.add_argument("--port", type=int, help="the resolver's port, known (from another "
+                    "host: found by a scan); /proc is not read")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--via", choices=["raw", "packet"], default="raw",
@@ -69,6 +73,11 @@ def main():
                          "written to lo with AF_PACKET (straight to input)")
     ap.add_argument("--rate", type=int, default=40000, help="packets per second at most")
     a = ap.parse_args()
+    if a.list_ports:
+        print(json.dumps(proc_ports(a.upstream)))
+        return
+    if not (a.name and a.addr and a.local):
+        ap.error("--name, --addr and --local are needed")
     t0 = time.monotonic()
     fam = socket.AF_INET6 if ":" in a.upstream else socket.AF_INET
     target = ipaddress.ip_address(a.addr)
@@ -81,7 +90,7 @@ def main():
     cs.setblocking(False)
     cs.sendto(query, (a.upstream, 53))
 
-    ports = []
+    ports = [(a.local, a.port)] if a.port else []
     while not ports and time.monotonic() - t0 < 1:
         ports = proc_ports(a.upstream)
         if not ports:
