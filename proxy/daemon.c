@@ -356,6 +356,7 @@ static void collect(void *arg, struct metrics_snapshot *s)
 		s->queue_dropped += qs.queue_dropped + qs.user_dropped;
 	}
 	s->log_write_errors = log_write_errors();
+	s->dns_answers_dropped = resolver_case_mismatches(d->resolver);
 	s->bindings = bind_count(d->bindings);
 	struct engine_stats es;
 	memset(&es, 0, sizeof(es));
