@@ -65,7 +65,7 @@ struct resolver {
 	bool destroying; /* inside ares_destroy(): no rescheduling */
 	uint16_t port_lo, port_hi; /* our source ports, outside the ephemeral range; 0: none */
 	uint8_t rnd[256];          /* getrandom() pool: source ports, 0x20 case bits */
-	size_t rnd_left;
+	size_t rnd_fill, rnd_left; /* bytes in the pool, of which not used yet */
 	uint64_t sig_key;          /* keys the question signatures */
 	uint32_t *sent_sig;        /* [query ID]: signature of the question sent with it; 0: none */
 	uint64_t case_mismatches;
@@ -194,16 +194,19 @@ static int resolver_random(struct resolver *r, void *out, size_t n)
 {
 	uint8_t *o = out;
 
-	while (n) {
+	for (int tries = 0; n; ) {
 		if (r->rnd_left == 0) {
 			ssize_t got = getrandom(r->rnd, sizeof(r->rnd), 0);
-			if (got < 0)
-				return -errno;
-			r->rnd_left = (size_t)got;
+			if (got <= 0) {
+				if ((got == 0 || errno == EINTR) && ++tries < 8)
+					continue;
+				return got < 0 ? -errno : -EIO;
+			}
+			r->rnd_fill = r->rnd_left = (size_t)got;
 			continue;
 		}
 		size_t k = n < r->rnd_left ? n : r->rnd_left;
-		memcpy(o, r->rnd + sizeof(r->rnd) - r->rnd_left, k);
+		memcpy(o, r->rnd + (r->rnd_fill - r->rnd_left), k);
 		r->rnd_left -= k;
 		o += k;
 		n -= k;
