@@ -30,6 +30,8 @@
 #define CONF_DEFAULT_METRICS_PORT 9469
 #define CONF_DEFAULT_GRACE_S 60
 #define CONF_MAX_GRACE_S 86400
+#define CONF_MAX_MAX_TTL_S 604800
+#define CONF_DEFAULT_MAX_TTL_S 3600
 #define CONF_MAX_THREADS 16
 
 struct conf_parse;
@@ -406,6 +408,18 @@ static void set_dns_tries(struct conf_parse *st, const char *key, const char *v)
 	st->c->dns_tries = (unsigned)n;
 }
 
+/* A binding lives at most this long, whatever TTL the answer claims (then grace). */
+static void set_dns_max_ttl(struct conf_parse *st, const char *key, const char *v)
+{
+	unsigned long s;
+
+	if (!conf_parse_uint(v, CONF_MAX_MAX_TTL_S, &s) || s < 1) {
+		conf_bad(st, key, v, "seconds, 1..604800");
+		return;
+	}
+	st->c->engine.bind_max_ttl = (uint32_t)s;
+}
+
 static void set_tls_unknown_ip(struct conf_parse *st, const char *key, const char *v)
 {
 	bool verify = st->c->engine.unknown_ip == UNKNOWN_IP_VERIFY;
@@ -481,6 +495,7 @@ static const struct conf_key conf_keys[] = {
     {"dns", "grace", set_dns_grace},
     {"dns", "timeout", set_dns_timeout},
     {"dns", "tries", set_dns_tries},
+    {"dns", "max_ttl", set_dns_max_ttl},
     {"tls", "unknown_ip", set_tls_unknown_ip},
     {"tls", "ech", set_tls_ech},
     {"quic", "policy", set_quic_policy},
@@ -642,6 +657,7 @@ struct conf *conf_new_defaults(void)
 	c->engine.ech = ECH_OUTER;
 	c->engine.quic_inspect = false;
 	c->engine.bind_grace_ns = (uint64_t)CONF_DEFAULT_GRACE_S * 1000000000ULL;
+	c->engine.bind_max_ttl = CONF_DEFAULT_MAX_TTL_S;
 	c->dns_timeout_ms = 1500;
 	c->dns_tries = 2;
 	c->log_file = strdup("-");

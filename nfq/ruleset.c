@@ -149,6 +149,56 @@ static void render_link_local(FILE *f)
 	fprintf(f, "\t\tudp sport 546 udp dport 547 ip6 daddr ff02::1:2 accept\n");
 }
 
+/*
+ * Host mode: a packet this host sends to itself (it leaves through lo) with a
+ * source address that is not the host's own was forged: a process with
+ * CAP_NET_RAW posing as the upstream resolver to our resolver's port (issue 9,
+ * class 6). Dropped for UDP and for TCP that is not a reset: the resets our
+ * own `reject with tcp reset` statements send to local sockets carry the
+ * remote peer's address and leave through lo too, and must stay. A forged
+ * reset can only cut a connection, never bind a name.
+ */
+static void render_local_spoof(FILE *f, const char *dir)
+{
+	fprintf(f, "\t\t%s \"lo\" fib saddr type != local meta l4proto udp drop\n", dir);
+	fprintf(f, "\t\t%s \"lo\" fib saddr type != local tcp flags & rst == 0 drop\n", dir);
+}
+
+/*
+ * The same on input, for what never passes the output hook: a frame written
+ * to lo with an AF_PACKET socket. Replies of the DNS our dns chain redirected
+ * to our listener arrive here with the original server as their source (the
+ * NAT is undone after output): those are accepted first (when there is a
+ * dns chain).
+ */
+static void render_local_in(FILE *f, const struct rules_params *p)
+{
+	fprintf(f, "\tchain local_in {\n");
+	fprintf(f, "\t\ttype filter hook input priority filter; policy accept;\n");
+	if (p->dns_v4.family == ADDR_V4 || p->dns_v6.family == ADDR_V6)
+		fprintf(f, "\t\tiif \"lo\" ct status dnat accept\n");
+	render_local_spoof(f, "iif");
+	fprintf(f, "\t}\n");
+}
+
+/*
+ * Gateway: a client spoofing the upstream's address to the resolver port of
+ * the gateway itself reaches the input hook on the inside interface. What
+ * arrives there from an address the gateway would not route back through
+ * the inside (reverse path) is dropped, UDP and TCP; DHCP from 0.0.0.0 to
+ * a server on the gateway stays.
+ */
+static void render_inside_in(FILE *f, const struct rules_params *p)
+{
+	fprintf(f, "\tchain local_in {\n");
+	fprintf(f, "\t\ttype filter hook input priority filter; policy accept;\n");
+	fprintf(f, "\t\tiifname \"%s\" udp dport 67 accept\n", p->inside);
+	fprintf(f, "\t\tiifname \"%s\" meta l4proto { udp, tcp } fib saddr . iif oif missing "
+	           "drop\n",
+	        p->inside);
+	fprintf(f, "\t}\n");
+}
+
 static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend b)
 {
 	const char *hook = p->gateway ? "forward" : "output";
@@ -157,7 +207,8 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 	fprintf(f, "\tchain pre {\n");
 	fprintf(f, "\t\ttype filter hook %s priority filter; policy accept;\n", hook);
 	if (!p->gateway) {
-		/* loopback first: the TCP resets our own reject statements
+		render_local_spoof(f, "oif");
+		/* loopback next: the TCP resets our own reject statements
 		 * send to local sockets leave through this hook, on lo, with
 		 * the DENY-marked conntrack attached */
 		fprintf(f, "\t\toif \"lo\" accept\n");
@@ -304,6 +355,10 @@ static char *render(const struct rules_params *p, enum rules_backend b)
 	render_pre(f, p, b);
 	render_post(f, p);
 	render_dns(f, p);
+	if (!p->gateway)
+		render_local_in(f, p);
+	else
+		render_inside_in(f, p);
 	fprintf(f, "}\n");
 	if (fclose(f) != 0) {
 		free(text);

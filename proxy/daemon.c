@@ -358,6 +358,7 @@ static void collect(void *arg, struct metrics_snapshot *s)
 		s->queue_dropped += qs.queue_dropped + qs.user_dropped;
 	}
 	s->log_write_errors = log_write_errors();
+	s->dns_answers_dropped = resolver_case_mismatches(d->resolver);
 	s->bindings = bind_count(d->bindings);
 	struct engine_stats es;
 	memset(&es, 0, sizeof(es));
@@ -500,6 +501,7 @@ static void reload(struct daemon *d)
 	d->in_engine--;
 	if (d->dnsd)
 		dnsd_set_engine(d->dnsd, d->engine, d->conf->dns_deny_rcode);
+	resolver_set_max_ttl(d->resolver, d->ecfg.bind_max_ttl);
 	policy_free(d->policy);
 	d->policy = np;
 	np = NULL;
@@ -657,7 +659,8 @@ static int start(struct daemon *d)
 		d->nqueues = i + 1;
 	}
 
-	struct resolver_opts ropts = {.timeout_ms = c->dns_timeout_ms, .tries = c->dns_tries};
+	struct resolver_opts ropts = {.timeout_ms = c->dns_timeout_ms, .tries = c->dns_tries,
+	                              .max_ttl = c->engine.bind_max_ttl};
 	d->resolver =
 	    resolver_new_opts(d->base, c->dns_upstream, c->ndns_upstream, MARK_SELF, &ropts, err,
 	                      sizeof(err));

@@ -90,6 +90,13 @@ int metrics_render(const struct metrics_snapshot *s, struct evbuffer *out)
 	         "Event log lines lost to failed or short writes.") < 0)
 		return -ENOMEM;
 	ADD("egressd_log_write_errors_total %llu\n", (unsigned long long)s->log_write_errors);
+
+	if (head(out, "egressd_dns_answers_dropped_total", "counter",
+	         "Upstream DNS answers dropped because their question was not the one sent "
+	         "(0x20 case): forged, or an upstream that does not keep the case.") < 0)
+		return -ENOMEM;
+	ADD("egressd_dns_answers_dropped_total %llu\n",
+	    (unsigned long long)s->dns_answers_dropped);
 	return 0;
 }
 

@@ -24,6 +24,7 @@ struct metrics_snapshot {
 	uint64_t log_write_errors;
 	uint64_t bindings;
 	uint64_t flows_tracked;
+	uint64_t dns_answers_dropped; /* upstream answers whose question was not ours (0x20) */
 };
 
 typedef void (*metrics_collect_fn)(void *arg, struct metrics_snapshot *out);

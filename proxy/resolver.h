@@ -22,6 +22,7 @@ struct resolver *resolver_new(struct event_base *base, const struct conf_endpoin
 struct resolver_opts {
 	unsigned timeout_ms;
 	unsigned tries;
+	uint32_t max_ttl; /* [dns] max_ttl: TTLs in answers to clients clamped to it; 0: kept */
 };
 struct resolver *resolver_new_opts(struct event_base *base, const struct conf_endpoint *servers,
                                    size_t n, uint32_t sockmark, const struct resolver_opts *opts,
@@ -43,5 +44,24 @@ typedef void (*resolver_addr_fn)(void *arg, const char *name, const struct dns_a
                                  size_t n);
 /* 0: fn will be called exactly once (maybe before this returns); -errno: never. */
 int resolver_lookup(struct resolver *r, const char *name, resolver_addr_fn fn, void *arg);
+
+/*
+ * Forged answers (0x20, see resolver.c). Exposed for the unit tests:
+ * resolver_qname_len: wire length of the one question's name of msg (a
+ * plain name: labels, no pointer; root label included), 0 if there is not
+ * exactly one or it is not plain. resolver_case_randomise: the letters of
+ * the wire-form name (len bytes) take the case of successive bits (1 =
+ * upper). resolver_question_is: msg's one question name is qname, byte for
+ * byte (case included).
+ */
+size_t resolver_qname_len(const uint8_t *msg, size_t len);
+void resolver_case_randomise(uint8_t *name, size_t len, const uint8_t *bits);
+bool resolver_question_is(const uint8_t *msg, size_t len, const uint8_t *qname, size_t qn_len);
+/* The same clamp later (reload). */
+void resolver_set_max_ttl(struct resolver *r, uint32_t max_ttl);
+/* Every TTL of msg (not OPT's) above max_ttl becomes max_ttl; a malformed rest stays as is. */
+void resolver_clamp_ttls(uint8_t *msg, size_t len, uint32_t max_ttl);
+/* Answers dropped because their question was not the one sent (forged?). */
+uint64_t resolver_case_mismatches(const struct resolver *r);
 
 #endif

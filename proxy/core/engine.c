@@ -152,7 +152,7 @@ void engine_config_defaults(struct engine_config *c)
 	    .flow_idle_ns = 30 * NS_PER_S,
 	    .bind_grace_ns = 60 * NS_PER_S,
 	    .bind_min_ttl = 0,
-	    .bind_max_ttl = 86400,
+	    .bind_max_ttl = 3600, /* [dns] max_ttl (issue 9, class 6) */
 	    .hold_packets_total = 2048,
 	    .hold_packets_source = 256,
 	    .bare_flows_source = 512,

@@ -71,7 +71,7 @@ struct engine_config {
 	size_t max_flows;             /* tracked flows (default 65536) */
 	uint64_t flow_idle_ns;        /* forget undecided flows idle this long (default 30 s) */
 	uint64_t bind_grace_ns;       /* added to DNS TTLs (default 60 s) */
-	uint32_t bind_min_ttl, bind_max_ttl; /* clamp answer TTLs (defaults 0 / 86400) */
+	uint32_t bind_min_ttl, bind_max_ttl; /* clamp answer TTLs (defaults 0 / 3600: [dns] max_ttl) */
 	/* Registrable domain of name (libpsl in the shell), for look-alikes; may be NULL. */
 	const char *(*registrable)(const char *name, void *arg);
 	void *registrable_arg;

@@ -128,7 +128,8 @@ def test_crafted_queries_refused(anylab, questions):
     assert r.get("rcode") == "REFUSED", r
     assert r.get("answers") == []
     with open(anylab.dir + "/dnsmasq.log", errors="replace") as f:
-        upstream = "\n".join(x for x in f if "query[" in x)
+        # lowercase: upstream queries leave in random case (0x20)
+        upstream = "\n".join(x for x in f if "query[" in x).lower()
     assert "version.bind" not in upstream
     assert "attacker.example" not in upstream
     anylab.assert_attacker_got_nothing()

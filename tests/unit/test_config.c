@@ -1122,6 +1122,35 @@ static void test_diag(void **state)
 	diag_clear(&d);
 }
 
+/* [dns] max_ttl (issue 9, class 6): default 3600, seconds 1..604800. */
+static void test_dns_max_ttl(void **state)
+{
+	(void)state;
+	struct conf *c = load_ok("[egressd]\nmode = host\n");
+	assert_int_equal(c->engine.bind_max_ttl, 3600);
+	conf_free(c);
+	c = load_ok("[egressd]\nmode = host\n[dns]\nmax_ttl = 300\n");
+	assert_int_equal(c->engine.bind_max_ttl, 300);
+	conf_free(c);
+	c = load_ok("[egressd]\nmode = host\n[dns]\nmax_ttl = 604800\n");
+	assert_int_equal(c->engine.bind_max_ttl, 604800);
+	conf_free(c);
+
+	struct diag d = {0};
+	const char *p = tpath("egressd.conf");
+	const char *bad[] = {"0", "604801", "1h"};
+	for (size_t i = 0; i < 3; i++) {
+		char text[128];
+		snprintf(text, sizeof(text), "[egressd]\nmode = host\n[dns]\nmax_ttl = %s\n", bad[i]);
+		load_bad(text, &d);
+		assert_true(has_line(&d,
+		                     "%s:4: bad value \"%s\" for max_ttl (expected seconds, 1..604800)",
+		                     p, bad[i]));
+		assert_int_equal(d.errors, 1);
+		diag_clear(&d);
+	}
+}
+
 int main(void)
 {
 	/* no local multi-tenant list from the machine running the tests */
@@ -1142,6 +1171,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_allow_items, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_presets_clean, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_shipped_conf, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dns_max_ttl, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

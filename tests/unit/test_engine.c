@@ -1892,6 +1892,58 @@ static void test_engine_reset(void **state)
 	teardown_h(h);
 }
 
+/* Issue 9, class 6: [dns] max_ttl. A binding lives at most max_ttl (then the
+ * grace) whatever TTL the answer claims, from the DNS path and the lookup path. */
+static void tweak_max_ttl(struct engine_config *c)
+{
+	c->bind_max_ttl = 600;
+}
+
+static void test_max_ttl_clamp(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	struct addr cl = A("192.0.2.1");
+	struct addr bound = A("198.51.100.77");
+	uint8_t msg[512], ans[512];
+	struct dns_query q;
+
+	assert_int_equal(h->cfg.bind_max_ttl, 3600); /* the default, SPEC.md */
+	size_t n = build_query(msg, 7, "api.example.com", DNS_TYPE_A, 1);
+	assert_int_equal(engine_dns_query(h->e, msg, n, &cl, 5353, &q, S), DNS_FORWARD);
+	memcpy(ans, msg, n);
+	put16(ans + 2, 0x8180);
+	put16(ans + 6, 1);
+	size_t o = n;
+	put16(ans + o, 0xc00c);
+	put16(ans + o + 2, DNS_TYPE_A);
+	put16(ans + o + 4, 1);
+	put32(ans + o + 6, 0x7fffffff); /* the longest TTL an answer can claim */
+	put16(ans + o + 10, 4);
+	memcpy(ans + o + 12, (uint8_t[]){198, 51, 100, 77}, 4);
+	o += 16;
+	engine_dns_answer(h->e, &q, ans, o, &cl, S);
+	uint64_t end = S + 3600 * S + h->cfg.bind_grace_ns;
+	assert_true(bind_has(h->b, &bound, "api.example.com", end - 1));
+	assert_false(bind_has(h->b, &bound, "api.example.com", end + 1));
+	teardown_h(h);
+
+	h = setup_with(tweak_max_ttl);
+	struct dns_addr a[1] = {{A("198.51.100.78"), 86400}};
+	struct addr bound2 = A("198.51.100.78");
+	engine_resolved(h->e, "api.example.com", a, 1, S);
+	end = S + 600 * S + h->cfg.bind_grace_ns;
+	assert_true(bind_has(h->b, &bound2, "api.example.com", end - 1));
+	assert_false(bind_has(h->b, &bound2, "api.example.com", end + 1));
+	/* a shorter TTL is kept */
+	struct dns_addr c[1] = {{A("198.51.100.79"), 30}};
+	engine_resolved(h->e, "api.example.com", c, 1, 2 * S);
+	end = 2 * S + 30 * S + h->cfg.bind_grace_ns;
+	assert_true(bind_has(h->b, &c[0].addr, "api.example.com", end - 1));
+	assert_false(bind_has(h->b, &c[0].addr, "api.example.com", end + 1));
+	teardown_h(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1935,6 +1987,7 @@ int main(void)
 	    cmocka_unit_test(test_table_full),
 	    cmocka_unit_test(test_dns_guard),
 	    cmocka_unit_test(test_set_policy),
+	    cmocka_unit_test(test_max_ttl_clamp),
 	};
 	return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }

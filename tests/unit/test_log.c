@@ -352,6 +352,7 @@ static void test_metrics_render(void **state)
 	s.bindings = 11;
 	s.flows_tracked = 12;
 	s.log_write_errors = 1;
+	s.dns_answers_dropped = 13;
 	struct evbuffer *b = evbuffer_new();
 	assert_int_equal(metrics_render(&s, b), 0);
 	size_t n = evbuffer_get_length(b);
@@ -373,6 +374,8 @@ static void test_metrics_render(void **state)
 	    "# TYPE egressd_bindings gauge\n",
 	    "egressd_flows_tracked 12\n",
 	    "egressd_log_write_errors_total 1\n",
+	    "# TYPE egressd_dns_answers_dropped_total counter\n",
+	    "egressd_dns_answers_dropped_total 13\n",
 	    "egressd_build_info{version=\"" EGRESSD_VERSION "\"} 1\n",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)

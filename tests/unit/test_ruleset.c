@@ -318,6 +318,51 @@ static void marks_are_distinct_and_masked(void **state)
 	}
 }
 
+/* Issue 9, class 6: forged sources to the host's (gateway's) own addresses. */
+static void local_spoof(void **state)
+{
+	static const char udp[] = "\"lo\" fib saddr type != local meta l4proto udp drop\n";
+	static const char tcp[] = "\"lo\" fib saddr type != local tcp flags & rst == 0 drop\n";
+	char o_udp[80], o_tcp[80], i_udp[80], i_tcp[80];
+	struct rules_params p = host_params();
+	char *t, *pre, *in;
+
+	(void)state;
+	snprintf(o_udp, sizeof(o_udp), "oif %s", udp);
+	snprintf(o_tcp, sizeof(o_tcp), "oif %s", tcp);
+	snprintf(i_udp, sizeof(i_udp), "iif %s", udp);
+	snprintf(i_tcp, sizeof(i_tcp), "iif %s", tcp);
+	for (int b = RULES_NFT; b <= RULES_XT; b++) {
+		t = rules_render(&p, (enum rules_backend)b);
+		assert_non_null(t);
+		pre = chain(t, "pre");
+		/* before anything accepts loopback, and never a reset (ours pass) */
+		assert_true(at(pre, o_udp) < at(pre, "oif \"lo\" accept"));
+		assert_true(at(pre, o_tcp) < at(pre, "oif \"lo\" accept"));
+		in = chain(t, "local_in");
+		at(in, "type filter hook input priority filter; policy accept;");
+		/* the replies of DNS redirected to our listener carry the server's address */
+		assert_true(at(in, "iif \"lo\" ct status dnat accept") < at(in, i_udp));
+		at(in, i_tcp);
+		assert_absent(in, "reset");
+		free(in);
+		free(pre);
+		free(t);
+	}
+	/* gateway: reverse path on the inside, for the gateway's own sockets */
+	p = gateway_params();
+	t = rules_render(&p, RULES_NFT);
+	assert_non_null(t);
+	assert_absent(t, "fib saddr type != local");
+	in = chain(t, "local_in");
+	at(in, "type filter hook input priority filter; policy accept;");
+	assert_true(at(in, "iifname \"eth1\" udp dport 67 accept") <
+	            at(in, "iifname \"eth1\" meta l4proto { udp, tcp } fib saddr . iif oif missing "
+	                   "drop\n"));
+	free(in);
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -333,6 +378,7 @@ int main(void)
 	    cmocka_unit_test(refused_params),
 	    cmocka_unit_test(backend_names),
 	    cmocka_unit_test(marks_are_distinct_and_masked),
+	    cmocka_unit_test(local_spoof),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
