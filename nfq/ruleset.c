@@ -123,6 +123,29 @@ static void render_self(FILE *f)
 	fprintf(f, "\t}\n");
 }
 
+/*
+ * An INSPECT connection (allowed plain HTTP): replies and client packets
+ * without payload pass here; every client byte of payload is still queued.
+ * "Without payload" is read from the lengths: IPv4 without options and
+ * total length = 20 + TCP header; IPv6 with TCP as the first next header
+ * (no extension headers) and payload length = TCP header.
+ */
+static void render_inspect(FILE *f)
+{
+	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x ct direction reply accept\n", MARK_MASK,
+	        MARK_INSPECT);
+	for (unsigned doff = 5; doff <= 15; doff++)
+		fprintf(f,
+		        "\t\tct mark & 0x%08x == 0x%08x ip hdrlength 5 tcp doff %u ip length %u "
+		        "accept\n",
+		        MARK_MASK, MARK_INSPECT, doff, 20 + 4 * doff);
+	for (unsigned doff = 5; doff <= 15; doff++)
+		fprintf(f,
+		        "\t\tct mark & 0x%08x == 0x%08x ip6 nexthdr tcp tcp doff %u ip6 length %u "
+		        "accept\n",
+		        MARK_MASK, MARK_INSPECT, doff, 4 * doff);
+}
+
 static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend b)
 {
 	const char *hook = p->gateway ? "forward" : "output";
@@ -145,6 +168,7 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x meta l4proto tcp reject with tcp reset\n",
 	        MARK_MASK, MARK_DENY);
 	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_DENY);
+	render_inspect(f);
 	if (p->gateway) {
 		/* Traffic that neither comes from nor goes to the inside is not ours
 		 * (other interfaces, other egressd run tables on the same hook). */
@@ -205,6 +229,10 @@ static void render_post(FILE *f, const struct rules_params *p)
 	        MARK_MASK, MARK_DENY);
 	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_DENY);
 	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_PASS);
+	fprintf(f,
+	        "\t\tmeta mark & 0x%08x == 0x%08x ct mark set ct mark & 0x%08x | 0x%08x "
+	        "accept\n",
+	        MARK_MASK, MARK_INSPECT, ~MARK_MASK, MARK_INSPECT);
 	fprintf(f, "\t}\n");
 }
 

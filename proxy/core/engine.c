@@ -526,6 +526,8 @@ struct decision {
 	size_t extra_len;
 };
 
+static int http_insp_start(struct engine *e, struct flow *f, struct decision *d, uint64_t now);
+
 /* Decide f: event, verdict to every held packet, flow moves to the decided list. */
 static void flow_decide(struct engine *e, struct flow *f, const struct decision *din, uint64_t now)
 {
@@ -553,6 +555,19 @@ static void flow_decide(struct engine *e, struct flow *f, const struct decision 
 	ev.enforced = d->allow || e->cfg.enforce;
 	enum verdict v = VERDICT_ALLOW;
 	char redacted[NAME_MAX_LEN + 16];
+	int insp = d->allow ? http_insp_start(e, f, d, now) : 0;
+	if (insp > 0) {
+		v = VERDICT_INSPECT;
+	} else if (insp < 0) {
+		/* a later head in the held bytes was refused: d now says why */
+		ev.kind = EVENT_DENY;
+		ev.name = f->name;
+		ev.reason = d->reason;
+		ev.detail = d->detail;
+		ev.rule = NULL;
+		ev.enforced = e->cfg.enforce;
+		d->allow = false;
+	}
 	if (!d->allow) {
 		ev.ind.bits = d->ind;
 		if (f->quic)
@@ -826,6 +841,210 @@ static void try_decide_stream(struct engine *e, struct flow *f, uint64_t now)
 		return;
 	}
 	decide_other(e, f, now);
+}
+
+
+/* ---- plain HTTP: every request head of the connection is decided ---- */
+
+/*
+ * A plain HTTP connection, once its first request is allowed, gets
+ * VERDICT_INSPECT: the ruleset passes replies and bare ACKs in the kernel
+ * and queues every client segment with payload. Those are read in sequence
+ * order through http_stream_next, so every request head (keep-alive,
+ * pipelining) has its Host checked like the first one: allowed on the port
+ * and bound to the destination. A segment ahead of the stream is dropped
+ * (the client sends it again in order); one that is all old passes (its
+ * bytes were judged when first seen). The tail of an unfinished head is
+ * kept: the server cannot act on a head before its end, which comes in a
+ * segment that is judged before it is released.
+ */
+struct http_insp {
+	struct http_stream st;
+	uint32_t next_seq; /* client sequence number of the next unread byte */
+	size_t have;       /* bytes of an unfinished head in buf */
+	uint8_t buf[HTTP_HEAD_MAX];
+};
+
+struct http_refusal {
+	enum reason reason;
+	const char *detail;
+	char name[NAME_MAX_LEN + 1];
+	const uint8_t *head; /* the refused head's bytes (borrowed), scanned for credentials */
+	size_t head_len;
+};
+
+/* Is the Host of a later request as good as the first one's was? */
+static bool http_insp_host_ok(struct engine *e, const struct flow *f, const struct http_req *req,
+                              struct http_refusal *why, uint64_t now)
+{
+	bool known = false;
+	snprintf(why->name, sizeof why->name, "%s", req->host);
+	if (!policy_match_name(e->policy, req->host, f->key.dport, &known)) {
+		why->reason = known ? REASON_PORT_NOT_ALLOWED : REASON_NAME_NOT_ALLOWED;
+		return false;
+	}
+	if (policy_match_addr(e->policy, &f->key.dst, f->key.dport, NULL) ||
+	    bind_has(e->bind, &f->key.dst, req->host, now))
+		return true;
+	why->reason = REASON_SNI_IP_MISMATCH; /* verify mode does not wait mid-connection */
+	return false;
+}
+
+static void http_insp_bad(enum http_err err, struct http_refusal *why)
+{
+	why->detail = http_err_name(err);
+	why->reason = (err == HTTP_CONNECT || err == HTTP_UPGRADE || err == HTTP_H2_PREFACE)
+	                  ? REASON_PROTOCOL_NOT_ALLOWED
+	              : err == HTTP_NO_HOST ? REASON_NO_NAME
+	                                    : REASON_MALFORMED;
+}
+
+/*
+ * Read n bytes of the client's stream. false: a head was refused (*why);
+ * true: all read, an unfinished head kept in hi->buf.
+ */
+static bool http_insp_feed(struct engine *e, struct flow *f, const uint8_t *p, size_t n,
+                           struct http_refusal *why, uint64_t now)
+{
+	struct http_insp *hi = f->http;
+	struct http_req req;
+	enum http_err err = HTTP_OK;
+	size_t used;
+
+	memset(why, 0, sizeof *why);
+	while (n > 0 || hi->have > 0) {
+		if (hi->have > 0) {
+			/* finish the kept head from p */
+			size_t old = hi->have, take = sizeof hi->buf - old < n ? sizeof hi->buf - old : n;
+			memcpy(hi->buf + old, p, take);
+			enum parse r = http_stream_next(&hi->st, cur_make(hi->buf, old + take), &req,
+			                                &used, &err);
+			if (r == PARSE_BAD) {
+				why->head = hi->buf;
+				why->head_len = old + take;
+				http_insp_bad(err, why);
+				return false;
+			}
+			if (r == PARSE_MORE) {
+				if (take < n) { /* cannot happen: a full buffer is too_large */
+					http_insp_bad(HTTP_TOO_LARGE, why);
+					return false;
+				}
+				hi->have = old + take;
+				return true;
+			}
+			hi->have = 0;
+			if (!http_insp_host_ok(e, f, &req, why, now)) {
+				why->head = hi->buf;
+				why->head_len = used;
+				return false;
+			}
+			p += used - old;
+			n -= used - old;
+			continue;
+		}
+		enum parse r = http_stream_next(&hi->st, cur_make(p, n), &req, &used, &err);
+		if (r == PARSE_BAD) {
+			why->head = p;
+			why->head_len = n;
+			http_insp_bad(err, why);
+			return false;
+		}
+		if (r == PARSE_OK && !http_insp_host_ok(e, f, &req, why, now)) {
+			why->head = p + used - req.head_len;
+			why->head_len = req.head_len;
+			return false;
+		}
+		p += used;
+		n -= used;
+		if (r == PARSE_MORE && n > 0) {
+			memcpy(hi->buf, p, n); /* n < HTTP_HEAD_MAX, else it was too_large */
+			hi->have = n;
+			return true;
+		}
+	}
+	return true;
+}
+
+/*
+ * Called by flow_decide for an allowed flow: plain HTTP over TCP (enforcing)
+ * becomes INSPECT (1), its held bytes read past the first head; -1 and d
+ * turned into a refusal when a later held head is refused; 0 with d
+ * untouched when the flow is not one to inspect.
+ */
+static int http_insp_start(struct engine *e, struct flow *f, struct decision *d, uint64_t now)
+{
+	if (!e->cfg.enforce || f->key.proto != IPPROTO_TCP ||
+	    f->name_source != NAME_SOURCE_HTTP_HOST || !f->buf || f->audit_reason != REASON_NONE)
+		return 0;
+	struct http_refusal why = {0}; /* reason details are static strings */
+	f->http = calloc(1, sizeof *f->http);
+	if (!f->http) {
+		why.reason = REASON_INCOMPLETE;
+		why.detail = "out_of_memory";
+		goto refuse;
+	}
+	f->http->next_seq = f->isn + 1 + (uint32_t)f->contig;
+	if (f->end > f->contig) {
+		/* bytes beyond a hole would be released unread */
+		why.reason = REASON_INCOMPLETE;
+		why.detail = "http_out_of_order";
+		goto refuse;
+	}
+	if (http_insp_feed(e, f, f->buf, f->contig, &why, now))
+		return 1;
+	if (why.name[0])
+		snprintf(f->name, sizeof f->name, "%s", why.name);
+refuse:
+	d->rule = NULL;
+	d->reason = why.reason;
+	d->detail = why.detail;
+	return -1;
+}
+
+/* A client segment of an INSPECT flow. */
+static void http_insp_packet(struct engine *e, struct flow *f, uint64_t h, const struct pkt *p,
+                             uint64_t now)
+{
+	struct http_insp *hi = f->http;
+	if (!hi || p->payload_len == 0) {
+		verdict(e, h, hi ? VERDICT_INSPECT : VERDICT_DENY);
+		return;
+	}
+	uint32_t start = p->seq + ((p->tcp_flags & PKT_TCP_SYN) ? 1u : 0u);
+	uint32_t end = start + (uint32_t)p->payload_len;
+	int32_t ahead = (int32_t)(start - hi->next_seq);
+	if (ahead > 0) {
+		verdict(e, h, VERDICT_DROP);
+		return;
+	}
+	if ((int32_t)(end - hi->next_seq) <= 0) {
+		verdict(e, h, VERDICT_INSPECT);
+		return;
+	}
+	size_t off = (size_t)(uint32_t)(hi->next_seq - start);
+	struct http_refusal why;
+	if (http_insp_feed(e, f, p->payload + off, p->payload_len - off, &why, now)) {
+		hi->next_seq = end;
+		verdict(e, h, VERDICT_INSPECT);
+		return;
+	}
+	/* Refused: this segment gets the deny (reset), the event names the new Host. */
+	if (why.name[0])
+		snprintf(f->name, sizeof f->name, "%s", why.name);
+	f->name_source = NAME_SOURCE_HTTP_HOST;
+	free(f->http);
+	f->http = NULL;
+	if (flow_hold_packet(f, h) < 0) {
+		verdict(e, h, VERDICT_DENY);
+	} else {
+		e->held_packets++;
+	}
+	struct decision d = {.reason = why.reason,
+	                     .detail = why.detail,
+	                     .extra = why.head,
+	                     .extra_len = why.head_len};
+	flow_decide(e, f, &d, now);
 }
 
 /* ---- TCP ---- */
@@ -1301,7 +1520,10 @@ void engine_packet(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, si
 	}
 	flow_touch(e->ft, f, now);
 	if (f->state == FLOW_DECIDED) {
-		verdict(e, pkt_handle, f->verdict);
+		if (f->verdict == VERDICT_INSPECT && p.proto == IPPROTO_TCP)
+			http_insp_packet(e, f, pkt_handle, &p, now);
+		else
+			verdict(e, pkt_handle, f->verdict);
 		return;
 	}
 	if (p.proto == IPPROTO_TCP) {

@@ -210,6 +210,7 @@ void flow_remove(struct flow_table *t, struct flow *f)
 	age_unlink(list_of(t, f), f);
 	stream_free(f);
 	free(f->held);
+	free(f->http);
 	free(f);
 	t->count--;
 }

@@ -68,6 +68,8 @@ struct flow {
 
 	char name[NAME_MAX_LEN + 1]; /* the name decided on (SNI, Host, DNS) */
 	enum name_source name_source;
+
+	struct http_insp *http; /* VERDICT_INSPECT: the request stream (owned, freed here) */
 };
 
 struct flow_table;

@@ -618,8 +618,8 @@ static void test_http(void **state)
 	uint64_t a = seg(h, cl, sv, 40000, 80, 0, req, 10, 2);
 	assert_int_equal(h->vcount[a], 0);
 	uint64_t b = seg(h, cl, sv, 40000, 80, 10, req + 10, strlen(req) - 10, 3);
-	assert_int_equal(h->vlast[a], VERDICT_ALLOW);
-	assert_int_equal(h->vlast[b], VERDICT_ALLOW);
+	assert_int_equal(h->vlast[a], VERDICT_INSPECT);
+	assert_int_equal(h->vlast[b], VERDICT_INSPECT);
 	assert_int_equal(last_ev(h)->src, NAME_SOURCE_HTTP_HOST);
 	assert_string_equal(last_ev(h)->name, "www.example.com");
 
