@@ -415,7 +415,14 @@ static void set_tls_unknown_ip(struct conf_parse *st, const char *key, const cha
 
 static void set_tls_ech(struct conf_parse *st, const char *key, const char *v)
 {
-	set_choice(st, key, v, "deny", "allow", &st->c->engine.ech_allow);
+	if (!strcasecmp(v, "outer"))
+		st->c->engine.ech = ECH_OUTER;
+	else if (!strcasecmp(v, "deny"))
+		st->c->engine.ech = ECH_DENY;
+	else if (!strcasecmp(v, "allow"))
+		st->c->engine.ech = ECH_ALLOW;
+	else
+		conf_bad(st, key, v, "outer, deny or allow");
 }
 
 static void set_quic_policy(struct conf_parse *st, const char *key, const char *v)
@@ -632,7 +639,7 @@ struct conf *conf_new_defaults(void)
 	engine_config_defaults(&c->engine);
 	c->engine.enforce = true;
 	c->engine.unknown_ip = UNKNOWN_IP_DENY;
-	c->engine.ech_allow = false;
+	c->engine.ech = ECH_OUTER;
 	c->engine.quic_inspect = false;
 	c->engine.bind_grace_ns = (uint64_t)CONF_DEFAULT_GRACE_S * 1000000000ULL;
 	c->dns_timeout_ms = 1500;

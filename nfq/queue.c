@@ -35,7 +35,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define QUEUE_MAXLEN 8192u      /* packets waiting for a verdict in the kernel */
 #define QUEUE_RCVBUF (8u << 20) /* socket buffer for bursts */
 #define QUEUE_COPY_RANGE 0xffff
 #define QUEUE_READ_BUDGET 256          /* messages per wakeup, then back to the loop */
@@ -239,6 +238,13 @@ static void on_packet(struct queue *q, const struct nlmsghdr *nlh, bool deliver)
 	}
 	if (attr[NFQA_UID] && mnl_attr_validate(attr[NFQA_UID], MNL_TYPE_U32) == 0)
 		uid = (int64_t)ntohl(mnl_attr_get_u32(attr[NFQA_UID]));
+	/* NFQA_CFG_F_GSO: locally generated packets may come with their checksum
+	 * still to be filled in by the device; say so, the engine must not judge it. */
+	unsigned pflags = 0;
+	if (attr[NFQA_SKB_INFO] && (mnl_attr_validate(attr[NFQA_SKB_INFO], MNL_TYPE_U32) < 0 ||
+	                            ntohl(mnl_attr_get_u32(attr[NFQA_SKB_INFO])) &
+	                                NFQA_SKB_CSUMNOTREADY))
+		pflags |= QUEUE_PKT_CSUM_NOT_READY;
 
 	if (slot_put(q, id, mark) != 0) {
 		/* cannot remember it, so cannot give the right verdict later */
@@ -246,7 +252,7 @@ static void on_packet(struct queue *q, const struct nlmsghdr *nlh, bool deliver)
 		send_verdict(q, id, NF_DROP, false, 0);
 		return;
 	}
-	q->fn(q->arg, ((uint64_t)q->num << 32) | id, payload, plen, uid);
+	q->fn(q->arg, ((uint64_t)q->num << 32) | id, payload, plen, uid, pflags);
 }
 
 /* Walk one datagram. deliver=false (setup): packets are dropped. Returns

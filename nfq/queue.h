@@ -13,10 +13,15 @@
 
 struct queue;
 
+/* Packets waiting for a verdict in the kernel, per queue (QMAXLEN); beyond it
+ * the kernel drops (fail closed). The engine holds well below it. */
+#define QUEUE_MAXLEN 8192u
+
 /* pkt is borrowed: valid until the callback returns. uid < 0: unknown.
  * The callback may call queue_verdict() (now or later) but not queue_close(). */
+#define QUEUE_PKT_CSUM_NOT_READY 0x1u /* NFQA_SKB_CSUMNOTREADY: checksum not computed yet */
 typedef void (*queue_packet_fn)(void *arg, uint64_t handle, const uint8_t *pkt, size_t len,
-				int64_t uid);
+				int64_t uid, unsigned flags);
 
 /* Bind queue number num. NULL with errbuf filled on failure. */
 struct queue *queue_open(struct event_base *base, uint16_t num, queue_packet_fn fn, void *arg,

@@ -146,6 +146,32 @@ static void render_inspect(FILE *f)
 		        MARK_MASK, MARK_INSPECT, doff, 4 * doff);
 }
 
+/*
+ * Host mode only: what the link itself needs, and nothing that a router
+ * would carry further. ND and MLD go to link-local or multicast addresses
+ * with the hop limit their receivers insist on (255 for ND, RFC 4861 6.1;
+ * 1 for MLD, RFC 2710 3), so no router forwards them. A unicast NS (NUD)
+ * or solicited NA to an on-link global address is the one exception: it is
+ * allowed only at its own size (header, target, one link-layer option =
+ * 32 bytes), which leaves no room for a message. DHCP only to the link's
+ * broadcast and the DHCPv6 relay/server group. The gateway forwards none of
+ * this: link-local traffic is never forwarded, so nothing here belongs in
+ * FORWARD (issue 9, classes 3 and 4).
+ */
+static void render_link_local(FILE *f)
+{
+	fprintf(f, "\t\ticmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, "
+	           "nd-neighbor-advert, nd-redirect } ip6 hoplimit 255 "
+	           "ip6 daddr { fe80::/10, ff02::/16 } accept\n");
+	fprintf(f, "\t\ticmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 "
+	           "ip6 length <= 32 accept\n");
+	fprintf(f, "\t\ticmpv6 type { mld-listener-query, mld-listener-report, mld-listener-done, "
+	           "mld2-listener-report } ip6 hoplimit 1 ip6 daddr { fe80::/10, ff02::/16 } "
+	           "accept\n");
+	fprintf(f, "\t\tudp sport 68 udp dport 67 ip daddr 255.255.255.255 accept\n");
+	fprintf(f, "\t\tudp sport 546 udp dport 547 ip6 daddr ff02::1:2 accept\n");
+}
+
 static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend b)
 {
 	const char *hook = p->gateway ? "forward" : "output";
@@ -163,6 +189,10 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 		 * interface here. Only our own listener address and port. */
 		render_dns_redirected(f, p);
 	}
+	/* Packets conntrack cannot place in a connection (out of window, a
+	 * stray ACK without a SYN it saw...) never reach the queue: what the
+	 * engine decides on must be a packet the tracked connection carries. */
+	fprintf(f, "\t\tct state invalid drop\n");
 	fprintf(f, "\t\t# fast path: a decided connection never reaches userspace again\n");
 	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_ALLOW);
 	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x meta l4proto tcp reject with tcp reset\n",
@@ -187,11 +217,16 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 	           "parameter-problem } accept\n");
 	fprintf(f, "\t\tct state related icmpv6 type { destination-unreachable, packet-too-big, "
 	           "time-exceeded, parameter-problem } accept\n");
-	fprintf(f, "\t\ticmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, "
-	           "nd-router-solicit, nd-router-advert, mld-listener-query, mld-listener-report, "
-	           "mld-listener-done, mld2-listener-report } accept\n");
-	fprintf(f, "\t\tudp sport 68 udp dport 67 accept\n");
-	fprintf(f, "\t\tudp sport 546 udp dport 547 accept\n");
+	if (!p->gateway)
+		render_link_local(f);
+	if (p->gateway) {
+		/* What the engine decides on must be what the server reads: a
+		 * decoy segment sent with a TTL that expires between us and the
+		 * server would be judged here and never arrive. Queued packets
+		 * leave with a fresh TTL / hop limit (issue 9, class 2). */
+		fprintf(f, "\t\tip ttl < 64 ip ttl set 64\n");
+		fprintf(f, "\t\tip6 hoplimit < 64 ip6 hoplimit set 64\n");
+	}
 	fprintf(f, "\t\t# everything else: to userspace; still QUEUED after = not queued\n");
 	fprintf(f, "\t\tmeta mark set meta mark & 0x%08x | 0x%08x\n", ~MARK_MASK, MARK_QUEUED);
 	if (b == RULES_NFT) {

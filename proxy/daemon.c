@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +56,7 @@ struct daemon {
 	struct bindings *bindings; /* owned */
 	struct engine *engine;
 	struct engine_config ecfg;
+	uint64_t flow_seed; /* getrandom, once: the engine's hash seed (flow table, events) */
 	const psl_ctx_t *psl;
 	psl_ctx_t *psl_owned; /* psl_latest() fallback, freed at exit */
 
@@ -319,12 +321,14 @@ static const char *registrable(const char *name, void *arg)
 	return d->psl ? psl_registrable_domain(d->psl, name) : NULL;
 }
 
-static void on_packet(void *arg, uint64_t handle, const uint8_t *pkt, size_t len, int64_t uid)
+static void on_packet(void *arg, uint64_t handle, const uint8_t *pkt, size_t len, int64_t uid,
+                      unsigned qflags)
 {
 	struct daemon *d = arg;
 
 	d->in_engine++;
-	engine_packet(d->engine, handle, pkt, len, uid, now_ns());
+	engine_packet_flags(d->engine, handle, pkt, len, uid,
+	                    qflags & QUEUE_PKT_CSUM_NOT_READY ? 0 : ENGINE_PKT_CSUM_VALID, now_ns());
 	d->in_engine--;
 }
 
@@ -391,6 +395,27 @@ static void engine_config_for(struct daemon *d, const struct conf *c)
 	d->ecfg.drop_partial = c->mode == CONF_MODE_HOST;
 	d->ecfg.registrable = registrable;
 	d->ecfg.registrable_arg = d;
+	d->ecfg.hash_seed = d->flow_seed;
+	/* Held packets wait in the kernel queue: keep them well below its length. */
+	if (d->ecfg.hold_packets_total > QUEUE_MAXLEN / 4)
+		d->ecfg.hold_packets_total = QUEUE_MAXLEN / 4;
+}
+
+/* The flow table's hash seed: an attacker who can predict it can fill one chain. */
+static int flow_seed_random(uint64_t *seed)
+{
+	uint8_t *p = (uint8_t *)seed;
+	size_t got = 0;
+	while (got < sizeof *seed) {
+		ssize_t n = getrandom(p + got, sizeof *seed - got, 0);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)n;
+	}
+	return 0;
 }
 
 /* Settings read once at start: a reload cannot move sockets or rules. */
@@ -586,6 +611,11 @@ static int start(struct daemon *d)
 	d->bindings = bind_new(DAEMON_MAX_BINDINGS);
 	if (!d->bindings) {
 		fail_msg("out of memory (bindings)");
+		return -1;
+	}
+	int serr = flow_seed_random(&d->flow_seed);
+	if (serr < 0) {
+		fail_msg("getrandom: %s", strerror(-serr));
 		return -1;
 	}
 	engine_config_for(d, c);

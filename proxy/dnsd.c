@@ -396,7 +396,16 @@ static void dnsd_resolved(void *arg, int status, const uint8_t *answer, size_t l
 		d->st.allowed++;
 		goto done;
 	}
-	memcpy(d->buf, answer, len);
+	if (d->engine && engine_dns_strip_ech(d->engine)) {
+		/* No real ECH config reaches a client: it can only GREASE (tls ech = outer). */
+		len = dns_strip_ech(answer, len, d->buf, sizeof(d->buf), NULL);
+		if (len == 0) {
+			dnsd_fail(d, p);
+			goto done;
+		}
+	} else {
+		memcpy(d->buf, answer, len);
+	}
 	dns_set_id(d->buf, len, p->q.id);
 	dnsd_answer(d, p, d->buf, len);
 	d->st.allowed++;

@@ -16,7 +16,7 @@ PKGS=(
 	# the netns lab
 	iproute2 procps nftables iptables nginx-light dnsmasq-base
 	bind9-dnsutils curl openssl ca-certificates
-	python3 python3-pytest python3-scapy python3-cryptography conntrack
+	python3 python3-pytest python3-scapy python3-cryptography conntrack chromium
 	# packaging tests (tests/pkg/run.sh): .deb, lintian, appliance rootfs
 	dpkg-dev debhelper lintian fakeroot mmdebstrap libcap2-bin util-linux
 )

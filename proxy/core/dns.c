@@ -32,6 +32,7 @@ enum {
 	DNS_F_RA = 0x0080,
 	DNS_F_RCODE = 0x000f,
 	DNS_SVC_IPV4HINT = 4,
+	DNS_SVC_ECH = 5,
 	DNS_SVC_IPV6HINT = 6,
 };
 
@@ -548,4 +549,193 @@ bad:
 	if (why)
 		*why = err;
 	return PARSE_BAD;
+}
+
+/*
+ * Stripping the ech SvcParam (key 5) from HTTPS/SVCB records (RFC 9460 2.2).
+ * Two walks over the whole message: the first records the byte ranges to cut
+ * (each ech key+length+value), the second copies everything else to out and
+ * moves every compression pointer it copies (question and owner names, and
+ * the names inside the RDATA of the types that may be compressed) back by
+ * the bytes cut before its target. A pointer into a cut range, a name or RR
+ * running past the message, more cuts than DNS_STRIP_MAX: 0 (the caller
+ * answers SERVFAIL). Records of other types are copied byte for byte.
+ */
+#define DNS_STRIP_MAX 64
+
+struct dns_strip {
+	const uint8_t *in;
+	size_t len;
+	uint8_t *out;        /* NULL on the first walk */
+	size_t cap, o;
+	size_t cut_at[DNS_STRIP_MAX], cut_len[DNS_STRIP_MAX];
+	size_t ncut;
+};
+
+static bool strip_put(struct dns_strip *s, const uint8_t *p, size_t n)
+{
+	if (!s->out)
+		return true;
+	if (n > s->cap - s->o)
+		return false;
+	memcpy(s->out + s->o, p, n);
+	s->o += n;
+	return true;
+}
+
+/* Old offset to new offset; false if it falls inside a cut. */
+static bool strip_map(const struct dns_strip *s, size_t off, size_t *res)
+{
+	size_t shift = 0;
+	for (size_t i = 0; i < s->ncut; i++) {
+		if (off >= s->cut_at[i] + s->cut_len[i])
+			shift += s->cut_len[i];
+		else if (off >= s->cut_at[i])
+			return false;
+	}
+	*res = off - shift;
+	return true;
+}
+
+/* Copy the name at *i (up to and including its first pointer), moving the pointer. */
+static bool strip_name(struct dns_strip *s, size_t *i, size_t end)
+{
+	size_t total = 0;
+	for (;;) {
+		if (*i >= end)
+			return false;
+		uint8_t l = s->in[*i];
+		if ((l & 0xc0) == 0xc0) {
+			if (*i + 2 > end)
+				return false;
+			size_t off = ((size_t)(l & 0x3f) << 8) | s->in[*i + 1], n;
+			if (off >= s->len || !strip_map(s, off, &n))
+				return false;
+			uint8_t p[2] = {(uint8_t)(0xc0 | (n >> 8)), (uint8_t)(n & 0xff)};
+			*i += 2;
+			return strip_put(s, p, 2);
+		}
+		if (l & 0xc0)
+			return false;
+		if (*i + 1 + l > end || (total += 1u + l) > 255)
+			return false;
+		if (!strip_put(s, s->in + *i, 1u + l))
+			return false;
+		*i += 1u + l;
+		if (l == 0)
+			return true;
+	}
+}
+
+static bool strip_bytes(struct dns_strip *s, size_t *i, size_t n, size_t end)
+{
+	if (n > end - *i)
+		return false;
+	if (!strip_put(s, s->in + *i, n))
+		return false;
+	*i += n;
+	return true;
+}
+
+/* SvcPriority, TargetName, then the params; ech ones are cut (first walk) or skipped. */
+static bool strip_svcb(struct dns_strip *s, size_t i, size_t end)
+{
+	if (!strip_bytes(s, &i, 2, end) || !strip_name(s, &i, end))
+		return false;
+	while (i < end) {
+		if (end - i < 4)
+			return false;
+		uint16_t key = (uint16_t)(s->in[i] << 8 | s->in[i + 1]);
+		size_t vlen = (size_t)(s->in[i + 2] << 8 | s->in[i + 3]);
+		if (vlen > end - i - 4)
+			return false;
+		if (key == DNS_SVC_ECH) {
+			if (!s->out) {
+				if (s->ncut == DNS_STRIP_MAX)
+					return false;
+				s->cut_at[s->ncut] = i;
+				s->cut_len[s->ncut++] = 4 + vlen;
+			}
+			i += 4 + vlen;
+			continue;
+		}
+		if (!strip_bytes(s, &i, 4 + vlen, end))
+			return false;
+	}
+	return true;
+}
+
+static bool strip_rdata(struct dns_strip *s, uint16_t type, size_t i, size_t end)
+{
+	switch (type) {
+	case DNS_TYPE_SVCB:
+	case DNS_TYPE_HTTPS:
+		return strip_svcb(s, i, end);
+	case DNS_TYPE_NS:
+	case DNS_TYPE_CNAME:
+	case 12: /* PTR */
+	case 39: /* DNAME */
+		return strip_name(s, &i, end) && i == end;
+	case 15: /* MX */
+		return strip_bytes(s, &i, 2, end) && strip_name(s, &i, end) && i == end;
+	case 33: /* SRV */
+		return strip_bytes(s, &i, 6, end) && strip_name(s, &i, end) && i == end;
+	case 6: /* SOA */
+		return strip_name(s, &i, end) && strip_name(s, &i, end) &&
+		       strip_bytes(s, &i, 20, end) && i == end;
+	default:
+		return strip_bytes(s, &i, end - i, end);
+	}
+}
+
+static bool strip_walk(struct dns_strip *s)
+{
+	size_t i = 12;
+	if (s->len < 12 || !strip_bytes(s, &(size_t){0}, 12, s->len))
+		return false;
+	unsigned qd = (unsigned)(s->in[4] << 8 | s->in[5]);
+	unsigned rr = (unsigned)(s->in[6] << 8 | s->in[7]) + (unsigned)(s->in[8] << 8 | s->in[9]) +
+	              (unsigned)(s->in[10] << 8 | s->in[11]);
+	for (unsigned k = 0; k < qd; k++)
+		if (!strip_name(s, &i, s->len) || !strip_bytes(s, &i, 4, s->len))
+			return false;
+	for (unsigned k = 0; k < rr; k++) {
+		if (!strip_name(s, &i, s->len) || s->len - i < 10)
+			return false;
+		uint16_t type = (uint16_t)(s->in[i] << 8 | s->in[i + 1]);
+		size_t rdlen = (size_t)(s->in[i + 8] << 8 | s->in[i + 9]);
+		if (!strip_bytes(s, &i, 8, s->len) || rdlen > s->len - i - 2)
+			return false;
+		size_t lenpos = s->o;
+		i += 2;
+		if (!strip_put(s, (const uint8_t[2]){0, 0}, 2))
+			return false;
+		size_t start = s->o;
+		if (!strip_rdata(s, type, i, i + rdlen))
+			return false;
+		if (s->out) {
+			size_t n = s->o - start;
+			s->out[lenpos] = (uint8_t)(n >> 8);
+			s->out[lenpos + 1] = (uint8_t)(n & 0xff);
+		}
+		i += rdlen;
+	}
+	return strip_bytes(s, &i, s->len - i, s->len); /* trailing bytes: as they were */
+}
+
+size_t dns_strip_ech(const uint8_t *in, size_t len, uint8_t *out, size_t cap, bool *changed)
+{
+	struct dns_strip s = {.in = in, .len = len};
+	if (changed)
+		*changed = false;
+	if (!in || !out || len < 12 || !strip_walk(&s))
+		return 0;
+	s.out = out;
+	s.cap = cap;
+	s.o = 0;
+	if (!strip_walk(&s))
+		return 0;
+	if (changed)
+		*changed = s.ncut > 0;
+	return s.o;
 }

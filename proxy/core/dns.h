@@ -88,6 +88,14 @@ enum parse dns_answer_addrs(struct cur msg, const char *qname, bool hints,
 			    struct dns_addr *out, size_t cap, size_t *n, uint8_t *rcode,
 			    enum dns_err *why);
 
+/*
+ * Copy msg to out (cap bytes) without the ech SvcParam (key 5) of its
+ * HTTPS/SVCB records, RDLENGTHs and compression pointers fixed, the rest as
+ * it was. Returns the new length (*changed: an ech param was cut), 0 if the
+ * message cannot be walked (the caller must not relay it).
+ */
+size_t dns_strip_ech(const uint8_t *in, size_t len, uint8_t *out, size_t cap, bool *changed);
+
 /* Overwrite the 16-bit id of a message in place (len >= 2). */
 void dns_set_id(uint8_t *msg, size_t len, uint16_t id);
 

@@ -54,6 +54,9 @@
 #define INFLIGHT_MAX 256
 #define DECIDED_LINGER_NS (10 * NS_PER_S) /* decided flows catch packets queued before the mark */
 #define MAX_ANSWER_ADDRS 64
+/* A decided ALLOW is re-issued to packets of its own incarnation queued
+ * before the conntrack mark took effect: only this long after the decision. */
+#define REISSUE_NS (5 * NS_PER_S)
 
 struct agg_slot {
 	bool used;
@@ -98,6 +101,7 @@ struct engine {
 	struct bindings *bind;
 	struct engine_hooks hooks;
 	struct flow_table *ft;
+	unsigned pkt_flags; /* ENGINE_PKT_*: of the packet being handled */
 	size_t held_bytes_total, held_packets;
 	uint64_t seed;
 	struct agg_slot agg[AGG_SLOTS];
@@ -132,7 +136,7 @@ void engine_config_defaults(struct engine_config *c)
 	*c = (struct engine_config){
 	    .enforce = true,
 	    .unknown_ip = UNKNOWN_IP_DENY,
-	    .ech_allow = false,
+	    .ech = ECH_OUTER,
 	    .quic_inspect = false,
 	    .hold_ns = 2 * NS_PER_S,
 	    .hold_bytes = 16384,
@@ -143,6 +147,10 @@ void engine_config_defaults(struct engine_config *c)
 	    .bind_grace_ns = 60 * NS_PER_S,
 	    .bind_min_ttl = 0,
 	    .bind_max_ttl = 86400,
+	    .hold_packets_total = 2048,
+	    .hold_packets_source = 256,
+	    .bare_flows_source = 512,
+	    .bare_packets = 32,
 	};
 }
 
@@ -478,6 +486,7 @@ static void release_held(struct engine *e, struct flow *f, enum verdict v)
 	e->held_packets -= n;
 	e->held_bytes_total -= f->held_bytes;
 	f->held_bytes = 0;
+	flow_held_sync(f);
 	for (size_t i = 0; i < n; i++)
 		verdict(e, held[i], v);
 	free(held);
@@ -495,6 +504,7 @@ static void audit_pass_last(struct engine *e, struct flow *f, uint64_t h, size_t
 	e->held_packets--;
 	e->held_bytes_total -= len;
 	f->held_bytes -= len;
+	flow_held_sync(f);
 	verdict(e, h, VERDICT_PASS);
 }
 
@@ -599,6 +609,7 @@ static void flow_decide(struct engine *e, struct flow *f, const struct decision 
 	e->held_packets -= nheld;
 	e->held_bytes_total -= f->held_bytes;
 	f->held_bytes = 0;
+	f->decided_ns = now;
 	flow_mark_decided(e->ft, f, v);
 	for (size_t i = 0; i < nheld; i++)
 		verdict(e, held[i], v);
@@ -760,7 +771,7 @@ static void decide_other(struct engine *e, struct flow *f, uint64_t now)
 static void decide_hello(struct engine *e, struct flow *f, const struct tls_hello *hello,
                          enum name_source src, uint64_t now)
 {
-	if (hello->ech && !e->cfg.ech_allow) {
+	if (hello->ech && e->cfg.ech == ECH_DENY) {
 		if (hello->has_sni) {
 			snprintf(f->name, sizeof f->name, "%s", hello->sni);
 			f->name_source = src;
@@ -1049,9 +1060,70 @@ static void http_insp_packet(struct engine *e, struct flow *f, uint64_t h, const
 
 /* ---- TCP ---- */
 
-static bool exceeds_bounds(const struct engine *e, const struct flow *f)
+/*
+ * The bound a flow that just held a packet went past, as the deny detail,
+ * or NULL. Past a count bound the flow is denied, never the packet passed:
+ * the offending flow is the one asking to hold one more (a source's flows
+ * past its share, or any flow once all of them hold the total).
+ */
+static const char *hold_bound(const struct engine *e, const struct flow *f)
 {
-	return f->segments > e->cfg.hold_segments || e->held_bytes_total > e->cfg.hold_bytes_total;
+	if (f->segments > e->cfg.hold_segments)
+		return "hold_segments";
+	if (e->held_bytes_total > e->cfg.hold_bytes_total)
+		return "hold_bytes_total";
+	if (flow_src_held(f) > e->cfg.hold_packets_source)
+		return "hold_packets_source";
+	if (e->held_packets > e->cfg.hold_packets_total)
+		return "hold_packets_total";
+	return NULL;
+}
+
+static const char *refuse_detail(enum flow_refuse r)
+{
+	switch (r) {
+	case FLOW_REFUSE_SOURCE:
+		return "syn_flows_source";
+	case FLOW_REFUSE_NOMEM:
+		return "out_of_memory";
+	default:
+		return "flow_table_full";
+	}
+}
+
+/* Packet h ends undecided flow f with it: denied (r, detail). */
+static void tcp_deny_with(struct engine *e, struct flow *f, uint64_t h, enum reason r,
+                          const char *detail, uint64_t now)
+{
+	bool held = flow_hold_packet(f, h) == 0;
+	if (held)
+		e->held_packets++;
+	decide_deny(e, f, r, detail, 0, now);
+	if (!held)
+		verdict(e, h, e->cfg.enforce ? VERDICT_DENY : VERDICT_ALLOW);
+}
+
+/*
+ * A payload-less packet of an undecided flow (the SYN, the handshake ACK,
+ * ACKs of server data, FIN, RST) passes before the decision: with
+ * unknown_ip = verify to any address. It may carry only what a plain stack
+ * puts in its headers (pkt_plain_headers), and a flow passes at most
+ * bare_packets of them; otherwise the flow is denied. What such packets
+ * still carry is in DESIGN.md ("What verify mode still lets out").
+ */
+static void tcp_pass_bare(struct engine *e, struct flow *f, uint64_t h, const struct pkt *p,
+                          uint64_t now)
+{
+	enum pkt_err why = pkt_plain_headers(p);
+	if (why != PKT_OK) {
+		tcp_deny_with(e, f, h, REASON_MALFORMED, pkt_err_name(why), now);
+		return;
+	}
+	if (++f->bare_passed > e->cfg.bare_packets) {
+		tcp_deny_with(e, f, h, REASON_INCOMPLETE, "bare_packets", now);
+		return;
+	}
+	verdict(e, h, VERDICT_PASS);
 }
 
 /*
@@ -1094,11 +1166,9 @@ static void tcp_payload(struct engine *e, struct flow *f, uint64_t h, const stru
 		break;
 	}
 	f->segments++;
-	if (exceeds_bounds(e, f)) {
-		decide_deny(e, f, REASON_INCOMPLETE,
-		            f->segments > e->cfg.hold_segments ? "hold_segments"
-		                                               : "hold_bytes_total",
-		            0, now);
+	const char *bound = hold_bound(e, f);
+	if (bound) {
+		decide_deny(e, f, REASON_INCOMPLETE, bound, 0, now);
 		return;
 	}
 	if (f->state == FLOW_UNDECIDED)
@@ -1109,6 +1179,18 @@ static void tcp_payload(struct engine *e, struct flow *f, uint64_t h, const stru
 		return;
 	}
 	audit_pass_last(e, f, h, p->payload_len);
+}
+
+/* Packet h ends undecided flow f: denied `malformed` (detail), h with it. */
+static void tcp_refuse(struct engine *e, struct flow *f, uint64_t h, const char *detail,
+                       uint64_t now)
+{
+	bool held = flow_hold_packet(f, h) == 0;
+	if (held)
+		e->held_packets++;
+	decide_deny(e, f, REASON_MALFORMED, detail, 0, now);
+	if (!held)
+		verdict(e, h, e->cfg.enforce ? VERDICT_DENY : VERDICT_ALLOW);
 }
 
 static void tcp_new(struct engine *e, uint64_t h, const struct pkt *p, const struct flow_key *k,
@@ -1122,9 +1204,10 @@ static void tcp_new(struct engine *e, uint64_t h, const struct pkt *p, const str
 		deny_packet(e, h, p, REASON_INCOMPLETE, "no_syn", 0, uid, now);
 		return;
 	}
-	struct flow *f = flow_create(e->ft, k, now);
+	enum flow_refuse full;
+	struct flow *f = flow_create(e->ft, k, uid, !range && syn && !p->payload_len, now, &full);
 	if (!f) {
-		deny_packet(e, h, p, REASON_INCOMPLETE, "flow_table_full", 0, uid, now);
+		deny_packet(e, h, p, REASON_INCOMPLETE, refuse_detail(full), 0, uid, now);
 		return;
 	}
 	f->uid = uid;
@@ -1187,20 +1270,50 @@ static void tcp_new(struct engine *e, uint64_t h, const struct pkt *p, const str
 	}
 	if (p->payload_len) {
 		/* TCP Fast Open: the SYN carries the first payload; hold it. */
+		if (p->tcp_flags & PKT_TCP_URG) {
+			tcp_refuse(e, f, h, "tcp_urgent", now);
+			return;
+		}
 		tcp_payload(e, f, h, p, now);
 		return;
 	}
-	verdict(e, h, VERDICT_PASS);
+	tcp_pass_bare(e, f, h, p, now);
 }
 
+/*
+ * What egressd reads must be what the server reads. Before the client's
+ * ACK, a SYN may re-base the stream (a retransmitted SYN with a fresh ISN,
+ * nothing held). After it, the server's sequence space is fixed: a SYN with
+ * another ISN is an attempt to make egressd read bytes the server discards
+ * as old data (issue 9, class 2), and so are data without ACK, data on a
+ * RST, and urgent data (the server delivers the urgent byte out of band).
+ */
 static void tcp_undecided(struct engine *e, struct flow *f, uint64_t h, const struct pkt *p,
                           uint64_t now)
 {
 	bool syn = (p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN;
-	if (syn && f->contig == 0 && f->end == 0 && !f->nheld)
+	if (p->tcp_flags & PKT_TCP_URG) {
+		tcp_refuse(e, f, h, "tcp_urgent", now);
+		return;
+	}
+	if (syn && f->acked && !(f->have_isn && p->seq == f->isn)) {
+		tcp_refuse(e, f, h, "syn_after_ack", now);
+		return;
+	}
+	if (syn && !f->acked && f->contig == 0 && f->end == 0 && !f->nheld)
 		f->isn = p->seq; /* a retransmitted SYN, possibly a fresh ISN: nothing held yet */
+	if ((p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_ACK)
+		f->acked = true;
+	if (p->payload_len && !(p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK))) {
+		tcp_refuse(e, f, h, "data_without_ack", now);
+		return;
+	}
+	if (p->payload_len && (p->tcp_flags & PKT_TCP_RST)) {
+		tcp_refuse(e, f, h, "data_with_rst", now);
+		return;
+	}
 	if (!p->payload_len) {
-		verdict(e, h, VERDICT_PASS);
+		tcp_pass_bare(e, f, h, p, now);
 		return;
 	}
 	if (!f->have_isn) {
@@ -1309,13 +1422,9 @@ static void udp_quic(struct engine *e, struct flow *f, uint64_t h, const struct 
 {
 	if (!udp_hold(e, f, h, p, now))
 		return;
-	if (f->segments > e->cfg.hold_segments || f->held_bytes > e->cfg.hold_bytes ||
-	    e->held_bytes_total > e->cfg.hold_bytes_total) {
-		decide_deny(e, f, REASON_INCOMPLETE,
-		            f->segments > e->cfg.hold_segments ? "hold_segments"
-		            : f->held_bytes > e->cfg.hold_bytes ? "hold_bytes"
-		                                                : "hold_bytes_total",
-		            IND_QUIC, now);
+	const char *bound = f->held_bytes > e->cfg.hold_bytes ? "hold_bytes" : hold_bound(e, f);
+	if (bound) {
+		decide_deny(e, f, REASON_INCOMPLETE, bound, IND_QUIC, now);
 		return;
 	}
 	bool first = f->segments == 1;
@@ -1378,9 +1487,10 @@ static void udp_quic(struct engine *e, struct flow *f, uint64_t h, const struct 
 static void udp_new(struct engine *e, uint64_t h, const struct pkt *p, const struct flow_key *k,
                     int64_t uid, uint64_t now)
 {
-	struct flow *f = flow_create(e->ft, k, now);
+	enum flow_refuse full;
+	struct flow *f = flow_create(e->ft, k, uid, false, now, &full);
 	if (!f) {
-		deny_packet(e, h, p, REASON_INCOMPLETE, "flow_table_full", 0, uid, now);
+		deny_packet(e, h, p, REASON_INCOMPLETE, refuse_detail(full), 0, uid, now);
 		return;
 	}
 	f->uid = uid;
@@ -1427,6 +1537,33 @@ static void udp_new(struct engine *e, uint64_t h, const struct pkt *p, const str
 	flow_decide(e, f, &d, now);
 }
 
+/* ---- incarnations ---- */
+
+/*
+ * A decision belongs to one connection incarnation (issue 9, class 1). The
+ * kernel carries the rest of an allowed connection on its conntrack mark, so
+ * a queued packet of a decided flow is either one queued before the mark
+ * took effect, or the first of a new conntrack entry on the same 4-tuple.
+ * The verdict is re-issued only to the first kind: a SYN with the flow's own
+ * ISN (a retransmission); for ALLOW, only within REISSUE_NS of the decision
+ * and (TCP) inside the half of the sequence space after the ISN. Anything
+ * else is a new incarnation and is decided afresh. A DENY is re-issued to
+ * everything but a new SYN (fail closed).
+ */
+static bool decided_same_incarnation(const struct flow *f, const struct pkt *p, uint64_t now)
+{
+	if (p->proto == IPPROTO_TCP &&
+	    (p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN)
+		return f->have_isn && p->seq == f->isn;
+	if (f->verdict != VERDICT_ALLOW)
+		return true;
+	if (now < f->decided_ns || now - f->decided_ns > REISSUE_NS)
+		return false;
+	if (p->proto == IPPROTO_TCP && f->have_isn && (uint32_t)(p->seq - f->isn) >= 0x80000000u)
+		return false;
+	return true;
+}
+
 /* ---- entry points ---- */
 
 struct engine *engine_new(const struct engine_config *cfg, const struct policy *policy,
@@ -1441,12 +1578,16 @@ struct engine *engine_new(const struct engine_config *cfg, const struct policy *
 	e->policy = policy;
 	e->bind = bindings;
 	e->hooks = *hooks;
-	e->ft = flow_table_new(cfg->max_flows ? cfg->max_flows : 1);
+	/* The caller's seed (getrandom in the daemon); without one (tests, fuzzing)
+	 * the heap address, which is all the core has. */
+	e->seed = cfg->hash_seed ? cfg->hash_seed : (uint64_t)(uintptr_t)e * 0x9e3779b97f4a7c15ull;
+	e->ft = flow_table_new(cfg->max_flows ? cfg->max_flows : 1,
+	                       cfg->bare_flows_source ? cfg->bare_flows_source : 1,
+	                       e->seed * 0xbf58476d1ce4e5b9ull + 0x94d049bb133111ebull);
 	if (!e->ft) {
 		free(e);
 		return NULL;
 	}
-	e->seed = (uint64_t)(uintptr_t)e * 0x9e3779b97f4a7c15ull;
 	return e;
 }
 
@@ -1480,8 +1621,41 @@ void engine_set_policy(struct engine *e, const struct policy *policy,
 	if (cfg) {
 		struct engine_config c = *cfg;
 		c.max_flows = e->cfg.max_flows; /* the table is sized once */
+		c.bare_flows_source = e->cfg.bare_flows_source;
+		c.hash_seed = e->cfg.hash_seed;
 		e->cfg = c;
 	}
+}
+
+/* RFC 9293 3.1: the one's complement sum over the pseudo-header and the segment. */
+static bool tcp_csum_ok(const struct pkt *p)
+{
+	uint64_t sum = 0;
+	size_t alen = p->src.family == ADDR_V4 ? 4 : 16;
+	for (size_t i = 0; i + 1 < alen; i += 2)
+		sum += (uint32_t)(p->src.b[i] << 8 | p->src.b[i + 1]) +
+		       (uint32_t)(p->dst.b[i] << 8 | p->dst.b[i + 1]);
+	sum += IPPROTO_TCP + (uint64_t)(p->l4_len & 0xffff) + (uint64_t)(p->l4_len >> 16);
+	struct cur c = cur_make(p->l4, p->l4_len);
+	uint16_t w;
+	while (cur_u16(&c, &w))
+		sum += w;
+	uint8_t last;
+	if (cur_u8(&c, &last))
+		sum += (uint32_t)last << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return sum == 0xffff;
+}
+
+void engine_packet_flags(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, size_t len,
+                         int64_t uid, unsigned flags, uint64_t now)
+{
+	if (!e)
+		return;
+	e->pkt_flags = flags;
+	engine_packet(e, pkt_handle, pkt, len, uid, now);
+	e->pkt_flags = 0;
 }
 
 void engine_packet(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, size_t len,
@@ -1511,6 +1685,20 @@ void engine_packet(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, si
 	struct flow_key k = {
 	    .proto = p.proto, .sport = p.sport, .dport = p.dport, .src = p.src, .dst = p.dst};
 	struct flow *f = flow_find(e->ft, &k);
+	if (f && f->state == FLOW_DECIDED && !decided_same_incarnation(f, &p, now)) {
+		flow_remove(e->ft, f); /* decided: holds nothing */
+		f = NULL;
+	}
+	if (p.proto == IPPROTO_TCP && (e->pkt_flags & ENGINE_PKT_CSUM_VALID) &&
+	    (!f || f->state != FLOW_DECIDED) && !tcp_csum_ok(&p)) {
+		if (f) {
+			tcp_refuse(e, f, pkt_handle, "bad_checksum", now);
+		} else {
+			p.payload_len = 0;
+			deny_packet(e, pkt_handle, &p, REASON_MALFORMED, "bad_checksum", 0, uid, now);
+		}
+		return;
+	}
 	if (!f) {
 		if (p.proto == IPPROTO_TCP)
 			tcp_new(e, pkt_handle, &p, &k, uid, now);
@@ -1534,9 +1722,9 @@ void engine_packet(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, si
 	if (f->state == FLOW_WAIT_RESOLVE) {
 		if (!udp_hold(e, f, pkt_handle, &p, now))
 			return;
-		if (f->segments > e->cfg.hold_segments ||
-		    e->held_bytes_total > e->cfg.hold_bytes_total)
-			decide_deny(e, f, REASON_INCOMPLETE, "hold_segments", 0, now);
+		const char *bound = hold_bound(e, f);
+		if (bound)
+			decide_deny(e, f, REASON_INCOMPLETE, bound, 0, now);
 		else
 			audit_pass_last(e, f, pkt_handle, p.payload_len);
 		return;
@@ -1654,7 +1842,8 @@ static void dns_event(struct engine *e, int kind, const struct dns_query *q,
  * DNS guard. Unparseable header: DROP. Any other malformed query: REFUSE
  * (dns_deny, detail = the parser's reason). A name no entry covers on any
  * port: REFUSE with indicators. HTTPS/SVCB with ech = deny: EMPTY (their
- * ech parameter would let the client hide the SNI). Else FORWARD.
+ * ech parameter would let the client hide the SNI; with ech = outer the
+ * shell strips it from the answer, engine_dns_strip_ech). Else FORWARD.
  * Audit mode forwards a well-formed query for a name no entry covers (after
  * logging dns_deny with enforced = false): the workload must keep working
  * so that `egressd learn` sees all of it. Malformed queries are refused in
@@ -1698,7 +1887,7 @@ enum dns_action engine_dns_query(struct engine *e, const uint8_t *msg, size_t le
 		/* Audit: the workload must see what enforcing would break, not break. */
 		return e->cfg.enforce || r != PARSE_OK ? DNS_REFUSE : DNS_FORWARD;
 	}
-	if ((q.qtype == DNS_TYPE_HTTPS || q.qtype == DNS_TYPE_SVCB) && !e->cfg.ech_allow)
+	if ((q.qtype == DNS_TYPE_HTTPS || q.qtype == DNS_TYPE_SVCB) && e->cfg.ech == ECH_DENY)
 		return DNS_EMPTY;
 	return DNS_FORWARD;
 }
@@ -1714,12 +1903,17 @@ void engine_dns_answer(struct engine *e, const struct dns_query *q, const uint8_
 	size_t n = 0;
 	uint8_t rcode = 0;
 	enum dns_err why = DNS_OK;
-	if (dns_answer_addrs(cur_make(msg, len), q->qname, e->cfg.ech_allow, addrs,
+	if (dns_answer_addrs(cur_make(msg, len), q->qname, e->cfg.ech != ECH_DENY, addrs,
 	                     MAX_ANSWER_ADDRS, &n, &rcode, &why) != PARSE_OK)
 		return;
 	for (size_t i = 0; i < n && i < MAX_ANSWER_ADDRS; i++)
 		bind_add(e->bind, q->qname, &addrs[i].addr, bind_expiry(e, addrs[i].ttl, now), now);
 	dns_event(e, EVENT_DNS_ALLOW, q, client, 0, REASON_NONE, NULL, NULL, now);
+}
+
+bool engine_dns_strip_ech(const struct engine *e)
+{
+	return e && e->cfg.ech != ECH_ALLOW;
 }
 
 void engine_stats(const struct engine *e, struct engine_stats *st)

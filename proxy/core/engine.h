@@ -43,10 +43,19 @@ enum unknown_ip_mode {
 	UNKNOWN_IP_VERIFY = 1,
 };
 
+/* [tls] ech: outer (default) decides an ECH hello on its outer SNI and strips
+ * ech SvcParams from relayed HTTPS/SVCB answers; deny refuses ECH hellos (and
+ * answers HTTPS/SVCB queries empty); allow is outer with ech params relayed. */
+enum ech_mode {
+	ECH_OUTER = 0,
+	ECH_DENY = 1,
+	ECH_ALLOW = 2,
+};
+
 struct engine_config {
 	bool enforce;                 /* false: audit, every verdict becomes PASS/ALLOW */
 	enum unknown_ip_mode unknown_ip;
-	bool ech_allow;
+	enum ech_mode ech;
 	bool quic_inspect;
 	uint64_t hold_ns;             /* wait for a complete first payload (default 2 s) */
 	size_t hold_bytes;            /* per flow (default 16 KiB) */
@@ -68,6 +77,20 @@ struct engine_config {
 	/* Registrable domain of name (libpsl in the shell), for look-alikes; may be NULL. */
 	const char *(*registrable)(const char *name, void *arg);
 	void *registrable_arg;
+	/*
+	 * Fairness (DESIGN.md "Floods"). A source is the client address, and in
+	 * host mode the socket's uid with it. Held packets wait in the kernel
+	 * queue (QUEUE_MAXLEN), so their total stays well below its length; a
+	 * flow that would hold past a cap is denied (fail closed). Bare flows
+	 * (SYN passed, no payload yet) per source: a SYN beyond is denied.
+	 */
+	size_t hold_packets_total;    /* all flows (default 2048) */
+	size_t hold_packets_source;   /* the flows of one source (default 256) */
+	unsigned bare_flows_source;   /* SYN-only flows of one source (default 512; sized once) */
+	unsigned bare_packets;        /* payload-less packets one undecided flow passes (default 32) */
+	/* Hash seed of the flow table and the engine's own tables (sized once):
+	 * the daemon passes getrandom's; the core has no RNG. */
+	uint64_t hash_seed;
 };
 void engine_config_defaults(struct engine_config *c);
 
@@ -114,6 +137,12 @@ void engine_set_policy(struct engine *e, const struct policy *policy,
  * One queued packet (layer 3 first, borrowed). pkt_handle is the caller's
  * id for the verdict. uid < 0: unknown.
  */
+/* engine_packet_flags(): the kernel computed the checksums of this packet
+ * (not NFQA_SKB_CSUMNOTREADY): a TCP packet of an undecided flow with a bad
+ * checksum is denied (the server would discard what egressd decided on). */
+#define ENGINE_PKT_CSUM_VALID 0x1u
+void engine_packet_flags(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, size_t len,
+                         int64_t uid, unsigned flags, uint64_t now);
 void engine_packet(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, size_t len,
 		   int64_t uid, uint64_t now);
 
@@ -136,6 +165,8 @@ enum dns_action engine_dns_query(struct engine *e, const uint8_t *msg, size_t le
 				 const struct addr *client, uint16_t client_port,
 				 struct dns_query *q_out, uint64_t now);
 /* An upstream answer for an allowed query: binds its addresses. Logs dns_allow. */
+/* Must the shell strip ech SvcParams from answers it relays (ech != allow)? */
+bool engine_dns_strip_ech(const struct engine *e);
 void engine_dns_answer(struct engine *e, const struct dns_query *q, const uint8_t *msg,
 		       size_t len, const struct addr *client, uint64_t now);
 

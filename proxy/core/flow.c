@@ -12,6 +12,23 @@ struct age_list {
 	struct flow *oldest, *newest;
 };
 
+/*
+ * A source: (address, uid). Lives while it has flows. by_bare[n] links the
+ * sources with n bare flows, so the one with the most is found in O(1).
+ */
+struct flow_src {
+	struct flow_src *hnext;        /* source hash chain */
+	struct flow_src *cprev, *cnext; /* t->by_bare[nbare] */
+	struct flow_table *t;
+	struct addr addr;
+	int64_t uid;
+	uint32_t hash;
+	size_t nflows;                   /* flows (and a reservation in flow_create) */
+	unsigned nbare;                  /* <= t->bare_cap */
+	struct flow *bare_oldest, *bare_newest;
+	size_t held;                     /* packets its flows hold */
+};
+
 struct flow_table {
 	struct flow **buckets;
 	size_t mask;
@@ -19,6 +36,9 @@ struct flow_table {
 	struct age_list undecided, decided;
 	struct flow *holding; /* unordered */
 	uint64_t seed;
+	struct flow_src **sbuckets; /* same size as buckets */
+	struct flow_src **by_bare;  /* [0..bare_cap]; [0] unused */
+	unsigned bare_cap, top;     /* top: highest n with by_bare[n] non-empty (0: none) */
 };
 
 static uint32_t key_hash(const struct flow_table *t, const struct flow_key *k)
@@ -45,9 +65,23 @@ static bool key_eq(const struct flow_key *a, const struct flow_key *b)
 	       addr_eq(&a->src, &b->src) && addr_eq(&a->dst, &b->dst);
 }
 
-struct flow_table *flow_table_new(size_t max_flows)
+static uint32_t src_hash(const struct flow_table *t, const struct addr *a, int64_t uid)
 {
-	if (max_flows == 0)
+	uint64_t h = (t->seed ^ 0x5851f42d4c957f2dull) + (uint64_t)uid + a->family;
+	for (size_t i = 0; i < 16; i += 8) {
+		uint64_t v;
+		memcpy(&v, a->b + i, 8);
+		h = (h ^ v) * 0xc4ceb9fe1a85ec53ull;
+		h ^= h >> 31;
+	}
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return (uint32_t)h;
+}
+
+struct flow_table *flow_table_new(size_t max_flows, unsigned bare_per_source, uint64_t seed)
+{
+	if (max_flows == 0 || bare_per_source == 0)
 		return NULL;
 	struct flow_table *t = calloc(1, sizeof *t);
 	if (!t)
@@ -56,15 +90,147 @@ struct flow_table *flow_table_new(size_t max_flows)
 	while (n < max_flows && n < ((size_t)1 << 24))
 		n *= 2;
 	t->buckets = calloc(n, sizeof *t->buckets);
-	if (!t->buckets) {
+	t->sbuckets = calloc(n, sizeof *t->sbuckets);
+	t->by_bare = calloc((size_t)bare_per_source + 1, sizeof *t->by_bare);
+	if (!t->buckets || !t->sbuckets || !t->by_bare) {
+		free(t->buckets);
+		free(t->sbuckets);
+		free(t->by_bare);
 		free(t);
 		return NULL;
 	}
 	t->mask = n - 1;
 	t->max = max_flows;
-	/* No clock or RNG in the core: the heap address (ASLR) seeds the hash. */
-	t->seed = (uint64_t)(uintptr_t)t * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)t->buckets;
+	t->bare_cap = bare_per_source;
+	t->seed = seed;
 	return t;
+}
+
+/* ---- sources ---- */
+
+static void bucket_unlink(struct flow_table *t, struct flow_src *s)
+{
+	if (s->nbare == 0)
+		return;
+	if (s->cprev)
+		s->cprev->cnext = s->cnext;
+	else
+		t->by_bare[s->nbare] = s->cnext;
+	if (s->cnext)
+		s->cnext->cprev = s->cprev;
+	s->cprev = s->cnext = NULL;
+}
+
+static void bucket_link(struct flow_table *t, struct flow_src *s)
+{
+	if (s->nbare == 0)
+		return;
+	s->cprev = NULL;
+	s->cnext = t->by_bare[s->nbare];
+	if (s->cnext)
+		s->cnext->cprev = s;
+	t->by_bare[s->nbare] = s;
+	if (s->nbare > t->top)
+		t->top = s->nbare;
+}
+
+static void bare_count(struct flow_table *t, struct flow_src *s, bool up)
+{
+	bucket_unlink(t, s);
+	if (up)
+		s->nbare++;
+	else
+		s->nbare--;
+	bucket_link(t, s);
+	while (t->top && !t->by_bare[t->top])
+		t->top--;
+}
+
+/* The source entry for (a, uid), created if needed, with one reservation (nflows++). */
+static struct flow_src *src_get(struct flow_table *t, const struct addr *a, int64_t uid)
+{
+	uint32_t h = src_hash(t, a, uid);
+	struct flow_src *s = t->sbuckets[h & t->mask];
+	for (; s; s = s->hnext)
+		if (s->hash == h && s->uid == uid && addr_eq(&s->addr, a))
+			break;
+	if (!s) {
+		s = calloc(1, sizeof *s);
+		if (!s)
+			return NULL;
+		s->t = t;
+		s->addr = *a;
+		s->uid = uid;
+		s->hash = h;
+		s->hnext = t->sbuckets[h & t->mask];
+		t->sbuckets[h & t->mask] = s;
+	}
+	s->nflows++;
+	return s;
+}
+
+/* Drop one reference; the entry goes with its last flow. */
+static void src_put(struct flow_table *t, struct flow_src *s)
+{
+	if (--s->nflows)
+		return;
+	struct flow_src **pp = &t->sbuckets[s->hash & t->mask];
+	while (*pp && *pp != s)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = s->hnext;
+	free(s);
+}
+
+static void bare_unlink(struct flow *f)
+{
+	if (!f->bare)
+		return;
+	struct flow_src *s = f->src;
+	if (f->bprev)
+		f->bprev->bnext = f->bnext;
+	else
+		s->bare_oldest = f->bnext;
+	if (f->bnext)
+		f->bnext->bprev = f->bprev;
+	else
+		s->bare_newest = f->bprev;
+	f->bprev = f->bnext = NULL;
+	f->bare = false;
+	bare_count(s->t, s, false);
+}
+
+static void bare_append(struct flow *f)
+{
+	struct flow_src *s = f->src;
+	f->bare = true;
+	f->bnext = NULL;
+	f->bprev = s->bare_newest;
+	if (s->bare_newest)
+		s->bare_newest->bnext = f;
+	else
+		s->bare_oldest = f;
+	s->bare_newest = f;
+	bare_count(s->t, s, true);
+}
+
+void flow_held_sync(struct flow *f)
+{
+	if (!f->src)
+		return;
+	f->src->held -= f->src_held;
+	f->src->held += f->nheld;
+	f->src_held = f->nheld;
+}
+
+size_t flow_src_held(const struct flow *f)
+{
+	return f->src ? f->src->held : 0;
+}
+
+unsigned flow_src_bare(const struct flow *f)
+{
+	return f->src ? f->src->nbare : 0;
 }
 
 static void age_unlink(struct age_list *l, struct flow *f)
@@ -113,6 +279,8 @@ void flow_table_free(struct flow_table *t)
 	while (t->decided.oldest)
 		flow_remove(t, t->decided.oldest);
 	free(t->buckets);
+	free(t->sbuckets);
+	free(t->by_bare);
 	free(t);
 }
 
@@ -125,16 +293,55 @@ struct flow *flow_find(struct flow_table *t, const struct flow_key *k)
 	return NULL;
 }
 
-struct flow *flow_create(struct flow_table *t, const struct flow_key *k, uint64_t now)
+/*
+ * Room for one more flow of source s: evict (see flow.h). Among sources
+ * tied for the most bare flows, s pays first. false: nothing can go.
+ */
+static bool make_room(struct flow_table *t, const struct flow_src *s)
 {
-	if (t->count >= t->max) {
-		if (!t->decided.oldest)
-			return NULL;
+	if (t->count < t->max)
+		return true;
+	if (t->decided.oldest) {
 		flow_remove(t, t->decided.oldest);
+		return true;
+	}
+	if (t->top) {
+		const struct flow_src *v = s->nbare == t->top ? s : t->by_bare[t->top];
+		flow_remove(t, v->bare_oldest);
+		return true;
+	}
+	return false;
+}
+
+struct flow *flow_create(struct flow_table *t, const struct flow_key *k, int64_t uid, bool bare,
+                         uint64_t now, enum flow_refuse *why)
+{
+	enum flow_refuse dummy;
+	if (!why)
+		why = &dummy;
+	*why = FLOW_REFUSE_NOMEM;
+	struct flow_src *s = src_get(t, &k->src, uid < 0 ? -1 : uid);
+	if (!s)
+		return NULL;
+	if (bare && s->nbare >= t->bare_cap) {
+		*why = FLOW_REFUSE_SOURCE;
+		src_put(t, s);
+		return NULL;
+	}
+	if (!make_room(t, s)) { /* s is reserved: eviction cannot free it */
+		*why = FLOW_REFUSE_FULL;
+		src_put(t, s);
+		return NULL;
 	}
 	struct flow *f = calloc(1, sizeof *f);
-	if (!f)
+	if (!f) {
+		src_put(t, s);
 		return NULL;
+	}
+	*why = FLOW_REFUSE_NONE;
+	f->src = s; /* the reservation becomes the flow's reference */
+	if (bare)
+		bare_append(f);
 	f->key = *k;
 	f->hash = key_hash(t, k);
 	f->state = FLOW_UNDECIDED;
@@ -191,6 +398,8 @@ struct flow *flow_holding_first(struct flow_table *t)
 
 void flow_mark_decided(struct flow_table *t, struct flow *f, enum verdict v)
 {
+	bare_unlink(f);
+	flow_held_sync(f);
 	flow_hold_stop(t, f);
 	age_unlink(list_of(t, f), f);
 	f->state = FLOW_DECIDED;
@@ -209,6 +418,11 @@ void flow_remove(struct flow_table *t, struct flow *f)
 	flow_hold_stop(t, f);
 	age_unlink(list_of(t, f), f);
 	stream_free(f);
+	bare_unlink(f);
+	f->nheld = 0;
+	flow_held_sync(f);
+	if (f->src)
+		src_put(t, f->src);
 	free(f->held);
 	free(f->http);
 	free(f);
@@ -317,5 +531,7 @@ int flow_hold_packet(struct flow *f, uint64_t handle)
 		f->capheld = nc;
 	}
 	f->held[f->nheld++] = handle;
+	bare_unlink(f);
+	flow_held_sync(f);
 	return 0;
 }

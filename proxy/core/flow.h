@@ -6,11 +6,25 @@
  * core; the shells only see engine.h).
  *
  * Flows are keyed by (proto, src, sport, dst, dport) in a chained hash with
- * a per-table seed, and kept on one of two age lists (undecided, decided),
- * oldest first, so idle expiry stops at the first young flow and eviction
- * under pressure takes the oldest decided flow. A full table whose flows
- * are all undecided refuses new flows: the engine denies them `incomplete`
- * (fail closed) rather than dropping a flow that holds packets.
+ * a per-table seed (the caller's, from getrandom in the daemon), and kept on
+ * one of two age lists (undecided, decided), oldest first, so idle expiry
+ * stops at the first young flow.
+ *
+ * Sources: every flow belongs to the source that opened it, (address, uid)
+ * (uid is -1 in gateway mode, so there the address alone). A source counts
+ * its flows, the packets they hold, and its bare flows: undecided flows that
+ * never held a packet (a SYN passed, no payload yet), on a list of their
+ * own, oldest first. A source may have at most bare_per_source of them: a
+ * new one beyond is refused (FLOW_REFUSE_SOURCE).
+ *
+ * A full table makes room by evicting, in this order: the oldest decided
+ * flow; else the oldest bare flow of the source with the most bare flows,
+ * the asking source first among those tied (one flood cannot push out
+ * another client's connection while it has more bare flows than that client). Evicted flows hold nothing, so nothing is
+ * released: their later packets find no flow and are denied (`no_syn`) or,
+ * a SYN, inspected from scratch. Eviction never fails open. Flows that hold
+ * packets are never evicted (the hold bounds end them); when nothing can be
+ * evicted the new flow is refused (FLOW_REFUSE_FULL) and the engine denies it.
  *
  * Reassembly: bytes of the stream relative to ISN+1, in a buffer that grows
  * up to the hold bound, with a bitmap of the bytes present. Overlaps must
@@ -48,6 +62,11 @@ struct flow {
 	enum reason audit_reason;
 	uint32_t audit_ind;
 	uint32_t isn;
+	/* Incarnation (engine.c): the client ACKed the handshake (the stream is
+	 * never re-based after that), and when the flow was decided (a decided
+	 * verdict is re-issued only for a short time after it). */
+	bool acked;
+	uint64_t decided_ns;
 	int64_t uid;
 	uint64_t last_ns, hold_since;
 
@@ -58,6 +77,14 @@ struct flow {
 	size_t held_bytes;       /* payload bytes of held packets */
 	uint64_t *held;          /* packet handles waiting for the verdict */
 	size_t nheld, capheld;
+	/* Source accounting (flow.c): who opened the flow; its place on the
+	 * source's bare list while it is bare; how many of held[] the source
+	 * counts (flow_held_sync() after taking packets out of held[]). */
+	struct flow_src *src;
+	struct flow *bprev, *bnext;
+	bool bare;
+	size_t src_held;
+	unsigned bare_passed; /* payload-less packets passed while undecided (engine.c) */
 
 	/* QUIC (UDP 443): CRYPTO bytes go into the stream above by offset. */
 	bool quic;                     /* a QUIC flow: its denials carry IND_QUIC */
@@ -73,13 +100,35 @@ struct flow {
 };
 
 struct flow_table;
+struct flow_src;
 
-struct flow_table *flow_table_new(size_t max_flows);
+/* seed: the hash seed (0 is a seed like any other). bare_per_source >= 1. */
+struct flow_table *flow_table_new(size_t max_flows, unsigned bare_per_source, uint64_t seed);
 void flow_table_free(struct flow_table *t); /* frees flows; caller releases held packets first */
 
 struct flow *flow_find(struct flow_table *t, const struct flow_key *k);
-/* A new undecided flow, or NULL when full (after evicting the oldest decided flow) or OOM. */
-struct flow *flow_create(struct flow_table *t, const struct flow_key *k, uint64_t now);
+
+enum flow_refuse {
+	FLOW_REFUSE_NONE = 0,
+	FLOW_REFUSE_FULL,   /* the table is full of flows that hold packets */
+	FLOW_REFUSE_SOURCE, /* bare: the source has bare_per_source bare flows */
+	FLOW_REFUSE_NOMEM,
+};
+/*
+ * A new undecided flow opened by (k->src, uid), or NULL with *why set.
+ * bare: it holds nothing yet (a TCP SYN passed; it stays bare until a
+ * packet is held); a flow that is about to hold its first packet (UDP) is
+ * not bare and is not counted against the source's bare cap. May evict (see
+ * above); the caller's pointers to other flows may then dangle.
+ */
+struct flow *flow_create(struct flow_table *t, const struct flow_key *k, int64_t uid, bool bare,
+                         uint64_t now, enum flow_refuse *why);
+/* Packets the flows of f's source hold (f included). */
+size_t flow_src_held(const struct flow *f);
+/* Bare flows of f's source (for tests and stats). */
+unsigned flow_src_bare(const struct flow *f);
+/* After the caller took packets out of f->held: the source counts f->nheld. */
+void flow_held_sync(struct flow *f);
 void flow_touch(struct flow_table *t, struct flow *f, uint64_t now);
 /* Moves f to the decided age list and frees its stream buffer. */
 void flow_mark_decided(struct flow_table *t, struct flow *f, enum verdict v);
@@ -104,7 +153,7 @@ enum flow_add flow_stream_add(struct flow *f, uint32_t rel, const uint8_t *p, si
 /* Calls fn on each run of present bytes (for the credential scan). */
 void flow_stream_runs(const struct flow *f, void (*fn)(const uint8_t *p, size_t n, void *arg),
                       void *arg);
-/* Append a held packet handle. 0 or -ENOMEM. */
+/* Append a held packet handle (the flow stops being bare; its source counts it). 0 or -ENOMEM. */
 int flow_hold_packet(struct flow *f, uint64_t handle);
 
 #endif

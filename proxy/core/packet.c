@@ -16,6 +16,13 @@ const char *pkt_err_name(enum pkt_err e)
 	    [PKT_BAD_EXT_CHAIN] = "bad_ext_chain",
 	    [PKT_FRAGMENT] = "fragment",
 	    [PKT_BAD_UDP_LENGTH] = "bad_udp_length",
+	    [PKT_IP_OPTIONS] = "ip_options",
+	    [PKT_IP_EXT_HEADERS] = "ipv6_ext_headers",
+	    [PKT_IP_RESERVED_FLAG] = "ip_reserved_flag",
+	    [PKT_TCP_RESERVED_BITS] = "tcp_reserved_bits",
+	    [PKT_TCP_URGENT_POINTER] = "tcp_urgent_pointer",
+	    [PKT_TCP_OPTION] = "tcp_option",
+	    [PKT_TCP_OPTION_BAD] = "tcp_option_malformed",
 	};
 	if ((unsigned)e >= PKT_ERR_COUNT_)
 		return "unknown";
@@ -61,6 +68,8 @@ static enum pkt_err pkt_ipv4(struct cur *c, struct pkt *out, struct cur *l4)
 		return PKT_TRUNCATED;
 	if ((frag & 0x2000) || (frag & 0x1fff))
 		return PKT_FRAGMENT;
+	out->ip_opt_len = (uint16_t)(ihl - 20);
+	out->ip_rsv_flag = (frag & 0x8000) != 0;
 	/* The datagram is exactly total bytes; anything captured beyond is not ours. */
 	struct cur dgram;
 	cur_sub(&save, total, &dgram);
@@ -116,6 +125,7 @@ static enum pkt_err pkt_ipv6(struct cur *c, struct pkt *out, struct cur *l4)
 		default:
 			out->proto = next;
 			*l4 = pl;
+			out->ip_opt_len = (uint16_t)(plen - pl.left);
 			return PKT_OK;
 		}
 		if (n >= PKT_V6_EXT_MAX)
@@ -165,9 +175,106 @@ static enum pkt_err pkt_tcp(struct cur seg, struct pkt *out)
 	size_t hl = (size_t)(doff >> 4) * 4;
 	if (hl < 20 || hl > save.left)
 		return PKT_BAD_TCP_DOFF;
+	out->l4 = save.p;
+	out->l4_len = save.left;
 	cur_skip(&save, hl);
 	out->payload = save.p;
 	out->payload_len = save.left;
+	out->tcp_rsv = doff & 0x0e;
+	cur_skip(&seg, 4); /* window, checksum */
+	cur_u16(&seg, &out->tcp_urp);
+	out->tcp_opt = seg.p;
+	out->tcp_opt_len = hl - 20;
+	return PKT_OK;
+}
+
+/*
+ * TCP options (RFC 9293 3.2): kind(1), or kind(1) len(1) data(len-2) for
+ * kinds other than EOL (0) and NOP (1). MSS(2) len 4, window scale(3)
+ * len 3 (RFC 7323), SACK-permitted(4) len 2, SACK(5) len 2+8n (RFC 2018),
+ * timestamps(8) len 10: TSval(4) TSecr(4), Fast Open(34) len 2 (a cookie
+ * request) .. 18 (RFC 7413).
+ */
+enum pkt_err pkt_plain_headers(const struct pkt *p)
+{
+	if (p->ip_opt_len)
+		return p->src.family == ADDR_V4 ? PKT_IP_OPTIONS : PKT_IP_EXT_HEADERS;
+	if (p->ip_rsv_flag)
+		return PKT_IP_RESERVED_FLAG;
+	if (p->proto != IPPROTO_TCP)
+		return PKT_OK;
+	if (p->tcp_rsv)
+		return PKT_TCP_RESERVED_BITS;
+	if (p->tcp_urp && !(p->tcp_flags & PKT_TCP_URG))
+		return PKT_TCP_URGENT_POINTER;
+	bool syn = p->tcp_flags & PKT_TCP_SYN, syn_only = syn && !(p->tcp_flags & PKT_TCP_ACK);
+	uint32_t seen = 0; /* kinds met (all plain kinds are < 32 but Fast Open) */
+	bool seen_tfo = false;
+	struct cur c = cur_make(p->tcp_opt, p->tcp_opt_len);
+	uint8_t kind, len;
+	while (cur_u8(&c, &kind)) {
+		if (kind == 0) { /* EOL: the rest is padding */
+			uint8_t z;
+			while (cur_u8(&c, &z))
+				if (z)
+					return PKT_TCP_OPTION_BAD;
+			break;
+		}
+		if (kind == 1)
+			continue;
+		struct cur body;
+		if (!cur_u8(&c, &len) || len < 2 || !cur_sub(&c, (size_t)len - 2, &body))
+			return PKT_TCP_OPTION_BAD;
+		if (kind == 34) {
+			if (seen_tfo)
+				return PKT_TCP_OPTION_BAD;
+			seen_tfo = true;
+		} else if (kind < 32) {
+			if (seen & (1u << kind))
+				return PKT_TCP_OPTION_BAD;
+			seen |= 1u << kind;
+		}
+		uint8_t shift;
+		uint32_t tsval, tsecr;
+		switch (kind) {
+		case 2: /* MSS */
+			if (!syn)
+				return PKT_TCP_OPTION;
+			if (len != 4)
+				return PKT_TCP_OPTION_BAD;
+			break;
+		case 3: /* window scale */
+			if (!syn)
+				return PKT_TCP_OPTION;
+			if (len != 3 || !cur_u8(&body, &shift) || shift > 14)
+				return PKT_TCP_OPTION_BAD;
+			break;
+		case 4: /* SACK permitted */
+			if (!syn)
+				return PKT_TCP_OPTION;
+			if (len != 2)
+				return PKT_TCP_OPTION_BAD;
+			break;
+		case 5: /* SACK blocks */
+			if (syn)
+				return PKT_TCP_OPTION;
+			if (len < 10 || (len - 2) % 8 || len > 34)
+				return PKT_TCP_OPTION_BAD;
+			break;
+		case 8: /* timestamps */
+			if (len != 10 || !cur_u32(&body, &tsval) || !cur_u32(&body, &tsecr))
+				return PKT_TCP_OPTION_BAD;
+			if (syn_only && tsecr) /* RFC 7323 3.2: zero when ACK is clear */
+				return PKT_TCP_OPTION_BAD;
+			break;
+		case 34: /* Fast Open: only the empty cookie request carries nothing */
+			if (!syn || len != 2)
+				return PKT_TCP_OPTION;
+			break;
+		default:
+			return PKT_TCP_OPTION;
+		}
+	}
 	return PKT_OK;
 }
 

@@ -57,6 +57,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 
+	/* ech stripping: never longer; unchanged input copied byte for byte; idempotent. */
+	static uint8_t s1[DNS_MSG_MAX], s2[DNS_MSG_MAX];
+	bool ch1 = true, ch2 = true;
+	size_t l1 = dns_strip_ech(data, size, s1, sizeof s1, &ch1);
+	if (l1 > size || (l1 == 0 && ch1))
+		abort();
+	if (l1 && !ch1 && (l1 != size || memcmp(s1, data, size) != 0))
+		abort();
+	if (l1) {
+		size_t l2 = dns_strip_ech(s1, l1, s2, sizeof s2, &ch2);
+		if (l2 != l1 || ch2 || memcmp(s1, s2, l1) != 0)
+			abort();
+	}
+
 	const char *qname = r == PARSE_OK ? q.qname : "example.com";
 	r = dns_answer_addrs(cur_make(data, size), qname, true, addrs, 8, &n, &rcode, &why);
 	if (why >= DNS_ERR_COUNT_ || n > 8 || (r == PARSE_BAD && n != 0))

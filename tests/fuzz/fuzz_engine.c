@@ -93,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.enforce = !(data[0] & 1);
 	cfg.unknown_ip = data[0] & 2 ? UNKNOWN_IP_VERIFY : UNKNOWN_IP_DENY;
 	cfg.quic_inspect = data[0] & 4;
-	cfg.ech_allow = data[0] & 8;
+	cfg.ech = data[0] & 8 ? ECH_ALLOW : ECH_OUTER;
 	cfg.hold_segments = (unsigned)(data[0] >> 4) * 2 + 1;
 	cfg.max_flows = 16;
 	cfg.hold_bytes_total = 64 * 1024;
@@ -118,7 +118,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		now += 1000000; /* 1 ms per record */
 		switch (op % 4) {
 		case 0:
-			engine_packet(e, z->next++, d, len, op & 0x80 ? 1000 : -1, now);
+			/* bit 6: the kernel computed the checksum (the engine checks it) */
+			engine_packet_flags(e, z->next++, d, len, op & 0x80 ? 1000 : -1,
+			                    op & 0x40 ? ENGINE_PKT_CSUM_VALID : 0, now);
 			break;
 		case 1:
 			now += (uint64_t)len * 10000000ull;

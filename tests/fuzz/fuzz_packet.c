@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* pkt_parse on arbitrary bytes; the payload must lie inside the input. */
+/* pkt_parse on arbitrary bytes; the payload and the TCP options must lie inside the
+ * input; pkt_plain_headers answers OK or one of its own reasons. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,5 +30,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		volatile uint8_t last = p.payload[p.payload_len - 1];
 		(void)last;
 	}
+	/* The header check of bare packets walks the TCP options: inside the input too. */
+	if (p.tcp_opt_len) {
+		if (p.tcp_opt < data || p.tcp_opt_len > 40 || (size_t)(p.tcp_opt - data) > size ||
+		    p.tcp_opt_len > size - (size_t)(p.tcp_opt - data))
+			abort();
+	}
+	enum pkt_err plain = pkt_plain_headers(&p);
+	if (plain != PKT_OK && (plain < PKT_IP_OPTIONS || plain >= PKT_ERR_COUNT_))
+		abort();
 	return 0;
 }

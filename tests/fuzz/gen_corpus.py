@@ -328,6 +328,25 @@ def packet_seeds(hello, dnsq, quic_pkt):
     write("packet", "v6-icmp-ns", ip6(58, b"\x87\x00\x00\x00\x00\x00\x00\x00" + D6))
     write("packet", "v6-jumbo-zero-len", struct.pack("!IHBB", 0x60000000, 0, 6, 64) + S6 + D6)
     write("packet", "bad-version", b"\x50" + bytes(39))
+    option_seeds()
+
+
+def option_seeds():
+    """Headers of bare packets (pkt_plain_headers): what stacks send, and covert fields."""
+    ts = b"\x01\x01\x08\x0a" + bytes(8)
+    write("packet", "opt-v4-ack-ts-sack", ip4(6, tcp(0x10, opts=ts + b"\x01\x01\x05\x0a" +
+                                                  bytes(8))))
+    write("packet", "opt-v4-syn-macos-eol", ip4(6, tcp(0x02, opts=b"\x02\x04\x05\xb4\x01\x03"
+                                                    b"\x03\x06\x22\x02\x04\x02\x00\x00\x00\x00")))
+    write("packet", "opt-v4-syn-unknown", ip4(6, tcp(0x02, opts=b"\xfd\x06EXFL\x01\x01")))
+    write("packet", "opt-v4-syn-tfo-cookie", ip4(6, tcp(0x02, opts=b"\x22\x0a" + bytes(8) +
+                                                     b"\x01\x01")))
+    write("packet", "opt-v4-syn-after-eol", ip4(6, tcp(0x02, opts=b"\x02\x04\x05\xb4\x00EXF")))
+    write("packet", "opt-v4-syn-len-past", ip4(6, tcp(0x02, opts=b"\x02\x04\x05\xb4\x08\x28\x00"
+                                                   b"\x00")))
+    write("packet", "opt-v4-ip-unknown", ip4(6, tcp(0x02), opts=b"\x1e\x06EXFL\x00\x00"))
+    write("packet", "opt-v4-ip-rr", ip4(6, tcp(0x02), opts=b"\x07\x07\x04EXFL\x00"))
+    write("packet", "opt-v6-dstopt-syn", ip6(60, b"\x06\x00\x1e\x04EXFL" + tcp(0x02)))
 
 
 # ---- QUIC --------------------------------------------------------------

@@ -23,6 +23,7 @@ Gateway mode                               Host mode
        .67         attacker.example's authoritative DNS: records every query
 """
 import atexit
+import contextlib
 import itertools
 import json
 import os
@@ -241,6 +242,34 @@ BIG_SIZE = 1536 * 1024  # 6 s at nginx's limit_rate 256k
 
 def site_body(site):
     return "hello from %s\n" % SITES[site]
+
+
+@contextlib.contextmanager
+def sniffing(lab, *addrs, icmp=False):
+    """Record every payload packet / fragment to addrs arriving in the fake
+    internet (evasion/sniff.py; icmp: ICMP bodies count as payload). Yields a
+    dict filled on exit; rec["path"] is the live record while it runs."""
+    path = os.path.join(lab.dir, "sniff.%d.json" % len(lab.procs))
+    args = [PY, os.path.join(HERE, "evasion", "sniff.py"), "--record", path, "--iface", "eth0",
+            "--max-seconds", "60"] + (["--icmp"] if icmp else [])
+    for a in addrs:
+        args += ["--watch", a]
+    proc = lab.spawn(lab.net, args, stderr=path + ".stderr")
+
+    def ready():
+        if proc.poll() is not None:
+            raise LabError("sniff.py exited (%s): %s" % (proc.returncode,
+                                                         open(path + ".stderr").read()))
+        return os.path.exists(path)
+    wait_for(ready, 5, "the sniffer to start")
+    rec = {"path": path}
+    try:
+        yield rec
+    finally:
+        proc.terminate()
+        proc.wait(5)
+        with open(path) as f:
+            rec.update(json.load(f))
 
 
 class Egressd:

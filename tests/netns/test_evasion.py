@@ -25,7 +25,6 @@ reaches the engine whole and is decided on its SNI (tested below); a fragment
 that escaped reassembly would be denied `malformed` (detail `fragment`, unit
 tested in test_packet: it cannot be produced through the kernel here).
 """
-import contextlib
 import json
 import os
 
@@ -79,30 +78,7 @@ def crafted(lab, dst, plan, sni=None, http_host=None, port=443, frag=0, ext=None
     return r
 
 
-@contextlib.contextmanager
-def sniffing(lab, *addrs):
-    """Record every payload packet / fragment to addrs arriving in the fake internet."""
-    path = os.path.join(lab.dir, "sniff.%d.json" % len(lab.procs))
-    args = [L.PY, os.path.join(EV, "sniff.py"), "--record", path, "--iface", "eth0",
-            "--max-seconds", "60"]
-    for a in addrs:
-        args += ["--watch", a]
-    proc = lab.spawn(lab.net, args, stderr=path + ".stderr")
-
-    def ready():
-        if proc.poll() is not None:
-            raise L.LabError("sniff.py exited (%s): %s" % (proc.returncode,
-                                                           open(path + ".stderr").read()))
-        return os.path.exists(path)
-    L.wait_for(ready, 5, "the sniffer to start")
-    rec = {}
-    try:
-        yield rec
-    finally:
-        proc.terminate()
-        proc.wait(5)
-        with open(path) as f:
-            rec.update(json.load(f))
+sniffing = L.sniffing
 
 
 def start(lab, verify=False):
@@ -342,18 +318,20 @@ def test_ipv6_extension_headers_walked(anylab, target):
 
 
 def test_bad_tcp_header_is_malformed(anylab):
-    """A TCP data offset below 5 words: denied `malformed` with its name."""
-    e = start(anylab)
+    """A TCP data offset below 5 words never crosses the filter. conntrack
+    finds the segment invalid and the ruleset drops it before the queue (`ct
+    state invalid drop`, issue 9); the engine's own `bad_tcp_doff` deny is unit
+    tested. The client's well-formed retransmission is then decided as usual."""
+    start(anylab)
     resolve(anylab, ALLOWED, "4")
     r = crafted(anylab, ALLOWED4, "inorder:1", sni=ALLOWED, timeout=3)
     assert r["result"] == "ok", r  # the same client, well-formed: fetched
     with sniffing(anylab, ALLOWED4) as rec:
         r = crafted(anylab, ALLOWED4, "inorder:1", sni=ALLOWED, timeout=3, bad_doff=4)
-    assert r["result"] == "reset", r
-    ev = e.wait_event(lambda x: x.get("event") == "deny" and x.get("detail") == "bad_tcp_doff",
-                      what="deny with detail bad_tcp_doff")
-    assert ev.get("reason") == "malformed", ev
-    assert_nothing_delivered(anylab, rec, r["sport"])
+    bad = [p for p in flow_packets(rec, r["sport"]) if p.get("doff", 5) < 5]
+    assert bad == [], rec
+    # the hello reached the server only in well-formed segments
+    assert r["result"] == "ok", r
 
 
 def bad_chain(lab):

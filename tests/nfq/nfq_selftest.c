@@ -117,7 +117,8 @@ static void on_held(evutil_socket_t fd, short what, void *arg)
 	free(h);
 }
 
-static void on_packet(void *arg, uint64_t handle, const uint8_t *pkt, size_t len, int64_t uid)
+static void on_packet(void *arg, uint64_t handle, const uint8_t *pkt, size_t len, int64_t uid,
+                      unsigned flags)
 {
 	struct run *r = arg;
 	bool hold;

@@ -151,7 +151,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->dns_timeout_ms, 1500);
 	assert_int_equal(c->dns_tries, 2);
 	assert_int_equal(c->engine.unknown_ip, UNKNOWN_IP_DENY);
-	assert_false(c->engine.ech_allow);
+	assert_int_equal(c->engine.ech, ECH_OUTER);
 	assert_false(c->engine.quic_inspect);
 	assert_string_equal(c->log_file, "-");
 	assert_int_equal(c->log_level, CONF_LOG_DENY);
@@ -229,7 +229,7 @@ static void test_every_key(void **state)
 	assert_int_equal(c->dns_timeout_ms, 400);
 	assert_int_equal(c->dns_tries, 3);
 	assert_int_equal(c->engine.unknown_ip, UNKNOWN_IP_VERIFY);
-	assert_true(c->engine.ech_allow);
+	assert_int_equal(c->engine.ech, ECH_ALLOW);
 	assert_true(c->engine.quic_inspect);
 	assert_string_equal(c->log_file, "/var/log/egressd.json");
 	assert_int_equal(c->log_level, CONF_LOG_ALL);
@@ -386,7 +386,7 @@ static void test_conf_errors(void **state)
 	         &d);
 	assert_true(
 	    has_line(&d, "%s:4: bad value \"allow\" for unknown_ip (expected deny or verify)", p));
-	assert_true(has_line(&d, "%s:5: bad value \"yes\" for ech (expected deny or allow)", p));
+	assert_true(has_line(&d, "%s:5: bad value \"yes\" for ech (expected outer, deny or allow)", p));
 	assert_true(
 	    has_line(&d, "%s:7: bad value \"allow\" for policy (expected deny or inspect)", p));
 	assert_true(has_line(&d, "%s:9: bad value \"debug\" for level (expected deny or all)", p));
@@ -884,7 +884,7 @@ static void test_shipped_conf(void **state)
 	assert_int_equal(c->nallow, 1);
 	assert_string_equal(c->allow[0], "/etc/egressd/allow.d/*.list");
 	assert_int_equal(c->engine.unknown_ip, UNKNOWN_IP_DENY);
-	assert_false(c->engine.ech_allow);
+	assert_int_equal(c->engine.ech, ECH_OUTER);
 	assert_false(c->engine.quic_inspect);
 	assert_true(c->metrics_enabled);
 	ep_is(&c->metrics_listen, "127.0.0.1", 9469);

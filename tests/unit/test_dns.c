@@ -551,6 +551,86 @@ static void answer_https_hints(void **state)
 	assert_int_equal(why, DNS_BAD_RR);
 }
 
+/* An HTTPS answer, with or without an ech param, then a CNAME and an A whose owner points past it. */
+static void ech_answer(struct bld *b, bool ech)
+{
+	hdr(b, 1, 0x8180, 1, 3);
+	name(b, "svc.example");
+	put16(b, DNS_TYPE_HTTPS);
+	put16(b, DNS_CLASS_IN);
+	ptr(b, 12);
+	size_t at = rr_begin(b, DNS_TYPE_HTTPS, 120);
+	put16(b, 1); /* priority */
+	put8(b, 0);  /* target "." */
+	put16(b, 1); /* alpn */
+	put16(b, 3);
+	putb(b, "\x02h2", 3);
+	put16(b, 4); /* ipv4hint */
+	put16(b, 4);
+	putb(b, "\xc6\x33\x64\x01", 4);
+	if (ech) {
+		put16(b, 5); /* ech */
+		put16(b, 6);
+		putb(b, "ECHCFG", 6);
+	}
+	put16(b, 6); /* ipv6hint */
+	put16(b, 16);
+	putb(b, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x09", 16);
+	rr_end(b, at);
+	size_t owner = b->n;
+	name(b, "a.example");
+	at = rr_begin(b, DNS_TYPE_CNAME, 60);
+	ptr(b, 12);
+	rr_end(b, at);
+	ptr(b, (unsigned)owner);
+	at = rr_begin(b, DNS_TYPE_A, 60);
+	putb(b, "\xc6\x33\x64\x07", 4);
+	rr_end(b, at);
+}
+
+static void strip_ech(void **state)
+{
+	(void)state;
+	struct bld with = {0}, without = {0};
+	uint8_t out[1024], again[1024];
+	bool changed = false;
+	ech_answer(&with, true);
+	ech_answer(&without, false);
+	size_t n = dns_strip_ech(with.d, with.n, out, sizeof out, &changed);
+	assert_true(changed);
+	assert_int_equal(n, without.n);
+	assert_memory_equal(out, without.d, n); /* RDLENGTH and the later pointer moved */
+	/* nothing to strip: copied byte for byte */
+	n = dns_strip_ech(without.d, without.n, again, sizeof again, &changed);
+	assert_false(changed);
+	assert_int_equal(n, without.n);
+	assert_memory_equal(again, without.d, n);
+	/* hints still read from the stripped answer */
+	struct dns_addr a[8];
+	size_t na;
+	uint8_t rcode;
+	enum dns_err why;
+	assert_int_equal(dns_answer_addrs(cur_make(out, without.n), "svc.example", true, a, 8, &na,
+	                                  &rcode, &why),
+	                 PARSE_OK);
+	assert_int_equal(na, 2);
+	/* too small an output, a param running past its RDATA, a pointer into the cut: 0 */
+	assert_int_equal(dns_strip_ech(with.d, with.n, out, 20, &changed), 0);
+	size_t ech_at = 12 + 13 + 4 + 2 + 10 + 2 + 1 + 7 + 8; /* the ech param's key */
+	assert_int_equal(with.d[ech_at + 1], 5);
+	struct bld bad = {0};
+	ech_answer(&bad, true);
+	bad.d[ech_at + 2] = 0xff; /* ech value length */
+	assert_int_equal(dns_strip_ech(bad.d, bad.n, out, sizeof out, &changed), 0);
+	struct bld into = {0};
+	ech_answer(&into, true);
+	into.d[into.n - 16] = (uint8_t)(0xc0 | (ech_at + 4) >> 8); /* the A's owner */
+	into.d[into.n - 15] = (uint8_t)((ech_at + 4) & 0xff);
+	assert_int_equal(dns_strip_ech(into.d, into.n, out, sizeof out, &changed), 0);
+	/* a truncated message */
+	assert_int_equal(dns_strip_ech(with.d, with.n - 1, out, sizeof out, &changed), 0);
+}
+
 static void tcp_stream(void **state)
 {
 	(void)state;
@@ -593,6 +673,7 @@ int main(void)
 	    cmocka_unit_test(answer_truncated),
 	    cmocka_unit_test(answer_cname_loop),
 	    cmocka_unit_test(answer_https_hints),
+	    cmocka_unit_test(strip_ech),
 	    cmocka_unit_test(tcp_stream),
 	    cmocka_unit_test(names),
 	};

@@ -487,10 +487,22 @@ static void test_tls_ipv6_and_wildcard(void **state)
 	teardown_h(h);
 }
 
+static void (*hello_tweak)(struct engine_config *);
+
+static void tweak_ech_deny(struct engine_config *c)
+{
+	c->ech = ECH_DENY;
+}
+
+static void tweak_ech_allow(struct engine_config *c)
+{
+	c->ech = ECH_ALLOW;
+}
+
 static void hello_case(const char *sni, bool ech, const char *bound_name, enum reason want,
                        uint32_t want_bits, enum severity sev)
 {
-	struct h *h = setup_with(NULL);
+	struct h *h = setup_with(hello_tweak);
 	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
 	bind_name(h, bound_name, sv);
 	uint64_t s = syn(h, cl, sv, 40000, 443, 1);
@@ -529,11 +541,49 @@ static void test_tls_denials(void **state)
 	hello_case("ssh.example.com", false, "api.example.com", REASON_PORT_NOT_ALLOWED, 0,
 	           SEVERITY_MEDIUM);
 	hello_case(NULL, false, "api.example.com", REASON_NO_NAME, 0, SEVERITY_MEDIUM);
+	/* ech = deny: any hello with an ECH extension, even to an allowed, bound name */
+	hello_tweak = tweak_ech_deny;
 	hello_case("api.example.com", true, "api.example.com", REASON_ECH, IND_ECH,
 	           SEVERITY_MEDIUM);
+	hello_tweak = NULL;
+	/* ech = outer (default): decided on the outer SNI, which must be allowed and bound */
+	hello_case("evil.example.net", true, "api.example.com", REASON_NAME_NOT_ALLOWED, 0,
+	           SEVERITY_MEDIUM);
+	hello_case("other.example.com", true, "api.example.com", REASON_SNI_IP_MISMATCH,
+	           IND_SNI_SPOOF, SEVERITY_HIGH);
+	hello_tweak = tweak_ech_allow;
+	hello_case("other.example.com", true, "api.example.com", REASON_SNI_IP_MISMATCH,
+	           IND_SNI_SPOOF, SEVERITY_HIGH);
+	hello_tweak = NULL;
 	/* look-alike of an allowed registrable domain */
 	hello_case("githuh.com", false, "api.example.com", REASON_NAME_NOT_ALLOWED, IND_TYPOSQUAT,
 	           SEVERITY_HIGH);
+}
+
+/* ech = outer / allow: an ECH (GREASE) hello with an allowed, bound outer SNI is allowed. */
+static void ech_allowed_case(void (*tweak)(struct engine_config *))
+{
+	struct h *h = setup_with(tweak);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	bind_name(h, "api.example.com", sv);
+	uint64_t s = syn(h, cl, sv, 40000, 443, 1);
+	assert_int_equal(h->vlast[s], VERDICT_PASS);
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "api.example.com", true, 0, 1);
+	uint64_t a = seg(h, cl, sv, 40000, 443, 0, hello, n, 2);
+	assert_one_verdict(h, a, VERDICT_ALLOW);
+	const struct evrec *ev = last_ev(h);
+	assert_int_equal(ev->kind, EVENT_ALLOW);
+	assert_string_equal(ev->name, "api.example.com");
+	assert_int_equal(ev->src, NAME_SOURCE_SNI);
+	teardown_h(h);
+}
+
+static void test_ech_outer(void **state)
+{
+	(void)state;
+	ech_allowed_case(NULL);
+	ech_allowed_case(tweak_ech_allow);
 }
 
 static void test_typosquat_imitates(void **state)
@@ -1351,12 +1401,27 @@ static void test_table_full(void **state)
 	struct engine_hooks hooks = {on_verdict, on_event, on_resolve, h};
 	h->e = engine_new(&h->cfg, h->p, h->b, &hooks);
 	bind_name(h, "api.example.com", "198.51.100.10");
+	uint8_t half[2048];
+	size_t hn = build_hello(half, "api.example.com", false, 0, 1) / 2;
 	assert_int_equal(h->vlast[syn(h, "192.0.2.1", "198.51.100.10", 1, 443, 1)], VERDICT_PASS);
 	assert_int_equal(h->vlast[syn(h, "192.0.2.1", "198.51.100.10", 2, 443, 1)], VERDICT_PASS);
+	/* full of SYN-only flows: the oldest is evicted, and its later packets denied */
 	uint64_t c = syn(h, "192.0.2.1", "198.51.100.10", 3, 443, 1);
+	assert_int_equal(h->vlast[c], VERDICT_PASS);
+	uint64_t late = seg(h, "192.0.2.1", "198.51.100.10", 1, 443, 0, half, hn, 1);
+	assert_int_equal(h->vlast[late], VERDICT_DENY);
+	assert_string_equal(last_ev(h)->detail, "no_syn");
+	/* full of flows that hold packets: nothing is evicted, the new flow is denied */
+	uint64_t h2 = seg(h, "192.0.2.1", "198.51.100.10", 2, 443, 0, half, hn, 1);
+	uint64_t h3 = seg(h, "192.0.2.1", "198.51.100.10", 3, 443, 0, half, hn, 1);
+	assert_int_equal(h->vcount[h2] + h->vcount[h3], 0);
+	c = syn(h, "192.0.2.1", "198.51.100.10", 4, 443, 1);
 	assert_int_equal(h->vlast[c], VERDICT_DENY);
 	assert_string_equal(last_ev(h)->detail, "flow_table_full");
-	/* idle flows go away, then there is room again */
+	/* held flows time out, idle flows go away, then there is room again */
+	engine_tick(h->e, 3 * S);
+	assert_int_equal(h->vlast[h2], VERDICT_DENY);
+	assert_int_equal(h->vlast[h3], VERDICT_DENY);
 	engine_tick(h->e, 31 * S + 1);
 	struct engine_stats st;
 	engine_stats(h->e, &st);
@@ -1399,6 +1464,24 @@ static size_t build_query(uint8_t *out, uint16_t id, const char *name, uint16_t 
 	put16(out + o, qtype);
 	put16(out + o + 2, 1);
 	return o + 4;
+}
+
+static void test_dns_ech_modes(void **state)
+{
+	(void)state;
+	/* ech = deny answers HTTPS/SVCB empty; allow relays ech params as they are */
+	struct addr cl = A("192.0.2.1");
+	uint8_t msg[512];
+	struct dns_query q;
+	size_t n = build_query(msg, 10, "api.example.com", DNS_TYPE_HTTPS, 1);
+	struct h *h = setup_with(tweak_ech_deny);
+	assert_int_equal(engine_dns_query(h->e, msg, n, &cl, 5353, &q, 7), DNS_EMPTY);
+	assert_true(engine_dns_strip_ech(h->e));
+	teardown_h(h);
+	h = setup_with(tweak_ech_allow);
+	assert_int_equal(engine_dns_query(h->e, msg, n, &cl, 5353, &q, 7), DNS_FORWARD);
+	assert_false(engine_dns_strip_ech(h->e));
+	teardown_h(h);
 }
 
 static void test_dns_guard(void **state)
@@ -1449,9 +1532,10 @@ static void test_dns_guard(void **state)
 	/* a name allowed on another port only is still resolvable */
 	n = build_query(msg, 9, "ssh.example.com", DNS_TYPE_A, 1);
 	assert_int_equal(engine_dns_query(h->e, msg, n, &cl, 5353, &q, 6), DNS_FORWARD);
-	/* HTTPS records carry ECH configs */
+	/* HTTPS records carry ECH configs: with ech = outer forwarded, the shell strips them */
 	n = build_query(msg, 10, "api.example.com", DNS_TYPE_HTTPS, 1);
-	assert_int_equal(engine_dns_query(h->e, msg, n, &cl, 5353, &q, 7), DNS_EMPTY);
+	assert_int_equal(engine_dns_query(h->e, msg, n, &cl, 5353, &q, 7), DNS_FORWARD);
+	assert_true(engine_dns_strip_ech(h->e));
 	/* tunnel: hex-encoded key in labels, TXT */
 	char name[200], hex[64] = "";
 	const char *key = "AKIAIOSFODNN7EXAMPLE";
@@ -1508,14 +1592,240 @@ static void test_set_policy(void **state)
 	teardown_h(h);
 }
 
+/* ---- issue 9: incarnations, sequence space ---- */
+
+static uint64_t tcp_raw(struct h *h, const char *src, const char *dst, uint16_t sport,
+                        uint32_t seq, uint8_t flags, const void *pl, size_t n, uint64_t now)
+{
+	uint8_t pkt[4096];
+	assert_true(n < 4000);
+	size_t len = build_tcp(pkt, src, dst, sport, 443, seq, flags, pl, n);
+	return feed(h, pkt, len, now);
+}
+
+/* Allowed hello, RST, a new SYN from the same port: the new hello is read again. */
+static void test_incarnation_tcp(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	bind_name(h, "api.example.com", sv);
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "api.example.com", false, 0, 1);
+	syn(h, cl, sv, 40000, 443, 1);
+	uint64_t a = seg(h, cl, sv, 40000, 443, 0, hello, n, 2);
+	assert_one_verdict(h, a, VERDICT_ALLOW);
+	unsigned nev = h->nev;
+	/* queued before the mark: same incarnation, same verdict, no event */
+	uint64_t rst = tcp_raw(h, cl, sv, 40000, ISN + 1 + (uint32_t)n, 0x04 | ACK, NULL, 0, 3);
+	assert_one_verdict(h, rst, VERDICT_ALLOW);
+	uint64_t again = syn(h, cl, sv, 40000, 443, 4); /* retransmitted SYN, same ISN */
+	assert_one_verdict(h, again, VERDICT_ALLOW);
+	assert_int_equal(h->nev, nev);
+	/* a new connection on the same 4-tuple: new ISN, undecided */
+	uint32_t isn2 = ISN + 70000;
+	uint64_t s2 = tcp_raw(h, cl, sv, 40000, isn2, SYN, NULL, 0, 5);
+	assert_one_verdict(h, s2, VERDICT_PASS);
+	tcp_raw(h, cl, sv, 40000, isn2 + 1, ACK, NULL, 0, 6);
+	n = build_hello(hello, "evil.example.net", false, 0, 1);
+	uint64_t b = tcp_raw(h, cl, sv, 40000, isn2 + 1, ACK | PSH, hello, n, 7);
+	assert_one_verdict(h, b, VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_NAME_NOT_ALLOWED);
+	teardown_h(h);
+}
+
+/* ALLOW is re-issued only briefly, and only inside the connection's sequence space. */
+static void test_incarnation_reissue_bounds(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	bind_name(h, "api.example.com", sv);
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "api.example.com", false, 0, 1);
+	syn(h, cl, sv, 40000, 443, 1);
+	assert_one_verdict(h, seg(h, cl, sv, 40000, 443, 0, hello, n, 2), VERDICT_ALLOW);
+	/* far outside the sequence space: not this connection */
+	uint64_t far = tcp_raw(h, cl, sv, 40000, ISN + 0x90000000u, ACK | PSH, "x", 1, 3);
+	assert_one_verdict(h, far, VERDICT_DENY);
+	assert_string_equal(last_ev(h)->detail, "no_syn");
+	/* another flow, too late: a mid-stream packet of an entry conntrack made anew */
+	syn(h, cl, sv, 40001, 443, 10);
+	assert_one_verdict(h, seg(h, cl, sv, 40001, 443, 0, hello, n, 11), VERDICT_ALLOW);
+	uint64_t late = seg(h, cl, sv, 40001, 443, n, "x", 1, 11 + 6 * S);
+	assert_one_verdict(h, late, VERDICT_DENY);
+	assert_string_equal(last_ev(h)->detail, "no_syn");
+	teardown_h(h);
+}
+
+/* UDP: a datagram after the re-issue window is a new entry and is decided again. */
+static void test_incarnation_udp(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	uint8_t pkt[256];
+	struct addr a = A("198.51.100.123");
+	assert_int_equal(bind_add(h->b, "ntp.example.com", &a, 3 * S, 0), 0);
+	size_t n = build_udp(pkt, "192.0.2.1", "198.51.100.123", 5000, 123, "ntp", 3);
+	assert_one_verdict(h, feed(h, pkt, n, 1), VERDICT_ALLOW);
+	assert_one_verdict(h, feed(h, pkt, n, 2 * S), VERDICT_ALLOW);
+	/* the binding has expired; conntrack forgot the flow; the engine must not remember it */
+	uint64_t late = feed(h, pkt, n, 8 * S);
+	assert_one_verdict(h, late, VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_IP_NOT_ALLOWED);
+	teardown_h(h);
+}
+
+/* ISN rewind after the handshake: the decoy at the old sequence is never read. */
+static void test_isn_rewind(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	bind_name(h, "api.example.com", sv);
+	syn(h, cl, sv, 40000, 443, 1);
+	assert_one_verdict(h, seg(h, cl, sv, 40000, 443, 0, NULL, 0, 2), VERDICT_PASS);
+	/* a retransmitted SYN with the same ISN is harmless */
+	assert_one_verdict(h, syn(h, cl, sv, 40000, 443, 3), VERDICT_PASS);
+	uint64_t rw = tcp_raw(h, cl, sv, 40000, ISN - 5000, SYN, NULL, 0, 4);
+	assert_one_verdict(h, rw, VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_MALFORMED);
+	assert_string_equal(last_ev(h)->detail, "syn_after_ack");
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "api.example.com", false, 0, 1);
+	uint64_t decoy = tcp_raw(h, cl, sv, 40000, ISN - 5000 + 1, ACK | PSH, hello, n, 5);
+	assert_one_verdict(h, decoy, VERDICT_DENY);
+	/* before the ACK a SYN may still re-base (a fresh ISN on retransmission) */
+	syn(h, cl, sv, 40001, 443, 6);
+	assert_one_verdict(h, tcp_raw(h, cl, sv, 40001, ISN + 9, SYN, NULL, 0, 7), VERDICT_PASS);
+	assert_one_verdict(h, tcp_raw(h, cl, sv, 40001, ISN + 10, ACK | PSH, hello, n, 8),
+	                   VERDICT_ALLOW);
+	teardown_h(h);
+}
+
+static void tcp_flag_case(uint8_t flags, const char *detail)
+{
+	struct h *h = setup_with(NULL);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	bind_name(h, "api.example.com", sv);
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, "api.example.com", false, 0, 1);
+	syn(h, cl, sv, 40000, 443, 1);
+	uint64_t a = tcp_raw(h, cl, sv, 40000, ISN + 1, flags, hello, n, 2);
+	assert_one_verdict(h, a, VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_MALFORMED);
+	assert_string_equal(last_ev(h)->detail, detail);
+	teardown_h(h);
+}
+
+/* Segments the server reads differently from egressd are denied on undecided flows. */
+static void test_tcp_flags_undecided(void **state)
+{
+	(void)state;
+	tcp_flag_case(PSH, "data_without_ack");
+	tcp_flag_case(ACK | PSH | 0x20, "tcp_urgent");
+	tcp_flag_case(ACK | 0x04, "data_with_rst");
+	/* URG on a bare ACK (the pointer names later bytes) */
+	struct h *h = setup_with(NULL);
+	bind_name(h, "api.example.com", "198.51.100.10");
+	syn(h, "192.0.2.1", "198.51.100.10", 40000, 443, 1);
+	uint64_t u = tcp_raw(h, "192.0.2.1", "198.51.100.10", 40000, ISN + 1, ACK | 0x20, NULL, 0, 2);
+	assert_one_verdict(h, u, VERDICT_DENY);
+	assert_string_equal(last_ev(h)->detail, "tcp_urgent");
+	teardown_h(h);
+}
+
+/* Fill in the TCP checksum of an IPv4 packet built by build_tcp. */
+static void fix_csum4(uint8_t *pkt, size_t len)
+{
+	uint8_t *t = pkt + 20;
+	size_t l4 = len - 20;
+	t[16] = t[17] = 0;
+	uint32_t sum = 6 + (uint32_t)l4;
+	for (size_t i = 12; i < 20; i += 2)
+		sum += (uint32_t)(pkt[i] << 8 | pkt[i + 1]);
+	for (size_t i = 0; i < l4; i += 2)
+		sum += (uint32_t)(t[i] << 8 | (i + 1 < l4 ? t[i + 1] : 0));
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	put16(t + 16, (uint16_t)~sum);
+}
+
+static uint64_t feed_csum(struct h *h, uint8_t *pkt, size_t len, bool good, uint64_t now)
+{
+	fix_csum4(pkt, len);
+	if (!good)
+		pkt[len - 1] ^= 0x01;
+	uint64_t id = h->next_handle++;
+	engine_packet_flags(h->e, id, pkt, len, 1000, ENGINE_PKT_CSUM_VALID, now);
+	return id;
+}
+
+/* Checksums the kernel computed are checked on undecided flows; NOT_READY ones are not. */
+static void test_tcp_checksum(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	bind_name(h, "api.example.com", sv);
+	uint8_t hello[2048], pkt[4096];
+	size_t n = build_hello(hello, "api.example.com", false, 0, 1);
+	size_t len = build_tcp(pkt, cl, sv, 40000, 443, ISN, SYN, NULL, 0);
+	assert_one_verdict(h, feed_csum(h, pkt, len, true, 1), VERDICT_PASS);
+	len = build_tcp(pkt, cl, sv, 40000, 443, ISN + 1, ACK | PSH, hello, n);
+	assert_one_verdict(h, feed_csum(h, pkt, len, true, 2), VERDICT_ALLOW);
+	/* a decoy hello with a bad checksum: the server drops it, egressd denies the flow */
+	len = build_tcp(pkt, cl, sv, 40001, 443, ISN, SYN, NULL, 0);
+	feed_csum(h, pkt, len, true, 3);
+	len = build_tcp(pkt, cl, sv, 40001, 443, ISN + 1, ACK | PSH, hello, n);
+	assert_one_verdict(h, feed_csum(h, pkt, len, false, 4), VERDICT_DENY);
+	assert_string_equal(last_ev(h)->detail, "bad_checksum");
+	/* a SYN with a bad checksum makes no flow */
+	len = build_tcp(pkt, cl, sv, 40002, 443, ISN, SYN, NULL, 0);
+	assert_one_verdict(h, feed_csum(h, pkt, len, false, 5), VERDICT_DENY);
+	/* without the flag (checksum not ready) nothing is judged: the zero checksums above */
+	syn(h, cl, sv, 40003, 443, 6);
+	assert_one_verdict(h, seg(h, cl, sv, 40003, 443, 0, hello, n, 7), VERDICT_ALLOW);
+	teardown_h(h);
+}
+
+/* QUIC: after the re-issue window a datagram is a new incarnation: it must be an Initial. */
+static void test_incarnation_quic(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(quic_tweak);
+	struct qsplit q;
+	bind_name(h, "api.example.com", "198.51.100.10");
+	q_split(&q, "api.example.com", NULL);
+	feed(h, q.d1, q.n1, 1);
+	assert_one_verdict(h, feed(h, q.d2, q.n2, 2), VERDICT_ALLOW);
+	uint8_t zr[64] = {0x40, 1, 2, 3}, pkt[128];
+	memset(zr + 4, 0x5a, sizeof zr - 4);
+	size_t zn = build_udp(pkt, "192.0.2.1", "198.51.100.10", 5100, 443, zr, sizeof zr);
+	assert_one_verdict(h, feed(h, pkt, zn, 3 * S), VERDICT_ALLOW); /* in the window */
+	uint64_t late = feed(h, pkt, zn, 9 * S); /* a short header on a new conntrack entry */
+	assert_one_verdict(h, late, VERDICT_DENY);
+	assert_true(last_ev(h)->bits & IND_QUIC);
+	teardown_h(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_syn_range_and_repeats),
+	    cmocka_unit_test(test_incarnation_tcp),
+	    cmocka_unit_test(test_incarnation_reissue_bounds),
+	    cmocka_unit_test(test_incarnation_udp),
+	    cmocka_unit_test(test_isn_rewind),
+	    cmocka_unit_test(test_tcp_flags_undecided),
+	    cmocka_unit_test(test_tcp_checksum),
+	    cmocka_unit_test(test_incarnation_quic),
 	    cmocka_unit_test(test_syn_ip_not_allowed),
 	    cmocka_unit_test(test_tls_split_out_of_order),
 	    cmocka_unit_test(test_tls_ipv6_and_wildcard),
 	    cmocka_unit_test(test_tls_denials),
+	    cmocka_unit_test(test_ech_outer),
+	    cmocka_unit_test(test_dns_ech_modes),
 	    cmocka_unit_test(test_typosquat_imitates),
 	    cmocka_unit_test(test_overlap_conflict),
 	    cmocka_unit_test(test_tls_malformed),

@@ -360,6 +360,131 @@ static void other_proto(void **state)
 	assert_int_equal(p.payload_len, 4);
 }
 
+/* ---- pkt_plain_headers: what a bare packet of an undecided flow may carry ---- */
+
+/* A TCP packet without payload: IPv4 (ihl words, frag field) or IPv6 with a
+ * destination options header when v6ext; TCP flags, the options given (padded
+ * with EOL to words), reserved nibble rsv, urgent pointer urp. */
+static enum pkt_err plain(bool v6, unsigned ihl, unsigned frag, bool v6ext, uint8_t flags,
+                          const uint8_t *opt, size_t optlen, unsigned rsv, unsigned urp)
+{
+	struct bld b = {.n = 0};
+	if (v6) {
+		ip6(&b, v6ext ? 60 : 6);
+		if (v6ext) {
+			put8(&b, 6);
+			put8(&b, 0);
+			put8(&b, 1); /* PadN */
+			put8(&b, 4);
+			put32(&b, 0);
+		}
+	} else {
+		ip4(&b, ihl, 6, frag);
+	}
+	size_t words = (optlen + 3) / 4;
+	put16(&b, 40000);
+	put16(&b, 443);
+	put32(&b, 1000);
+	put32(&b, flags & 0x10 ? 1 : 0);
+	put8(&b, (uint8_t)((5 + words) << 4 | rsv));
+	put8(&b, flags);
+	put16(&b, 65535);
+	put16(&b, 0);
+	put16(&b, urp);
+	putb(&b, opt, optlen);
+	for (size_t i = optlen; i < words * 4; i++)
+		put8(&b, 0);
+	if (v6)
+		fin6(&b);
+	else
+		fin4(&b);
+	struct pkt p;
+	parse_ok(&b, &p);
+	assert_int_equal(p.payload_len, 0);
+	assert_int_equal(p.tcp_opt_len, words * 4);
+	return pkt_plain_headers(&p);
+}
+
+#define SYN_ 0x02
+#define ACK_ 0x10
+#define OPT(...) (const uint8_t[]){__VA_ARGS__}, sizeof((const uint8_t[]){__VA_ARGS__})
+
+static void plain_stacks_pass(void **state)
+{
+	(void)state;
+	/* Linux SYN: MSS, SACK-permitted, timestamps (TSecr 0), NOP, window scale 7 */
+	assert_int_equal(plain(false, 5, 0x4000, false, SYN_,
+	                       OPT(2, 4, 5, 0xb4, 4, 2, 8, 10, 1, 2, 3, 4, 0, 0, 0, 0, 1, 3, 3, 7),
+	                       0, 0),
+	                 PKT_OK);
+	/* Windows SYN: MSS, NOP, WS 8, NOP, NOP, SACK-permitted; AccECN's AE bit */
+	assert_int_equal(plain(false, 5, 0, false, SYN_, OPT(2, 4, 5, 0xb4, 1, 3, 3, 8, 1, 1, 4, 2),
+	                       1, 0),
+	                 PKT_OK);
+	/* macOS SYN ends in EOL EOL; a Fast Open cookie request */
+	assert_int_equal(plain(true, 0, 0, false, SYN_,
+	                       OPT(2, 4, 5, 0xa0, 1, 3, 3, 6, 34, 2, 4, 2, 0, 0), 0, 0),
+	                 PKT_OK);
+	/* bare ACKs: NOP NOP timestamps; and two SACK blocks */
+	assert_int_equal(plain(false, 5, 0x4000, false, ACK_,
+	                       OPT(1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 7), 0, 0),
+	                 PKT_OK);
+	assert_int_equal(plain(false, 5, 0, false, ACK_,
+	                       OPT(1, 1, 5, 18, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4), 0,
+	                       0),
+	                 PKT_OK);
+	assert_int_equal(plain(false, 5, 0, false, ACK_, NULL, 0, 0, 0), PKT_OK);
+}
+
+static void covert_headers_refused(void **state)
+{
+	(void)state;
+	/* IP layer */
+	assert_int_equal(plain(false, 6, 0, false, SYN_, NULL, 0, 0, 0), PKT_IP_OPTIONS);
+	assert_int_equal(plain(true, 0, 0, true, SYN_, NULL, 0, 0, 0), PKT_IP_EXT_HEADERS);
+	assert_int_equal(plain(false, 5, 0x8000, false, SYN_, NULL, 0, 0, 0),
+	                 PKT_IP_RESERVED_FLAG);
+	/* TCP header */
+	assert_int_equal(plain(false, 5, 0, false, ACK_, NULL, 0, 0x2, 0), PKT_TCP_RESERVED_BITS);
+	assert_int_equal(plain(false, 5, 0, false, ACK_, NULL, 0, 0, 77), PKT_TCP_URGENT_POINTER);
+	/* unknown kinds: experimental 253/254, MPTCP 30, MD5 19, user timeout 28 */
+	static const uint8_t kinds[] = {253, 254, 30, 19, 28, 29, 6, 7, 9};
+	for (size_t i = 0; i < sizeof kinds; i++)
+		assert_int_equal(plain(false, 5, 0, false, SYN_, OPT(kinds[i], 6, 'E', 'X', 'F', 'L'),
+		                       0, 0),
+		                 PKT_TCP_OPTION);
+	/* a Fast Open cookie without payload; SYN-only options on an ACK; SACK on a SYN */
+	assert_int_equal(plain(false, 5, 0, false, SYN_, OPT(34, 10, 1, 2, 3, 4, 5, 6, 7, 8), 0, 0),
+	                 PKT_TCP_OPTION);
+	assert_int_equal(plain(false, 5, 0, false, ACK_, OPT(2, 4, 5, 0xb4), 0, 0), PKT_TCP_OPTION);
+	assert_int_equal(plain(false, 5, 0, false, ACK_, OPT(1, 3, 3, 7), 0, 0), PKT_TCP_OPTION);
+	assert_int_equal(plain(false, 5, 0, false, ACK_, OPT(4, 2), 0, 0), PKT_TCP_OPTION);
+	assert_int_equal(plain(false, 5, 0, false, SYN_,
+	                       OPT(1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2), 0, 0),
+	                 PKT_TCP_OPTION);
+	/* malformed: bytes after EOL, a repeated kind, bad lengths, shift > 14, TSecr on a SYN */
+	assert_int_equal(plain(false, 5, 0, false, SYN_, OPT(2, 4, 5, 0xb4, 0, 'E', 'X'), 0, 0),
+	                 PKT_TCP_OPTION_BAD);
+	assert_int_equal(plain(false, 5, 0, false, SYN_, OPT(2, 4, 5, 0xb4, 2, 4, 1, 1), 0, 0),
+	                 PKT_TCP_OPTION_BAD);
+	assert_int_equal(plain(false, 5, 0, false, SYN_, OPT(2, 5, 5, 0xb4, 1), 0, 0),
+	                 PKT_TCP_OPTION_BAD);
+	assert_int_equal(plain(false, 5, 0, false, SYN_, OPT(2, 1), 0, 0), PKT_TCP_OPTION_BAD);
+	assert_int_equal(plain(false, 5, 0, false, SYN_, OPT(8, 40), 0, 0), PKT_TCP_OPTION_BAD);
+	assert_int_equal(plain(false, 5, 0, false, SYN_, OPT(1, 3, 3, 15), 0, 0),
+	                 PKT_TCP_OPTION_BAD);
+	assert_int_equal(plain(false, 5, 0, false, SYN_,
+	                       OPT(8, 10, 0, 0, 0, 1, 'E', 'X', 'F', 'L'), 0, 0),
+	                 PKT_TCP_OPTION_BAD);
+	assert_int_equal(plain(false, 5, 0, false, ACK_,
+	                       OPT(5, 12, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0), 0, 0),
+	                 PKT_TCP_OPTION_BAD);
+	assert_int_equal(plain(false, 5, 0, false, ACK_, OPT(34, 2), 0, 0), PKT_TCP_OPTION);
+	/* names for the log */
+	assert_string_equal(pkt_err_name(PKT_IP_OPTIONS), "ip_options");
+	assert_string_equal(pkt_err_name(PKT_TCP_OPTION), "tcp_option");
+}
+
 static void names(void **state)
 {
 	(void)state;
@@ -380,6 +505,8 @@ int main(void)
 	    cmocka_unit_test(v6_icmp),
 	    cmocka_unit_test(other_proto),
 	    cmocka_unit_test(names),
+	    cmocka_unit_test(plain_stacks_pass),
+	    cmocka_unit_test(covert_headers_refused),
 	};
 	return cmocka_run_group_tests_name("packet", tests, NULL, NULL);
 }

@@ -105,12 +105,31 @@ static void common_checks(const char *t, enum rules_backend b, bool gateway)
 	assert_true(at(pre, "ct state related icmp type { destination-unreachable, "
 	                    "time-exceeded, parameter-problem } accept") < at(pre, SET_QUEUED));
 	assert_true(at(pre, "packet-too-big") < at(pre, SET_QUEUED));
-	assert_true(at(pre, "nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, "
-	                    "nd-router-advert, mld-listener-query, mld-listener-report, "
-	                    "mld-listener-done, mld2-listener-report } accept") <
-	            at(pre, SET_QUEUED));
-	assert_true(at(pre, "udp sport 68 udp dport 67 accept") < at(pre, SET_QUEUED));
-	assert_true(at(pre, "udp sport 546 udp dport 547 accept") < at(pre, SET_QUEUED));
+	/* ct state invalid never reaches the queue */
+	assert_true(at(pre, "ct state invalid drop") < at(pre, SET_QUEUED));
+	if (gateway) {
+		/* link-local traffic is never forwarded: no ND, MLD or DHCP accept */
+		assert_absent(pre, "nd-neighbor");
+		assert_absent(pre, "mld");
+		assert_absent(pre, "sport 68");
+		assert_absent(pre, "sport 546");
+		assert_true(at(pre, "ip ttl < 64 ip ttl set 64") < at(pre, SET_QUEUED));
+		assert_true(at(pre, "ip6 hoplimit < 64 ip6 hoplimit set 64") < at(pre, SET_QUEUED));
+	} else {
+		/* ND / MLD only to link-local or multicast, with their hop limits;
+		 * DHCP only to broadcast / the DHCPv6 group */
+		assert_true(at(pre, "nd-neighbor-advert, nd-redirect } ip6 hoplimit 255 ip6 daddr "
+		                    "{ fe80::/10, ff02::/16 } accept") < at(pre, SET_QUEUED));
+		assert_true(at(pre, "{ nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 "
+		                    "ip6 length <= 32 accept") < at(pre, SET_QUEUED));
+		assert_true(at(pre, "mld2-listener-report } ip6 hoplimit 1 ip6 daddr { fe80::/10, "
+		                    "ff02::/16 } accept") < at(pre, SET_QUEUED));
+		assert_true(at(pre, "udp sport 68 udp dport 67 ip daddr 255.255.255.255 accept") <
+		            at(pre, SET_QUEUED));
+		assert_true(at(pre, "udp sport 546 udp dport 547 ip6 daddr ff02::1:2 accept") <
+		            at(pre, SET_QUEUED));
+		assert_absent(pre, "ttl set");
+	}
 	if (b == RULES_NFT) {
 		assert_true(at(pre, SET_QUEUED) < at(pre, "\t\tqueue num "));
 	} else {

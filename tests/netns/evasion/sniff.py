@@ -30,11 +30,17 @@ def on_signal(signum, frame):
     stop = True
 
 
+ICMP = False  # --icmp: ICMP/ICMPv6 messages count as payload (their body after type/code/sum)
+
+
 def l4_info(proto, l4, first_fragment, rec):
     """Ports, flags and payload length of a TCP/UDP header at the start of l4."""
+    if ICMP and proto in (1, 58) and len(l4) >= 4:
+        rec.update(icmp_type=l4[0])
+        return l4[4:]
     if proto == 6 and len(l4) >= 20:
         sp, dp, _, _, doff, flags = struct.unpack("!HHIIBB", l4[:14])
-        rec.update(sport=sp, dport=dp, flags=flags)
+        rec.update(sport=sp, dport=dp, flags=flags, doff=doff >> 4)
         return l4[(doff >> 4) * 4:]
     if proto == 17 and len(l4) >= 8:
         sp, dp = struct.unpack("!HH", l4[:4])
@@ -106,7 +112,10 @@ def main():
     ap.add_argument("--iface", default="eth0")
     ap.add_argument("--watch", action="append", required=True)
     ap.add_argument("--max-seconds", type=float, default=60)
+    ap.add_argument("--icmp", action="store_true")
     args = ap.parse_args()
+    global ICMP
+    ICMP = args.icmp
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
