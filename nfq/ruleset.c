@@ -125,10 +125,11 @@ static void render_self(FILE *f)
 
 /*
  * An INSPECT connection (allowed plain HTTP): replies and client packets
- * without payload pass here; every client byte of payload is still queued.
- * "Without payload" is read from the lengths: IPv4 without options and
- * total length = 20 + TCP header; IPv6 with TCP as the first next header
- * (no extension headers) and payload length = TCP header.
+ * without payload pass here; every client byte of payload is still queued,
+ * and so are the client's FIN and RST (the engine forgets the connection
+ * soon after them). "Without payload" is read from the lengths: IPv4
+ * without options and total length = 20 + TCP header; IPv6 with TCP as the
+ * first next header (no extension headers) and payload length = TCP header.
  */
 static void render_inspect(FILE *f)
 {
@@ -137,12 +138,12 @@ static void render_inspect(FILE *f)
 	for (unsigned doff = 5; doff <= 15; doff++)
 		fprintf(f,
 		        "\t\tct mark & 0x%08x == 0x%08x ip hdrlength 5 tcp doff %u ip length %u "
-		        "accept\n",
+		        "tcp flags & (fin | rst) == 0 accept\n",
 		        MARK_MASK, MARK_INSPECT, doff, 20 + 4 * doff);
 	for (unsigned doff = 5; doff <= 15; doff++)
 		fprintf(f,
 		        "\t\tct mark & 0x%08x == 0x%08x ip6 nexthdr tcp tcp doff %u ip6 length %u "
-		        "accept\n",
+		        "tcp flags & (fin | rst) == 0 accept\n",
 		        MARK_MASK, MARK_INSPECT, doff, 4 * doff);
 }
 

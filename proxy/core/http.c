@@ -378,6 +378,8 @@ static enum http_err http_framing(struct cur head, struct http_stream *s)
 
 	if (http_line(&head, &line) != 1) /* request line */
 		return HTTP_BAD_REQUEST_LINE;
+	/* RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing */
+	bool v10 = line.left >= 8 && memcmp(line.p + line.left - 8, "HTTP/1.0", 8) == 0;
 	while (http_line(&head, &line) == 1 && line.left > 0) {
 		if (http_header(line, &name, &value) != HTTP_OK)
 			return HTTP_BAD_HEADER;
@@ -393,7 +395,7 @@ static enum http_err http_framing(struct cur head, struct http_stream *s)
 			if (cl > HTTP_BODY_MAX)
 				return HTTP_BAD_LENGTH;
 		} else if (http_cur_eq(name, "transfer-encoding", true)) {
-			if (have_te || !http_cur_eq(value, "chunked", true))
+			if (have_te || v10 || !http_cur_eq(value, "chunked", true))
 				return HTTP_BAD_TE;
 			have_te = true;
 		} else if (http_cur_eq(name, "upgrade", true)) {
