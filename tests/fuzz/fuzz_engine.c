@@ -87,7 +87,8 @@ static size_t fz_http_pkt(uint8_t *out, unsigned idx, uint32_t seq, uint8_t flag
 	t[12] = 5 << 4;
 	t[13] = flags;
 	fz_put16(t + 14, 65535);
-	memcpy(t + 20, pl, n);
+	if (n)
+		memcpy(t + 20, pl, n);
 	return ip + 20 + n;
 }
 
