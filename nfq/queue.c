@@ -170,6 +170,9 @@ int queue_verdict(struct queue *q, uint64_t handle, enum verdict v)
 	case VERDICT_PASS:
 		bits = MARK_PASS;
 		break;
+	case VERDICT_INSPECT:
+		bits = MARK_INSPECT; /* chain post sets the ct mark */
+		break;
 	case VERDICT_DROP:
 		return send_verdict(q, id, NF_DROP, false, 0);
 	default:

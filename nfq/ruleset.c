@@ -124,6 +124,30 @@ static void render_self(FILE *f)
 }
 
 /*
+ * An INSPECT connection (allowed plain HTTP): replies and client packets
+ * without payload pass here; every client byte of payload is still queued,
+ * and so are the client's FIN and RST (the engine forgets the connection
+ * soon after them). "Without payload" is read from the lengths: IPv4
+ * without options and total length = 20 + TCP header; IPv6 with TCP as the
+ * first next header (no extension headers) and payload length = TCP header.
+ */
+static void render_inspect(FILE *f)
+{
+	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x ct direction reply accept\n", MARK_MASK,
+	        MARK_INSPECT);
+	for (unsigned doff = 5; doff <= 15; doff++)
+		fprintf(f,
+		        "\t\tct mark & 0x%08x == 0x%08x ip hdrlength 5 tcp doff %u ip length %u "
+		        "tcp flags & (fin | rst) == 0 accept\n",
+		        MARK_MASK, MARK_INSPECT, doff, 20 + 4 * doff);
+	for (unsigned doff = 5; doff <= 15; doff++)
+		fprintf(f,
+		        "\t\tct mark & 0x%08x == 0x%08x ip6 nexthdr tcp tcp doff %u ip6 length %u "
+		        "tcp flags & (fin | rst) == 0 accept\n",
+		        MARK_MASK, MARK_INSPECT, doff, 4 * doff);
+}
+
+/*
  * Host mode only: what the link itself needs, and nothing that a router
  * would carry further. ND and MLD go to link-local or multicast addresses
  * with the hop limit their receivers insist on (255 for ND, RFC 4861 6.1;
@@ -226,6 +250,7 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x meta l4proto tcp reject with tcp reset\n",
 	        MARK_MASK, MARK_DENY);
 	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_DENY);
+	render_inspect(f);
 	if (p->gateway) {
 		/* Traffic that neither comes from nor goes to the inside is not ours
 		 * (other interfaces, other egressd run tables on the same hook). */
@@ -296,6 +321,10 @@ static void render_post(FILE *f, const struct rules_params *p)
 	        MARK_MASK, MARK_DENY);
 	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_DENY);
 	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_PASS);
+	fprintf(f,
+	        "\t\tmeta mark & 0x%08x == 0x%08x ct mark set ct mark & 0x%08x | 0x%08x "
+	        "accept\n",
+	        MARK_MASK, MARK_INSPECT, ~MARK_MASK, MARK_INSPECT);
 	fprintf(f, "\t}\n");
 }
 

@@ -74,7 +74,7 @@ struct daemon {
 	bool ready; /* announced (and ready_fd written and closed) */
 
 	/* Counters for the metrics (events and verdicts as they pass through). */
-	uint64_t packets[4];
+	uint64_t packets[5];
 	uint64_t flows_allow;
 	uint64_t flows_deny[REASON_COUNT_];
 	uint64_t bad_handles;
@@ -221,7 +221,7 @@ static void on_verdict(void *arg, uint64_t handle, enum verdict v)
 		d->bad_handles++;
 		return;
 	}
-	if ((unsigned)v < 4)
+	if ((unsigned)v < 5)
 		d->packets[v]++;
 	/* A failed verdict leaves the packet queued until the kernel drops it: fail closed. */
 	(void)queue_verdict(d->queues[qnum - d->queue_base], handle, v);

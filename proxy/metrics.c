@@ -19,11 +19,12 @@ struct metrics {
 	void *arg;
 };
 
-static const char *const verdict_label[4] = {
+static const char *const verdict_label[5] = {
     [VERDICT_PASS] = "pass",
     [VERDICT_ALLOW] = "allow",
     [VERDICT_DENY] = "deny",
     [VERDICT_DROP] = "drop",
+    [VERDICT_INSPECT] = "inspect",
 };
 
 static int head(struct evbuffer *out, const char *name, const char *type, const char *help)
@@ -48,7 +49,7 @@ int metrics_render(const struct metrics_snapshot *s, struct evbuffer *out)
 	if (head(out, "egressd_packets_total", "counter",
 	         "Verdicts given to queued packets, by verdict.") < 0)
 		return -ENOMEM;
-	for (unsigned v = 0; v < 4; v++)
+	for (unsigned v = 0; v < 5; v++)
 		ADD("egressd_packets_total{verdict=\"%s\"} %llu\n", verdict_label[v],
 		    (unsigned long long)s->packets[v]);
 

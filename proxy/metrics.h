@@ -16,7 +16,7 @@
 
 /* One consistent reading of every counter, taken by the daemon per scrape. */
 struct metrics_snapshot {
-	uint64_t packets[4];                /* by enum verdict: pass allow deny drop */
+	uint64_t packets[5];                /* by enum verdict: pass allow deny drop inspect */
 	uint64_t flows_allow;               /* flow allow events (aggregated counts added) */
 	uint64_t flows_deny[REASON_COUNT_]; /* flow deny events by reason */
 	uint64_t dns_allowed, dns_denied, dns_failed;

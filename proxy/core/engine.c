@@ -533,6 +533,8 @@ struct decision {
 	size_t extra_len;
 };
 
+static int http_insp_start(struct engine *e, struct flow *f, struct decision *d, uint64_t now);
+
 /* Decide f: event, verdict to every held packet, flow moves to the decided list. */
 static void flow_decide(struct engine *e, struct flow *f, const struct decision *din, uint64_t now)
 {
@@ -560,6 +562,19 @@ static void flow_decide(struct engine *e, struct flow *f, const struct decision 
 	ev.enforced = d->allow || e->cfg.enforce;
 	enum verdict v = VERDICT_ALLOW;
 	char redacted[NAME_MAX_LEN + 16];
+	int insp = d->allow ? http_insp_start(e, f, d, now) : 0;
+	if (insp > 0) {
+		v = VERDICT_INSPECT;
+	} else if (insp < 0) {
+		/* a later head in the held bytes was refused: d now says why */
+		ev.kind = EVENT_DENY;
+		ev.name = f->name;
+		ev.reason = d->reason;
+		ev.detail = d->detail;
+		ev.rule = NULL;
+		ev.enforced = e->cfg.enforce;
+		d->allow = false;
+	}
 	if (!d->allow) {
 		ev.ind.bits = d->ind;
 		if (f->quic)
@@ -834,6 +849,335 @@ static void try_decide_stream(struct engine *e, struct flow *f, uint64_t now)
 		return;
 	}
 	decide_other(e, f, now);
+}
+
+
+/* ---- plain HTTP: every request head of the connection is decided ---- */
+
+/*
+ * A plain HTTP connection, once its first request is allowed, gets
+ * VERDICT_INSPECT: the ruleset passes replies and the client's bare ACKs in
+ * the kernel and queues every client segment with payload (and its FIN and
+ * RST). Those are read in sequence order through http_stream_next, so every
+ * request head (keep-alive, pipelining) has its Host checked like the first
+ * one: allowed on the port and bound to the destination; a refused head
+ * denies the connection (reset) and its bytes are never delivered. Bodies
+ * are skipped by counting (Content-Length, chunk sizes), never held.
+ *
+ * What is read must be what the server reads: a segment ahead of the
+ * stream is dropped (the client sends it again in order); bytes already
+ * read may come again (a retransmission) only as they were: compared with
+ * the ring of the last FLOW_INSPECT_RING bytes; older than the ring only
+ * inside a Content-Length body (its bytes cannot change the framing).
+ * Urgent data, data without ACK or with RST are refused as on undecided
+ * flows; a bad checksum is dropped (the server would drop it too). The
+ * tail of an unfinished head passes and is kept: the server cannot act on a
+ * head before its end, which comes in a segment judged before it is
+ * released.
+ */
+#define INSPECT_IDLE_NS (600 * NS_PER_S)
+#define INSPECT_FLOWS_MAX 4096
+
+static bool tcp_csum_ok(const struct pkt *p);
+
+struct http_refusal {
+	enum reason reason;
+	const char *detail;
+	uint32_t ind;
+	char name[NAME_MAX_LEN + 1];
+	const uint8_t *head; /* the refused bytes (borrowed), scanned for credentials */
+	size_t head_len;
+};
+
+/* Is the Host of a later request as good as the first one's was? */
+static bool http_insp_host_ok(struct engine *e, const struct flow *f, const struct http_req *req,
+                              struct http_refusal *why, uint64_t now)
+{
+	bool known = false;
+	snprintf(why->name, sizeof why->name, "%s", req->host);
+	if (!policy_match_name(e->policy, req->host, f->key.dport, &known)) {
+		why->reason = known ? REASON_PORT_NOT_ALLOWED : REASON_NAME_NOT_ALLOWED;
+		return false;
+	}
+	if (policy_match_addr(e->policy, &f->key.dst, f->key.dport, NULL) ||
+	    bind_has(e->bind, &f->key.dst, req->host, now))
+		return true;
+	why->reason = REASON_SNI_IP_MISMATCH; /* verify mode does not wait mid-connection */
+	why->ind = IND_SNI_SPOOF;
+	return false;
+}
+
+/* The reasons of try_decide_stream for a head it would refuse. */
+static void http_insp_bad(enum http_err err, const struct http_req *req, struct http_refusal *why)
+{
+	why->detail = http_err_name(err);
+	switch (err) {
+	case HTTP_CONNECT:
+	case HTTP_UPGRADE:
+		why->reason = REASON_PROTOCOL_NOT_ALLOWED;
+		break;
+	case HTTP_H2_PREFACE:
+	case HTTP_NO_HOST:
+		why->reason = REASON_NO_NAME;
+		break;
+	case HTTP_BAD_HOST:
+		if (req->host_err == NAME_IP_LITERAL) {
+			why->reason = REASON_NO_NAME;
+			why->ind = IND_IP_LITERAL;
+			break;
+		}
+		why->reason = REASON_MALFORMED;
+		break;
+	default:
+		why->reason = REASON_MALFORMED;
+		break;
+	}
+}
+
+/* Keep the n bytes of an unfinished head (n < HTTP_HEAD_MAX). */
+static bool http_insp_keep(struct http_insp *hi, const uint8_t *p, size_t n,
+                           struct http_refusal *why)
+{
+	if (!hi->head && !(hi->head = malloc(HTTP_HEAD_MAX))) {
+		why->reason = REASON_INCOMPLETE;
+		why->detail = "out_of_memory";
+		return false;
+	}
+	memmove(hi->head, p, n);
+	hi->have = n;
+	return true;
+}
+
+/*
+ * Read n bytes of the client's stream. false: a head was refused (*why);
+ * true: all read, an unfinished head kept in hi->head.
+ */
+static bool http_insp_feed(struct engine *e, struct flow *f, const uint8_t *p, size_t n,
+                           struct http_refusal *why, uint64_t now)
+{
+	struct http_insp *hi = f->http;
+	struct http_req req;
+	enum http_err err = HTTP_OK;
+	size_t used;
+
+	memset(why, 0, sizeof *why);
+	while (n > 0) {
+		if (hi->have > 0) {
+			/* finish the kept head from p */
+			size_t old = hi->have;
+			size_t take = HTTP_HEAD_MAX - old < n ? HTTP_HEAD_MAX - old : n;
+			memcpy(hi->head + old, p, take);
+			memset(&req, 0, sizeof req);
+			enum parse r = http_stream_next(&hi->st, cur_make(hi->head, old + take), &req,
+			                                &used, &err);
+			if (r == PARSE_BAD) {
+				why->head = hi->head;
+				why->head_len = old + take;
+				http_insp_bad(err, &req, why);
+				return false;
+			}
+			if (r == PARSE_MORE) {
+				/* take < n cannot be: a full buffer is too_large */
+				hi->have = old + take;
+				return true;
+			}
+			if (!http_insp_host_ok(e, f, &req, why, now)) {
+				why->head = hi->head;
+				why->head_len = used;
+				return false;
+			}
+			hi->have = 0;
+			free(hi->head);
+			hi->head = NULL;
+			p += used - old; /* the head did not end in the kept bytes: used > old */
+			n -= used - old;
+			continue;
+		}
+		memset(&req, 0, sizeof req);
+		enum parse r = http_stream_next(&hi->st, cur_make(p, n), &req, &used, &err);
+		if (r == PARSE_BAD) {
+			why->head = p + used;
+			why->head_len = n - used;
+			http_insp_bad(err, &req, why);
+			return false;
+		}
+		if (r == PARSE_OK && !http_insp_host_ok(e, f, &req, why, now)) {
+			why->head = p + used - req.head_len;
+			why->head_len = req.head_len;
+			return false;
+		}
+		p += used;
+		n -= used;
+		if (r == PARSE_MORE && n > 0)
+			return http_insp_keep(hi, p, n, why); /* n < HTTP_HEAD_MAX: else too_large */
+	}
+	return true;
+}
+
+/* The bytes [seq, seq + n) were read: into the ring. */
+static void http_insp_ring(struct http_insp *hi, uint32_t seq, const uint8_t *p, size_t n)
+{
+	if (n > FLOW_INSPECT_RING) {
+		seq += (uint32_t)(n - FLOW_INSPECT_RING);
+		p += n - FLOW_INSPECT_RING;
+		n = FLOW_INSPECT_RING;
+	}
+	for (size_t i = 0; i < n; i++)
+		hi->ring[(seq + (uint32_t)i) % FLOW_INSPECT_RING] = p[i];
+}
+
+/*
+ * Called by flow_decide for an allowed flow: plain HTTP over TCP (enforcing)
+ * becomes INSPECT (1), its held bytes read past the first head; -1 and d
+ * turned into a refusal when a later held head is refused; 0 with d
+ * untouched when the flow is not one to inspect.
+ */
+static int http_insp_start(struct engine *e, struct flow *f, struct decision *d, uint64_t now)
+{
+	if (!e->cfg.enforce || f->key.proto != IPPROTO_TCP ||
+	    f->name_source != NAME_SOURCE_HTTP_HOST || !f->buf || !f->have_isn ||
+	    f->audit_reason != REASON_NONE)
+		return 0;
+	struct http_refusal why = {0}; /* reason details are static strings */
+	if (flow_inspecting(e->ft) >= INSPECT_FLOWS_MAX) {
+		why.reason = REASON_INCOMPLETE;
+		why.detail = "inspect_flows";
+		goto refuse;
+	}
+	struct http_insp *hi = flow_inspect_new(e->ft, f);
+	if (!hi) {
+		why.reason = REASON_INCOMPLETE;
+		why.detail = "out_of_memory";
+		goto refuse;
+	}
+	hi->next_seq = f->isn + 1 + (uint32_t)f->contig;
+	hi->sig_end = hi->next_seq;
+	hi->read = f->contig;
+	hi->expire_ns = now + INSPECT_IDLE_NS;
+	if (f->end > f->contig) {
+		/* bytes beyond a hole would be released unread */
+		why.reason = REASON_INCOMPLETE;
+		why.detail = "http_out_of_order";
+		goto refuse;
+	}
+	http_insp_ring(hi, f->isn + 1, f->buf, f->contig);
+	if (http_insp_feed(e, f, f->buf, f->contig, &why, now))
+		return 1;
+	if (why.name[0])
+		snprintf(f->name, sizeof f->name, "%s", why.name);
+refuse:
+	flow_inspect_free(e->ft, f); /* why.head pointed into f->buf or the freed head: unused */
+	d->rule = NULL;
+	d->reason = why.reason;
+	d->detail = why.detail;
+	d->ind |= why.ind;
+	return -1;
+}
+
+/* Packet h of INSPECT flow f is refused: the connection is denied with it. */
+static void http_insp_refuse(struct engine *e, struct flow *f, uint64_t h,
+                             const struct http_refusal *why, uint64_t now)
+{
+	if (why->name[0]) {
+		snprintf(f->name, sizeof f->name, "%s", why->name);
+		f->name_source = NAME_SOURCE_HTTP_HOST;
+	}
+	bool held = flow_hold_packet(f, h) == 0;
+	if (held)
+		e->held_packets++;
+	struct decision d = {.reason = why->reason,
+	                     .detail = why->detail,
+	                     .ind = why->ind,
+	                     .extra = why->head,
+	                     .extra_len = why->head_len};
+	flow_decide(e, f, &d, now); /* scans why->head: free f->http only after */
+	if (!held)
+		verdict(e, h, VERDICT_DENY);
+	flow_inspect_free(e->ft, f);
+}
+
+/* A client packet of an INSPECT flow. */
+static void http_insp_packet(struct engine *e, struct flow *f, uint64_t h, const struct pkt *p,
+                             uint64_t now)
+{
+	struct http_insp *hi = f->http;
+	struct http_refusal why;
+	memset(&why, 0, sizeof why);
+	if (!hi) {
+		verdict(e, h, VERDICT_DENY); /* cannot be: INSPECT flows have their stream */
+		return;
+	}
+	bool closing = p->tcp_flags & (PKT_TCP_FIN | PKT_TCP_RST);
+	uint64_t expire = now + (closing ? DECIDED_LINGER_NS : INSPECT_IDLE_NS);
+	if (p->payload_len == 0) {
+		if (closing || hi->expire_ns < expire)
+			hi->expire_ns = expire;
+		verdict(e, h, VERDICT_INSPECT);
+		return;
+	}
+	if ((e->pkt_flags & ENGINE_PKT_CSUM_VALID) && !tcp_csum_ok(p)) {
+		verdict(e, h, VERDICT_DROP); /* the server drops it too: not read */
+		return;
+	}
+	why.reason = REASON_MALFORMED;
+	if (p->tcp_flags & PKT_TCP_URG)
+		why.detail = "tcp_urgent";
+	else if (!(p->tcp_flags & PKT_TCP_ACK))
+		why.detail = "data_without_ack";
+	else if (p->tcp_flags & PKT_TCP_RST)
+		why.detail = "data_with_rst";
+	if (why.detail) {
+		why.head = p->payload;
+		why.head_len = p->payload_len;
+		http_insp_refuse(e, f, h, &why, now);
+		return;
+	}
+	uint32_t start = p->seq + ((p->tcp_flags & PKT_TCP_SYN) ? 1u : 0u);
+	uint32_t end = start + (uint32_t)p->payload_len;
+	if ((int32_t)(start - hi->next_seq) > 0) {
+		verdict(e, h, VERDICT_DROP); /* ahead of the stream: the client sends it again */
+		return;
+	}
+	/* Bytes already read: as they were. */
+	uint32_t old_end = (int32_t)(end - hi->next_seq) < 0 ? end : hi->next_seq;
+	uint32_t ring_have = hi->read < FLOW_INSPECT_RING ? (uint32_t)hi->read : FLOW_INSPECT_RING;
+	uint32_t ring_start = hi->next_seq - ring_have, from = start;
+	if ((int32_t)(ring_start - start) > 0) {
+		if ((int32_t)(hi->sig_end - start) > 0) {
+			why.detail = "retransmit_too_old";
+			why.head = p->payload;
+			why.head_len = p->payload_len;
+			http_insp_refuse(e, f, h, &why, now);
+			return;
+		}
+		from = ring_start;
+	}
+	for (uint32_t s = from; (int32_t)(old_end - s) > 0; s++) {
+		if (p->payload[s - start] != hi->ring[s % FLOW_INSPECT_RING]) {
+			why.detail = "retransmit_mismatch";
+			why.head = p->payload;
+			why.head_len = p->payload_len;
+			http_insp_refuse(e, f, h, &why, now);
+			return;
+		}
+	}
+	hi->expire_ns = expire;
+	if ((int32_t)(end - hi->next_seq) <= 0) {
+		verdict(e, h, VERDICT_INSPECT);
+		return;
+	}
+	size_t off = (size_t)(uint32_t)(hi->next_seq - start), n = p->payload_len - off;
+	size_t body = hi->st.st == HTTP_ST_LENGTH ? (hi->st.left < n ? (size_t)hi->st.left : n) : 0;
+	if (!http_insp_feed(e, f, p->payload + off, n, &why, now)) {
+		http_insp_refuse(e, f, h, &why, now);
+		return;
+	}
+	http_insp_ring(hi, hi->next_seq, p->payload + off, n);
+	if (body < n)
+		hi->sig_end = end;
+	hi->read += n;
+	hi->next_seq = end;
+	verdict(e, h, VERDICT_INSPECT);
 }
 
 /* ---- TCP ---- */
@@ -1497,7 +1841,10 @@ void engine_packet(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, si
 	}
 	flow_touch(e->ft, f, now);
 	if (f->state == FLOW_DECIDED) {
-		verdict(e, pkt_handle, f->verdict);
+		if (f->verdict == VERDICT_INSPECT && p.proto == IPPROTO_TCP)
+			http_insp_packet(e, f, pkt_handle, &p, now);
+		else
+			verdict(e, pkt_handle, f->verdict);
 		return;
 	}
 	if (p.proto == IPPROTO_TCP) {
@@ -1546,8 +1893,15 @@ void engine_tick(struct engine *e, uint64_t now)
 		else
 			flow_remove(e->ft, f);
 	}
-	while ((f = flow_oldest(e->ft, true)) && now - f->last_ns >= linger)
+	while ((f = flow_oldest(e->ft, true)) && now - f->last_ns >= linger) {
+		if (f->http && now < f->http->expire_ns) {
+			/* an INSPECT connection lives on without queued packets (bare
+			 * ACKs pass in the kernel) until its own idle expiry */
+			flow_touch(e->ft, f, now);
+			continue;
+		}
 		flow_remove(e->ft, f);
+	}
 	for (size_t i = 0; i < INFLIGHT_MAX; i++)
 		if (e->inflight[i].used && now - e->inflight[i].since >= e->cfg.hold_ns)
 			e->inflight[i].used = false;

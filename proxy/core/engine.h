@@ -25,6 +25,8 @@ enum verdict {
 	VERDICT_ALLOW = 1, /* accept and mark the connection allowed (kernel carries the rest) */
 	VERDICT_DENY = 2,  /* drop, mark the connection denied; TCP gets a reset */
 	VERDICT_DROP = 3,  /* drop this packet only (duplicate of a held segment) */
+	VERDICT_INSPECT = 4, /* accept; the connection stays inspected (plain HTTP: every
+	                      * client payload is queued, replies and bare ACKs are not) */
 };
 
 enum name_source {

@@ -39,6 +39,7 @@ struct flow_table {
 	struct flow_src **sbuckets; /* same size as buckets */
 	struct flow_src **by_bare;  /* [0..bare_cap]; [0] unused */
 	unsigned bare_cap, top;     /* top: highest n with by_bare[n] non-empty (0: none) */
+	size_t inspecting;          /* flows with an http_insp */
 };
 
 static uint32_t key_hash(const struct flow_table *t, const struct flow_key *k)
@@ -424,6 +425,7 @@ void flow_remove(struct flow_table *t, struct flow *f)
 	if (f->src)
 		src_put(t, f->src);
 	free(f->held);
+	flow_inspect_free(t, f);
 	free(f);
 	t->count--;
 }
@@ -431,6 +433,31 @@ void flow_remove(struct flow_table *t, struct flow *f)
 size_t flow_count(const struct flow_table *t)
 {
 	return t ? t->count : 0;
+}
+
+struct http_insp *flow_inspect_new(struct flow_table *t, struct flow *f)
+{
+	if (!f->http) {
+		f->http = calloc(1, sizeof *f->http);
+		if (f->http)
+			t->inspecting++;
+	}
+	return f->http;
+}
+
+void flow_inspect_free(struct flow_table *t, struct flow *f)
+{
+	if (!f->http)
+		return;
+	free(f->http->head);
+	free(f->http);
+	f->http = NULL;
+	t->inspecting--;
+}
+
+size_t flow_inspecting(const struct flow_table *t)
+{
+	return t ? t->inspecting : 0;
 }
 
 struct flow *flow_oldest(struct flow_table *t, bool decided)

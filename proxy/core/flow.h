@@ -31,6 +31,7 @@
  * repeat the same bytes.
  */
 #include "engine.h"
+#include "http.h"
 #include "name.h"
 #include "quic.h"
 
@@ -95,6 +96,27 @@ struct flow {
 
 	char name[NAME_MAX_LEN + 1]; /* the name decided on (SNI, Host, DNS) */
 	enum name_source name_source;
+
+	struct http_insp *http; /* VERDICT_INSPECT: the request stream (owned, freed here) */
+};
+
+/*
+ * A plain-HTTP connection under VERDICT_INSPECT (engine.c): the client's
+ * request stream read in sequence order. ring keeps the last bytes read
+ * (ring[seq % FLOW_INSPECT_RING]) so that a retransmission must repeat them;
+ * head keeps an unfinished request head (allocated while there is one, up
+ * to HTTP_HEAD_MAX).
+ */
+#define FLOW_INSPECT_RING 4096
+struct http_insp {
+	struct http_stream st;
+	uint32_t next_seq;  /* client sequence number of the next unread byte */
+	uint32_t sig_end;   /* end of the last segment with bytes other than Content-Length body */
+	uint64_t read;      /* bytes read so far */
+	uint64_t expire_ns; /* idle expiry (shorter after the client's FIN or RST) */
+	uint8_t *head;
+	size_t have;
+	uint8_t ring[FLOW_INSPECT_RING];
 };
 
 struct flow_table;
@@ -132,6 +154,12 @@ void flow_touch(struct flow_table *t, struct flow *f, uint64_t now);
 void flow_mark_decided(struct flow_table *t, struct flow *f, enum verdict v);
 void flow_remove(struct flow_table *t, struct flow *f);
 size_t flow_count(const struct flow_table *t);
+/* Attach f->http (zeroed); NULL when out of memory. flow_remove frees it. */
+struct http_insp *flow_inspect_new(struct flow_table *t, struct flow *f);
+/* Detach and free f->http (and its head buffer). */
+void flow_inspect_free(struct flow_table *t, struct flow *f);
+/* Flows with f->http. */
+size_t flow_inspecting(const struct flow_table *t);
 /* Oldest of the undecided / decided age lists (NULL if empty). */
 struct flow *flow_oldest(struct flow_table *t, bool decided);
 struct flow *flow_holding_first(struct flow_table *t);

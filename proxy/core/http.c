@@ -18,6 +18,11 @@ const char *http_err_name(enum http_err e)
 	    [HTTP_HOST_MISMATCH] = "host_mismatch",
 	    [HTTP_CONNECT] = "connect",
 	    [HTTP_TOO_LARGE] = "too_large",
+	    [HTTP_BAD_LENGTH] = "bad_content_length",
+	    [HTTP_CL_AND_TE] = "cl_and_te",
+	    [HTTP_BAD_TE] = "bad_transfer_encoding",
+	    [HTTP_BAD_CHUNK] = "bad_chunk",
+	    [HTTP_UPGRADE] = "upgrade",
 	};
 	if ((unsigned)e >= HTTP_ERR_COUNT_)
 		return "unknown";
@@ -354,6 +359,203 @@ bad:
 	if (err != HTTP_BAD_HOST) {
 		out->host[0] = '\0';
 	}
+	if (why)
+		*why = err;
+	return PARSE_BAD;
+}
+
+/*
+ * Body framing of a parsed head (RFC 9112 6.3): Content-Length, or
+ * Transfer-Encoding: chunked, or none. What two parsers could frame
+ * differently is refused rather than guessed.
+ */
+static enum http_err http_framing(struct cur head, struct http_stream *s)
+{
+	struct cur line, name, value;
+	bool have_cl = false, have_te = false;
+	uint64_t cl = 0;
+	uint8_t ch;
+
+	if (http_line(&head, &line) != 1) /* request line */
+		return HTTP_BAD_REQUEST_LINE;
+	/* RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing */
+	bool v10 = line.left >= 8 && memcmp(line.p + line.left - 8, "HTTP/1.0", 8) == 0;
+	while (http_line(&head, &line) == 1 && line.left > 0) {
+		if (http_header(line, &name, &value) != HTTP_OK)
+			return HTTP_BAD_HEADER;
+		if (http_cur_eq(name, "content-length", true)) {
+			if (have_cl || value.left == 0)
+				return HTTP_BAD_LENGTH;
+			have_cl = true;
+			while (cur_u8(&value, &ch)) {
+				if (ch < '0' || ch > '9' || cl > HTTP_BODY_MAX / 10)
+					return HTTP_BAD_LENGTH;
+				cl = cl * 10 + (uint64_t)(ch - '0');
+			}
+			if (cl > HTTP_BODY_MAX)
+				return HTTP_BAD_LENGTH;
+		} else if (http_cur_eq(name, "transfer-encoding", true)) {
+			if (have_te || v10 || !http_cur_eq(value, "chunked", true))
+				return HTTP_BAD_TE;
+			have_te = true;
+		} else if (http_cur_eq(name, "upgrade", true)) {
+			return HTTP_UPGRADE;
+		}
+	}
+	if (have_cl && have_te)
+		return HTTP_CL_AND_TE;
+	s->digits = 0;
+	s->left = 0;
+	if (have_te)
+		s->st = HTTP_ST_CHUNK_SIZE;
+	else if (have_cl && cl > 0) {
+		s->st = HTTP_ST_LENGTH;
+		s->left = cl;
+	} else
+		s->st = HTTP_ST_HEAD;
+	return HTTP_OK;
+}
+
+static int http_hex(uint8_t ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/*
+ * chunked-body = *chunk last-chunk trailer-section CRLF
+ * chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF   (RFC 9112 7.1)
+ * One byte at a time, except chunk data; returns false on a framing error.
+ */
+static bool http_chunk_step(struct http_stream *s, struct cur *c)
+{
+	uint8_t ch;
+	int h;
+
+	if (s->st == HTTP_ST_CHUNK_DATA) {
+		size_t n = c->left < s->left ? c->left : (size_t)s->left;
+		cur_skip(c, n);
+		s->left -= n;
+		if (s->left == 0)
+			s->st = HTTP_ST_CHUNK_DATA_CR;
+		return true;
+	}
+	if (!cur_u8(c, &ch))
+		return true;
+	switch (s->st) {
+	case HTTP_ST_CHUNK_SIZE:
+		h = http_hex(ch);
+		if (h >= 0) {
+			if (s->digits >= 10) /* 2^40: more than any body we follow */
+				return false;
+			s->left = s->left * 16 + (uint64_t)h;
+			s->digits++;
+			return true;
+		}
+		if (s->digits == 0)
+			return false;
+		if (ch == ';') {
+			s->st = HTTP_ST_CHUNK_EXT;
+			return true;
+		}
+		if (ch != '\r')
+			return false;
+		s->st = HTTP_ST_CHUNK_SIZE_LF;
+		return true;
+	case HTTP_ST_CHUNK_EXT:
+		if (ch == '\r')
+			s->st = HTTP_ST_CHUNK_SIZE_LF;
+		else if (ch == '\n' || (ch < 0x20 && ch != '\t') || ch == 0x7f)
+			return false;
+		return true;
+	case HTTP_ST_CHUNK_SIZE_LF:
+		if (ch != '\n')
+			return false;
+		s->digits = 0;
+		s->st = s->left ? HTTP_ST_CHUNK_DATA : HTTP_ST_TRAILER;
+		return true;
+	case HTTP_ST_CHUNK_DATA_CR:
+		s->st = HTTP_ST_CHUNK_DATA_LF;
+		return ch == '\r';
+	case HTTP_ST_CHUNK_DATA_LF:
+		s->st = HTTP_ST_CHUNK_SIZE;
+		return ch == '\n';
+	case HTTP_ST_TRAILER:
+		if (ch == '\r') {
+			s->st = HTTP_ST_TRAILER_LF;
+			return true;
+		}
+		if (ch == ' ' || ch == '\t' || ch == '\n') /* obs-fold or bare LF */
+			return false;
+		s->st = HTTP_ST_TRAILER_LINE;
+		return true;
+	case HTTP_ST_TRAILER_LINE:
+		if (ch == '\r')
+			s->st = HTTP_ST_TRAILER_LINE_LF;
+		else if (ch == '\n' || (ch < 0x20 && ch != '\t') || ch == 0x7f)
+			return false;
+		return true;
+	case HTTP_ST_TRAILER_LINE_LF:
+		s->st = HTTP_ST_TRAILER;
+		return ch == '\n';
+	case HTTP_ST_TRAILER_LF:
+		if (ch != '\n')
+			return false;
+		s->st = HTTP_ST_HEAD;
+		return true;
+	default:
+		return false;
+	}
+}
+
+enum parse http_stream_next(struct http_stream *s, struct cur in, struct http_req *req,
+                            size_t *used, enum http_err *why)
+{
+	struct cur c = in;
+	enum http_err err = HTTP_OK;
+	enum parse r;
+
+	*used = 0;
+	while (c.left > 0 && s->st != HTTP_ST_HEAD) {
+		if (s->st == HTTP_ST_LENGTH) {
+			size_t n = c.left < s->left ? c.left : (size_t)s->left;
+			cur_skip(&c, n);
+			s->left -= n;
+			if (s->left == 0)
+				s->st = HTTP_ST_HEAD;
+		} else if (!http_chunk_step(s, &c)) {
+			err = HTTP_BAD_CHUNK;
+			goto bad;
+		}
+	}
+	*used = (size_t)(c.p - in.p);
+	if (s->st != HTTP_ST_HEAD || c.left == 0) {
+		if (why)
+			*why = HTTP_OK;
+		return PARSE_MORE;
+	}
+	r = http_request(c, req, &err);
+	if (r == PARSE_BAD)
+		goto bad;
+	if (r == PARSE_MORE) {
+		if (why)
+			*why = HTTP_OK;
+		return PARSE_MORE;
+	}
+	err = http_framing(cur_make(c.p, req->head_len), s);
+	if (err != HTTP_OK)
+		goto bad;
+	s->requests++;
+	*used += req->head_len;
+	if (why)
+		*why = HTTP_OK;
+	return PARSE_OK;
+bad:
 	if (why)
 		*why = err;
 	return PARSE_BAD;

@@ -5,7 +5,13 @@
  *   config(1)    bit 0 audit, bit 1 unknown_ip = verify, bit 2 quic inspect,
  *                bit 3 ech allow, bits 4-7 hold_segments / 2
  *   then records: op(1) len(2, big endian) data(len)
- *     op % 4 == 0  a packet (layer 3), handle = next
+ *     op % 4 == 0  a packet (layer 3), handle = next; with bit 5 set instead a
+ *                  client segment built here on one of 8 port-80 flows to an
+ *                  address bound to www.example.com (plain HTTP, INSPECT once
+ *                  its first request is allowed): data[0] bits 0-1 flow, bit 2
+ *                  IPv6; data[1] TCP flags (0: ACK|PSH); data[2] signed offset
+ *                  from the flow's next byte (retransmissions, holes); the
+ *                  rest is the payload. A flow's first use sends its SYN.
  *     op % 4 == 1  engine_tick after len * 10 ms
  *     op % 4 == 2  a DNS query from a client; FORWARDed ones are answered with data
  *                  of the next record if that record's op % 4 == 2 too
@@ -21,6 +27,7 @@
  * seed, so an input always runs the same way (building a policy and a
  * ~0.6 MB engine per input held libFuzzer to ~2k execs/s).
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,12 +42,92 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 struct fz {
 	uint8_t count[MAX_HANDLES];
 	uint64_t next;
+	bool http_open[8];
+	uint32_t http_next[8]; /* next stream offset of each port-80 flow */
 };
+
+static void fz_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void fz_put32(uint8_t *p, uint32_t v)
+{
+	fz_put16(p, (uint16_t)(v >> 16));
+	fz_put16(p + 2, (uint16_t)v);
+}
+
+/* A TCP segment of port-80 flow idx (0-3 IPv4, 4-7 IPv6) into out; its length. */
+static size_t fz_http_pkt(uint8_t *out, unsigned idx, uint32_t seq, uint8_t flags,
+                          const uint8_t *pl, size_t n)
+{
+	static const uint8_t c4[4] = {192, 0, 2, 1}, s4[4] = {198, 51, 100, 80};
+	static const uint8_t c6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+	static const uint8_t s6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 2, [15] = 0x80};
+	size_t ip;
+	if (idx < 4) {
+		memset(out, 0, 20);
+		out[0] = 0x45;
+		fz_put16(out + 2, (uint16_t)(40 + n));
+		out[8] = 64;
+		out[9] = 6;
+		memcpy(out + 12, c4, 4);
+		memcpy(out + 16, s4, 4);
+		ip = 20;
+	} else {
+		memset(out, 0, 40);
+		out[0] = 0x60;
+		fz_put16(out + 4, (uint16_t)(20 + n));
+		out[6] = 6;
+		out[7] = 64;
+		memcpy(out + 8, c6, 16);
+		memcpy(out + 24, s6, 16);
+		ip = 40;
+	}
+	uint8_t *t = out + ip;
+	memset(t, 0, 20);
+	fz_put16(t, (uint16_t)(41000 + idx));
+	fz_put16(t + 2, 80);
+	fz_put32(t + 4, seq);
+	fz_put32(t + 8, flags & 0x10 ? 1 : 0);
+	t[12] = 5 << 4;
+	t[13] = flags;
+	fz_put16(t + 14, 65535);
+	if (n)
+		memcpy(t + 20, pl, n);
+	return ip + 20 + n;
+}
+
+#define FZ_ISN 7000u
+
+static void fz_http(struct engine *e, struct fz *z, const uint8_t *d, size_t len, uint64_t now)
+{
+	static uint8_t pkt[40 + 20 + 65536];
+	if (len < 3)
+		return;
+	unsigned idx = (d[0] & 3) | (d[0] & 4);
+	if (!z->http_open[idx]) {
+		z->http_open[idx] = true;
+		z->http_next[idx] = 0;
+		size_t n = fz_http_pkt(pkt, idx, FZ_ISN, 0x02, NULL, 0);
+		engine_packet(e, z->next++, pkt, n, -1, now);
+		if (z->next >= MAX_HANDLES)
+			return;
+	}
+	uint8_t flags = d[1] ? d[1] : 0x18;
+	uint32_t off = z->http_next[idx] + (uint32_t)(int32_t)(int8_t)d[2];
+	size_t n = fz_http_pkt(pkt, idx, FZ_ISN + 1 + off, flags, d + 3, len - 3);
+	engine_packet(e, z->next++, pkt, n, -1, now);
+	uint32_t end = off + (uint32_t)(len - 3);
+	if ((int32_t)(end - z->http_next[idx]) > 0)
+		z->http_next[idx] = end;
+}
 
 static void fz_verdict(void *arg, uint64_t h, enum verdict v)
 {
 	struct fz *z = arg;
-	if (h >= z->next || h >= MAX_HANDLES || v > VERDICT_DROP) {
+	if (h >= z->next || h >= MAX_HANDLES || v > VERDICT_INSPECT) {
 		fprintf(stderr, "verdict for unknown handle %llu or bad value %d\n",
 		        (unsigned long long)h, (int)v);
 		abort();
@@ -132,6 +219,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct addr b1 = {.family = ADDR_V4, .b = {198, 51, 100, 10}};
 	bind_add(bi, "api.example.com", &b1, 30000000000ull, 0);
 	bind_add(bi, "ssh.example.com", &b1, 30000000000ull, 0);
+	struct addr w4 = {.family = ADDR_V4, .b = {198, 51, 100, 80}};
+	struct addr w6 = {.family = ADDR_V6, .b = {0x20, 0x01, 0x0d, 0xb8, 0, 2, [15] = 0x80}};
+	bind_add(bi, "www.example.com", &w4, 30000000000ull, 0);
+	bind_add(bi, "www.example.com", &w6, 30000000000ull, 0);
+
 	uint64_t now = 1000000000ull;
 	size_t off = 1;
 	while (off + 3 <= size && z->next < MAX_HANDLES) {
@@ -145,6 +237,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		now += 1000000; /* 1 ms per record */
 		switch (op % 4) {
 		case 0:
+			if (op & 0x20) {
+				fz_http(e, z, d, len, now);
+				break;
+			}
 			/* bit 6: the kernel computed the checksum (the engine checks it) */
 			engine_packet_flags(e, z->next++, d, len, op & 0x80 ? 1000 : -1,
 			                    op & 0x40 ? ENGINE_PKT_CSUM_VALID : 0, now);

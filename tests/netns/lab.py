@@ -223,6 +223,17 @@ http {{
     server_name cdn-b.example.org;
     root {d}/www/cdn-b;
   }}
+  server {{
+    listen 203.0.113.30:80; listen [2001:db8:2::30]:80;
+    server_name cdn-a.example.org;
+    root {d}/www/cdn-a;
+    location = /big.bin {{ }}
+  }}
+  server {{
+    listen 203.0.113.30:80; listen [2001:db8:2::30]:80;
+    server_name cdn-b.example.org;
+    root {d}/www/cdn-b;
+  }}
 }}
 """
 SITES = {"updates": "updates.example.com", "mirror": "mirror.example.net",
@@ -549,6 +560,8 @@ class Lab:
             with open(os.path.join(d, "www", site, "file"), "w") as f:
                 f.write(site_body(site))
         with open(os.path.join(d, "www", "updates", "big.bin"), "wb") as f:
+            f.write(bytes(range(256)) * (BIG_SIZE // 256))
+        with open(os.path.join(d, "www", "cdn-a", "big.bin"), "wb") as f:
             f.write(bytes(range(256)) * (BIG_SIZE // 256))
         os.makedirs(os.path.join(d, "body"), exist_ok=True)
         with open(os.path.join(d, "nginx.conf"), "w") as f:

@@ -669,8 +669,8 @@ static void test_http(void **state)
 	uint64_t a = seg(h, cl, sv, 40000, 80, 0, req, 10, 2);
 	assert_int_equal(h->vcount[a], 0);
 	uint64_t b = seg(h, cl, sv, 40000, 80, 10, req + 10, strlen(req) - 10, 3);
-	assert_int_equal(h->vlast[a], VERDICT_ALLOW);
-	assert_int_equal(h->vlast[b], VERDICT_ALLOW);
+	assert_int_equal(h->vlast[a], VERDICT_INSPECT);
+	assert_int_equal(h->vlast[b], VERDICT_INSPECT);
 	assert_int_equal(last_ev(h)->src, NAME_SOURCE_HTTP_HOST);
 	assert_string_equal(last_ev(h)->name, "www.example.com");
 
@@ -1944,6 +1944,279 @@ static void test_max_ttl_clamp(void **state)
 	teardown_h(h);
 }
 
+/* ---- plain HTTP: every request head of a connection (issue 9, class 7) ---- */
+
+#define WWW_GET "GET /a HTTP/1.1\r\nHost: www.example.com\r\n\r\n"
+#define EVIL_GET "GET /b HTTP/1.1\r\nHost: cdn-b.evil.example\r\n\r\n"
+
+/* A connection on sport whose first request to www.example.com is allowed: INSPECT. */
+static size_t http_open(struct h *h, const char *cl, const char *sv, uint16_t sport, uint64_t now)
+{
+	syn(h, cl, sv, sport, 80, now);
+	uint64_t a = seg(h, cl, sv, sport, 80, 0, WWW_GET, strlen(WWW_GET), now);
+	assert_one_verdict(h, a, VERDICT_INSPECT);
+	assert_int_equal(last_ev(h)->kind, EVENT_ALLOW);
+	return strlen(WWW_GET);
+}
+
+static void assert_http_deny(const struct h *h, uint64_t pkt, enum reason r, const char *detail)
+{
+	assert_one_verdict(h, pkt, VERDICT_DENY);
+	assert_int_equal(last_ev(h)->kind, EVENT_DENY);
+	assert_int_equal(last_ev(h)->reason, r);
+	if (detail)
+		assert_string_equal(last_ev(h)->detail, detail);
+}
+
+static void test_http_keepalive(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.80";
+	bind_name(h, "www.example.com", sv);
+	uint64_t t = 10 * S;
+
+	/* keep-alive: a second allowed request passes, a third with another Host is denied */
+	size_t off = http_open(h, cl, sv, 41000, t);
+	uint64_t a = seg(h, cl, sv, 41000, 80, off, WWW_GET, strlen(WWW_GET), t + 1);
+	assert_one_verdict(h, a, VERDICT_INSPECT);
+	off += strlen(WWW_GET);
+	const char *leak = "GET /b HTTP/1.1\r\nHost: cdn-b.evil.example\r\n"
+	                   "X-K: aws_access_key_id=AKIAIOSFODNN7EXAMPLE\r\n\r\n";
+	uint64_t b = seg(h, cl, sv, 41000, 80, off, leak, strlen(leak), t + 2);
+	assert_http_deny(h, b, REASON_NAME_NOT_ALLOWED, NULL);
+	assert_string_equal(last_ev(h)->name, "cdn-b.evil.example");
+	assert_int_equal(last_ev(h)->src, NAME_SOURCE_HTTP_HOST);
+	assert_true(last_ev(h)->bits & IND_CREDENTIAL); /* the refused head was scanned */
+	/* the connection stays denied */
+	uint64_t c = seg(h, cl, sv, 41000, 80, off, WWW_GET, strlen(WWW_GET), t + 3);
+	assert_one_verdict(h, c, VERDICT_DENY);
+
+	/* pipelined in one segment with the first: the whole connection is denied */
+	t += 2 * S;
+	syn(h, cl, sv, 41001, 80, t);
+	uint8_t two[256];
+	memcpy(two, WWW_GET, strlen(WWW_GET));
+	memcpy(two + strlen(WWW_GET), EVIL_GET, strlen(EVIL_GET));
+	uint64_t d = seg(h, cl, sv, 41001, 80, 0, two, strlen(WWW_GET) + strlen(EVIL_GET), t);
+	assert_http_deny(h, d, REASON_NAME_NOT_ALLOWED, NULL);
+	assert_string_equal(last_ev(h)->name, "cdn-b.evil.example");
+
+	/* pipelined after an allowed first request: several heads in one segment */
+	t += 2 * S;
+	off = http_open(h, cl, sv, 41002, t);
+	uint8_t three[512];
+	size_t n = 0;
+	for (int i = 0; i < 2; i++) {
+		memcpy(three + n, WWW_GET, strlen(WWW_GET));
+		n += strlen(WWW_GET);
+	}
+	memcpy(three + n, EVIL_GET, strlen(EVIL_GET));
+	uint64_t e = seg(h, cl, sv, 41002, 80, off, three, n + strlen(EVIL_GET), t + 1);
+	assert_http_deny(h, e, REASON_NAME_NOT_ALLOWED, NULL);
+
+	/* a head split across segments: its start passes, the segment that ends it is judged */
+	t += 2 * S;
+	off = http_open(h, cl, sv, 41003, t);
+	uint64_t f1 = seg(h, cl, sv, 41003, 80, off, EVIL_GET, 20, t + 1);
+	assert_one_verdict(h, f1, VERDICT_INSPECT);
+	uint64_t f2 = seg(h, cl, sv, 41003, 80, off + 20, EVIL_GET + 20, strlen(EVIL_GET) - 20, t + 2);
+	assert_http_deny(h, f2, REASON_NAME_NOT_ALLOWED, NULL);
+	/* ... and one byte at a time, an allowed one */
+	t += 2 * S;
+	off = http_open(h, cl, sv, 41004, t);
+	for (size_t i = 0; i < strlen(WWW_GET); i++) {
+		uint64_t x = seg(h, cl, sv, 41004, 80, off + i, WWW_GET + i, 1, t + 1);
+		assert_one_verdict(h, x, VERDICT_INSPECT);
+	}
+	teardown_h(h);
+}
+
+static void test_http_bodies(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.80";
+	bind_name(h, "www.example.com", sv);
+	uint64_t t = 10 * S;
+
+	/* a Content-Length body that looks like a request head is body */
+	size_t off = http_open(h, cl, sv, 42000, t);
+	char post[256];
+	int pn = snprintf(post, sizeof post,
+	                  "POST /u HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: %zu\r\n\r\n%s",
+	                  strlen(EVIL_GET), EVIL_GET);
+	uint64_t a = seg(h, cl, sv, 42000, 80, off, post, (size_t)pn, t + 1);
+	assert_one_verdict(h, a, VERDICT_INSPECT);
+	off += (size_t)pn;
+	/* then the next head is read where the body ends */
+	uint64_t b = seg(h, cl, sv, 42000, 80, off, EVIL_GET, strlen(EVIL_GET), t + 2);
+	assert_http_deny(h, b, REASON_NAME_NOT_ALLOWED, NULL);
+
+	/* chunked: the chunks are skipped, the head after them is read */
+	t += 2 * S;
+	off = http_open(h, cl, sv, 42001, t);
+	const char *ch = "POST /c HTTP/1.1\r\nHost: www.example.com\r\nTransfer-Encoding: chunked\r\n"
+	                 "\r\n5\r\nhello\r\n20\r\nGET / HTTP/1.1\r\nHost: x.evil\r\n\r\n\r\n0\r\n\r\n";
+	uint64_t c = seg(h, cl, sv, 42001, 80, off, ch, strlen(ch), t + 1);
+	assert_one_verdict(h, c, VERDICT_INSPECT);
+	off += strlen(ch);
+	uint64_t d = seg(h, cl, sv, 42001, 80, off, EVIL_GET, strlen(EVIL_GET), t + 2);
+	assert_http_deny(h, d, REASON_NAME_NOT_ALLOWED, NULL);
+
+	/* framing two readers could disagree on: CL and TE; TE in HTTP/1.0; bad chunks */
+	static const char *const bad[][2] = {
+	    {"POST / HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: 3\r\n"
+	     "Transfer-Encoding: chunked\r\n\r\n",
+	     "cl_and_te"},
+	    {"POST / HTTP/1.0\r\nHost: www.example.com\r\nTransfer-Encoding: chunked\r\n\r\n",
+	     "bad_transfer_encoding"},
+	    {"POST / HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: 3\r\n"
+	     "Content-Length: 30\r\n\r\n",
+	     "bad_content_length"},
+	    {"POST / HTTP/1.1\r\nHost: www.example.com\r\nTransfer-Encoding: chunked\r\n\r\n"
+	     "5\r\nhelloXX",
+	     "bad_chunk"},
+	    {"GET / HTTP/1.1\r\nHost: www.example.com\r\nUpgrade: h2c\r\n\r\n", "upgrade"},
+	    {"CONNECT www.example.com:80 HTTP/1.1\r\nHost: www.example.com\r\n\r\n", "connect"},
+	    {"GET / HTTP/1.1\nHost: www.example.com\r\n\r\n", "bad_request_line"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		t += 2 * S;
+		off = http_open(h, cl, sv, (uint16_t)(42100 + i), t);
+		uint64_t x =
+		    seg(h, cl, sv, (uint16_t)(42100 + i), 80, off, bad[i][0], strlen(bad[i][0]), t + 1);
+		assert_one_verdict(h, x, VERDICT_DENY);
+		assert_string_equal(last_ev(h)->detail, bad[i][1]);
+	}
+
+	/* a huge body is counted, not held */
+	t += 2 * S;
+	off = http_open(h, cl, sv, 42002, t);
+	const char *big = "PUT /f HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: 1000000000\r\n\r\n";
+	uint64_t e = seg(h, cl, sv, 42002, 80, off, big, strlen(big), t + 1);
+	assert_one_verdict(h, e, VERDICT_INSPECT);
+	off += strlen(big);
+	uint8_t junk[3000];
+	memset(junk, 'G', sizeof junk);
+	for (int i = 0; i < 40; i++) {
+		uint64_t x = seg(h, cl, sv, 42002, 80, off, junk, sizeof junk, t + 2);
+		assert_one_verdict(h, x, VERDICT_INSPECT);
+		off += sizeof junk;
+	}
+	struct engine_stats st;
+	engine_stats(h->e, &st);
+	assert_int_equal(st.held_bytes, 0);
+	assert_int_equal(st.held_packets, 0);
+	/* a retransmission of old body bytes, older than the ring, passes (body only) */
+	uint64_t r = seg(h, cl, sv, 42002, 80, off - 10 * sizeof junk, junk, sizeof junk, t + 3);
+	assert_one_verdict(h, r, VERDICT_INSPECT);
+	teardown_h(h);
+}
+
+static void test_http_sequence(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.80";
+	bind_name(h, "www.example.com", sv);
+	uint64_t t = 10 * S;
+
+	/* retransmissions: identical bytes pass, other bytes deny */
+	size_t off = http_open(h, cl, sv, 43000, t);
+	uint64_t a = seg(h, cl, sv, 43000, 80, off, WWW_GET, strlen(WWW_GET), t + 1);
+	assert_one_verdict(h, a, VERDICT_INSPECT);
+	uint64_t b = seg(h, cl, sv, 43000, 80, off, WWW_GET, strlen(WWW_GET), t + 2);
+	assert_one_verdict(h, b, VERDICT_INSPECT);
+	uint64_t b0 = seg(h, cl, sv, 43000, 80, 0, WWW_GET, 10, t + 2); /* the first head, in part */
+	assert_one_verdict(h, b0, VERDICT_INSPECT);
+	uint64_t c = seg(h, cl, sv, 43000, 80, off, EVIL_GET, strlen(EVIL_GET), t + 3);
+	assert_http_deny(h, c, REASON_MALFORMED, "retransmit_mismatch");
+
+	/* a segment that is partly old and partly new: the old part must match */
+	t += 2 * S;
+	off = http_open(h, cl, sv, 43001, t);
+	uint8_t mix[128];
+	memcpy(mix, WWW_GET + strlen(WWW_GET) - 4, 4);
+	memcpy(mix + 4, WWW_GET, strlen(WWW_GET));
+	uint64_t d = seg(h, cl, sv, 43001, 80, off - 4, mix, 4 + strlen(WWW_GET), t + 1);
+	assert_one_verdict(h, d, VERDICT_INSPECT);
+	off += strlen(WWW_GET);
+	mix[0] = 'X';
+	uint64_t d2 = seg(h, cl, sv, 43001, 80, off - 4, mix, 4 + strlen(WWW_GET), t + 2);
+	assert_http_deny(h, d2, REASON_MALFORMED, "retransmit_mismatch");
+
+	/* ahead of the stream: dropped, not read; in order afterwards it is */
+	t += 2 * S;
+	off = http_open(h, cl, sv, 43002, t);
+	uint64_t e = seg(h, cl, sv, 43002, 80, off + 5, WWW_GET + 5, strlen(WWW_GET) - 5, t + 1);
+	assert_one_verdict(h, e, VERDICT_DROP);
+	uint64_t e2 = seg(h, cl, sv, 43002, 80, off, WWW_GET, strlen(WWW_GET), t + 2);
+	assert_one_verdict(h, e2, VERDICT_INSPECT);
+
+	/* heads older than the ring cannot be sent again */
+	t += 2 * S;
+	off = http_open(h, cl, sv, 43003, t);
+	size_t first = off;
+	for (int i = 0; i < 120; i++) {
+		uint64_t x = seg(h, cl, sv, 43003, 80, off, WWW_GET, strlen(WWW_GET), t + 1);
+		assert_one_verdict(h, x, VERDICT_INSPECT);
+		off += strlen(WWW_GET);
+	}
+	uint64_t g = seg(h, cl, sv, 43003, 80, first, WWW_GET, strlen(WWW_GET), t + 2);
+	assert_http_deny(h, g, REASON_MALFORMED, "retransmit_too_old");
+
+	/* urgent data, data without ACK */
+	t += 2 * S;
+	off = http_open(h, cl, sv, 43004, t);
+	uint8_t pkt[256];
+	size_t n = build_tcp(pkt, cl, sv, 43004, 80, ISN + 1 + (uint32_t)off, ACK | 0x20, WWW_GET,
+	                     strlen(WWW_GET));
+	uint64_t u = feed(h, pkt, n, t + 1);
+	assert_http_deny(h, u, REASON_MALFORMED, "tcp_urgent");
+	t += 2 * S;
+	off = http_open(h, cl, sv, 43005, t);
+	n = build_tcp(pkt, cl, sv, 43005, 80, ISN + 1 + (uint32_t)off, PSH, WWW_GET,
+	              strlen(WWW_GET));
+	uint64_t w = feed(h, pkt, n, t + 1);
+	assert_http_deny(h, w, REASON_MALFORMED, "data_without_ack");
+
+	/* bare ACKs pass; the connection outlives the decided linger while idle, and
+	 * is forgotten soon after the client's FIN */
+	t += 2 * S;
+	off = http_open(h, cl, sv, 43006, t);
+	n = build_tcp(pkt, cl, sv, 43006, 80, ISN + 1 + (uint32_t)off, ACK, NULL, 0);
+	assert_one_verdict(h, feed(h, pkt, n, t + 1), VERDICT_INSPECT);
+	engine_tick(h->e, t + 60 * S);
+	uint64_t k = seg(h, cl, sv, 43006, 80, off, WWW_GET, strlen(WWW_GET), t + 60 * S);
+	assert_one_verdict(h, k, VERDICT_INSPECT);
+	off += strlen(WWW_GET);
+	n = build_tcp(pkt, cl, sv, 43006, 80, ISN + 1 + (uint32_t)off, ACK | 0x01, NULL, 0);
+	assert_one_verdict(h, feed(h, pkt, n, t + 61 * S), VERDICT_INSPECT);
+	engine_tick(h->e, t + 80 * S);
+	uint64_t z = seg(h, cl, sv, 43006, 80, off, WWW_GET, strlen(WWW_GET), t + 80 * S);
+	assert_one_verdict(h, z, VERDICT_DENY); /* no flow: no_syn */
+	assert_string_equal(last_ev(h)->detail, "no_syn");
+
+	/* IPv6 */
+	const char *cl6 = "2001:db8::1", *sv6 = "2001:db8:2::80";
+	bind_name(h, "www.example.com", sv6);
+	t += 100 * S;
+	off = http_open(h, cl6, sv6, 43007, t);
+	uint64_t v1 = seg(h, cl6, sv6, 43007, 80, off, WWW_GET, strlen(WWW_GET), t + 1);
+	assert_one_verdict(h, v1, VERDICT_INSPECT);
+	off += strlen(WWW_GET);
+	uint64_t v2 = seg(h, cl6, sv6, 43007, 80, off, EVIL_GET, strlen(EVIL_GET), t + 2);
+	assert_http_deny(h, v2, REASON_NAME_NOT_ALLOWED, NULL);
+	/* a later Host that is allowed but not bound to this address */
+	t += 2 * S;
+	off = http_open(h, cl6, sv6, 43008, t);
+	const char *api = "GET / HTTP/1.1\r\nHost: other.example.com\r\n\r\n";
+	uint64_t v3 = seg(h, cl6, sv6, 43008, 80, off, api, strlen(api), t + 1);
+	assert_http_deny(h, v3, REASON_PORT_NOT_ALLOWED, NULL);
+	teardown_h(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1988,6 +2261,12 @@ int main(void)
 	    cmocka_unit_test(test_dns_guard),
 	    cmocka_unit_test(test_set_policy),
 	    cmocka_unit_test(test_max_ttl_clamp),
+	teardown_h(h);
+}
+
+	    cmocka_unit_test(test_http_keepalive),
+	    cmocka_unit_test(test_http_bodies),
+	    cmocka_unit_test(test_http_sequence),
 	};
 	return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }

@@ -224,7 +224,7 @@ static void held_packets_are_judged_with_the_flow(void **state)
 	                                   OPT(2, 4, 5, 0xb4, 34, 10, 1, 2, 3, 4, 5, 6, 7, 8),
 	                                   .data = HTTP_REQ},
 	                  1);
-	assert_int_equal(t->vlast[a], VERDICT_ALLOW);
+	assert_int_equal(t->vlast[a], VERDICT_INSPECT);
 	/* IPv6 extension headers on a payload segment: held and decided on the payload */
 	static const uint8_t dstopt[] = {6, 0, 1, 4, 0, 0, 0, 0};
 	feed(t, &(struct seg){.src = "2001:db8::1", .dst = "2001:db8:1::10", .sport = 2, .dport = 80,
@@ -234,7 +234,7 @@ static void held_packets_are_judged_with_the_flow(void **state)
 	                                   .dport = 80, .seq = ISN + 1, .flags = ACK | PSH,
 	                                   .ipopt = dstopt, .ipoptlen = 8, .data = HTTP_REQ},
 	                  2);
-	assert_int_equal(t->vlast[b], VERDICT_ALLOW);
+	assert_int_equal(t->vlast[b], VERDICT_INSPECT);
 	down(t);
 }
 

@@ -224,6 +224,134 @@ static void names(void **state)
 	assert_string_equal(http_err_name(HTTP_HOST_MISMATCH), "host_mismatch");
 }
 
+/*
+ * Feed s to a stream parser `step` bytes at a time, keeping an incomplete
+ * head as the engine would, and join the Hosts seen with ','. Returns the
+ * number of heads, or -1 with *why set on a refusal.
+ */
+static int stream(const char *s, size_t step, char *hosts, size_t hosts_len, enum http_err *why)
+{
+	struct http_stream st = {0};
+	struct http_req r;
+	char buf[4096];
+	size_t have = 0, pos = 0, len = strlen(s);
+	int n = 0;
+
+	hosts[0] = '\0';
+	*why = HTTP_OK;
+	while (pos < len || have > 0) {
+		size_t take = len - pos < step ? len - pos : step;
+		assert_true(have + take <= sizeof buf);
+		memcpy(buf + have, s + pos, take);
+		have += take;
+		pos += take;
+		size_t off = 0;
+		for (;;) {
+			size_t used;
+			enum parse p = http_stream_next(&st, cur_make(buf + off, have - off), &r, &used,
+			                                why);
+			if (p == PARSE_BAD)
+				return -1;
+			off += used;
+			if (p == PARSE_MORE)
+				break;
+			n++;
+			if (hosts[0])
+				strncat(hosts, ",", hosts_len - strlen(hosts) - 1);
+			strncat(hosts, r.host, hosts_len - strlen(hosts) - 1);
+		}
+		memmove(buf, buf + off, have - off);
+		have -= off;
+		if (take == 0)
+			break;
+	}
+	assert_int_equal(st.requests, (uint32_t)n);
+	return n;
+}
+
+static void stream_ok(const char *s, int want_n, const char *want_hosts)
+{
+	static const size_t steps[] = {1, 2, 3, 7, 64, 4096};
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+		char hosts[512];
+		enum http_err why;
+		int n = stream(s, steps[i], hosts, sizeof hosts, &why);
+		if (n != want_n || strcmp(hosts, want_hosts) != 0)
+			fail_msg("step %zu: %d heads (%s) [%s], want %d (%s)", steps[i], n, hosts,
+			         http_err_name(why), want_n, want_hosts);
+	}
+}
+
+static void stream_bad(const char *s, enum http_err want)
+{
+	static const size_t steps[] = {1, 5, 4096};
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+		char hosts[512];
+		enum http_err why;
+		int n = stream(s, steps[i], hosts, sizeof hosts, &why);
+		if (n != -1 || why != want)
+			fail_msg("step %zu: %d [%s], want %s", steps[i], n, http_err_name(why),
+			         http_err_name(want));
+	}
+}
+
+#define GET(h) "GET / HTTP/1.1\r\nHost: " h "\r\n\r\n"
+
+static void stream_keepalive(void **state)
+{
+	(void)state;
+	stream_ok(GET("a.example") GET("b.example"), 2, "a.example,b.example");
+	stream_ok(GET("a.example") GET("a.example") GET("c.example"), 3,
+	          "a.example,a.example,c.example");
+	/* A body that looks like a head is body, not a request. */
+	stream_ok("POST / HTTP/1.1\r\nHost: a.example\r\nContent-Length: 35\r\n\r\n"
+	          GET("b.example") GET("c.example"), 2, "a.example,c.example");
+	stream_ok("POST / HTTP/1.1\r\nHost: a.example\r\nContent-Length: 0\r\n\r\n" GET("b.example"),
+	          2, "a.example,b.example");
+	/* Chunked: sizes, extensions, trailers. */
+	stream_ok("POST / HTTP/1.1\r\nHost: a.example\r\nTransfer-Encoding: chunked\r\n\r\n"
+	          "5\r\nhello\r\n1A;ext=1\r\n" "abcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n" GET("b.example"),
+	          2, "a.example,b.example");
+	stream_ok("POST / HTTP/1.1\r\nHost: a.example\r\ntransfer-encoding: Chunked\r\n\r\n"
+	          "3\r\n" "GET\r\n0\r\nX-Trailer: 1\r\nY: 2\r\n\r\n" GET("b.example"),
+	          2, "a.example,b.example");
+	/* A head not complete yet: nothing is decided. */
+	stream_ok(GET("a.example") "GET / HTTP/1.1\r\nHost: b.exa", 1, "a.example");
+}
+
+static void stream_smuggling(void **state)
+{
+	(void)state;
+	stream_bad("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+	           HTTP_CL_AND_TE);
+	stream_bad("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+	           HTTP_BAD_LENGTH);
+	stream_bad("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n", HTTP_BAD_LENGTH);
+	stream_bad("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5 5\r\n\r\n", HTTP_BAD_LENGTH);
+	stream_bad("POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", HTTP_BAD_LENGTH);
+	stream_bad("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n",
+	           HTTP_BAD_LENGTH);
+	stream_bad("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+	           HTTP_BAD_TE);
+	stream_bad("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+	           "Transfer-Encoding: chunked\r\n\r\n", HTTP_BAD_TE);
+	stream_bad("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nz\r\n", HTTP_BAD_CHUNK);
+	stream_bad("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\r\n", HTTP_BAD_CHUNK);
+	stream_bad("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	           "fffffffffff\r\n", HTTP_BAD_CHUNK);
+	stream_bad("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	           "2\r\nabX\r\n", HTTP_BAD_CHUNK);
+	stream_bad("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	           "0\r\n folded\r\n\r\n", HTTP_BAD_CHUNK);
+	stream_bad("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	           "1\nx\r\n", HTTP_BAD_CHUNK);
+	stream_bad("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n", HTTP_UPGRADE);
+	stream_bad(GET("a") "GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", HTTP_BAD_HEADER);
+	stream_bad(GET("a") "CONNECT b:443 HTTP/1.1\r\nHost: b:443\r\n\r\n", HTTP_CONNECT);
+	stream_bad(GET("a") "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", HTTP_DUP_HOST);
+	stream_bad(GET("a") "garbage after the first request\r\n\r\n", HTTP_NOT_HTTP);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -231,7 +359,8 @@ int main(void)
 	    cmocka_unit_test(hosts),       cmocka_unit_test(refused_by_name),
 	    cmocka_unit_test(headers_bad), cmocka_unit_test(partial),
 	    cmocka_unit_test(too_large),   cmocka_unit_test(looks_like),
-	    cmocka_unit_test(names),
+	    cmocka_unit_test(names),       cmocka_unit_test(stream_keepalive),
+	    cmocka_unit_test(stream_smuggling),
 	};
 	return cmocka_run_group_tests_name("http", tests, NULL, NULL);
 }
