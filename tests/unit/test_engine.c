@@ -2261,9 +2261,6 @@ int main(void)
 	    cmocka_unit_test(test_dns_guard),
 	    cmocka_unit_test(test_set_policy),
 	    cmocka_unit_test(test_max_ttl_clamp),
-	teardown_h(h);
-}
-
 	    cmocka_unit_test(test_http_keepalive),
 	    cmocka_unit_test(test_http_bodies),
 	    cmocka_unit_test(test_http_sequence),
