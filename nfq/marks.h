@@ -10,7 +10,7 @@
 #define MARK_DENY    0x02000000u /* connection denied: reset/drop */
 #define MARK_PASS    0x03000000u /* this packet passes, flow undecided */
 #define MARK_QUEUED  0x04000000u /* set before queueing; still set after = not queued: drop */
-#define MARK_QUEUED_NEW 0x05000000u /* as QUEUED, and conntrack had no entry for the packet */
+#define MARK_QUEUED_NEW 0x06000000u /* as QUEUED, and conntrack had no entry for the packet */
 #define MARK_SELF    0x08000000u /* egressd's own sockets (SO_MARK): exempt */
 #define MARK_INSPECT 0x05000000u /* allowed plain HTTP: client payload still queued */
 

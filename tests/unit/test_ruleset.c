@@ -19,8 +19,8 @@
 #define FAST_PATH "ct mark & 0x0f000000 == 0x01000000 accept"
 #define SET_QUEUED "meta mark set meta mark & 0xf0ffffff | 0x04000000"
 #define POST_QUEUED_DROP "meta mark & 0x0f000000 == 0x04000000 drop"
-#define SET_QUEUED_NEW "ct state new meta mark set meta mark & 0xf0ffffff | 0x05000000"
-#define POST_QUEUED_NEW_DROP "meta mark & 0x0f000000 == 0x05000000 drop"
+#define SET_QUEUED_NEW "ct state new meta mark set meta mark & 0xf0ffffff | 0x06000000"
+#define POST_QUEUED_NEW_DROP "meta mark & 0x0f000000 == 0x06000000 drop"
 
 static struct rules_params host_params(void)
 {
@@ -308,12 +308,13 @@ static void backend_names(void **state)
 
 static void marks_are_distinct_and_masked(void **state)
 {
-	const uint32_t m[] = {MARK_ALLOW, MARK_DENY, MARK_PASS, MARK_QUEUED, MARK_QUEUED_NEW,
-	                      MARK_SELF};
+	const uint32_t m[] = {MARK_ALLOW, MARK_DENY,       MARK_PASS, MARK_QUEUED,
+	                      MARK_QUEUED_NEW, MARK_INSPECT, MARK_SELF};
+	const size_t n = sizeof m / sizeof m[0];
 
-	for (size_t i = 0; i < 6; i++) {
+	for (size_t i = 0; i < n; i++) {
 		assert_int_equal(m[i] & ~MARK_MASK, 0);
-		for (size_t j = i + 1; j < 6; j++)
+		for (size_t j = i + 1; j < n; j++)
 			assert_int_not_equal(m[i], m[j]);
 	}
 }
