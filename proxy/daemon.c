@@ -462,7 +462,7 @@ static void reopen_log(struct daemon *d)
 /* ---- revoke (SPEC [egressd] revoke; doc/DESIGN.md "Revoke") ---- */
 
 #define DAEMON_CT_MAX (4u * 1024u * 1024u) /* conntrack entries read in one pass */
-#define DAEMON_CONNS_SYNC_NS (30ull * 1000000000ull)
+#define DAEMON_CONNS_SYNC_NS (5ull * 1000000000ull) /* at most this often */
 
 struct ct_list {
 	struct engine_conn *v;

@@ -598,7 +598,7 @@ static void flow_decide(struct engine *e, struct flow *f, const struct decision 
 	f->held_bytes = 0;
 	f->decided_ns = now;
 	flow_mark_decided(e->ft, f, v);
-	if (d->allow) /* no record (ENOMEM): judged by its address on revoke */
+	if (d->allow) /* unrecorded (full, ENOMEM): judged by its address on revoke */
 		(void)conn_note(e->conns, &f->key, f->name, f->name_source, f->uid);
 	for (size_t i = 0; i < nheld; i++)
 		verdict(e, held[i], v);

@@ -156,8 +156,11 @@ int conn_note(struct conn_table *t, const struct flow_key *k, const char *name,
 	struct conn_rec *old = conn_find(t, k);
 	if (old)
 		conn_drop(t, old);
-	while (t->count >= t->max && t->oldest)
-		conn_drop(t, t->oldest);
+	/* Full: the new one goes unrecorded (judged by its address). Evicting the
+	 * oldest instead would let a flood of short connections push out the
+	 * record of a long-lived one, the kind revoke is for. */
+	if (t->count >= t->max)
+		return -ENOSPC;
 	size_t n = name ? strnlen(name, NAME_MAX_LEN) : 0;
 	struct conn_rec *r = malloc(sizeof *r + n + 1);
 	if (!r)

@@ -9,8 +9,10 @@
  * flow table forgets it seconds after the decision, so the engine keeps a
  * record of every connection it allowed: the 5-tuple and the name it was
  * allowed for (none: an address range allowed it). Records are bounded in
- * number (the oldest goes first when full) and pruned against conntrack's
- * own list at every revocation pass.
+ * number: when full, a new connection goes unrecorded (the old records are
+ * the long-lived connections revoke is for; a flood must not push them out).
+ * They are pruned against conntrack's own list at every revocation pass, and
+ * by the shell when they fill up (engine_conns_sync).
  *
  * The judgement (revoke_judge) is a pure function of the new policy, the
  * bindings and what the record says:
@@ -62,7 +64,7 @@ struct conn_table;
 /* max >= 1 records; seed: the hash seed. */
 struct conn_table *conn_table_new(size_t max, uint64_t seed);
 void conn_table_free(struct conn_table *t); /* NULL-safe */
-/* Record (or re-record: a new incarnation) an allowed connection. 0 or -ENOMEM. */
+/* Record (or re-record: a new incarnation) an allowed connection. 0, -ENOSPC (full) or -ENOMEM. */
 int conn_note(struct conn_table *t, const struct flow_key *k, const char *name,
               enum name_source src, int64_t uid);
 struct conn_rec *conn_find(struct conn_table *t, const struct flow_key *k);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -149,18 +150,20 @@ static void records(void **state)
 	assert_int_equal(conn_note(t, &k1, "b.example.com", NAME_SOURCE_SNI, 1000), 0);
 	assert_int_equal(conn_count(t), 3);
 	assert_string_equal(conn_find(t, &k1)->name, "b.example.com");
-	/* full: the oldest (k2) goes */
-	assert_int_equal(conn_note(t, &k4, "d.example.com", NAME_SOURCE_SNI, -1), 0);
+	assert_ptr_equal(conn_oldest(t), conn_find(t, &k2));
+	/* full: the new one is not recorded, the old records stay */
+	assert_int_equal(conn_note(t, &k4, "d.example.com", NAME_SOURCE_SNI, -1), -ENOSPC);
 	assert_int_equal(conn_count(t), 3);
-	assert_null(conn_find(t, &k2));
-	assert_non_null(conn_find(t, &k3));
+	assert_null(conn_find(t, &k4));
+	assert_non_null(conn_find(t, &k2));
+	conn_drop(t, conn_find(t, &k2));
 	assert_ptr_equal(conn_oldest(t), conn_find(t, &k3));
 	/* keys differ in any field */
 	struct flow_key k1u = k1;
 	k1u.proto = 17;
 	assert_null(conn_find(t, &k1u));
 	conn_drop(t, conn_find(t, &k3));
-	assert_int_equal(conn_count(t), 2);
+	assert_int_equal(conn_count(t), 1);
 	assert_ptr_equal(conn_oldest(t), conn_find(t, &k1));
 	/* a name at the length bound */
 	char longname[NAME_MAX_LEN + 8];
