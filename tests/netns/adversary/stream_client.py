@@ -8,6 +8,8 @@ JSON line, then for every "send N" line on stdin sends N bytes and waits up
 to --ack-timeout seconds for the server's "ok TOTAL" line; prints
 {"ok": true, "acked": TOTAL} or {"ok": false, "error": E}. Once the
 connection failed, every later send answers {"ok": false, ...} at once.
+With --udp: one connected UDP socket (one source port, one conntrack
+entry), each "send N" is one datagram; a missing answer fails that send only.
 """
 import argparse
 import json
@@ -29,16 +31,18 @@ def main():
     ap.add_argument("--family", choices=["4", "6"], default="4")
     ap.add_argument("--cafile")
     ap.add_argument("--plain", action="store_true")
+    ap.add_argument("--udp", action="store_true")
     ap.add_argument("--ack-timeout", type=float, default=3.0)
     a = ap.parse_args()
     fam = socket.AF_INET if a.family == "4" else socket.AF_INET6
     try:
-        ai = socket.getaddrinfo(a.name, a.port, fam, socket.SOCK_STREAM)
+        kind = socket.SOCK_DGRAM if a.udp else socket.SOCK_STREAM
+        ai = socket.getaddrinfo(a.name, a.port, fam, kind)
         addr = ai[0][4]
-        s = socket.socket(fam, socket.SOCK_STREAM)
+        s = socket.socket(fam, kind)
         s.settimeout(5)
         s.connect(addr)
-        if not a.plain:
+        if not a.plain and not a.udp:
             ctx = ssl.create_default_context(cafile=a.cafile)
             s = ctx.wrap_socket(s, server_hostname=a.name)
     except (OSError, ssl.SSLError) as e:
@@ -60,6 +64,15 @@ def main():
             out({"ok": False, "error": failed})
             continue
         n = int(parts[1])
+        if a.udp:
+            try:
+                s.settimeout(a.ack_timeout)
+                s.send(b"x" * n)
+                ack = s.recv(4096)
+                out({"ok": True, "acked": int(ack.split()[1])})
+            except (OSError, ValueError, IndexError) as e:
+                out({"ok": False, "error": repr(e)})
+            continue
         try:
             s.settimeout(a.ack_timeout)
             s.sendall(b"x" * n)

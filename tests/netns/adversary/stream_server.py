@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 """A TLS (or plain TCP) server that counts what each connection delivers.
 
+With --udp-port it also answers UDP: every datagram is counted under its
+sender's address and port and answered "ok TOTAL\n" the same way.
+
 Every connection's received application bytes go to a JSON record,
 {"connections": [{"local", "peer", "sni", "bytes"}], "total_bytes": N},
 rewritten after every read, so a test can say exactly how many bytes reached
@@ -71,6 +74,23 @@ def serve(sock, ctx, path, deadline):
                          daemon=True).start()
 
 
+def serve_udp(sock, path):
+    local = sock.getsockname()
+    recs = {}
+    while True:
+        data, peer = sock.recvfrom(65536)
+        with lock:
+            rec = recs.get(peer[:2])
+            if rec is None:
+                rec = {"local": "%s:%d" % local[:2], "peer": peer[0], "sni": None, "bytes": 0,
+                       "udp": True}
+                recs[peer[:2]] = rec
+                conns.append(rec)
+            rec["bytes"] += len(data)
+            save(path)
+        sock.sendto(b"ok %d\n" % rec["bytes"], peer)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--record", required=True)
@@ -78,6 +98,7 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--cert")
     ap.add_argument("--key")
+    ap.add_argument("--udp-port", type=int)
     ap.add_argument("--max-seconds", type=float, default=120)
     a = ap.parse_args()
     deadline = time.monotonic() + a.max_seconds
@@ -96,6 +117,10 @@ def main():
         s.bind((addr, a.port))
         s.listen(64)
         threading.Thread(target=serve, args=(s, ctx, a.record, deadline), daemon=True).start()
+        if a.udp_port:
+            u = socket.socket(fam, socket.SOCK_DGRAM)
+            u.bind((addr, a.udp_port))
+            threading.Thread(target=serve_udp, args=(u, a.record), daemon=True).start()
     with lock:
         save(a.record)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))

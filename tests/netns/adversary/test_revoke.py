@@ -23,8 +23,10 @@ import lab as L
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PORT = 8443
+UDP_PORT = 5000
+STATIC = L.HOSTS["static.example.com"][0]
 SERVER_ADDRS = [L.HOSTS["updates.example.com"][0], L.HOSTS["updates.example.com"][1],
-                L.HOSTS["mirror.example.net"][0], L.HOSTS["mirror.example.net"][1]]
+                L.HOSTS["mirror.example.net"][0], L.HOSTS["mirror.example.net"][1], STATIC]
 ALLOW = L.DEFAULT_ALLOW + "mirror.example.net:8443\nupdates.example.com:8443\n"
 # mirror.example.net:8443 removed (the name stays allowed on 80 and 443)
 ALLOW_AFTER = L.DEFAULT_ALLOW + "updates.example.com:8443\n"
@@ -33,7 +35,8 @@ ALLOW_AFTER = L.DEFAULT_ALLOW + "updates.example.com:8443\n"
 def start_server(lab):
     path = os.path.join(lab.dir, "stream.json")
     args = [L.PY, os.path.join(HERE, "stream_server.py"), "--record", path, "--port", str(PORT),
-            "--cert", lab.ca["cert"], "--key", lab.ca["key"], "--max-seconds", "90"]
+            "--udp-port", str(UDP_PORT), "--cert", lab.ca["cert"], "--key", lab.ca["key"],
+            "--max-seconds", "90"]
     for a in SERVER_ADDRS:
         args += ["--listen", a]
     proc = lab.spawn(lab.net, args, stderr=path + ".stderr")
@@ -46,22 +49,23 @@ def start_server(lab):
     return path
 
 
-def server_bytes(path, addr):
-    """Bytes the server received on connections to addr (its local address)."""
+def server_bytes(path, addr, port=PORT):
+    """Bytes the server received on connections to addr:port (its local address)."""
     with open(path) as f:
         rec = json.load(f)
-    want = ("[%s]" % addr if ":" in addr else addr)
     return sum(c["bytes"] for c in rec["connections"]
-               if c["local"].rsplit(":", 1)[0].strip("[]") == want.strip("[]"))
+               if c["local"].rsplit(":", 1) == [addr, str(port)])
 
 
 class Stream:
     """stream_client.py in the client namespace, one JSON answer per command."""
 
-    def __init__(self, lab, name, fam):
+    def __init__(self, lab, name, fam, udp=False):
         args = ["ip", "netns", "exec", lab.cli, L.PY, os.path.join(HERE, "stream_client.py"),
-                "--name", name, "--port", str(PORT), "--family", fam, "--cafile", lab.ca["ca"],
-                "--ack-timeout", "3"]
+                "--name", name, "--port", str(UDP_PORT if udp else PORT), "--family", fam,
+                "--cafile", lab.ca["ca"], "--ack-timeout", "1.5" if udp else "3"]
+        if udp:
+            args.append("--udp")
         self.err = os.path.join(lab.dir, "stream_client.%d.stderr" % len(lab.procs))
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=open(self.err, "wb"), text=True, bufsize=1)
@@ -103,9 +107,9 @@ def addr_of(name, fam):
     return L.HOSTS[name][0 if fam == "4" else 1]
 
 
-def open_pair(lab, fam):
-    cut = Stream(lab, "mirror.example.net", fam)
-    keep = Stream(lab, "updates.example.com", fam)
+def open_pair(lab, fam, udp=False):
+    cut = Stream(lab, "mirror.example.net", fam, udp=udp)
+    keep = Stream(lab, "updates.example.com", fam, udp=udp)
     assert cut.hello.get("connected") and keep.hello.get("connected"), (cut.hello, keep.hello)
     assert cut.hello["addr"] == addr_of("mirror.example.net", fam)
     for s in (cut, keep):
@@ -177,3 +181,74 @@ def test_revoke_no_keeps_connections(anylab):
     assert not again.hello.get("connected"), again.hello
     for s in (cut, keep, again):
         s.close()
+
+
+ALLOW_UDP = L.DEFAULT_ALLOW + "mirror.example.net:5000\nupdates.example.com:5000\n"
+ALLOW_UDP_AFTER = L.DEFAULT_ALLOW + "updates.example.com:5000\n"
+
+
+@pytest.mark.parametrize("fam", ["4", "6"])
+def test_reload_cuts_udp(anylab, fam):
+    """A UDP flow allowed by its DNS binding: its conntrack entry is cut too."""
+    e = anylab.start_egressd(allow=ALLOW_UDP)
+    rec = start_server(anylab)
+    cut, keep = open_pair(anylab, fam, udp=True)
+    mirror = addr_of("mirror.example.net", fam)
+    assert server_bytes(rec, mirror, UDP_PORT) == 1000
+    ev = reload(e, ALLOW_UDP_AFTER)
+    sent = [cut.send() for _ in range(2)]
+    assert not any(r.get("ok") for r in sent), sent
+    assert server_bytes(rec, mirror, UDP_PORT) == 1000
+    r = keep.send()
+    assert r == {"ok": True, "acked": 2000}, r
+    revoked = [x for x in e.events("deny") if x.get("reason") == "revoked"]
+    assert len(revoked) == 1 and revoked[0]["proto"] == "udp", revoked
+    assert revoked[0]["name"] == "mirror.example.net", revoked
+    assert revoked[0]["name_source"] == "dns", revoked
+    assert ev.get("revoked") == 1, ev
+    cut.close()
+    keep.close()
+
+
+def test_reload_cuts_removed_range(anylab):
+    """A connection allowed by an address range (no name) is cut with its range."""
+    e = anylab.start_egressd(allow=L.DEFAULT_ALLOW + "203.0.113.20/32:8443\n")
+    rec = start_server(anylab)
+    s = Stream(anylab, STATIC, "4")
+    assert s.hello.get("connected"), s.hello
+    assert s.send() == {"ok": True, "acked": 1000}
+    ev = reload(e, L.DEFAULT_ALLOW)
+    r = s.send()
+    assert not r.get("ok"), r
+    assert server_bytes(rec, STATIC) == 1000
+    revoked = [x for x in e.events("deny") if x.get("reason") == "revoked"]
+    assert len(revoked) == 1 and revoked[0]["dst"] == STATIC, revoked
+    assert ev.get("revoked") == 1, ev
+    s.close()
+
+
+def test_reload_after_restart_judges_by_address(gwlab):
+    """egressd restarted: it has no record of the open connections. A reload
+    judges them by their address: bound only to the removed name -> cut;
+    bound to a name still allowed -> kept."""
+    e = gwlab.start_egressd(allow=ALLOW)
+    rec = start_server(gwlab)
+    cut, keep = open_pair(gwlab, "4")
+    assert e.stop() == 0
+    e.start(apply=False)
+    # allowed connections kept flowing while egressd was away (ct mark fast path)
+    assert keep.send() == {"ok": True, "acked": 2000}
+    for name in ("mirror.example.net", "updates.example.com"):
+        p = gwlab.dig("+short", name, "A")
+        assert p.stdout.split() == [addr_of(name, "4")], p.stdout + p.stderr
+    ev = reload(e, ALLOW_AFTER)
+    r = cut.send()
+    assert not r.get("ok"), r
+    assert server_bytes(rec, addr_of("mirror.example.net", "4")) == 1000
+    assert keep.send() == {"ok": True, "acked": 3000}
+    revoked = [x for x in e.events("deny") if x.get("reason") == "revoked"]
+    assert len(revoked) == 1, revoked
+    assert revoked[0]["dst"] == addr_of("mirror.example.net", "4"), revoked
+    assert ev.get("revoked") == 1, ev
+    cut.close()
+    keep.close()
