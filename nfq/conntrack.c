@@ -276,22 +276,44 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-/* Send nlh and read answers until done/ack; cb for data messages (may be NULL). */
+/*
+ * Send nlh and read its answers until NLMSG_DONE or the ack; cb for data
+ * messages (may be NULL). Messages of another sequence (the rest of a dump
+ * an earlier error cut short) are skipped, so one failure does not poison
+ * the socket. A dump the kernel marks interrupted is read to its end and
+ * reported as -EINTR.
+ */
 static int talk(struct ct *c, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
 	char *buf = c->rbuf;
 	uint32_t seq = nlh->nlmsg_seq;
+	bool intr = false;
 	if (mnl_socket_sendto(c->nl, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
 	for (;;) {
 		ssize_t n = mnl_socket_recvfrom(c->nl, buf, sizeof c->rbuf);
 		if (n < 0)
-			return errno == ENOBUFS ? -ENOBUFS : -errno;
-		int rc = mnl_cb_run(buf, (size_t)n, seq, c->portid, cb, data);
-		if (rc == MNL_CB_STOP)
-			return 0;
-		if (rc < 0)
 			return -errno;
+		int left = (int)n;
+		for (const struct nlmsghdr *h = (const struct nlmsghdr *)buf; mnl_nlmsg_ok(h, left);
+		     h = mnl_nlmsg_next(h, &left)) {
+			if (h->nlmsg_seq != seq || (h->nlmsg_pid && h->nlmsg_pid != c->portid))
+				continue;
+			if (h->nlmsg_flags & NLM_F_DUMP_INTR)
+				intr = true;
+			if (h->nlmsg_type == NLMSG_DONE)
+				return intr ? -EINTR : 0;
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
+				if (h->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
+					return -EBADMSG;
+				return e->error < 0 ? e->error : (intr ? -EINTR : 0);
+			}
+			if (h->nlmsg_type < NLMSG_MIN_TYPE || !cb)
+				continue;
+			if (cb(h, data) < 0)
+				return -EBADMSG;
+		}
 	}
 }
 

@@ -501,10 +501,17 @@ static int ct_collect(const struct ct_entry *e, void *arg)
 /* The connections conntrack carries as allowed. 0, or -errno (the list is partial). */
 static int ct_allowed(struct daemon *d, struct ct_list *l)
 {
+	int rc = -ENOTCONN;
+
 	memset(l, 0, sizeof *l);
-	if (!d->ct)
-		return -ENOTCONN;
-	int rc = ct_dump_mark(d->ct, MARK_ALLOW, MARK_MASK, ct_collect, l);
+	/* A dump the kernel flags interrupted (the table changed under it) is retried. */
+	for (int tries = 0; d->ct && tries < 3; tries++) {
+		l->n = 0;
+		l->full = false;
+		rc = ct_dump_mark(d->ct, MARK_ALLOW, MARK_MASK, ct_collect, l);
+		if (rc != -EINTR)
+			break;
+	}
 	if (rc == 0 && l->full)
 		rc = -ENOMEM;
 	return rc;
