@@ -252,3 +252,22 @@ def test_reload_after_restart_judges_by_address(gwlab):
     assert ev.get("revoked") == 1, ev
     cut.close()
     keep.close()
+
+
+def test_reload_audit_logs_only(gwlab):
+    """enforce = no: the would-be revocation is logged (enforced: false), nothing is cut."""
+    e = gwlab.start_egressd(allow=ALLOW, enforce=False)
+    rec = start_server(gwlab)
+    cut, keep = open_pair(gwlab, "4")
+    ev = reload(e, ALLOW_AFTER)
+    assert cut.send() == {"ok": True, "acked": 2000}
+    assert server_bytes(rec, addr_of("mirror.example.net", "4")) == 2000
+    revoked = [x for x in e.events("deny") if x.get("reason") == "revoked"]
+    assert len(revoked) == 1 and revoked[0]["enforced"] is False, revoked
+    assert ev.get("revoked") == 1, ev
+    # logged once: a second reload says nothing more about it
+    ev = reload(e, ALLOW_AFTER)
+    assert ev.get("revoked") == 0, ev
+    assert keep.send() == {"ok": True, "acked": 2000}
+    cut.close()
+    keep.close()
