@@ -19,6 +19,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../../nfq/conntrack.h"
@@ -139,12 +140,54 @@ static void open_states(void **state)
 	assert_true(ct_entry_open(&e));
 }
 
+/* Dump answers as the kernel writes them (the fuzz seeds): tuples, reply tuple,
+ * status, timeout, mark, TCP state, zone. */
+static void parse_seed(const char *name, struct ct_entry *e)
+{
+	char path[512];
+	static uint32_t buf[1024];
+	snprintf(path, sizeof path, "%s/tests/fuzz/corpus/conntrack/%s", SRCDIR, name);
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, sizeof buf, f);
+	fclose(f);
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+	assert_true(mnl_nlmsg_ok(nlh, (int)n));
+	assert_int_equal(ct_parse(nlh, e), 0);
+}
+
+static void kernel_answers(void **state)
+{
+	(void)state;
+	struct ct_entry e;
+	struct addr a;
+	parse_seed("tcp4_established", &e);
+	assert_int_equal(e.proto, IPPROTO_TCP);
+	assert_true(addr_parse("198.51.100.10", &a) && addr_eq(&e.src, &a));
+	assert_true(addr_parse("203.0.113.11", &a) && addr_eq(&e.dst, &a));
+	assert_int_equal(e.sport, 40000);
+	assert_int_equal(e.dport, 8443);
+	assert_int_equal(e.mark, 0x01000000u);
+	assert_true(e.has_tcp_state);
+	assert_int_equal(e.tcp_state, TCP_CONNTRACK_ESTABLISHED);
+	assert_int_equal(e.zone, 0);
+	assert_true(ct_entry_open(&e));
+	parse_seed("udp6_zone", &e);
+	assert_int_equal(e.proto, IPPROTO_UDP);
+	assert_true(addr_parse("2001:db8:2::11", &a) && addr_eq(&e.dst, &a));
+	assert_int_equal(e.zone, 4);
+	assert_false(e.has_tcp_state);
+	parse_seed("tcp4_time_wait", &e);
+	assert_false(ct_entry_open(&e));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(messages),
 	    cmocka_unit_test(dump_request),
 	    cmocka_unit_test(open_states),
+	    cmocka_unit_test(kernel_answers),
 	};
 	return cmocka_run_group_tests_name("conntrack", tests, NULL, NULL);
 }
