@@ -525,8 +525,8 @@ struct cut_ctx {
 
 /*
  * Cut one connection: its conntrack entry is marked DENY (not deleted), so
- * the ruleset's fast path resets (TCP) or drops its next packet in either
- * direction. A deleted entry would let the next packet make a new one; in
+ * the ruleset's fast path resets (TCP) or drops its next packet (gateway:
+ * either direction; host: outgoing). A deleted entry would let the next packet make a new one; in
  * host mode a packet from the server would then make the client's packets
  * replies, which the output hook passes. Delete only if the update fails.
  */
