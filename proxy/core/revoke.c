@@ -94,9 +94,9 @@ struct conn_table *conn_table_new(size_t max, uint64_t seed)
 	struct conn_table *t = calloc(1, sizeof *t);
 	if (!t)
 		return NULL;
+	/* Buckets grow with the records (conn_grow): an engine that allows little
+	 * (tests, fuzzing, a quiet host) does not pay for max up front. */
 	size_t n = 16;
-	while (n < max && n < ((size_t)1 << 24))
-		n *= 2;
 	t->buckets = calloc(n, sizeof *t->buckets);
 	if (!t->buckets) {
 		free(t);
@@ -148,6 +148,26 @@ void conn_drop(struct conn_table *t, struct conn_rec *r)
 	free(r);
 }
 
+/* Double the buckets when the records outnumber them (up to 2^24); a failed
+ * allocation keeps the old ones (longer chains, still correct). */
+static void conn_grow(struct conn_table *t)
+{
+	size_t n = t->mask + 1;
+	if (t->count < n || n >= ((size_t)1 << 24))
+		return;
+	struct conn_rec **nb = calloc(n * 2, sizeof *nb);
+	if (!nb)
+		return;
+	for (struct conn_rec *r = t->oldest; r; r = r->next) {
+		size_t i = r->hash & (n * 2 - 1);
+		r->hnext = nb[i];
+		nb[i] = r;
+	}
+	free(t->buckets);
+	t->buckets = nb;
+	t->mask = n * 2 - 1;
+}
+
 int conn_note(struct conn_table *t, const struct flow_key *k, const char *name,
               enum name_source src, int64_t uid)
 {
@@ -182,6 +202,7 @@ int conn_note(struct conn_table *t, const struct flow_key *k, const char *name,
 		t->oldest = r;
 	t->newest = r;
 	t->count++;
+	conn_grow(t);
 	return 0;
 }
 

@@ -175,12 +175,46 @@ static void records(void **state)
 	conn_table_free(NULL);
 }
 
+/* Many records: the buckets grow, every record stays findable, drops unlink. */
+static void records_grow(void **state)
+{
+	(void)state;
+	struct conn_table *t = conn_table_new(5000, 7);
+	assert_non_null(t);
+	char dst[64];
+	for (unsigned i = 0; i < 5000; i++) {
+		snprintf(dst, sizeof dst, "198.51.%u.%u", 100 + i / 250, i % 250);
+		struct flow_key k = K(dst, 443, (uint16_t)(i + 1));
+		assert_int_equal(conn_note(t, &k, i % 2 ? "x.example.com" : "", NAME_SOURCE_SNI, -1),
+		                 0);
+	}
+	assert_int_equal(conn_count(t), 5000);
+	struct flow_key extra = K("192.0.2.200", 443, 1);
+	assert_int_equal(conn_note(t, &extra, "", NAME_SOURCE_NONE, -1), -ENOSPC);
+	for (unsigned i = 0; i < 5000; i += 2) {
+		snprintf(dst, sizeof dst, "198.51.%u.%u", 100 + i / 250, i % 250);
+		struct flow_key k = K(dst, 443, (uint16_t)(i + 1));
+		struct conn_rec *r = conn_find(t, &k);
+		assert_non_null(r);
+		assert_true(addr_eq(&r->key.dst, &k.dst));
+		conn_drop(t, r);
+	}
+	assert_int_equal(conn_count(t), 2500);
+	for (unsigned i = 1; i < 5000; i += 2) {
+		snprintf(dst, sizeof dst, "198.51.%u.%u", 100 + i / 250, i % 250);
+		struct flow_key k = K(dst, 443, (uint16_t)(i + 1));
+		assert_non_null(conn_find(t, &k));
+	}
+	conn_table_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(judge_name),
 	    cmocka_unit_test(judge_range_and_unknown),
 	    cmocka_unit_test(records),
+	    cmocka_unit_test(records_grow),
 	};
 	return cmocka_run_group_tests_name("revoke", tests, NULL, NULL);
 }
