@@ -194,10 +194,13 @@ static int parse_tuple(const struct nlattr *tuple, struct ct_entry *out)
 	return 0;
 }
 
-int ct_parse(const struct nlmsghdr *nlh, struct ct_entry *out)
+int ct_parse(const struct nlmsghdr *nlh, size_t len, struct ct_entry *out)
 {
 	memset(out, 0, sizeof *out);
-	if (!nlh || nlh->nlmsg_len < mnl_nlmsg_size(sizeof(struct nfgenmsg)))
+	/* mnl_nlmsg_ok() compares the length as an int: a length with the top bit
+	 * set passes it, so the bound is checked here, unsigned. */
+	if (!nlh || len < sizeof *nlh || nlh->nlmsg_len > len ||
+	    nlh->nlmsg_len < mnl_nlmsg_size(sizeof(struct nfgenmsg)))
 		return -EINVAL;
 	struct attrs t;
 	memset(&t, 0, sizeof t);
@@ -267,7 +270,7 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct dump_ctx *d = data;
 	struct ct_entry e;
-	if (d->stopped || ct_parse(nlh, &e) < 0)
+	if (d->stopped || ct_parse(nlh, nlh->nlmsg_len, &e) < 0)
 		return MNL_CB_OK; /* unreadable entry: skipped (it is not ours to judge) */
 	if ((e.mark & d->mask) != d->value)
 		return MNL_CB_OK; /* a kernel without the mark filter */
@@ -295,7 +298,8 @@ static int talk(struct ct *c, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 		if (n < 0)
 			return -errno;
 		int left = (int)n;
-		for (const struct nlmsghdr *h = (const struct nlmsghdr *)buf; mnl_nlmsg_ok(h, left);
+		for (const struct nlmsghdr *h = (const struct nlmsghdr *)buf;
+		     mnl_nlmsg_ok(h, left) && h->nlmsg_len <= (uint32_t)left;
 		     h = mnl_nlmsg_next(h, &left)) {
 			if (h->nlmsg_seq != seq || (h->nlmsg_pid && h->nlmsg_pid != c->portid))
 				continue;

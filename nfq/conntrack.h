@@ -37,8 +37,9 @@ struct nlmsghdr *ct_build_dump(void *buf, size_t cap, uint32_t seq, uint32_t mar
 struct nlmsghdr *ct_build_set_mark(void *buf, size_t cap, uint32_t seq, const struct ct_entry *e,
                                    uint32_t value, uint32_t mask);
 struct nlmsghdr *ct_build_delete(void *buf, size_t cap, uint32_t seq, const struct ct_entry *e);
-/* Parse one conntrack message (IPCTNL_MSG_CT_NEW, as a dump answers). 0, or -EINVAL. */
-int ct_parse(const struct nlmsghdr *nlh, struct ct_entry *out);
+/* Parse one conntrack message (IPCTNL_MSG_CT_NEW, as a dump answers) of the
+ * len bytes at nlh; its nlmsg_len must lie within them. 0, or -EINVAL. */
+int ct_parse(const struct nlmsghdr *nlh, size_t len, struct ct_entry *out);
 
 struct ct;
 /* NULL with err filled on failure. */
