@@ -6,7 +6,9 @@
  *                bit 3 ech allow, bits 4-7 hold_segments / 2
  *   then records: op(1) len(2, big endian) data(len)
  *     op % 4 == 0  a packet (layer 3), handle = next
- *     op % 4 == 1  engine_tick after len * 10 ms
+ *     op % 4 == 1  engine_tick after len * 10 ms; bit 7: then a reload to a smaller
+ *                  policy (api.example.com only) and its revoke pass over the engine's
+ *                  records (bit 6: conntrack's list read, empty)
  *     op % 4 == 2  a DNS query from a client; FORWARDed ones are answered with data
  *                  of the next record if that record's op % 4 == 2 too
  *     op % 4 == 3  engine_resolved(data as name) with 198.51.100.10 and 203.0.113.5
@@ -62,6 +64,23 @@ static void fz_resolve(void *arg, const char *name)
 		abort();
 }
 
+static void fz_cut(void *arg, const struct engine_conn *c)
+{
+	(void)arg;
+	if (c->proto != 6 && c->proto != 17)
+		abort(); /* only TCP and UDP flows are allowed, so only they are cut */
+}
+
+static struct policy *fz_policy_small(void)
+{
+	static const uint16_t p443[] = {443};
+	struct policy_builder *b = policy_builder_new();
+	if (!b)
+		return NULL;
+	policy_builder_add_name(b, "api.example.com", false, p443, 1, "g", 1, "api.example.com");
+	return policy_builder_finish(b);
+}
+
 static struct policy *fz_policy(void)
 {
 	static const uint16_t p443[] = {443}, p80[] = {80, 443}, p22[] = {22, 123};
@@ -105,6 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bind_add(bi, "api.example.com", &b1, 30000000000ull, 0);
 	bind_add(bi, "ssh.example.com", &b1, 30000000000ull, 0);
 
+	struct policy *p2 = NULL; /* after a reload (op 1, bit 7) */
 	uint64_t now = 1000000000ull;
 	size_t off = 1;
 	while (off + 3 <= size && z->next < MAX_HANDLES) {
@@ -125,6 +145,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 1:
 			now += (uint64_t)len * 10000000ull;
 			engine_tick(e, now);
+			if (op & 0x80) {
+				if (!p2) {
+					p2 = fz_policy_small();
+					if (!p2)
+						abort();
+					engine_set_policy(e, p2, &cfg);
+				}
+				(void)engine_revoke(e, NULL, 0, op & 0x40, fz_cut, z, now);
+			}
 			break;
 		case 2: {
 			struct dns_query q;
@@ -169,6 +198,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	bind_free(bi);
 	policy_free(p);
+	policy_free(p2);
 	free(z);
 	return 0;
 }
