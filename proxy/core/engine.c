@@ -2212,8 +2212,15 @@ int engine_reset(struct engine *e)
 	    flow_table_new(e->cfg.max_flows ? e->cfg.max_flows : 1,
 	                   e->cfg.bare_flows_source ? e->cfg.bare_flows_source : 1,
 	                   e->seed * 0xbf58476d1ce4e5b9ull + 0x94d049bb133111ebull);
-	if (!ft)
+	struct conn_table *conns =
+	    ft ? conn_table_new(e->cfg.max_flows ? e->cfg.max_flows : 1,
+	                        e->seed * 0x94d049bb133111ebull + 0x2545f4914f6cdd1dull)
+	       : NULL;
+	if (!ft || !conns) {
+		flow_table_free(ft);
+		conn_table_free(conns);
 		return -ENOMEM;
+	}
 	for (int decided = 0; decided < 2; decided++) {
 		struct flow *f;
 		while ((f = flow_oldest(e->ft, decided))) {
@@ -2224,6 +2231,8 @@ int engine_reset(struct engine *e)
 	agg_flush_all(e, 0, true); /* every slot unused: reused slots are rewritten whole */
 	flow_table_free(e->ft);
 	e->ft = ft;
+	conn_table_free(e->conns); /* the revoke records (revoke.c) */
+	e->conns = conns;
 	regs_free(e);
 	e->pkt_flags = 0;
 	e->held_bytes_total = e->held_packets = 0;
