@@ -239,6 +239,17 @@ static void set_enforce(struct conf_parse *st, const char *key, const char *v)
 	st->c->engine.enforce = b;
 }
 
+static void set_revoke(struct conf_parse *st, const char *key, const char *v)
+{
+	bool b;
+
+	if (conf_parse_bool(v, &b) != 0) {
+		conf_bad(st, key, v, "yes or no");
+		return;
+	}
+	st->c->revoke = b;
+}
+
 static void set_allow(struct conf_parse *st, const char *key, const char *v)
 {
 	if (!st->allow_seen) {
@@ -486,6 +497,7 @@ static const struct conf_key conf_keys[] = {
     {"egressd", "mode", set_mode},
     {"egressd", "enforce", set_enforce},
     {"egressd", "allow", set_allow},
+    {"egressd", "revoke", set_revoke},
     {"gateway", "inside", set_inside},
     {"queue", "num", set_queue_num},
     {"queue", "threads", set_queue_threads},
@@ -642,6 +654,7 @@ struct conf *conf_new_defaults(void)
 		return NULL;
 	c->mode = CONF_MODE_GATEWAY;
 	c->enforce = true;
+	c->revoke = true;
 	c->queue_num = 0;
 	c->queue_threads = 1;
 	c->dns_deny_rcode = DNS_RCODE_REFUSED;

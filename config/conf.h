@@ -68,6 +68,7 @@ struct conf {
 	bool metrics_enabled;
 	struct conf_endpoint metrics_listen;
 	struct engine_config engine;  /* [tls] [quic] [dns] grace and the hold bounds */
+	bool revoke;                  /* [egressd] revoke: a reload cuts what it no longer allows */
 };
 
 /* Parse path. 0, or -1 with errors in d (then *out is NULL). */

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "resolver.h"
+#include "../nfq/conntrack.h"
 #include "../nfq/marks.h"
 #include "../nfq/queue.h"
 #include <cap-ng.h>
@@ -69,6 +70,8 @@ struct daemon {
 	size_t nlisten;
 
 	struct event *tick, *sighup, *sigterm, *sigint;
+	struct ct *ct;             /* ctnetlink, for revoke (NULL: could not open) */
+	uint64_t conns_synced_ns;  /* last prune of the engine's connection records */
 	unsigned in_engine; /* > 0 while inside an engine_* call */
 	bool stopping;
 	bool ready; /* announced (and ready_fd written and closed) */
@@ -368,6 +371,8 @@ static void collect(void *arg, struct metrics_snapshot *s)
 
 /* ---- signals and timer ---- */
 
+static void conns_sync(struct daemon *d, uint64_t now);
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
@@ -377,9 +382,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(d->base);
 		return;
 	}
+	uint64_t now = now_ns();
 	d->in_engine++;
-	engine_tick(d->engine, now_ns());
+	engine_tick(d->engine, now);
 	d->in_engine--;
+	conns_sync(d, now);
 }
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
@@ -455,6 +462,138 @@ static void reopen_log(struct daemon *d)
 		          strerror(-rc));
 }
 
+/* ---- revoke (SPEC [egressd] revoke; doc/DESIGN.md "Revoke") ---- */
+
+#define DAEMON_CT_MAX (4u * 1024u * 1024u) /* conntrack entries read in one pass */
+#define DAEMON_CONNS_SYNC_NS (5ull * 1000000000ull) /* at most this often */
+
+struct ct_list {
+	struct engine_conn *v;
+	size_t n, cap;
+	bool full;
+};
+
+static int ct_collect(const struct ct_entry *e, void *arg)
+{
+	struct ct_list *l = arg;
+
+	/* The engine decides TCP and UDP; a closed TCP connection carries nothing. */
+	if ((e->proto != IPPROTO_TCP && e->proto != IPPROTO_UDP) || !ct_entry_open(e))
+		return 0;
+	if (e->src.family != e->dst.family)
+		return 0;
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 1024;
+		struct engine_conn *nv = nc <= DAEMON_CT_MAX ? realloc(l->v, nc * sizeof *nv) : NULL;
+		if (!nv) {
+			l->full = true;
+			return -1;
+		}
+		l->v = nv;
+		l->cap = nc;
+	}
+	l->v[l->n++] = (struct engine_conn){.proto = e->proto,
+	                                    .src = e->src,
+	                                    .dst = e->dst,
+	                                    .sport = e->sport,
+	                                    .dport = e->dport,
+	                                    .zone = e->zone};
+	return 0;
+}
+
+/* The connections conntrack carries as allowed. 0, or -errno (the list is partial). */
+static int ct_allowed(struct daemon *d, struct ct_list *l)
+{
+	int rc = -ENOTCONN;
+
+	memset(l, 0, sizeof *l);
+	/* A dump the kernel flags interrupted (the table changed under it) is retried. */
+	for (int tries = 0; d->ct && tries < 3; tries++) {
+		l->n = 0;
+		l->full = false;
+		rc = ct_dump_mark(d->ct, MARK_ALLOW, MARK_MASK, ct_collect, l);
+		if (rc != -EINTR)
+			break;
+	}
+	if (rc == 0 && l->full)
+		rc = -ENOMEM;
+	return rc;
+}
+
+struct cut_ctx {
+	struct daemon *d;
+	unsigned failed;
+	int last_err;
+};
+
+/*
+ * Cut one connection: its conntrack entry is marked DENY (not deleted), so
+ * the ruleset's fast path resets (TCP) or drops its next packet (gateway:
+ * either direction; host: outgoing). A deleted entry would let the next packet make a new one; in
+ * host mode a packet from the server would then make the client's packets
+ * replies, which the output hook passes. Delete only if the update fails.
+ */
+static void ct_cut(void *arg, const struct engine_conn *c)
+{
+	struct cut_ctx *x = arg;
+	struct ct_entry e = {.proto = c->proto,
+	                     .src = c->src,
+	                     .dst = c->dst,
+	                     .sport = c->sport,
+	                     .dport = c->dport,
+	                     .zone = c->zone};
+	int rc = x->d->ct ? ct_set_mark(x->d->ct, &e, MARK_DENY, MARK_MASK) : -ENOTCONN;
+	if (rc < 0 && rc != -ENOENT && x->d->ct)
+		rc = ct_delete(x->d->ct, &e);
+	if (rc < 0 && rc != -ENOENT) {
+		x->failed++;
+		x->last_err = rc;
+	}
+}
+
+/* After a reload: cut what the new policy no longer allows. Returns how many. */
+static size_t revoke_pass(struct daemon *d)
+{
+	struct ct_list l;
+	int rc = ct_allowed(d, &l);
+
+	if (rc < 0)
+		log_error(NULL, 0,
+		          "revoke: cannot list conntrack entries (%s); only the connections "
+		          "egressd recorded are judged",
+		          strerror(-rc));
+	struct cut_ctx x = {.d = d};
+	d->in_engine++;
+	size_t n = engine_revoke(d->engine, l.v, l.n, rc == 0, ct_cut, &x, now_ns());
+	d->in_engine--;
+	free(l.v);
+	if (x.failed)
+		log_error(NULL, 0, "revoke: %u connection(s) could not be cut: %s", x.failed,
+		          strerror(-x.last_err));
+	d->conns_synced_ns = now_ns();
+	return n;
+}
+
+/* Tick: when the records fill up, forget those conntrack no longer lists. */
+static void conns_sync(struct daemon *d, uint64_t now)
+{
+	struct engine_stats es;
+
+	memset(&es, 0, sizeof(es));
+	engine_stats(d->engine, &es);
+	if (!d->ct || es.conns_recorded < es.conns_max / 4 * 3 ||
+	    now - d->conns_synced_ns < DAEMON_CONNS_SYNC_NS)
+		return;
+	d->conns_synced_ns = now;
+	struct ct_list l;
+	if (ct_allowed(d, &l) == 0) {
+		d->in_engine++;
+		engine_conns_sync(d->engine, l.v, l.n);
+		d->in_engine--;
+	}
+	free(l.v);
+}
+
 /*
  * SIGHUP: read the config and allowlists again. Either all of it becomes
  * the new policy or none of it does. Settings that need sockets or rules
@@ -488,6 +627,7 @@ static void reload(struct daemon *d)
 
 	/* Adopt the live settings; swap the log path so the old one is freed with nc. */
 	d->conf->enforce = nc->enforce;
+	d->conf->revoke = nc->revoke;
 	d->conf->engine = nc->engine;
 	d->conf->dns_deny_rcode = nc->dns_deny_rcode;
 	d->conf->log_level = nc->log_level;
@@ -506,11 +646,12 @@ static void reload(struct daemon *d)
 	d->policy = np;
 	np = NULL;
 
+	long revoked = d->conf->revoke ? (long)revoke_pass(d) : -1;
 	reopen_log(d);
 	struct policy_stats st;
 	memset(&st, 0, sizeof(st));
 	policy_stats(d->policy, &st);
-	log_reload(&st, dg.warnings);
+	log_reload(&st, dg.warnings, revoked);
 	if (restart_needed)
 		log_error(NULL, 0,
 		          "reload: mode, queue, [dns] listen/upstream or [metrics] changed; "
@@ -643,6 +784,14 @@ static int start(struct daemon *d)
 		return -1;
 	}
 
+	/* ctnetlink for revoke: needed with revoke = yes, opened anyway (a reload may turn it on). */
+	d->ct = ct_open(err, sizeof(err));
+	if (!d->ct && c->revoke) {
+		fail_msg("revoke = yes: %s", err);
+		return -1;
+	}
+	d->conns_synced_ns = now_ns();
+
 	unsigned threads = c->queue_threads ? c->queue_threads : 1;
 	if (threads > DAEMON_MAX_QUEUES || c->queue_num + threads - 1 > 65535) {
 		fail_msg("[queue] num = %u, threads = %u: out of range", c->queue_num, threads);
@@ -759,6 +908,8 @@ static void stop(struct daemon *d)
 	for (unsigned i = 0; i < d->nqueues; i++)
 		queue_close(d->queues[i]);
 	d->nqueues = 0;
+	ct_close(d->ct);
+	d->ct = NULL;
 	if (d->tick)
 		event_free(d->tick);
 	if (d->sighup)

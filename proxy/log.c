@@ -657,7 +657,7 @@ void log_ready(const char *mode, bool enforce, const unsigned *queues, size_t nq
 	log_line_write(&l);
 }
 
-void log_reload(const struct policy_stats *st, unsigned warnings)
+void log_reload(const struct policy_stats *st, unsigned warnings, long revoked)
 {
 	struct log_line l;
 
@@ -666,6 +666,8 @@ void log_reload(const struct policy_stats *st, unsigned warnings)
 	log_line_u64(&l, "wildcards", st->wildcards);
 	log_line_u64(&l, "ranges", st->ranges);
 	log_line_u64(&l, "warnings", warnings);
+	if (revoked >= 0)
+		log_line_u64(&l, "revoked", (uint64_t)revoked);
 	log_line_write(&l);
 }
 

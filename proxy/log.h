@@ -93,7 +93,8 @@ void log_event_render(struct log_line *l, const struct flow_event *ev);
 void log_ready(const char *mode, bool enforce, const unsigned *queues, size_t nqueues,
                const char *const *dns_listen, size_t ndns);
 /* reload: the counts of the new policy and the files. */
-void log_reload(const struct policy_stats *st, unsigned warnings);
+/* revoked: connections the reload cut (SPEC [egressd] revoke); < 0: revoke = no, key left out. */
+void log_reload(const struct policy_stats *st, unsigned warnings, long revoked);
 /* error: a message (escaped) and optional diagnostic lines. */
 void log_error(const char *const *diags, size_t ndiags, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

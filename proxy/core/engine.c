@@ -33,6 +33,7 @@
 #include "http.h"
 #include "packet.h"
 #include "quic.h"
+#include "revoke.h"
 #include "tls.h"
 #include "typosquat.h"
 
@@ -118,6 +119,7 @@ struct engine {
 	size_t nregs, capregs;
 	bool regs_built;
 	struct typo_index *typo; /* over regs (typosquat.c) */
+	struct conn_table *conns; /* allowed connections, for revoke (revoke.h) */
 };
 
 const char *name_source_str(enum name_source s)
@@ -608,6 +610,8 @@ static void flow_decide(struct engine *e, struct flow *f, const struct decision 
 	f->held_bytes = 0;
 	f->decided_ns = now;
 	flow_mark_decided(e->ft, f, v);
+	if (d->allow) /* unrecorded (full, ENOMEM): judged by its address on revoke */
+		(void)conn_note(e->conns, &f->key, f->name, f->name_source, f->uid);
 	for (size_t i = 0; i < nheld; i++)
 		verdict(e, held[i], v);
 	free(held);
@@ -1717,7 +1721,11 @@ struct engine *engine_new(const struct engine_config *cfg, const struct policy *
 	e->ft = flow_table_new(cfg->max_flows ? cfg->max_flows : 1,
 	                       cfg->bare_flows_source ? cfg->bare_flows_source : 1,
 	                       e->seed * 0xbf58476d1ce4e5b9ull + 0x94d049bb133111ebull);
-	if (!e->ft) {
+	e->conns = conn_table_new(cfg->max_flows ? cfg->max_flows : 1,
+	                          e->seed * 0x94d049bb133111ebull + 0x2545f4914f6cdd1dull);
+	if (!e->ft || !e->conns) {
+		flow_table_free(e->ft);
+		conn_table_free(e->conns);
 		free(e);
 		return NULL;
 	}
@@ -1738,6 +1746,7 @@ void engine_free(struct engine *e)
 	}
 	agg_flush_all(e, 0, true);
 	flow_table_free(e->ft);
+	conn_table_free(e->conns);
 	regs_free(e);
 	free(e);
 }
@@ -2067,6 +2076,132 @@ void engine_stats(const struct engine *e, struct engine_stats *st)
 	st->flows_tracked = flow_count(e->ft);
 	st->held_packets = e->held_packets;
 	st->held_bytes = e->held_bytes_total;
+	st->conns_recorded = conn_count(e->conns);
+	st->conns_max = e->cfg.max_flows;
+}
+
+/* ---- revoke (revoke.h) ---- */
+
+static void key_of_conn(struct flow_key *k, const struct engine_conn *c)
+{
+	*k = (struct flow_key){
+	    .proto = c->proto, .sport = c->sport, .dport = c->dport, .src = c->src, .dst = c->dst};
+}
+
+/* One revoked connection: its event (never aggregated), its flow denies from now on. */
+static void revoke_one(struct engine *e, const struct flow_key *k, const struct conn_rec *r,
+                       uint64_t now)
+{
+	struct flow_event ev = {.kind = EVENT_DENY, .reason = REASON_REVOKED, .name = "", .count = 1};
+	event_from_key(&ev, k);
+	if (r) {
+		ev.name = r->name;
+		ev.name_source = r->name_source;
+		ev.has_uid = r->uid >= 0;
+		ev.uid = r->uid >= 0 ? (uint32_t)r->uid : 0;
+	}
+	ev.enforced = e->cfg.enforce;
+	ev.ind.severity = ind_severity(&ev.ind);
+	struct flow *f = flow_find(e->ft, k);
+	if (e->cfg.enforce && f && f->state == FLOW_DECIDED && f->verdict == VERDICT_ALLOW)
+		f->verdict = VERDICT_DENY;
+	(void)now;
+	if (e->hooks.event)
+		e->hooks.event(e->hooks.arg, &ev);
+}
+
+static enum revoke_kind rec_kind(const struct conn_rec *r)
+{
+	return !r ? REVOKE_UNKNOWN : r->name[0] ? REVOKE_NAME : REVOKE_RANGE;
+}
+
+size_t engine_revoke(struct engine *e, const struct engine_conn *conns, size_t n, bool complete,
+                     void (*cut)(void *arg, const struct engine_conn *c), void *arg,
+                     uint64_t now)
+{
+	if (!e)
+		return 0;
+	size_t revoked = 0;
+	for (struct conn_rec *r = conn_oldest(e->conns); r; r = r->next)
+		r->seen = false;
+	for (size_t i = 0; conns && i < n; i++) {
+		struct flow_key k;
+		key_of_conn(&k, &conns[i]);
+		struct conn_rec *r = conn_find(e->conns, &k);
+		if (r)
+			r->seen = true;
+		if (!r && !e->cfg.enforce)
+			continue; /* audit: the ALLOW mark also carries would-be denials */
+		if ((r && r->audit_logged) ||
+		    revoke_judge(e->policy, e->bind, &k, rec_kind(r), r ? r->name : NULL, now, NULL))
+			continue;
+		revoke_one(e, &k, r, now);
+		revoked++;
+		if (!e->cfg.enforce) {
+			r->audit_logged = true;
+			continue;
+		}
+		if (cut)
+			cut(arg, &conns[i]);
+		if (r)
+			conn_drop(e->conns, r);
+	}
+	struct conn_rec *r, *next;
+	for (r = conn_oldest(e->conns); r; r = next) {
+		next = r->next;
+		if (r->seen)
+			continue;
+		bool allowed = r->audit_logged || revoke_judge(e->policy, e->bind, &r->key,
+		                                               rec_kind(r), r->name, now, NULL);
+		if (complete) {
+			/* Not in conntrack's list: gone (or its mark not yet set). Its
+			 * flow, if still tracked, must not re-issue ALLOW. */
+			struct flow *f = flow_find(e->ft, &r->key);
+			if (!allowed && e->cfg.enforce && f && f->state == FLOW_DECIDED &&
+			    f->verdict == VERDICT_ALLOW)
+				f->verdict = VERDICT_DENY;
+			conn_drop(e->conns, r);
+			continue;
+		}
+		if (allowed)
+			continue;
+		revoke_one(e, &r->key, r, now);
+		revoked++;
+		if (!e->cfg.enforce) {
+			r->audit_logged = true;
+			continue;
+		}
+		struct engine_conn c = {.proto = r->key.proto,
+		                        .src = r->key.src,
+		                        .dst = r->key.dst,
+		                        .sport = r->key.sport,
+		                        .dport = r->key.dport};
+		if (cut)
+			cut(arg, &c);
+		conn_drop(e->conns, r);
+	}
+	return revoked;
+}
+
+void engine_conns_sync(struct engine *e, const struct engine_conn *conns, size_t n)
+{
+	if (!e)
+		return;
+	for (struct conn_rec *r = conn_oldest(e->conns); r; r = r->next)
+		r->seen = false;
+	for (size_t i = 0; conns && i < n; i++) {
+		struct flow_key k;
+		key_of_conn(&k, &conns[i]);
+		struct conn_rec *r = conn_find(e->conns, &k);
+		if (r)
+			r->seen = true;
+	}
+	struct conn_rec *r, *next;
+	for (r = conn_oldest(e->conns); r; r = next) {
+		next = r->next;
+		if (!r->seen)
+			conn_drop(e->conns, r);
+	}
 }
 
 int engine_reset(struct engine *e)
@@ -2077,8 +2212,15 @@ int engine_reset(struct engine *e)
 	    flow_table_new(e->cfg.max_flows ? e->cfg.max_flows : 1,
 	                   e->cfg.bare_flows_source ? e->cfg.bare_flows_source : 1,
 	                   e->seed * 0xbf58476d1ce4e5b9ull + 0x94d049bb133111ebull);
-	if (!ft)
+	struct conn_table *conns =
+	    ft ? conn_table_new(e->cfg.max_flows ? e->cfg.max_flows : 1,
+	                        e->seed * 0x94d049bb133111ebull + 0x2545f4914f6cdd1dull)
+	       : NULL;
+	if (!ft || !conns) {
+		flow_table_free(ft);
+		conn_table_free(conns);
 		return -ENOMEM;
+	}
 	for (int decided = 0; decided < 2; decided++) {
 		struct flow *f;
 		while ((f = flow_oldest(e->ft, decided))) {
@@ -2089,6 +2231,8 @@ int engine_reset(struct engine *e)
 	agg_flush_all(e, 0, true); /* every slot unused: reused slots are rewritten whole */
 	flow_table_free(e->ft);
 	e->ft = ft;
+	conn_table_free(e->conns); /* the revoke records (revoke.c) */
+	e->conns = conns;
 	regs_free(e);
 	e->pkt_flags = 0;
 	e->held_bytes_total = e->held_packets = 0;

@@ -178,6 +178,8 @@ struct engine_stats {
 	size_t flows_tracked;
 	size_t held_packets;
 	size_t held_bytes;
+	size_t conns_recorded; /* allowed connections remembered for revoke */
+	size_t conns_max;
 };
 void engine_stats(const struct engine *e, struct engine_stats *st);
 
@@ -188,5 +190,36 @@ void engine_stats(const struct engine *e, struct engine_stats *st);
  * one engine per input. 0, or -ENOMEM (the engine is then as before).
  */
 int engine_reset(struct engine *e);
+
+/*
+ * Revoke on reload (SPEC.md [egressd] revoke; issue 9, class 11; the
+ * judgement is in revoke.h). The engine remembers every connection it
+ * allowed and the name it allowed it for; the shell lists the connections
+ * conntrack carries with the ALLOW mark.
+ */
+struct engine_conn {
+	uint8_t proto;
+	struct addr src, dst; /* the original direction, as the engine saw it */
+	uint16_t sport, dport;
+	uint16_t zone; /* the caller's (conntrack zone): passed back to cut, unread */
+};
+/*
+ * After engine_set_policy(): judge conns[0..n), the connections conntrack
+ * carries as allowed, against the current policy (complete = false: the
+ * list could not be read; the engine's own records are judged instead).
+ * For each one the policy no longer allows: a deny event with reason
+ * `revoked` (one per connection, not aggregated), its decided flow, if the
+ * engine still tracks it, denies every later packet, and, enforcing,
+ * cut(arg, c) (a connection known only from the records gets zone 0).
+ * Audit mode logs (enforced = false), cuts nothing, and logs each recorded
+ * connection once; connections it has no record of are not judged (their
+ * ALLOW mark carries would-be denials). Records conntrack no longer lists
+ * are forgotten. Returns the number revoked.
+ */
+size_t engine_revoke(struct engine *e, const struct engine_conn *conns, size_t n, bool complete,
+                     void (*cut)(void *arg, const struct engine_conn *c), void *arg,
+                     uint64_t now);
+/* Forget the records of connections not in conns[0..n) (conntrack's ALLOW list). */
+void engine_conns_sync(struct engine *e, const struct engine_conn *conns, size_t n);
 
 #endif

@@ -13,6 +13,7 @@ static const char *const reason_names[REASON_COUNT_] = {
     [REASON_ECH] = "ech",
     [REASON_INCOMPLETE] = "incomplete",
     [REASON_MALFORMED] = "malformed",
+    [REASON_REVOKED] = "revoked",
 };
 
 const char *reason_name(enum reason r)

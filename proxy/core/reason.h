@@ -13,6 +13,7 @@ enum reason {
 	REASON_ECH,
 	REASON_INCOMPLETE,
 	REASON_MALFORMED,
+	REASON_REVOKED, /* a reload's new policy no longer allows the connection */
 	REASON_COUNT_,
 };
 

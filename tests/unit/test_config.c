@@ -138,6 +138,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->mode, CONF_MODE_GATEWAY);
 	assert_true(c->enforce);
 	assert_true(c->engine.enforce);
+	assert_true(c->revoke);
 	assert_int_equal(c->nallow, 1);
 	assert_string_equal(c->allow[0], "/etc/egressd/allow.d/*.list");
 	assert_int_equal(c->allow_line[0], 0);
@@ -253,6 +254,11 @@ static void test_values(void **state)
 		assert_int_equal(c->enforce, bools[i].b);
 		assert_int_equal(c->engine.enforce, bools[i].b);
 		conf_free(c);
+		snprintf(text, sizeof text, "[egressd]\nmode = host\nrevoke = %s\n", bools[i].v);
+		c = load_ok(text);
+		assert_int_equal(c->revoke, bools[i].b);
+		assert_true(c->enforce);
+		conf_free(c);
 	}
 	/* empty metrics listen disables; empty allow means no allowlist at all */
 	struct conf *c = load_ok("[egressd]\nmode = host\nallow =\n[metrics]\nlisten =\n"
@@ -290,6 +296,10 @@ static void test_conf_errors(void **state)
 	load_bad("[egressd]\nmode = host\nenforce = perhaps\n", &d);
 	assert_true(
 	    has_line(&d, "%s:3: bad value \"perhaps\" for enforce (expected yes or no)", p));
+	diag_clear(&d);
+
+	load_bad("[egressd]\nmode = host\nrevoke = later\n", &d);
+	assert_true(has_line(&d, "%s:3: bad value \"later\" for revoke (expected yes or no)", p));
 	diag_clear(&d);
 
 	load_bad("[egressd]\nmode = host\n[bogus]\nx = 1\n", &d);
@@ -1083,6 +1093,7 @@ static void test_shipped_conf(void **state)
 	assert_int_equal(d.errors + d.warnings, 0);
 	assert_int_equal(c->mode, CONF_MODE_GATEWAY);
 	assert_true(c->enforce);
+	assert_true(c->revoke);
 	assert_int_equal(c->nallow, 1);
 	assert_string_equal(c->allow[0], "/etc/egressd/allow.d/*.list");
 	assert_int_equal(c->engine.unknown_ip, UNKNOWN_IP_DENY);

@@ -2217,6 +2217,169 @@ static void test_http_sequence(void **state)
 	teardown_h(h);
 }
 
+/* ---- issue 9, class 11: revoke on reload ---- */
+
+struct cuts {
+	struct engine_conn c[8];
+	unsigned n;
+};
+
+static void on_cut(void *arg, const struct engine_conn *c)
+{
+	struct cuts *x = arg;
+	assert_true(x->n < 8);
+	x->c[x->n++] = *c;
+}
+
+static struct engine_conn conn_of(const char *src, uint16_t sport, const char *dst, uint16_t dport,
+                                  uint16_t zone)
+{
+	struct engine_conn c = {.proto = 6, .src = A(src), .dst = A(dst), .sport = sport,
+	                        .dport = dport, .zone = zone};
+	return c;
+}
+
+/* A TLS flow from 192.0.2.1:sport to dst:443 naming sni, allowed. */
+static void allowed_tls(struct h *h, uint16_t sport, const char *dst, const char *sni)
+{
+	uint64_t s = syn(h, "192.0.2.1", dst, sport, 443, 1);
+	assert_int_equal(h->vlast[s], VERDICT_PASS);
+	uint8_t hello[2048];
+	size_t n = build_hello(hello, sni, false, 0, 1);
+	uint64_t a = seg(h, "192.0.2.1", dst, sport, 443, 0, hello, n, 1);
+	assert_one_verdict(h, a, VERDICT_ALLOW);
+}
+
+static struct policy *policy_github_only(void)
+{
+	struct policy_builder *b = policy_builder_new();
+	assert_int_equal(
+	    policy_builder_add_name(b, "github.com", false, P443, 1, "n.list", 1, "github.com"), 0);
+	struct policy *p = policy_builder_finish(b);
+	assert_non_null(p);
+	return p;
+}
+
+static void swap_policy(struct h *h, struct policy *np)
+{
+	engine_set_policy(h->e, np, &h->cfg);
+	policy_free(h->p);
+	h->p = np;
+}
+
+static void test_revoke(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	bind_name(h, "api.example.com", "198.51.100.10");
+	bind_name(h, "github.com", "198.51.100.30");
+	allowed_tls(h, 1, "198.51.100.10", "api.example.com");
+	allowed_tls(h, 2, "198.51.100.30", "github.com");
+	uint64_t r = syn(h, "192.0.2.1", "203.0.113.5", 3, 443, 1); /* range, line 5 */
+	assert_one_verdict(h, r, VERDICT_ALLOW);
+	struct engine_stats st;
+	engine_stats(h->e, &st);
+	assert_int_equal(st.conns_recorded, 3);
+
+	swap_policy(h, policy_github_only());
+	unsigned nev = h->nev;
+	struct engine_conn conns[] = {
+	    conn_of("192.0.2.1", 1, "198.51.100.10", 443, 7), /* api: removed */
+	    conn_of("192.0.2.1", 2, "198.51.100.30", 443, 0), /* github: kept */
+	    conn_of("192.0.2.1", 3, "203.0.113.5", 443, 0),   /* range removed, no binding */
+	    /* unknown to the engine: bound only to a name no longer allowed */
+	    conn_of("192.0.2.9", 4, "198.51.100.10", 443, 0),
+	    /* unknown, no binding, a name entry on 443: kept (its name cannot be known) */
+	    conn_of("192.0.2.9", 5, "198.51.100.77", 443, 0),
+	    /* unknown, no entry allows port 22 at all */
+	    conn_of("192.0.2.9", 6, "198.51.100.77", 22, 0),
+	};
+	struct cuts x = {0};
+	size_t n = engine_revoke(h->e, conns, 6, true, on_cut, &x, 2 * S);
+	assert_int_equal(n, 4);
+	assert_int_equal(x.n, 4);
+	assert_int_equal(x.c[0].sport, 1);
+	assert_int_equal(x.c[0].zone, 7); /* passed back as given */
+	assert_int_equal(x.c[1].sport, 3);
+	assert_int_equal(x.c[2].sport, 4);
+	assert_int_equal(x.c[3].sport, 6);
+	assert_int_equal(h->nev, nev + 4);
+	const struct evrec *ev = &h->ev[nev];
+	assert_int_equal(ev->kind, EVENT_DENY);
+	assert_int_equal(ev->reason, REASON_REVOKED);
+	assert_string_equal(ev->name, "api.example.com");
+	assert_int_equal(ev->src, NAME_SOURCE_SNI);
+	assert_true(ev->enforced);
+	assert_int_equal(ev->count, 1);
+	assert_string_equal(h->ev[nev + 1].name, "");
+	/* The revoked flow's next packet reaching the queue (same incarnation, within
+	 * the re-issue window that would have allowed it): denied. */
+	uint64_t late = seg(h, "192.0.2.1", "198.51.100.10", 1, 443, 600, "more", 4, 3 * S);
+	assert_one_verdict(h, late, VERDICT_DENY);
+	uint64_t ok = seg(h, "192.0.2.1", "198.51.100.30", 2, 443, 600, "more", 4, 3 * S);
+	assert_one_verdict(h, ok, VERDICT_ALLOW);
+	/* Records: the cut ones are gone, the kept one stays. */
+	engine_stats(h->e, &st);
+	assert_int_equal(st.conns_recorded, 1);
+	/* conntrack no longer lists github's: its record is forgotten. */
+	engine_conns_sync(h->e, NULL, 0);
+	engine_stats(h->e, &st);
+	assert_int_equal(st.conns_recorded, 0);
+	teardown_h(h);
+}
+
+/* The conntrack list could not be read: the engine's records are judged and cut (zone 0). */
+static void test_revoke_incomplete(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	bind_name(h, "api.example.com", "198.51.100.10");
+	bind_name(h, "github.com", "198.51.100.30");
+	allowed_tls(h, 1, "198.51.100.10", "api.example.com");
+	allowed_tls(h, 2, "198.51.100.30", "github.com");
+	swap_policy(h, policy_github_only());
+	struct cuts x = {0};
+	assert_int_equal(engine_revoke(h->e, NULL, 0, false, on_cut, &x, 2 * S), 1);
+	assert_int_equal(x.n, 1);
+	assert_int_equal(x.c[0].sport, 1);
+	assert_int_equal(x.c[0].zone, 0);
+	assert_int_equal(last_ev(h)->reason, REASON_REVOKED);
+	/* A complete list without them: gone, nothing cut, records forgotten. */
+	x.n = 0;
+	assert_int_equal(engine_revoke(h->e, NULL, 0, true, on_cut, &x, 2 * S), 0);
+	assert_int_equal(x.n, 0);
+	struct engine_stats st;
+	engine_stats(h->e, &st);
+	assert_int_equal(st.conns_recorded, 0);
+	teardown_h(h);
+}
+
+static void test_revoke_audit(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(audit_tweak);
+	bind_name(h, "api.example.com", "198.51.100.10");
+	allowed_tls(h, 1, "198.51.100.10", "api.example.com");
+	swap_policy(h, policy_github_only());
+	struct engine_conn conns[] = {
+	    conn_of("192.0.2.1", 1, "198.51.100.10", 443, 0),
+	    conn_of("192.0.2.9", 4, "198.51.100.10", 443, 0), /* unknown: not judged in audit */
+	};
+	struct cuts x = {0};
+	unsigned nev = h->nev;
+	assert_int_equal(engine_revoke(h->e, conns, 2, true, on_cut, &x, 2 * S), 1);
+	assert_int_equal(x.n, 0); /* audit cuts nothing */
+	assert_int_equal(h->nev, nev + 1);
+	assert_int_equal(last_ev(h)->reason, REASON_REVOKED);
+	assert_false(last_ev(h)->enforced);
+	uint64_t late = seg(h, "192.0.2.1", "198.51.100.10", 1, 443, 600, "more", 4, 3 * S);
+	assert_one_verdict(h, late, VERDICT_ALLOW);
+	/* logged once: the next reload says nothing more about it */
+	assert_int_equal(engine_revoke(h->e, conns, 2, true, on_cut, &x, 4 * S), 0);
+	assert_int_equal(h->nev, nev + 1);
+	teardown_h(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2264,6 +2427,9 @@ int main(void)
 	    cmocka_unit_test(test_http_keepalive),
 	    cmocka_unit_test(test_http_bodies),
 	    cmocka_unit_test(test_http_sequence),
+	    cmocka_unit_test(test_revoke),
+	    cmocka_unit_test(test_revoke_incomplete),
+	    cmocka_unit_test(test_revoke_audit),
 	};
 	return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }

@@ -181,6 +181,7 @@ static void reasons(void **state)
 	    "ech",
 	    "incomplete",
 	    "malformed",
+	    "revoked",
 	};
 	assert_int_equal(sizeof want / sizeof want[0], REASON_COUNT_);
 	for (int r = 0; r < REASON_COUNT_; r++)
