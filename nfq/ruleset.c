@@ -535,7 +535,7 @@ static int batch_chain(struct nl_batch *nb, uint16_t family, const char *table, 
 }
 
 /*
- * The queue rule: [meta mark & MARK_MASK == MARK_QUEUED] NFQUEUE, as
+ * The queue rule: [meta mark & MARK_MASK is QUEUED or QUEUED_NEW] NFQUEUE, as
  *   meta load mark => reg 1
  *   bitwise reg 1 = (reg 1 & MARK_MASK) ^ 0
  *   cmp eq reg 1 MARK_QUEUED
@@ -563,7 +563,12 @@ static int batch_queue_rule(struct nl_batch *nb, uint16_t family, const char *ta
 	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
 
 	if (match_mark) {
-		uint32_t mask = MARK_MASK, xor = 0, want = MARK_QUEUED;
+		/* QUEUED and QUEUED_NEW differ in one bit: the mask leaves it out,
+		 * so both (and no other mark value) are queued */
+		_Static_assert(__builtin_popcount(MARK_QUEUED ^ MARK_QUEUED_NEW) == 1,
+		               "QUEUED_NEW is QUEUED plus one bit");
+		uint32_t mask = MARK_MASK & ~(MARK_QUEUED ^ MARK_QUEUED_NEW), xor = 0,
+		         want = MARK_QUEUED;
 
 		e = nftnl_expr_alloc("meta");
 		if (!e)
