@@ -42,9 +42,9 @@ struct flow_table {
 	size_t inspecting;          /* flows with an http_insp */
 };
 
-static uint32_t key_hash(const struct flow_table *t, const struct flow_key *k)
+uint32_t flow_key_hash(uint64_t seed, const struct flow_key *k)
 {
-	uint64_t h = t->seed ^ ((uint64_t)k->proto << 32 | (uint64_t)k->sport << 16 | k->dport);
+	uint64_t h = seed ^ ((uint64_t)k->proto << 32 | (uint64_t)k->sport << 16 | k->dport);
 	const struct addr *as[2] = {&k->src, &k->dst};
 	for (size_t a = 0; a < 2; a++) {
 		h ^= as[a]->family;
@@ -60,7 +60,7 @@ static uint32_t key_hash(const struct flow_table *t, const struct flow_key *k)
 	return (uint32_t)h;
 }
 
-static bool key_eq(const struct flow_key *a, const struct flow_key *b)
+bool flow_key_eq(const struct flow_key *a, const struct flow_key *b)
 {
 	return a->proto == b->proto && a->sport == b->sport && a->dport == b->dport &&
 	       addr_eq(&a->src, &b->src) && addr_eq(&a->dst, &b->dst);
@@ -287,9 +287,9 @@ void flow_table_free(struct flow_table *t)
 
 struct flow *flow_find(struct flow_table *t, const struct flow_key *k)
 {
-	uint32_t h = key_hash(t, k);
+	uint32_t h = flow_key_hash(t->seed, k);
 	for (struct flow *f = t->buckets[h & t->mask]; f; f = f->hnext)
-		if (f->hash == h && key_eq(&f->key, k))
+		if (f->hash == h && flow_key_eq(&f->key, k))
 			return f;
 	return NULL;
 }
@@ -344,7 +344,7 @@ struct flow *flow_create(struct flow_table *t, const struct flow_key *k, int64_t
 	if (bare)
 		bare_append(f);
 	f->key = *k;
-	f->hash = key_hash(t, k);
+	f->hash = flow_key_hash(t->seed, k);
 	f->state = FLOW_UNDECIDED;
 	f->last_ns = now;
 	f->uid = -1;

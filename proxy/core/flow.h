@@ -46,6 +46,9 @@ struct flow_key {
 	uint16_t sport, dport;
 	struct addr src, dst;
 };
+/* The flow table's key hash (seeded) and equality; revoke.c's records share them. */
+uint32_t flow_key_hash(uint64_t seed, const struct flow_key *k);
+bool flow_key_eq(const struct flow_key *a, const struct flow_key *b);
 
 struct flow {
 	struct flow *hnext;         /* hash chain */

@@ -63,30 +63,6 @@ bool revoke_judge(const struct policy *p, const struct bindings *b, const struct
 
 /* ---- records ---- */
 
-static uint32_t rec_hash(const struct conn_table *t, const struct flow_key *k)
-{
-	uint64_t h = t->seed ^ ((uint64_t)k->proto << 32 | (uint64_t)k->sport << 16 | k->dport);
-	const struct addr *as[2] = {&k->src, &k->dst};
-	for (size_t a = 0; a < 2; a++) {
-		h ^= as[a]->family;
-		for (size_t i = 0; i < 16; i += 8) {
-			uint64_t v;
-			memcpy(&v, as[a]->b + i, 8);
-			h = (h ^ v) * 0xc4ceb9fe1a85ec53ull;
-			h ^= h >> 31;
-		}
-	}
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	return (uint32_t)h;
-}
-
-static bool rec_key_eq(const struct flow_key *a, const struct flow_key *b)
-{
-	return a->proto == b->proto && a->sport == b->sport && a->dport == b->dport &&
-	       addr_eq(&a->src, &b->src) && addr_eq(&a->dst, &b->dst);
-}
-
 struct conn_table *conn_table_new(size_t max, uint64_t seed)
 {
 	if (max == 0)
@@ -122,9 +98,9 @@ struct conn_rec *conn_find(struct conn_table *t, const struct flow_key *k)
 {
 	if (!t || !k)
 		return NULL;
-	uint32_t h = rec_hash(t, k);
+	uint32_t h = flow_key_hash(t->seed, k);
 	for (struct conn_rec *r = t->buckets[h & t->mask]; r; r = r->hnext)
-		if (r->hash == h && rec_key_eq(&r->key, k))
+		if (r->hash == h && flow_key_eq(&r->key, k))
 			return r;
 	return NULL;
 }
@@ -187,7 +163,7 @@ int conn_note(struct conn_table *t, const struct flow_key *k, const char *name,
 		return -ENOMEM;
 	memset(r, 0, sizeof *r);
 	r->key = *k;
-	r->hash = rec_hash(t, k);
+	r->hash = flow_key_hash(t->seed, k);
 	r->uid = uid;
 	r->name_source = n ? src : NAME_SOURCE_NONE;
 	if (n)
