@@ -11,5 +11,7 @@
 #define MARK_PASS    0x03000000u /* this packet passes, flow undecided */
 #define MARK_QUEUED  0x04000000u /* set before queueing; still set after = not queued: drop */
 #define MARK_SELF    0x08000000u /* egressd's own sockets (SO_MARK): exempt */
+#define MARK_INBOUND 0x05000000u /* ct mark, host mode: a connection to this host (its
+                                  * port forwards: Docker -p), not egress of the containers */
 
 #endif
