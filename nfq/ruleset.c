@@ -286,8 +286,13 @@ static void render_dns(FILE *f, const struct rules_params *p)
  * deny), chain fpost turns the verdicts into ct marks like post.
  *
  * Not egress, so not queued: replies to connections the containers opened,
- * and connections to this host itself that it forwards on (Docker's -p port
- * forwards: DNAT to a container). Chain inbound marks the latter before
+ * connections to this host itself that it forwards on (Docker's -p port
+ * forwards: DNAT to a container), and packets whose destination is reached
+ * through the interface they came in on: between containers of one bridge
+ * (with br_netfilter, bridged frames cross this hook with the bridge as in
+ * and out interface). A container bridged onto the uplink itself (a bridge
+ * holding the physical NIC, macvlan) is a host of the LAN, not behind this
+ * one: host mode does not cover it (doc/DESIGN.md). Chain inbound marks the latter before
  * NAT, while the destination is still the host's own address: only root
  * makes a port forward, a container cannot make a connection look like one.
  * The veths of `egressd run` (egr<N>h, "egr*") are decided by that run's own table
@@ -316,6 +321,9 @@ static void render_host_fwd(FILE *f, const struct rules_params *p, enum rules_ba
 	        MARK_MASK, MARK_DENY);
 	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_DENY);
 	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_INBOUND);
+	/* out the way it came in: frames between two ports of one bridge, which
+	 * br_netfilter (Docker loads it) passes through this hook too */
+	fprintf(f, "\t\tfib daddr . iif oif exists accept\n");
 	fprintf(f, "\t\tct direction reply accept\n");
 	fprintf(f, "\t\tct state related icmp type { destination-unreachable, time-exceeded, "
 	           "parameter-problem } accept\n");

@@ -254,6 +254,8 @@ static void test_host_forward(enum rules_backend b, unsigned threads)
 	/* port forwards to this host and replies are not the containers' egress */
 	assert_true(at(fpre, "ct mark & 0x0f000000 == 0x05000000 accept") < at(fpre, SET_QUEUED));
 	assert_true(at(fpre, "ct direction reply accept") < at(fpre, SET_QUEUED));
+	/* between two ports of one bridge (br_netfilter) */
+	assert_true(at(fpre, "fib daddr . iif oif exists accept") < at(fpre, SET_QUEUED));
 	assert_true(at(fpre, "ct state related icmp type { destination-unreachable") <
 	            at(fpre, SET_QUEUED));
 	assert_true(at(fpre, "packet-too-big") < at(fpre, SET_QUEUED));

@@ -157,3 +157,68 @@ def test_container_allowed_name_resolves_through_egressd(hostlab, kind):
     assert allow.get("name") == "updates.example.com"
     assert "uid" not in allow  # forwarded: no local socket, no owner
     hostlab.assert_attacker_got_nothing()
+
+
+SERVE = r"""
+import socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(8)
+s.settimeout(20)
+while True:
+    try:
+        c, _ = s.accept()
+    except socket.timeout:
+        break
+    c.settimeout(2)
+    try:
+        c.recv(4096)
+        c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nserved")
+    except OSError:
+        pass
+    c.close()
+"""
+
+
+def serve(lab, ns, addr, port):
+    proc = lab.spawn(ns, [L.PY, "-c", SERVE, addr, str(port)])
+    L.wait_for(lambda: ":%d " % port in lab.ns_run(ns, ["ss", "-Hltn"]).stdout, 5,
+               "the container's server to listen")
+    return proc
+
+
+def test_containers_on_one_bridge_talk(hostlab):
+    """Two containers on one bridge (br_netfilter sends their frames through
+    FORWARD): not egress, so not filtered (a compose stack keeps working)."""
+    ns, c4, c6 = hostlab.add_container("bridge")
+    ns2, d4, d6 = hostlab.add_container("bridge", n=1)
+    hostlab.start_egressd()
+    serve(hostlab, ns2, "::", 8080)
+    for a in (d4, "[%s]" % d6):
+        p = curl(hostlab, ns, "http://%s:8080/" % a)
+        assert p.returncode == 0 and p.stdout == "served", (a, p.stderr)
+    assert [x for x in hostlab.egressd.events("deny") if x.get("dport") == 8080] == []
+
+
+def test_published_port_reaches_container(hostlab):
+    """A Docker -p style port forward (DNAT on the host's address to a
+    container): the connection is to this host, not the container's egress,
+    and works; the same container still gets nothing out."""
+    ns, c4, c6 = hostlab.add_container("bridge")
+    nat = ("table ip labdnat {\n"
+           "  chain pre { type nat hook prerouting priority dstnat; policy accept;\n"
+           "    iifname \"eth0\" ip daddr 203.0.113.1 tcp dport 8080 dnat to %s:8080\n"
+           "  }\n}\n" % c4)
+    p = hostlab.ns_run(hostlab.hst, ["nft", "-f", "-"], input=nat)
+    assert p.returncode == 0, p.stderr
+    hostlab.start_egressd()
+    serve(hostlab, ns, "0.0.0.0", 8080)
+    p = hostlab.ns_run(hostlab.net, ["curl", "-sS", "--max-time", "4",
+                                     "http://203.0.113.1:8080/"], timeout=8)
+    assert p.returncode == 0 and p.stdout == "served", p.stderr
+    assert [x for x in hostlab.egressd.events("deny") if x.get("dport") == 8080] == []
+    p = curl(hostlab, ns, "http://%s/" % L.ATTACKER4, "--data", MARK)
+    assert p.returncode != 0
+    hostlab.assert_attacker_got_nothing()
