@@ -431,6 +431,19 @@ static void set_dns_max_ttl(struct conf_parse *st, const char *key, const char *
 	st->c->engine.bind_max_ttl = (uint32_t)s;
 }
 
+/* Host mode: the port of the wildcard listener that DNS forwarded for the
+ * namespaces behind the host (containers) is redirected to; 0 = off. */
+static void set_dns_container_port(struct conf_parse *st, const char *key, const char *v)
+{
+	unsigned long n;
+
+	if (!conf_parse_uint(v, 65535, &n)) {
+		conf_bad(st, key, v, "a port, 1..65535, or 0 to turn it off");
+		return;
+	}
+	st->c->dns_container_port = (uint16_t)n;
+}
+
 static void set_tls_unknown_ip(struct conf_parse *st, const char *key, const char *v)
 {
 	bool verify = st->c->engine.unknown_ip == UNKNOWN_IP_VERIFY;
@@ -508,6 +521,7 @@ static const struct conf_key conf_keys[] = {
     {"dns", "timeout", set_dns_timeout},
     {"dns", "tries", set_dns_tries},
     {"dns", "max_ttl", set_dns_max_ttl},
+    {"dns", "container_port", set_dns_container_port},
     {"tls", "unknown_ip", set_tls_unknown_ip},
     {"tls", "ech", set_tls_ech},
     {"quic", "policy", set_quic_policy},
@@ -673,6 +687,7 @@ struct conf *conf_new_defaults(void)
 	c->engine.bind_max_ttl = CONF_DEFAULT_MAX_TTL_S;
 	c->dns_timeout_ms = 1500;
 	c->dns_tries = 2;
+	c->dns_container_port = CONF_DEFAULT_CONTAINER_PORT;
 	c->log_file = strdup("-");
 	if (!c->log_file) {
 		free(c);

@@ -49,6 +49,10 @@ struct conf_endpoint {
 };
 
 #define CONF_MAX_LISTEN 4
+/* The daemon's listeners: [dns] listen, plus host mode's two wildcard
+ * container listeners (0.0.0.0 and [::] on [dns] container_port). */
+#define CONF_MAX_LISTEN_ALL (CONF_MAX_LISTEN + 2)
+#define CONF_DEFAULT_CONTAINER_PORT 5399
 
 struct conf {
 	char *path;
@@ -63,6 +67,7 @@ struct conf {
 	uint8_t dns_deny_rcode;       /* DNS_RCODE_REFUSED or DNS_RCODE_NXDOMAIN */
 	unsigned dns_timeout_ms;      /* [dns] timeout: per attempt (default 1500) */
 	unsigned dns_tries;           /* [dns] tries: attempts per server (default 2) */
+	uint16_t dns_container_port;  /* [dns] container_port: host mode, 0 = off (default 5399) */
 	char *log_file;               /* "-" = stdout */
 	enum conf_log_level log_level;
 	bool metrics_enabled;

@@ -13,5 +13,7 @@
 #define MARK_QUEUED_NEW 0x06000000u /* as QUEUED, and conntrack had no entry for the packet */
 #define MARK_SELF    0x08000000u /* egressd's own sockets (SO_MARK): exempt */
 #define MARK_INSPECT 0x05000000u /* allowed plain HTTP: client payload still queued */
+#define MARK_INBOUND 0x07000000u /* ct mark, host mode: a connection to this host (its
+                                  * port forwards: Docker -p), not egress of the containers */
 
 #endif

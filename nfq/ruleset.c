@@ -223,10 +223,11 @@ static void render_inside_in(FILE *f, const struct rules_params *p)
 	fprintf(f, "\t}\n");
 }
 
+static void render_queue(FILE *f, const struct rules_params *p, enum rules_backend b);
+
 static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend b)
 {
 	const char *hook = p->gateway ? "forward" : "output";
-	unsigned threads = p->queue_threads ? p->queue_threads : 1;
 
 	fprintf(f, "\tchain pre {\n");
 	fprintf(f, "\t\ttype filter hook %s priority filter; policy accept;\n", hook);
@@ -279,6 +280,15 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 		fprintf(f, "\t\tip ttl < 64 ip ttl set 64\n");
 		fprintf(f, "\t\tip6 hoplimit < 64 ip6 hoplimit set 64\n");
 	}
+	render_queue(f, p, b);
+	fprintf(f, "\t}\n");
+}
+
+/* Set QUEUED and queue (nft), or leave the queue step to the xt target. */
+static void render_queue(FILE *f, const struct rules_params *p, enum rules_backend b)
+{
+	unsigned threads = p->queue_threads ? p->queue_threads : 1;
+
 	fprintf(f, "\t\t# everything else: to userspace; still QUEUED after = not queued\n");
 	fprintf(f, "\t\tmeta mark set meta mark & 0x%08x | 0x%08x\n", ~MARK_MASK, MARK_QUEUED);
 	/* the engine must know a packet conntrack has no entry for: on a flow
@@ -299,14 +309,11 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 		        "fails closed) follows, added with libnftnl\n",
 		        p->queue_num, threads, threads > 1 ? "s" : "");
 	}
-	fprintf(f, "\t}\n");
 }
 
-static void render_post(FILE *f, const struct rules_params *p)
+static void render_post_hook(FILE *f, const char *chain, const char *hook)
 {
-	const char *hook = p->gateway ? "forward" : "output";
-
-	fprintf(f, "\tchain post {\n");
+	fprintf(f, "\tchain %s {\n", chain);
 	fprintf(f, "\t\ttype filter hook %s priority filter + 10; policy accept;\n", hook);
 	fprintf(f, "\t\t# fail closed: QUEUED still set means no queue took the packet\n");
 	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_QUEUED);
@@ -326,6 +333,11 @@ static void render_post(FILE *f, const struct rules_params *p)
 	        "accept\n",
 	        MARK_MASK, MARK_INSPECT, ~MARK_MASK, MARK_INSPECT);
 	fprintf(f, "\t}\n");
+}
+
+static void render_post(FILE *f, const struct rules_params *p)
+{
+	render_post_hook(f, "post", p->gateway ? "forward" : "output");
 }
 
 static void render_dns(FILE *f, const struct rules_params *p)
@@ -348,6 +360,94 @@ static void render_dns(FILE *f, const struct rules_params *p)
 	if (p->dns_v6.family == ADDR_V6)
 		fprintf(f, "\t\tmeta l4proto { udp, tcp } th dport 53 dnat ip6 to [%s]:%u\n",
 		        addr_str(&p->dns_v6, a), port);
+	fprintf(f, "\t}\n");
+}
+
+/*
+ * Host mode, the namespaces behind the host (issue 9, class 5): Docker and
+ * podman bridges, `unshare -n` + veth. Their traffic is routed by this host,
+ * so it crosses FORWARD, never OUTPUT: chain fpre decides it like the
+ * gateway's pre (same queue, same verdict marks, ct mark fast path, default
+ * deny), chain fpost turns the verdicts into ct marks like post.
+ *
+ * Not egress, so not queued: replies to connections the containers opened,
+ * connections to this host itself that it forwards on (Docker's -p port
+ * forwards: DNAT to a container), and packets whose destination is reached
+ * through the interface they came in on: between containers of one bridge
+ * (with br_netfilter, bridged frames cross this hook with the bridge as in
+ * and out interface). A container bridged onto the uplink itself (a bridge
+ * holding the physical NIC, macvlan) is a host of the LAN, not behind this
+ * one: host mode does not cover it (doc/DESIGN.md). Chain inbound marks the latter before
+ * NAT, while the destination is still the host's own address: only root
+ * makes a port forward, a container cannot make a connection look like one.
+ * The veths of `egressd run` (egr<N>h, "egr*") are decided by that run's own table
+ * and daemon alone: two egressd verdicts on one packet would overwrite
+ * each other's marks.
+ */
+static void render_host_inbound(FILE *f)
+{
+	fprintf(f, "\tchain inbound {\n");
+	fprintf(f, "\t\ttype filter hook prerouting priority -150; policy accept;\n");
+	fprintf(f, "\t\tiifname != \"lo\" ct state new ct mark & 0x%08x == 0 fib daddr type local "
+	           "ct mark set ct mark & 0x%08x | 0x%08x\n",
+	        MARK_MASK, ~MARK_MASK, MARK_INBOUND);
+	fprintf(f, "\t}\n");
+}
+
+static void render_host_fwd(FILE *f, const struct rules_params *p, enum rules_backend b)
+{
+	fprintf(f, "\tchain fpre {\n");
+	fprintf(f, "\t\ttype filter hook forward priority filter; policy accept;\n");
+	fprintf(f, "\t\tiifname \"egr*\" accept\n");
+	fprintf(f, "\t\toifname \"egr*\" accept\n");
+	fprintf(f, "\t\tct state invalid drop\n");
+	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_ALLOW);
+	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x meta l4proto tcp reject with tcp reset\n",
+	        MARK_MASK, MARK_DENY);
+	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_DENY);
+	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_INBOUND);
+	/* out the way it came in: frames between two ports of one bridge, which
+	 * br_netfilter (Docker loads it) passes through this hook too */
+	fprintf(f, "\t\tfib daddr . iif oif exists accept\n");
+	fprintf(f, "\t\tct direction reply accept\n");
+	fprintf(f, "\t\tct state related icmp type { destination-unreachable, time-exceeded, "
+	           "parameter-problem } accept\n");
+	fprintf(f, "\t\tct state related icmpv6 type { destination-unreachable, packet-too-big, "
+	           "time-exceeded, parameter-problem } accept\n");
+	/* as the gateway: what is decided on must be what the server reads */
+	fprintf(f, "\t\tip ttl < 64 ip ttl set 64\n");
+	fprintf(f, "\t\tip6 hoplimit < 64 ip6 hoplimit set 64\n");
+	render_queue(f, p, b);
+	fprintf(f, "\t}\n");
+}
+
+/*
+ * DNS of the namespaces behind the host, to any address but this host's
+ * own (a resolver on the bridge, podman's aardvark-dns, answers those and
+ * asks upstream through OUTPUT, where chain dns redirects it): redirected
+ * to the address of the interface it came in on, port container_port,
+ * where a wildcard listener of egressd answers. Why not DNAT to the
+ * 127.0.0.1 listener: a packet from outside to 127.0.0.0/8 is a martian
+ * unless route_localnet is on, which would expose every loopback service
+ * to the containers (CVE-2020-8558), and IPv6 has no such switch at all.
+ * Chain dnsin lets only redirected packets reach the container port, so the
+ * wildcard listener is no resolver for the network.
+ */
+static void render_host_dns_fwd(FILE *f, const struct rules_params *p)
+{
+	fprintf(f, "\tchain dnsfwd {\n");
+	fprintf(f, "\t\ttype nat hook prerouting priority dstnat; policy accept;\n");
+	fprintf(f, "\t\tiifname \"lo\" return\n");
+	fprintf(f, "\t\tiifname \"egr*\" return\n");
+	fprintf(f, "\t\tfib daddr type local return\n");
+	fprintf(f, "\t\tmeta l4proto { udp, tcp } th dport 53 redirect to :%u\n", p->container_port);
+	fprintf(f, "\t}\n");
+	fprintf(f, "\tchain dnsin {\n");
+	fprintf(f, "\t\ttype filter hook input priority filter; policy accept;\n");
+	fprintf(f, "\t\tmeta l4proto { udp, tcp } th dport %u ct status dnat accept\n",
+	        p->container_port);
+	fprintf(f, "\t\tmeta l4proto { udp, tcp } th dport %u iifname != \"lo\" drop\n",
+	        p->container_port);
 	fprintf(f, "\t}\n");
 }
 
@@ -384,10 +484,16 @@ static char *render(const struct rules_params *p, enum rules_backend b)
 	render_pre(f, p, b);
 	render_post(f, p);
 	render_dns(f, p);
-	if (!p->gateway)
+	if (!p->gateway) {
 		render_local_in(f, p);
-	else
+		render_host_inbound(f);
+		render_host_fwd(f, p, b);
+		render_post_hook(f, "fpost", "forward");
+		if (p->container_port)
+			render_host_dns_fwd(f, p);
+	} else {
 		render_inside_in(f, p);
+	}
 	fprintf(f, "}\n");
 	if (fclose(f) != 0) {
 		free(text);
@@ -829,6 +935,10 @@ static int apply_xt_queue(const struct rules_params *p, enum xt_place place, uin
 	if (place == XT_PLACE_INET) {
 		rc = batch_queue_rule(&nb, NFPROTO_INET, t, "pre", false, p->queue_num, threads,
 		                      rev);
+		/* host mode: chain fpre too (the namespaces behind the host) */
+		if (rc == 0 && !p->gateway)
+			rc = batch_queue_rule(&nb, NFPROTO_INET, t, "fpre", false, p->queue_num,
+			                      threads, rev);
 	} else {
 		static const uint16_t fams[] = {NFPROTO_IPV4, NFPROTO_IPV6};
 
@@ -838,6 +948,13 @@ static int apply_xt_queue(const struct rules_params *p, enum xt_place place, uin
 			    (rc = batch_chain(&nb, fams[i], qt, "queue", hook, RULES_QUEUE_PRIO)))
 				break;
 			rc = batch_queue_rule(&nb, fams[i], qt, "queue", true, p->queue_num,
+			                      threads, rev);
+			if (rc != 0 || p->gateway)
+				continue;
+			if ((rc = batch_chain(&nb, fams[i], qt, "fqueue", NF_INET_FORWARD,
+			                      RULES_QUEUE_PRIO)))
+				break;
+			rc = batch_queue_rule(&nb, fams[i], qt, "fqueue", true, p->queue_num,
 			                      threads, rev);
 		}
 	}

@@ -27,6 +27,10 @@ struct rules_params {
 	/* DNS redirect target (listener); family ADDR_NONE = absent */
 	struct addr dns_v4, dns_v6;
 	uint16_t dns_port;
+	/* host mode: DNS forwarded for the namespaces behind the host is
+	 * redirected to this port on the address of the interface it came in
+	 * on (a wildcard listener); 0 = no redirect (it is decided as a flow) */
+	uint16_t container_port;
 };
 
 /* Which backend the running kernel supports (probe in a throwaway table). */

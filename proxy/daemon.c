@@ -66,7 +66,7 @@ struct daemon {
 	struct resolver *resolver;
 	struct dnsd *dnsd;
 	struct metrics *metrics;
-	struct conf_endpoint listen[CONF_MAX_LISTEN];
+	struct conf_endpoint listen[CONF_MAX_LISTEN_ALL];
 	size_t nlisten;
 
 	struct event *tick, *sighup, *sigterm, *sigint;
@@ -160,8 +160,8 @@ static int inside_addresses(const char *ifname, struct conf_endpoint *out, size_
 	return 0;
 }
 
-int daemon_dns_listen(const struct conf *conf, struct conf_endpoint *out, size_t cap, size_t *n,
-                      char *err, size_t errlen)
+static int dns_listen_main(const struct conf *conf, struct conf_endpoint *out, size_t cap,
+                           size_t *n, char *err, size_t errlen)
 {
 	*n = 0;
 	if (conf->ndns_listen > 0) {
@@ -188,6 +188,51 @@ int daemon_dns_listen(const struct conf *conf, struct conf_endpoint *out, size_t
 	return 0;
 }
 
+static bool addr_is_any(const struct addr *a)
+{
+	size_t n = a->family == ADDR_V4 ? 4 : 16;
+
+	for (size_t i = 0; i < n; i++)
+		if (a->b[i])
+			return false;
+	return true;
+}
+
+/*
+ * Host mode: DNS that the namespaces behind the host (Docker, podman,
+ * unshare -n + veth) send to any address is redirected (nat prerouting,
+ * `redirect`) to the address of the interface it arrived on, port
+ * [dns] container_port. A wildcard listener there answers it; the ruleset
+ * lets only redirected packets reach that port (doc/DESIGN.md).
+ */
+int daemon_dns_listen(const struct conf *conf, struct conf_endpoint *out, size_t cap, size_t *n,
+                      char *err, size_t errlen)
+{
+	if (dns_listen_main(conf, out, cap, n, err, errlen) == -1)
+		return -1;
+	if (conf->mode == CONF_MODE_GATEWAY || !conf->dns_container_port)
+		return 0;
+	static const char *const any[] = {"0.0.0.0", "::"};
+	for (size_t i = 0; i < 2; i++) {
+		if (*n >= cap) {
+			snprintf(err, errlen, "too many DNS listen addresses");
+			return -1;
+		}
+		struct conf_endpoint ep;
+		bool dup = false;
+
+		memset(&ep, 0, sizeof(ep));
+		if (!addr_parse(any[i], &ep.addr))
+			abort(); /* constant text */
+		ep.port = conf->dns_container_port;
+		for (size_t j = 0; j < *n; j++)
+			dup = dup || (addr_eq(&out[j].addr, &ep.addr) && out[j].port == ep.port);
+		if (!dup)
+			out[(*n)++] = ep;
+	}
+	return 0;
+}
+
 void daemon_rules_params(const struct conf *conf, const struct conf_endpoint *listen, size_t n,
                          const char *table, struct rules_params *p)
 {
@@ -199,7 +244,12 @@ void daemon_rules_params(const struct conf *conf, const struct conf_endpoint *li
 	p->queue_threads = (uint16_t)(conf->queue_threads ? conf->queue_threads : 1);
 	p->dns_v4.family = ADDR_NONE;
 	p->dns_v6.family = ADDR_NONE;
+	if (!p->gateway)
+		p->container_port = conf->dns_container_port;
 	for (size_t i = 0; i < n; i++) {
+		/* the wildcard container listeners are no redirect target */
+		if (addr_is_any(&listen[i].addr))
+			continue;
 		if (listen[i].addr.family == ADDR_V4 && p->dns_v4.family == ADDR_NONE) {
 			p->dns_v4 = listen[i].addr;
 			if (!p->dns_port)
@@ -435,7 +485,7 @@ static bool structural_change(const struct conf *a, const struct conf *b)
 	    a->queue_num != b->queue_num || a->queue_threads != b->queue_threads ||
 	    a->ndns_listen != b->ndns_listen || a->ndns_upstream != b->ndns_upstream ||
 	    a->metrics_enabled != b->metrics_enabled || a->dns_timeout_ms != b->dns_timeout_ms ||
-	    a->dns_tries != b->dns_tries)
+	    a->dns_tries != b->dns_tries || a->dns_container_port != b->dns_container_port)
 		return true;
 	for (size_t i = 0; i < a->ndns_listen; i++)
 		if (!addr_eq(&a->dns_listen[i].addr, &b->dns_listen[i].addr) ||
@@ -779,7 +829,7 @@ static int start(struct daemon *d)
 		fail_msg("out of memory (engine)");
 		return -1;
 	}
-	if (daemon_dns_listen(c, d->listen, CONF_MAX_LISTEN, &d->nlisten, err, sizeof(err)) == -1) {
+	if (daemon_dns_listen(c, d->listen, CONF_MAX_LISTEN_ALL, &d->nlisten, err, sizeof(err)) == -1) {
 		fail_msg("DNS listener: %s", err);
 		return -1;
 	}
@@ -870,8 +920,8 @@ static int start(struct daemon *d)
 
 static void announce_ready(struct daemon *d)
 {
-	char eps[CONF_MAX_LISTEN][ADDR_STRLEN + 16];
-	const char *epp[CONF_MAX_LISTEN];
+	char eps[CONF_MAX_LISTEN_ALL][ADDR_STRLEN + 16];
+	const char *epp[CONF_MAX_LISTEN_ALL];
 	unsigned qn[DAEMON_MAX_QUEUES];
 
 	for (size_t i = 0; i < d->nlisten; i++)

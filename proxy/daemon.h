@@ -32,7 +32,9 @@ int daemon_run(struct conf *conf, struct policy *policy, const struct daemon_opt
 /*
  * The DNS listener addresses for conf: [dns] listen if set, else the
  * defaults (gateway: first IPv4 and first global IPv6 of [gateway] inside,
- * port 53; host: 127.0.0.1:53 and [::1]:53). 0 or -1 with err.
+ * port 53; host: 127.0.0.1:53 and [::1]:53); in host mode followed by the
+ * container listeners 0.0.0.0 and [::] on [dns] container_port unless it
+ * is 0. 0 or -1 with err.
  */
 int daemon_dns_listen(const struct conf *conf, struct conf_endpoint *out, size_t cap, size_t *n,
                       char *err, size_t errlen);

@@ -103,8 +103,8 @@ struct dnsd {
 	struct engine *engine;
 	uint8_t deny_rcode;
 	struct resolver *resolver;
-	struct dnsd_udp udp[CONF_MAX_LISTEN];
-	struct evconnlistener *tcp[CONF_MAX_LISTEN];
+	struct dnsd_udp udp[CONF_MAX_LISTEN_ALL];
+	struct evconnlistener *tcp[CONF_MAX_LISTEN_ALL];
 	size_t nudp, ntcp;
 	struct dnsd_conn *conns;
 	size_t nconns;
@@ -705,10 +705,10 @@ struct dnsd *dnsd_new(struct event_base *base, const struct conf_endpoint *liste
 {
 	struct dnsd *d;
 
-	if (!base || !resolver || !engine || n == 0 || n > CONF_MAX_LISTEN) {
+	if (!base || !resolver || !engine || n == 0 || n > CONF_MAX_LISTEN_ALL) {
 		snprintf(err, errlen, "dns listen: %s",
 		         n == 0                ? "no listen address"
-		         : n > CONF_MAX_LISTEN ? "too many listen addresses"
+		         : n > CONF_MAX_LISTEN_ALL ? "too many listen addresses"
 		                               : "missing engine or resolver");
 		return NULL;
 	}

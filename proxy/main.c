@@ -442,9 +442,9 @@ static int cmd_rules(int argc, char **argv)
 		return 1;
 	policy_free(policy);
 
-	struct conf_endpoint listen[CONF_MAX_LISTEN];
+	struct conf_endpoint listen[CONF_MAX_LISTEN_ALL];
 	size_t nlisten = 0;
-	if (daemon_dns_listen(conf, listen, CONF_MAX_LISTEN, &nlisten, err, sizeof(err)) == -1) {
+	if (daemon_dns_listen(conf, listen, CONF_MAX_LISTEN_ALL, &nlisten, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s rules: %s: %s\n", prog, path, err);
 		conf_free(conf);
 		return 1;

@@ -731,3 +731,64 @@ class Lab:
                 out.append("%s\n--- %s (tail):\n%s--- %s (tail):\n%s"
                            % (why, r.stderr_path, r.tail(), r.egressd.log, events))
         return out
+    # -- containers behind a host-mode client (issue 9, class 5) ---------
+    CONTAINER_NETS = {
+        # kind: (host-side address/len, container address, v6 host/len, v6 container)
+        "bridge": ("198.51.100.1/28", "198.51.100.2", "2001:db8:3::1/64", "2001:db8:3::2"),
+        "veth": ("198.51.100.17/28", "198.51.100.18", "2001:db8:4::1/64", "2001:db8:4::2"),
+    }
+
+    def add_container(self, kind="bridge", n=0):
+        """A network namespace behind the host-mode namespace, IPv4 and IPv6.
+
+        kind "bridge": as Docker and podman build it: a bridge (labbr0) holding
+        the host's address, the container's veth a port of it, the container's
+        default route via the bridge, masquerade on the host's eth0.
+        kind "veth": as a nested `unshare -n` plus a veth does: a routed
+        point-to-point veth (labve0), masquerade likewise.
+        The container's resolv.conf names the fake internet's resolver, as
+        Docker copies a host's non-loopback nameservers. n > 0 (bridge only):
+        one more container on the same bridge (the host side made by n = 0),
+        at the next address. Returns (namespace, IPv4 address, IPv6 address)."""
+        assert self.mode == "host" and (n == 0 or kind == "bridge")
+        h4, c4, h6, c6 = self.CONTAINER_NETS[kind]
+        c4 = c4[:-1] + str(int(c4[-1]) + n)
+        c6 = c6[:-1] + str(int(c6[-1]) + n)
+        ns = "%s-%s%s" % (self.id, "ctr" if kind == "bridge" else "nest", n or "")
+        self._ns_add(ns)
+        if kind == "bridge":
+            self.ip_batch(self.hst, ([] if n else [
+                "link add labbr0 type bridge",
+                "link set labbr0 up",
+                "addr add %s dev labbr0" % h4,
+                "addr add %s dev labbr0 nodad" % h6]) + [
+                "link add labvc%d type veth peer name eth0 netns %s" % (n, ns),
+                "link set labvc%d master labbr0" % n,
+                "link set labvc%d up" % n])
+        else:
+            self.ip_batch(self.hst, [
+                "link add labve0 type veth peer name eth0 netns " + ns,
+                "addr add %s dev labve0" % h4,
+                "addr add %s dev labve0 nodad" % h6,
+                "link set labve0 up"])
+        self.ip_batch(ns, [
+            "addr add %s/%s dev eth0" % (c4, h4.split("/")[1]),
+            "addr add %s/%s dev eth0 nodad" % (c6, h6.split("/")[1]),
+            "link set eth0 up",
+            "route add default via " + h4.split("/")[0],
+            "route add default via " + h6.split("/")[0]])
+        if n:
+            return ns, c4, c6
+        self.sysctl(self.hst, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+        net4 = "198.51.100.0/28" if kind == "bridge" else "198.51.100.16/28"
+        net6 = "2001:db8:3::/64" if kind == "bridge" else "2001:db8:4::/64"
+        table = "labnat_" + kind
+        nat = ("table inet %s {\n"
+               "  chain post { type nat hook postrouting priority srcnat; policy accept;\n"
+               "    oifname \"eth0\" ip saddr %s masquerade\n"
+               "    oifname \"eth0\" ip6 saddr %s masquerade\n"
+               "  }\n}\n" % (table, net4, net6))
+        p = self.ns_run(self.hst, ["nft", "-f", "-"], input=nat)
+        if p.returncode != 0:
+            raise LabError("container masquerade: " + p.stderr)
+        return ns, c4, c6

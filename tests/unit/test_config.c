@@ -1104,6 +1104,31 @@ static void test_shipped_conf(void **state)
 	conf_free(c);
 }
 
+/* [dns] container_port: host mode's container DNS listener (issue 9, class 5). */
+static void test_container_port(void **state)
+{
+	(void)state;
+	const char *p = tpath("egressd.conf");
+	struct diag d = {0};
+	struct conf *c = load_ok("[egressd]\nmode = host\n");
+	assert_int_equal(c->dns_container_port, 5399);
+	conf_free(c);
+	c = load_ok("[egressd]\nmode = host\n[dns]\ncontainer_port = 0\n");
+	assert_int_equal(c->dns_container_port, 0);
+	conf_free(c);
+	c = load_ok("[egressd]\nmode = host\n[dns]\ncontainer_port = 65535\n");
+	assert_int_equal(c->dns_container_port, 65535);
+	conf_free(c);
+	load_bad("[egressd]\nmode = host\n[dns]\ncontainer_port = 65536\n", &d);
+	assert_true(has_line(&d, "%s:4: bad value \"65536\" for container_port (expected a port, "
+	                         "1..65535, or 0 to turn it off)",
+	                     p));
+	diag_clear(&d);
+	load_bad("[egressd]\nmode = host\n[dns]\ncontainer_port = 53x\n", &d);
+	assert_int_equal(d.errors, 1);
+	diag_clear(&d);
+}
+
 static void test_diag(void **state)
 {
 	(void)state;
@@ -1172,6 +1197,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_every_key, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_values, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_conf_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_container_port, setup, teardown),
 	    cmocka_unit_test(test_endpoint),
 	    cmocka_unit_test(test_allow_forms),
 	    cmocka_unit_test(test_allow_errors),

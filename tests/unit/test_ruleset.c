@@ -228,6 +228,140 @@ static void test_gateway(enum rules_backend b, unsigned threads)
 	free(t);
 }
 
+/* Host mode, the namespaces behind the host (issue 9, class 5). */
+static void test_host_forward(enum rules_backend b, unsigned threads)
+{
+	struct rules_params p = host_params();
+	char *t, *fpre, *fpost, *in, *dnsfwd, *dnsin;
+
+	p.queue_threads = (uint16_t)threads;
+	p.container_port = 5399;
+	t = rules_render(&p, b);
+	assert_non_null(t);
+	fpre = chain(t, "fpre");
+	fpost = chain(t, "fpost");
+	in = chain(t, "inbound");
+	dnsfwd = chain(t, "dnsfwd");
+	dnsin = chain(t, "dnsin");
+	assert_non_null(fpre);
+	assert_non_null(fpost);
+	assert_non_null(in);
+	assert_non_null(dnsfwd);
+	assert_non_null(dnsin);
+
+	/* fpre: the gateway's decision path on the forward hook, default deny */
+	at(fpre, "type filter hook forward priority filter; policy accept;");
+	assert_true(at(fpre, "ct state invalid drop") < at(fpre, SET_QUEUED));
+	assert_true(at(fpre, FAST_PATH) < at(fpre, SET_QUEUED));
+	assert_true(at(fpre, "ct mark & 0x0f000000 == 0x02000000 meta l4proto tcp reject with "
+	                     "tcp reset") < at(fpre, SET_QUEUED));
+	assert_true(at(fpre, "ct mark & 0x0f000000 == 0x02000000 drop") < at(fpre, SET_QUEUED));
+	/* port forwards to this host and replies are not the containers' egress */
+	assert_true(at(fpre, "ct mark & 0x0f000000 == 0x07000000 accept") < at(fpre, SET_QUEUED));
+	assert_true(at(fpre, "ct direction reply accept") < at(fpre, SET_QUEUED));
+	/* between two ports of one bridge (br_netfilter) */
+	assert_true(at(fpre, "fib daddr . iif oif exists accept") < at(fpre, SET_QUEUED));
+	assert_true(at(fpre, "ct state related icmp type { destination-unreachable") <
+	            at(fpre, SET_QUEUED));
+	assert_true(at(fpre, "packet-too-big") < at(fpre, SET_QUEUED));
+	/* egressd run's veths: its own table decides */
+	assert_true(at(fpre, "iifname \"egr*\" accept") < at(fpre, "ct state invalid drop"));
+	at(fpre, "oifname \"egr*\" accept");
+	/* released with a fresh TTL, as the gateway */
+	assert_true(at(fpre, "ip ttl < 64 ip ttl set 64") < at(fpre, SET_QUEUED));
+	assert_true(at(fpre, "ip6 hoplimit < 64 ip6 hoplimit set 64") < at(fpre, SET_QUEUED));
+	/* nothing that only the host's own output may carry */
+	assert_absent(fpre, "0x08000000 accept"); /* SELF: a forwarded packet is not ours */
+	assert_absent(fpre, "oif \"lo\"");
+	assert_absent(fpre, "nd-neighbor");
+	assert_absent(fpre, "mld");
+	assert_absent(fpre, "sport 68");
+	assert_absent(fpre, "sport 546");
+	assert_absent(fpre, "ct status dnat");
+	if (b == RULES_NFT)
+		assert_true(at(fpre, SET_QUEUED) <
+		            at(fpre, threads > 1 ? "queue num 0-3\n" : "queue num 0\n"));
+	else
+		assert_absent(fpre, "\t\tqueue ");
+
+	/* fpost: fail closed, verdict marks -> ct marks */
+	at(fpost, "type filter hook forward priority filter + 10; policy accept;");
+	assert_true(at(fpost, POST_QUEUED_DROP) < at(fpost, "== 0x01000000 ct mark set"));
+	at(fpost, "meta mark & 0x0f000000 == 0x01000000 ct mark set ct mark & 0xf0ffffff | "
+	          "0x01000000 accept");
+	assert_true(at(fpost, "meta mark & 0x0f000000 == 0x02000000 ct mark set") <
+	            at(fpost, "meta mark & 0x0f000000 == 0x02000000 meta l4proto tcp reject"));
+	at(fpost, "meta mark & 0x0f000000 == 0x02000000 drop");
+	at(fpost, "meta mark & 0x0f000000 == 0x03000000 accept");
+
+	/* inbound: before NAT (dstnat is -100), new connections to this host only,
+	 * never over a mark egressd already gave */
+	at(in, "type filter hook prerouting priority -150; policy accept;");
+	at(in, "iifname != \"lo\" ct state new ct mark & 0x0f000000 == 0 fib daddr type local "
+	       "ct mark set ct mark & 0xf0ffffff | 0x07000000\n");
+
+	/* dnsfwd: DNS to anywhere but this host, to the container listener */
+	at(dnsfwd, "type nat hook prerouting priority dstnat; policy accept;");
+	const size_t redir = at(dnsfwd, "meta l4proto { udp, tcp } th dport 53 redirect to :5399\n");
+	assert_true(at(dnsfwd, "iifname \"lo\" return") < redir);
+	assert_true(at(dnsfwd, "iifname \"egr*\" return") < redir);
+	assert_true(at(dnsfwd, "fib daddr type local return") < redir);
+	assert_absent(dnsfwd, "127.0.0.1");
+	/* dnsin: only redirected packets reach the wildcard listener */
+	at(dnsin, "type filter hook input priority filter; policy accept;");
+	assert_true(at(dnsin, "meta l4proto { udp, tcp } th dport 5399 ct status dnat accept") <
+	            at(dnsin, "meta l4proto { udp, tcp } th dport 5399 iifname != \"lo\" drop"));
+	free(fpre);
+	free(fpost);
+	free(in);
+	free(dnsfwd);
+	free(dnsin);
+	free(t);
+
+	/* container_port 0: the forward path stays, no redirect, no listener rule */
+	p.container_port = 0;
+	t = rules_render(&p, b);
+	assert_non_null(t);
+	fpre = chain(t, "fpre");
+	assert_non_null(fpre);
+	free(fpre);
+	assert_absent(t, "chain dnsfwd");
+	assert_absent(t, "chain dnsin");
+	assert_absent(t, "redirect to");
+	free(t);
+}
+
+/* The gateway forwards only its inside: none of the host's forward chains. */
+static void gateway_has_no_host_forward(void **state)
+{
+	struct rules_params p = gateway_params();
+	char *t;
+
+	p.container_port = 5399; /* ignored in gateway mode */
+	t = rules_render(&p, RULES_NFT);
+	assert_non_null(t);
+	assert_absent(t, "chain fpre");
+	assert_absent(t, "chain fpost");
+	assert_absent(t, "chain inbound");
+	assert_absent(t, "chain dnsfwd");
+	assert_absent(t, "redirect to");
+	assert_absent(t, "0x07000000");
+	free(t);
+}
+
+static void host_forward_nft_1(void **state)
+{
+	test_host_forward(RULES_NFT, 1);
+}
+static void host_forward_nft_4(void **state)
+{
+	test_host_forward(RULES_NFT, 4);
+}
+static void host_forward_xt_1(void **state)
+{
+	test_host_forward(RULES_XT, 1);
+}
+
 static void host_nft_1(void **state)
 {
 	test_host(RULES_NFT, 1);
@@ -308,8 +442,8 @@ static void backend_names(void **state)
 
 static void marks_are_distinct_and_masked(void **state)
 {
-	const uint32_t m[] = {MARK_ALLOW, MARK_DENY,       MARK_PASS, MARK_QUEUED,
-	                      MARK_QUEUED_NEW, MARK_INSPECT, MARK_SELF};
+	const uint32_t m[] = {MARK_ALLOW,      MARK_DENY,    MARK_PASS, MARK_QUEUED,
+	                      MARK_QUEUED_NEW, MARK_INSPECT, MARK_SELF, MARK_INBOUND};
 	const size_t n = sizeof m / sizeof m[0];
 
 	for (size_t i = 0; i < n; i++) {
@@ -380,6 +514,10 @@ int main(void)
 	    cmocka_unit_test(backend_names),
 	    cmocka_unit_test(marks_are_distinct_and_masked),
 	    cmocka_unit_test(local_spoof),
+	    cmocka_unit_test(host_forward_nft_1),
+	    cmocka_unit_test(host_forward_nft_4),
+	    cmocka_unit_test(host_forward_xt_1),
+	    cmocka_unit_test(gateway_has_no_host_forward),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
