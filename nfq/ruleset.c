@@ -266,6 +266,35 @@ static void render_dns(FILE *f, const struct rules_params *p)
 	fprintf(f, "\t}\n");
 }
 
+/*
+ * egressd run: CMD's only route is the veth, and a packet to one of the
+ * calling namespace's own addresses (its LAN address, the veth's, a
+ * broadcast, ff02::1, a link-local) is delivered locally: the input hook,
+ * which the forward chains never see. From the inside, this host takes
+ * DNS to egressd's listener and what belongs to connections already let
+ * in (replies, ICMP errors); nothing else, IPv4 or IPv6 (issue 9, class 10).
+ */
+static void render_run_input(FILE *f, const struct rules_params *p)
+{
+	uint16_t port = p->dns_port ? p->dns_port : 53;
+	char a[ADDR_STRLEN];
+
+	if (!p->gateway || !p->inside_local_dns_only)
+		return;
+	fprintf(f, "\tchain input {\n");
+	fprintf(f, "\t\ttype filter hook input priority filter; policy accept;\n");
+	fprintf(f, "\t\tiifname != \"%s\" accept\n", p->inside);
+	fprintf(f, "\t\tct state established,related accept\n");
+	if (p->dns_v4.family == ADDR_V4)
+		fprintf(f, "\t\tip daddr %s meta l4proto { udp, tcp } th dport %u accept\n",
+		        addr_str(&p->dns_v4, a), port);
+	if (p->dns_v6.family == ADDR_V6)
+		fprintf(f, "\t\tip6 daddr %s meta l4proto { udp, tcp } th dport %u accept\n",
+		        addr_str(&p->dns_v6, a), port);
+	fprintf(f, "\t\tdrop\n");
+	fprintf(f, "\t}\n");
+}
+
 static bool params_ok(const struct rules_params *p, char *err, size_t errlen)
 {
 	unsigned threads = p->queue_threads ? p->queue_threads : 1;
@@ -299,6 +328,7 @@ static char *render(const struct rules_params *p, enum rules_backend b)
 	render_pre(f, p, b);
 	render_post(f, p);
 	render_dns(f, p);
+	render_run_input(f, p);
 	fprintf(f, "}\n");
 	if (fclose(f) != 0) {
 		free(text);

@@ -27,6 +27,9 @@ struct rules_params {
 	/* DNS redirect target (listener); family ADDR_NONE = absent */
 	struct addr dns_v4, dns_v6;
 	uint16_t dns_port;
+	/* egressd run: the inside may reach this host (input hook) only for DNS to
+	 * the listener above; replies to what it let in pass (issue 9, class 10) */
+	bool inside_local_dns_only;
 };
 
 /* Which backend the running kernel supports (probe in a throwaway table). */

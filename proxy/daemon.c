@@ -690,6 +690,7 @@ static int start(struct daemon *d)
 		enum rules_backend b = RULES_AUTO;
 		char why[256] = "";
 		daemon_rules_params(c, d->listen, d->nlisten, d->opts->table, &rp);
+		rp.inside_local_dns_only = d->opts->inside_local_dns_only;
 		if (rules_detect(&b, why, sizeof(why)) < 0) {
 			fail_msg("ruleset: no usable backend: %s", why);
 			return -1;

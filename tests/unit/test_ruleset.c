@@ -312,6 +312,37 @@ static void marks_are_distinct_and_masked(void **state)
 	}
 }
 
+/* egressd run (issue 9, class 10): from the inside, this host takes only DNS
+ * to the listener and packets of connections already let in. */
+static void run_input_only_dns(void **state)
+{
+	struct rules_params p = gateway_params();
+	char *t = rules_render(&p, RULES_NFT);
+	size_t in;
+
+	assert_non_null(t);
+	assert_absent(t, "hook input"); /* a plain gateway leaves its input alone */
+	free(t);
+	p.inside_local_dns_only = true;
+	t = rules_render(&p, RULES_NFT);
+	assert_non_null(t);
+	in = at(t, "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n"
+	           "\t\tiifname != \"eth1\" accept\n"
+	           "\t\tct state established,related accept\n"
+	           "\t\tip daddr 198.51.100.1 meta l4proto { udp, tcp } th dport 5353 accept\n"
+	           "\t\tip6 daddr 2001:db8::1 meta l4proto { udp, tcp } th dport 5353 accept\n"
+	           "\t\tdrop\n\t}\n");
+	assert_true(in > at(t, "chain post {"));
+	free(t);
+	/* without a listener: nothing new is let in at all */
+	p.dns_v4.family = ADDR_NONE;
+	p.dns_v6.family = ADDR_NONE;
+	t = rules_render(&p, RULES_XT);
+	assert_non_null(t);
+	at(t, "\t\tct state established,related accept\n\t\tdrop\n");
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -327,6 +358,7 @@ int main(void)
 	    cmocka_unit_test(refused_params),
 	    cmocka_unit_test(backend_names),
 	    cmocka_unit_test(marks_are_distinct_and_masked),
+	    cmocka_unit_test(run_input_only_dns),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
