@@ -79,6 +79,15 @@ static const char *table_name(const char *t)
 	return t ? t : RULES_TABLE_DEFAULT;
 }
 
+/* The marks of p's [queue] mark_mask (params_ok refused a bad one). */
+static struct marks rules_marks(const struct rules_params *p)
+{
+	struct marks m;
+
+	marks_from_mask(p ? p->mark_mask : 0, &m);
+	return m;
+}
+
 /* ---------------------------------------------------------------- render */
 
 /*
@@ -115,11 +124,13 @@ static void render_dns_redirected(FILE *f, const struct rules_params *p)
  * listener, and the upstream query would loop back to us. Untracked, they
  * never meet a NAT binding.
  */
-static void render_self(FILE *f)
+static void render_self(FILE *f, const struct rules_params *p)
 {
+	const struct marks mk = rules_marks(p);
+
 	fprintf(f, "\tchain self {\n");
 	fprintf(f, "\t\ttype filter hook output priority raw; policy accept;\n");
-	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x notrack\n", MARK_MASK, MARK_SELF);
+	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x notrack\n", mk.mask, mk.self);
 	fprintf(f, "\t}\n");
 }
 
@@ -153,6 +164,7 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 {
 	const char *hook = p->gateway ? "forward" : "output";
 	unsigned threads = p->queue_threads ? p->queue_threads : 1;
+	const struct marks mk = rules_marks(p);
 
 	fprintf(f, "\tchain pre {\n");
 	fprintf(f, "\t\ttype filter hook %s priority filter; policy accept;\n", hook);
@@ -171,10 +183,10 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 	 * engine decides on must be a packet the tracked connection carries. */
 	fprintf(f, "\t\tct state invalid drop\n");
 	fprintf(f, "\t\t# fast path: a decided connection never reaches userspace again\n");
-	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_ALLOW);
+	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x accept\n", mk.mask, mk.allow);
 	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x meta l4proto tcp reject with tcp reset\n",
-	        MARK_MASK, MARK_DENY);
-	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_DENY);
+	        mk.mask, mk.deny);
+	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x drop\n", mk.mask, mk.deny);
 	if (p->gateway) {
 		/* Traffic that neither comes from nor goes to the inside is not ours
 		 * (other interfaces, other egressd run tables on the same hook). */
@@ -185,7 +197,7 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 		        p->inside);
 		fprintf(f, "\t\tiifname != \"%s\" drop\n", p->inside);
 	} else {
-		fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_SELF);
+		fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x accept\n", mk.mask, mk.self);
 		/* answers of local servers to connections from outside: not egress */
 		fprintf(f, "\t\tct direction reply accept\n");
 	}
@@ -204,7 +216,7 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 		fprintf(f, "\t\tip6 hoplimit < 64 ip6 hoplimit set 64\n");
 	}
 	fprintf(f, "\t\t# everything else: to userspace; still QUEUED after = not queued\n");
-	fprintf(f, "\t\tmeta mark set meta mark & 0x%08x | 0x%08x\n", ~MARK_MASK, MARK_QUEUED);
+	fprintf(f, "\t\tmeta mark set meta mark & 0x%08x | 0x%08x\n", ~mk.mask, mk.queued);
 	if (b == RULES_NFT) {
 		/* Several queues: the kernel spreads flows by address hash, so
 		 * a flow stays on one worker (no CPU fanout). No bypass. */
@@ -225,27 +237,29 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 static void render_post(FILE *f, const struct rules_params *p)
 {
 	const char *hook = p->gateway ? "forward" : "output";
+	const struct marks mk = rules_marks(p);
 
 	fprintf(f, "\tchain post {\n");
 	fprintf(f, "\t\ttype filter hook %s priority filter + 10; policy accept;\n", hook);
 	fprintf(f, "\t\t# fail closed: QUEUED still set means no queue took the packet\n");
-	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_QUEUED);
+	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", mk.mask, mk.queued);
 	fprintf(f,
 	        "\t\tmeta mark & 0x%08x == 0x%08x ct mark set ct mark & 0x%08x | 0x%08x "
 	        "accept\n",
-	        MARK_MASK, MARK_ALLOW, ~MARK_MASK, MARK_ALLOW);
+	        mk.mask, mk.allow, ~mk.mask, mk.allow);
 	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x ct mark set ct mark & 0x%08x | 0x%08x\n",
-	        MARK_MASK, MARK_DENY, ~MARK_MASK, MARK_DENY);
+	        mk.mask, mk.deny, ~mk.mask, mk.deny);
 	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x meta l4proto tcp reject with tcp reset\n",
-	        MARK_MASK, MARK_DENY);
-	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_DENY);
-	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_PASS);
+	        mk.mask, mk.deny);
+	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", mk.mask, mk.deny);
+	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x accept\n", mk.mask, mk.pass);
 	fprintf(f, "\t}\n");
 }
 
 static void render_dns(FILE *f, const struct rules_params *p)
 {
 	uint16_t port = p->dns_port ? p->dns_port : 53;
+	const struct marks mk = rules_marks(p);
 	char a[ADDR_STRLEN];
 
 	if (p->dns_v4.family != ADDR_V4 && p->dns_v6.family != ADDR_V6)
@@ -254,7 +268,7 @@ static void render_dns(FILE *f, const struct rules_params *p)
 	/* nft names priority dstnat only for prerouting; output takes -100 */
 	fprintf(f, "\t\ttype nat hook %s priority %s; policy accept;\n",
 	        p->gateway ? "prerouting" : "output", p->gateway ? "dstnat" : "-100");
-	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x return\n", MARK_MASK, MARK_SELF);
+	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x return\n", mk.mask, mk.self);
 	if (p->gateway)
 		fprintf(f, "\t\tiifname != \"%s\" return\n", p->inside);
 	if (p->dns_v4.family == ADDR_V4)
@@ -307,6 +321,10 @@ static bool params_ok(const struct rules_params *p, char *err, size_t errlen)
 		errf(err, errlen, "gateway mode needs a valid inside interface name");
 		return false;
 	}
+	if (p->mark_mask && marks_bits(p->mark_mask) < MARK_BITS) {
+		errf(err, errlen, "mark mask 0x%08x has fewer than %d bits", p->mark_mask, MARK_BITS);
+		return false;
+	}
 	if ((unsigned)p->queue_num + threads - 1 > 0xffff) {
 		errf(err, errlen, "queue numbers %u..%u out of range", p->queue_num,
 		     p->queue_num + threads - 1);
@@ -324,7 +342,7 @@ static char *render(const struct rules_params *p, enum rules_backend b)
 	if (!f)
 		return NULL;
 	fprintf(f, "table inet %s {\n", table_name(p->table));
-	render_self(f);
+	render_self(f, p);
 	render_pre(f, p, b);
 	render_post(f, p);
 	render_dns(f, p);
@@ -485,7 +503,7 @@ static int batch_chain(struct nl_batch *nb, uint16_t family, const char *table, 
  */
 static int batch_queue_rule(struct nl_batch *nb, uint16_t family, const char *table,
                             const char *chain, bool match_mark, uint16_t qnum, uint16_t threads,
-                            uint32_t rev)
+                            uint32_t rev, const struct marks *mk)
 {
 	struct nftnl_rule *r = nftnl_rule_alloc();
 	struct nftnl_expr *e;
@@ -504,7 +522,7 @@ static int batch_queue_rule(struct nl_batch *nb, uint16_t family, const char *ta
 	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
 
 	if (match_mark) {
-		uint32_t mask = MARK_MASK, xor = 0, want = MARK_QUEUED;
+		uint32_t mask = mk->mask, xor = 0, want = mk->queued;
 
 		e = nftnl_expr_alloc("meta");
 		if (!e)
@@ -659,13 +677,14 @@ static int probe_nft_queue(char *why, size_t whylen)
 static int probe_xt(uint16_t family, uint32_t rev)
 {
 	struct nl_batch nb;
+	const struct marks mk = rules_marks(NULL);
 	int rc = batch_init(&nb, (uint32_t)time(NULL));
 
 	if (rc != 0)
 		return rc;
 	if ((rc = batch_table(&nb, NFT_MSG_NEWTABLE, family, RULES_PROBE_TABLE, NLM_F_CREATE)) ||
 	    (rc = batch_chain(&nb, family, RULES_PROBE_TABLE, "probe", -1, 0)) ||
-	    (rc = batch_queue_rule(&nb, family, RULES_PROBE_TABLE, "probe", true, 0, 1, rev)) ||
+	    (rc = batch_queue_rule(&nb, family, RULES_PROBE_TABLE, "probe", true, 0, 1, rev, &mk)) ||
 	    (rc = batch_table(&nb, NFT_MSG_DELTABLE, family, RULES_PROBE_TABLE, 0)))
 		goto out;
 	rc = batch_send(&nb);
@@ -758,13 +777,14 @@ static int apply_xt_queue(const struct rules_params *p, enum xt_place place, uin
 	struct nl_batch nb;
 	char qt[RULES_NAME_MAX + 3];
 	int hook = p->gateway ? NF_INET_FORWARD : NF_INET_LOCAL_OUT;
+	const struct marks mk = rules_marks(p);
 	int rc = batch_init(&nb, (uint32_t)time(NULL));
 
 	if (rc != 0)
 		return rc;
 	if (place == XT_PLACE_INET) {
 		rc = batch_queue_rule(&nb, NFPROTO_INET, t, "pre", false, p->queue_num, threads,
-		                      rev);
+		                      rev, &mk);
 	} else {
 		static const uint16_t fams[] = {NFPROTO_IPV4, NFPROTO_IPV6};
 
@@ -774,7 +794,7 @@ static int apply_xt_queue(const struct rules_params *p, enum xt_place place, uin
 			    (rc = batch_chain(&nb, fams[i], qt, "queue", hook, RULES_QUEUE_PRIO)))
 				break;
 			rc = batch_queue_rule(&nb, fams[i], qt, "queue", true, p->queue_num,
-			                      threads, rev);
+			                      threads, rev, &mk);
 		}
 	}
 	if (rc == 0)

@@ -24,6 +24,7 @@ struct rules_params {
 	const char *inside;    /* gateway: interface name */
 	uint16_t queue_num;
 	uint16_t queue_threads;
+	uint32_t mark_mask;    /* [queue] mark_mask (marks.h); 0 = MARK_MASK_DEFAULT */
 	/* DNS redirect target (listener); family ADDR_NONE = absent */
 	struct addr dns_v4, dns_v6;
 	uint16_t dns_port;

@@ -194,6 +194,7 @@ void daemon_rules_params(const struct conf *conf, const struct conf_endpoint *li
 	p->inside = conf->inside[0] ? conf->inside : NULL;
 	p->queue_num = (uint16_t)conf->queue_num;
 	p->queue_threads = (uint16_t)(conf->queue_threads ? conf->queue_threads : 1);
+	p->mark_mask = conf->mark_mask;
 	p->dns_v4.family = ADDR_NONE;
 	p->dns_v6.family = ADDR_NONE;
 	for (size_t i = 0; i < n; i++) {
@@ -425,7 +426,7 @@ static bool structural_change(const struct conf *a, const struct conf *b)
 	    a->queue_num != b->queue_num || a->queue_threads != b->queue_threads ||
 	    a->ndns_listen != b->ndns_listen || a->ndns_upstream != b->ndns_upstream ||
 	    a->metrics_enabled != b->metrics_enabled || a->dns_timeout_ms != b->dns_timeout_ms ||
-	    a->dns_tries != b->dns_tries)
+	    a->dns_tries != b->dns_tries || a->mark_mask != b->mark_mask)
 		return true;
 	for (size_t i = 0; i < a->ndns_listen; i++)
 		if (!addr_eq(&a->dns_listen[i].addr, &b->dns_listen[i].addr) ||
@@ -649,11 +650,18 @@ static int start(struct daemon *d)
 			return -1;
 		}
 		d->nqueues = i + 1;
+		if (queue_set_mark_mask(d->queues[i], c->mark_mask) != 0) {
+			fail_msg("[queue] mark_mask = 0x%08x: fewer than %d bits", c->mark_mask,
+			         MARK_BITS);
+			return -1;
+		}
 	}
+	struct marks marks;
+	marks_from_mask(c->mark_mask, &marks);
 
 	struct resolver_opts ropts = {.timeout_ms = c->dns_timeout_ms, .tries = c->dns_tries};
 	d->resolver =
-	    resolver_new_opts(d->base, c->dns_upstream, c->ndns_upstream, MARK_SELF, &ropts, err,
+	    resolver_new_opts(d->base, c->dns_upstream, c->ndns_upstream, marks.self, &ropts, err,
 	                      sizeof(err));
 	if (!d->resolver) {
 		fail_msg("resolver: %s", err);

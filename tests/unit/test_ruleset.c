@@ -6,6 +6,7 @@
 #include "../../nfq/marks.h"
 #include "../../nfq/ruleset.h"
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -303,13 +304,95 @@ static void backend_names(void **state)
 
 static void marks_are_distinct_and_masked(void **state)
 {
-	const uint32_t m[] = {MARK_ALLOW, MARK_DENY, MARK_PASS, MARK_QUEUED, MARK_SELF};
+	static const uint32_t masks[] = {MARK_MASK_DEFAULT, 0x00f00000u, 0x0000000fu, 0xf0000000u,
+	                                 0x80300001u, 0xffffffffu};
 
-	for (size_t i = 0; i < 5; i++) {
-		assert_int_equal(m[i] & ~MARK_MASK, 0);
-		for (size_t j = i + 1; j < 5; j++)
-			assert_int_not_equal(m[i], m[j]);
+	for (size_t k = 0; k < sizeof(masks) / sizeof(masks[0]); k++) {
+		struct marks mk;
+		assert_int_equal(marks_from_mask(masks[k], &mk), 0);
+		const uint32_t m[] = {mk.allow, mk.deny, mk.pass, mk.queued, mk.self};
+
+		assert_int_equal(mk.mask, masks[k]);
+		for (size_t i = 0; i < 5; i++) {
+			assert_int_not_equal(m[i], 0);
+			assert_int_equal(m[i] & ~mk.mask, 0);
+			for (size_t j = i + 1; j < 5; j++)
+				assert_int_not_equal(m[i], m[j]);
+		}
 	}
+}
+
+/* The default mask keeps the values every earlier release used. */
+static void marks_default_values(void **state)
+{
+	struct marks mk;
+
+	assert_int_equal(marks_from_mask(0, &mk), 0);
+	assert_int_equal(mk.mask, 0x0f000000u);
+	assert_int_equal(mk.allow, 0x01000000u);
+	assert_int_equal(mk.deny, 0x02000000u);
+	assert_int_equal(mk.pass, 0x03000000u);
+	assert_int_equal(mk.queued, 0x04000000u);
+	assert_int_equal(mk.self, 0x08000000u);
+	/* bits placed lowest first, also in a mask with holes */
+	assert_int_equal(marks_from_mask(0x80300001u, &mk), 0);
+	assert_int_equal(mk.allow, 0x00000001u);
+	assert_int_equal(mk.deny, 0x00100000u);
+	assert_int_equal(mk.pass, 0x00100001u);
+	assert_int_equal(mk.queued, 0x00200000u);
+	assert_int_equal(mk.self, 0x80000000u);
+	/* too few bits: refused, and the default is what the caller gets */
+	assert_int_equal(marks_from_mask(0x00000007u, &mk), -EINVAL);
+	assert_int_equal(mk.mask, MARK_MASK_DEFAULT);
+}
+
+/* [queue] mark_mask = 0x00f00000: every mark in the text uses those bits. */
+static void render_with_other_mask(void **state)
+{
+	static const enum rules_backend bs[] = {RULES_NFT, RULES_XT};
+
+	for (size_t i = 0; i < 2; i++) {
+		struct rules_params p = host_params();
+		char *t;
+
+		p.mark_mask = 0x00f00000u;
+		t = rules_render(&p, bs[i]);
+		assert_non_null(t);
+		at(t, "meta mark & 0x00f00000 == 0x00800000 notrack");
+		at(t, "ct mark & 0x00f00000 == 0x00100000 accept");
+		at(t, "ct mark & 0x00f00000 == 0x00200000 meta l4proto tcp reject with tcp reset");
+		at(t, "meta mark set meta mark & 0xff0fffff | 0x00400000");
+		at(t, "meta mark & 0x00f00000 == 0x00400000 drop");
+		at(t, "meta mark & 0x00f00000 == 0x00100000 ct mark set ct mark & 0xff0fffff | "
+		      "0x00100000 accept");
+		at(t, "meta mark & 0x00f00000 == 0x00300000 accept");
+		at(t, "meta mark & 0x00f00000 == 0x00800000 return");
+		assert_absent(t, "0x0f000000");
+		assert_absent(t, "0xf0ffffff");
+		free(t);
+		p = gateway_params();
+		p.mark_mask = 0x00f00000u;
+		t = rules_render(&p, bs[i]);
+		assert_non_null(t);
+		at(t, "meta mark & 0x00f00000 == 0x00200000 drop");
+		assert_absent(t, "0x0f000000");
+		free(t);
+	}
+}
+
+static void render_refuses_small_mask(void **state)
+{
+	struct rules_params p = host_params();
+
+	p.mark_mask = 0x00000007u;
+	assert_null(rules_render(&p, RULES_NFT));
+	p.mark_mask = 0x01010100u; /* 3 bits, scattered */
+	assert_null(rules_render(&p, RULES_XT));
+	p.mark_mask = 0x01010101u;
+	char *t = rules_render(&p, RULES_XT);
+	assert_non_null(t);
+	at(t, "ct mark & 0x01010101 == 0x00000001 accept");
+	free(t);
 }
 
 /* egressd run (issue 9, class 10): from the inside, this host takes only DNS
@@ -358,6 +441,9 @@ int main(void)
 	    cmocka_unit_test(refused_params),
 	    cmocka_unit_test(backend_names),
 	    cmocka_unit_test(marks_are_distinct_and_masked),
+	    cmocka_unit_test(marks_default_values),
+	    cmocka_unit_test(render_with_other_mask),
+	    cmocka_unit_test(render_refuses_small_mask),
 	    cmocka_unit_test(run_input_only_dns),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
