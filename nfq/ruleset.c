@@ -12,6 +12,8 @@
 #include "marks.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <json-c/json.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
@@ -28,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define RULES_TABLE_DEFAULT "egressd"
@@ -927,5 +930,203 @@ int rules_delete(const char *table, char *err, size_t errlen)
 	free(s);
 	if (rc == 0)
 		errf(err, errlen, "deleted");
+	return rc;
+}
+
+/* --------------------------------------------------------- mark conflicts */
+
+/*
+ * Does another table use our mark bits? The ruleset is listed as JSON
+ * (libnftables) and every rule outside egressd's own tables (named egressd
+ * or egressd_*: the daemon's, the xt fallback's, egressd run's) is read for
+ * the mark bits it may set or match:
+ *   match  `meta|ct mark & M ...`  -> M;  a bare `meta|ct mark ...` (any
+ *          use of the whole mark: compare, set or map key) -> all 32 bits
+ *   set    `mark set mark | C`, `^ C` -> C;  `mark set mark & A` -> ~A;
+ *          `mark set CONSTANT` or anything unknown -> all bits;
+ *          `mark set <the other mark>` (meta <-> ct copy) -> none: a copy
+ *          moves our bits together, it gives them no other meaning
+ *   xt     the mark / MARK / connmark / CONNMARK compat extensions (their
+ *          bits are not listed) -> all bits
+ * Rules that iptables-legacy holds are invisible here.
+ */
+#define MARK_ALL 0xffffffffu
+
+static bool mc_is_mark(struct json_object *o)
+{
+	struct json_object *m, *k;
+
+	if (!o || !json_object_is_type(o, json_type_object))
+		return false;
+	if (!json_object_object_get_ex(o, "meta", &m) && !json_object_object_get_ex(o, "ct", &m))
+		return false;
+	return json_object_is_type(m, json_type_object) && json_object_object_get_ex(m, "key", &k) &&
+	       json_object_is_type(k, json_type_string) &&
+	       strcmp(json_object_get_string(k), "mark") == 0;
+}
+
+/* {"OP": [X, INT]}: X and INT; false if o is not that. */
+static bool mc_binop(struct json_object *o, const char *op, struct json_object **x, uint32_t *c)
+{
+	struct json_object *a, *n;
+
+	if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, op, &a) ||
+	    !json_object_is_type(a, json_type_array) || json_object_array_length(a) != 2)
+		return false;
+	n = json_object_array_get_idx(a, 1);
+	if (!json_object_is_type(n, json_type_int))
+		return false;
+	*x = json_object_array_get_idx(a, 0);
+	*c = (uint32_t)json_object_get_int64(n);
+	return true;
+}
+
+/* The mark bits an expression reads. */
+static uint32_t mc_reads(struct json_object *o)
+{
+	struct json_object *x;
+	uint32_t c, bits = 0;
+
+	if (mc_is_mark(o))
+		return MARK_ALL;
+	if (mc_binop(o, "&", &x, &c) && mc_is_mark(x))
+		return c;
+	if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			bits |= mc_reads(json_object_array_get_idx(o, i));
+	} else if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, key, val)
+		{
+			(void)key;
+			bits |= mc_reads(val);
+		}
+	}
+	return bits;
+}
+
+/* The mark bits `mark set VALUE` may change. */
+static uint32_t mc_writes(struct json_object *v)
+{
+	struct json_object *x;
+	uint32_t c;
+
+	if (mc_is_mark(v))
+		return 0;
+	if (mc_binop(v, "|", &x, &c) || mc_binop(v, "^", &x, &c))
+		return mc_writes(x) | c;
+	if (mc_binop(v, "&", &x, &c))
+		return mc_writes(x) | ~c;
+	return MARK_ALL;
+}
+
+static bool mc_own_table(const char *name)
+{
+	return strcmp(name, RULES_TABLE_DEFAULT) == 0 ||
+	       strncmp(name, RULES_TABLE_DEFAULT "_", sizeof(RULES_TABLE_DEFAULT)) == 0;
+}
+
+static const char *mc_str(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+	           ? json_object_get_string(v)
+	           : "?";
+}
+
+/* One rule's statements: the bits it sets and the bits it matches. */
+static void mc_rule(struct json_object *exprs, uint32_t *set, uint32_t *match)
+{
+	for (size_t i = 0; json_object_is_type(exprs, json_type_array) &&
+	                   i < json_object_array_length(exprs);
+	     i++) {
+		struct json_object *st = json_object_array_get_idx(exprs, i), *m, *k, *v;
+
+		if (json_object_object_get_ex(st, "mangle", &m) &&
+		    json_object_object_get_ex(m, "key", &k) && mc_is_mark(k)) {
+			if (json_object_object_get_ex(m, "value", &v))
+				*set |= mc_writes(v);
+			else
+				*set |= MARK_ALL;
+		} else if (json_object_object_get_ex(st, "xt", &m) && m) {
+			const char *n = mc_str(m, "name");
+
+			if (strcasecmp(n, "mark") == 0 || strcasecmp(n, "connmark") == 0)
+				*set |= MARK_ALL;
+		} else {
+			*match |= mc_reads(st);
+		}
+	}
+}
+
+int rules_mark_conflicts_json(const char *json, uint32_t mask, char *err, size_t errlen)
+{
+	struct json_object *root = json ? json_tokener_parse(json) : NULL, *list;
+	unsigned found = 0;
+	size_t n = 0;
+
+	if (!root || !json_object_object_get_ex(root, "nftables", &list) ||
+	    !json_object_is_type(list, json_type_array)) {
+		json_object_put(root);
+		errf(err, errlen, "cannot read the nftables ruleset listing (JSON)");
+		return -1;
+	}
+	if (err && errlen)
+		err[0] = '\0';
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		struct json_object *r, *exprs, *h;
+		uint32_t set = 0, match = 0;
+
+		if (!json_object_object_get_ex(json_object_array_get_idx(list, i), "rule", &r) ||
+		    mc_own_table(mc_str(r, "table")))
+			continue;
+		if (json_object_object_get_ex(r, "expr", &exprs))
+			mc_rule(exprs, &set, &match);
+		if (!((set | match) & mask))
+			continue;
+		if (found++ < 4 && err && n < errlen) {
+			int w = snprintf(err + n, errlen - n,
+			                 "%stable %s %s chain %s rule handle %" PRId64 " %s%s%s "
+			                 "mark bits 0x%08x",
+			                 n ? "; " : "", mc_str(r, "family"), mc_str(r, "table"),
+			                 mc_str(r, "chain"),
+			                 json_object_object_get_ex(r, "handle", &h)
+			                     ? json_object_get_int64(h)
+			                     : (int64_t)-1,
+			                 set & mask ? "sets" : "", (set & match & mask) ? "/" : "",
+			                 match & mask ? "matches" : "", (set | match) & mask);
+			n = w < 0 ? errlen : n + (size_t)w;
+		}
+	}
+	if (found > 4 && err && n < errlen)
+		snprintf(err + n, errlen - n, "; and %u more", found - 4);
+	json_object_put(root);
+	return found ? 1 : 0;
+}
+
+int rules_mark_conflicts(const struct rules_params *p, char *err, size_t errlen)
+{
+	const struct marks mk = rules_marks(p);
+	struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+	int rc = -1;
+
+	if (!ctx) {
+		errf(err, errlen, "libnftables: cannot create a context");
+		return -1;
+	}
+	nft_ctx_output_set_flags(ctx, NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE);
+	if (nft_ctx_buffer_error(ctx) != 0 || nft_ctx_buffer_output(ctx) != 0) {
+		errf(err, errlen, "libnftables: cannot buffer output");
+		goto fail;
+	}
+	if (nft_run_cmd_from_buffer(ctx, "list ruleset") != 0) {
+		const char *e = nft_ctx_get_error_buffer(ctx);
+
+		errf(err, errlen, "listing the ruleset failed: %s", e && *e ? e : "nft error");
+		goto fail;
+	}
+	rc = rules_mark_conflicts_json(nft_ctx_get_output_buffer(ctx), mk.mask, err, errlen);
+fail:
+	nft_ctx_free(ctx);
 	return rc;
 }

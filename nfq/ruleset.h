@@ -45,4 +45,15 @@ int rules_apply(const struct rules_params *p, enum rules_backend b, char *err, s
  * On success err says "deleted" or "nothing to delete" (not an error). */
 int rules_delete(const char *table, char *err, size_t errlen);
 
+/*
+ * Do rules in other tables (not egressd, egressd_*) set or match mark bits
+ * of p's mark_mask? Lists the running ruleset (libnftables, JSON).
+ * 0: none; 1: yes, err names the first rules (table, chain, handle, bits);
+ * -1: the listing failed (err says why). `egressd rules --apply` refuses
+ * on 1 unless --force.
+ */
+int rules_mark_conflicts(const struct rules_params *p, char *err, size_t errlen);
+/* The same on a listing (`nft -j -a list ruleset`); for tests. */
+int rules_mark_conflicts_json(const char *json, uint32_t mask, char *err, size_t errlen);
+
 #endif

@@ -703,6 +703,11 @@ static int start(struct daemon *d)
 			fail_msg("ruleset: no usable backend: %s", why);
 			return -1;
 		}
+		/* `egressd rules --apply` refuses on this; the daemon (egressd run)
+		 * warns and goes on: no ruleset at all would filter nothing. */
+		if (rules_mark_conflicts(&rp, err, sizeof(err)) > 0)
+			fprintf(stderr, "egressd: warning: mark bits 0x%08x are used elsewhere: %s\n",
+			        c->mark_mask, err);
 		if (rules_apply(&rp, b, err, sizeof(err)) == -1) {
 			fail_msg("ruleset (%s): %s", rules_backend_name(b), err);
 			return -1;

@@ -426,6 +426,89 @@ static void run_input_only_dns(void **state)
 	free(t);
 }
 
+/* A listing as `nft -j -a list ruleset` prints it: one rule per case. */
+#define MC_RULE(table, handle, expr)                                                      \
+	"{\"rule\": {\"family\": \"ip\", \"table\": \"" table "\", \"chain\": \"c\", "          \
+	"\"handle\": " #handle ", \"expr\": [" expr "]}}"
+#define MC_META "{\"meta\": {\"key\": \"mark\"}}"
+#define MC_CT "{\"ct\": {\"key\": \"mark\"}}"
+#define MC_LIST(rules)                                                                    \
+	"{\"nftables\": [{\"metainfo\": {\"json_schema_version\": 1}}, "                       \
+	"{\"table\": {\"family\": \"ip\", \"name\": \"foreign\", \"handle\": 1}}, " rules "]}"
+
+static int mc(const char *rule, uint32_t mask, char *err, size_t errlen)
+{
+	char json[2048];
+
+	snprintf(json, sizeof(json), MC_LIST("%s"), rule);
+	return rules_mark_conflicts_json(json, mask, err, errlen);
+}
+
+static void mark_conflicts(void **state)
+{
+	/* meta mark & 0x00f00000 == 0x00100000 accept */
+	const char *match = MC_RULE("foreign", 2,
+	                            "{\"match\": {\"op\": \"==\", \"left\": {\"&\": [" MC_META
+	                            ", 15728640]}, \"right\": 1048576}}, {\"accept\": null}");
+	/* meta mark set meta mark & 0xff0fffff | 0x00200000 */
+	const char *setbits = MC_RULE("foreign", 3,
+	                              "{\"mangle\": {\"key\": " MC_META ", \"value\": {\"|\": [{\"&\": "
+	                              "[" MC_META ", 4281335807]}, 2097152]}}}");
+	/* ct mark set meta mark: a copy */
+	const char *copy = MC_RULE("foreign", 4, "{\"mangle\": {\"key\": " MC_CT
+	                                         ", \"value\": " MC_META "}}");
+	/* meta mark 0xca6c accept: the whole mark compared */
+	const char *whole = MC_RULE("foreign", 5,
+	                            "{\"match\": {\"op\": \"==\", \"left\": " MC_META
+	                            ", \"right\": 51820}}, {\"accept\": null}");
+	/* ct mark set ct mark | 0x4000 (kube-proxy style) */
+	const char *orbit = MC_RULE("foreign", 6, "{\"mangle\": {\"key\": " MC_CT
+	                                          ", \"value\": {\"|\": [" MC_CT ", 16384]}}}");
+	/* meta mark set 5: every bit */
+	const char *constant = MC_RULE("foreign", 7, "{\"mangle\": {\"key\": " MC_META
+	                                             ", \"value\": 5}}");
+	/* iptables-nft compat MARK target: bits unknown */
+	const char *xt = MC_RULE("foreign", 8, "{\"xt\": {\"type\": \"target\", \"name\": \"MARK\"}}");
+	/* other compat extensions say nothing about marks */
+	const char *xt_other = MC_RULE("foreign", 9, "{\"xt\": {\"type\": \"match\", \"name\": "
+	                                             "\"addrtype\"}}, {\"xt\": null}");
+	/* egressd's own tables (egressd run's) are ours */
+	const char *own = MC_RULE("egressd_run3", 2,
+	                          "{\"match\": {\"op\": \"==\", \"left\": {\"&\": [" MC_META
+	                          ", 15728640]}, \"right\": 1048576}}");
+	char err[512];
+
+	assert_int_equal(mc(match, 0x00f00000u, err, sizeof(err)), 1);
+	assert_string_equal(err, "table ip foreign chain c rule handle 2 matches mark bits 0x00f00000");
+	assert_int_equal(mc(match, 0x0f000000u, err, sizeof(err)), 0);
+	assert_int_equal(mc(setbits, 0x00f00000u, err, sizeof(err)), 1);
+	assert_string_equal(err, "table ip foreign chain c rule handle 3 sets mark bits 0x00f00000");
+	assert_int_equal(mc(setbits, 0x0f000000u, err, sizeof(err)), 0);
+	assert_int_equal(mc(copy, 0x0f000000u, err, sizeof(err)), 0);
+	assert_int_equal(mc(whole, 0x0f000000u, err, sizeof(err)), 1);
+	assert_int_equal(mc(whole, 0x000f0000u, err, sizeof(err)), 1);
+	assert_int_equal(mc(orbit, 0x0f000000u, err, sizeof(err)), 0);
+	assert_int_equal(mc(orbit, 0x0000f000u, err, sizeof(err)), 1);
+	assert_string_equal(err, "table ip foreign chain c rule handle 6 sets mark bits 0x00004000");
+	assert_int_equal(mc(constant, 0x0f000000u, err, sizeof(err)), 1);
+	assert_int_equal(mc(xt, 0x0f000000u, err, sizeof(err)), 1);
+	assert_int_equal(mc(xt_other, 0x0f000000u, err, sizeof(err)), 0);
+	assert_int_equal(mc(own, 0x00f00000u, err, sizeof(err)), 0);
+	/* several: the first four named, the rest counted */
+	char all[4096];
+	snprintf(all, sizeof(all), MC_LIST("%s, %s, %s, %s, %s, %s"), match, setbits, whole,
+	         constant, xt, own);
+	assert_int_equal(rules_mark_conflicts_json(all, 0x00f00000u, err, sizeof(err)), 1);
+	assert_non_null(strstr(err, "handle 2 matches"));
+	assert_non_null(strstr(err, "; table ip foreign chain c rule handle 3 sets"));
+	assert_non_null(strstr(err, "; and 1 more"));
+	/* a listing that is not one: an error, not "no conflict" */
+	assert_int_equal(rules_mark_conflicts_json("{\"nft\": 1}", 0x0f000000u, err, sizeof(err)),
+	                 -1);
+	assert_int_equal(rules_mark_conflicts_json("not json", 0x0f000000u, err, sizeof(err)), -1);
+	assert_int_equal(rules_mark_conflicts_json(MC_LIST(""), 0x0f000000u, err, sizeof(err)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -444,6 +527,7 @@ int main(void)
 	    cmocka_unit_test(marks_default_values),
 	    cmocka_unit_test(render_with_other_mask),
 	    cmocka_unit_test(render_refuses_small_mask),
+	    cmocka_unit_test(mark_conflicts),
 	    cmocka_unit_test(run_input_only_dns),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
