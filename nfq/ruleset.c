@@ -1019,10 +1019,15 @@ static uint32_t mc_writes(struct json_object *v)
 	return MARK_ALL;
 }
 
-static bool mc_own_table(const char *name)
+/* egressd, egressd_* (runs, xt fallback), and --table NAME with its NAME_q */
+static bool mc_own_table(const char *name, const char *own)
 {
+	size_t n = own ? strlen(own) : 0;
+
 	return strcmp(name, RULES_TABLE_DEFAULT) == 0 ||
-	       strncmp(name, RULES_TABLE_DEFAULT "_", sizeof(RULES_TABLE_DEFAULT)) == 0;
+	       strncmp(name, RULES_TABLE_DEFAULT "_", sizeof(RULES_TABLE_DEFAULT)) == 0 ||
+	       (own && (strcmp(name, own) == 0 ||
+	                (strncmp(name, own, n) == 0 && strcmp(name + n, "_q") == 0)));
 }
 
 static const char *mc_str(struct json_object *o, const char *key)
@@ -1059,7 +1064,8 @@ static void mc_rule(struct json_object *exprs, uint32_t *set, uint32_t *match)
 	}
 }
 
-int rules_mark_conflicts_json(const char *json, uint32_t mask, char *err, size_t errlen)
+int rules_mark_conflicts_json(const char *json, uint32_t mask, const char *own_table, char *err,
+                              size_t errlen)
 {
 	struct json_object *root = json ? json_tokener_parse(json) : NULL, *list;
 	unsigned found = 0;
@@ -1078,7 +1084,7 @@ int rules_mark_conflicts_json(const char *json, uint32_t mask, char *err, size_t
 		uint32_t set = 0, match = 0;
 
 		if (!json_object_object_get_ex(json_object_array_get_idx(list, i), "rule", &r) ||
-		    mc_own_table(mc_str(r, "table")))
+		    mc_own_table(mc_str(r, "table"), own_table))
 			continue;
 		if (json_object_object_get_ex(r, "expr", &exprs))
 			mc_rule(exprs, &set, &match);
@@ -1125,7 +1131,8 @@ int rules_mark_conflicts(const struct rules_params *p, char *err, size_t errlen)
 		errf(err, errlen, "listing the ruleset failed: %s", e && *e ? e : "nft error");
 		goto fail;
 	}
-	rc = rules_mark_conflicts_json(nft_ctx_get_output_buffer(ctx), mk.mask, err, errlen);
+	rc = rules_mark_conflicts_json(nft_ctx_get_output_buffer(ctx), mk.mask,
+	                               table_name(p ? p->table : NULL), err, errlen);
 fail:
 	nft_ctx_free(ctx);
 	return rc;

@@ -46,14 +46,16 @@ int rules_apply(const struct rules_params *p, enum rules_backend b, char *err, s
 int rules_delete(const char *table, char *err, size_t errlen);
 
 /*
- * Do rules in other tables (not egressd, egressd_*) set or match mark bits
+ * Do rules in other tables (not egressd, egressd_*, p->table) set or match mark bits
  * of p's mark_mask? Lists the running ruleset (libnftables, JSON).
  * 0: none; 1: yes, err names the first rules (table, chain, handle, bits);
  * -1: the listing failed (err says why). `egressd rules --apply` refuses
  * on 1 unless --force.
  */
 int rules_mark_conflicts(const struct rules_params *p, char *err, size_t errlen);
-/* The same on a listing (`nft -j -a list ruleset`); for tests. */
-int rules_mark_conflicts_json(const char *json, uint32_t mask, char *err, size_t errlen);
+/* The same on a listing (`nft -j -a list ruleset`); own_table (and own_table_q)
+ * count as egressd's too. For tests. */
+int rules_mark_conflicts_json(const char *json, uint32_t mask, const char *own_table, char *err,
+                              size_t errlen);
 
 #endif

@@ -441,7 +441,7 @@ static int mc(const char *rule, uint32_t mask, char *err, size_t errlen)
 	char json[2048];
 
 	snprintf(json, sizeof(json), MC_LIST("%s"), rule);
-	return rules_mark_conflicts_json(json, mask, err, errlen);
+	return rules_mark_conflicts_json(json, mask, "mine", err, errlen);
 }
 
 static void mark_conflicts(void **state)
@@ -494,19 +494,31 @@ static void mark_conflicts(void **state)
 	assert_int_equal(mc(xt, 0x0f000000u, err, sizeof(err)), 1);
 	assert_int_equal(mc(xt_other, 0x0f000000u, err, sizeof(err)), 0);
 	assert_int_equal(mc(own, 0x00f00000u, err, sizeof(err)), 0);
+	/* --table mine: mine and mine_q are ours, mine2 is not */
+	const char *named[] = {
+	    MC_RULE("mine", 2, "{\"match\": {\"op\": \"==\", \"left\": " MC_META ", \"right\": 1}}"),
+	    MC_RULE("mine_q", 2, "{\"match\": {\"op\": \"==\", \"left\": " MC_META ", \"right\": 1}}"),
+	    MC_RULE("mine2", 2, "{\"match\": {\"op\": \"==\", \"left\": " MC_META ", \"right\": 1}}"),
+	    MC_RULE("egressdx", 2, "{\"match\": {\"op\": \"==\", \"left\": " MC_META ", \"right\": 1}}"),
+	};
+	assert_int_equal(mc(named[0], 0x0f000000u, err, sizeof(err)), 0);
+	assert_int_equal(mc(named[1], 0x0f000000u, err, sizeof(err)), 0);
+	assert_int_equal(mc(named[2], 0x0f000000u, err, sizeof(err)), 1);
+	assert_int_equal(mc(named[3], 0x0f000000u, err, sizeof(err)), 1);
 	/* several: the first four named, the rest counted */
 	char all[4096];
 	snprintf(all, sizeof(all), MC_LIST("%s, %s, %s, %s, %s, %s"), match, setbits, whole,
 	         constant, xt, own);
-	assert_int_equal(rules_mark_conflicts_json(all, 0x00f00000u, err, sizeof(err)), 1);
+	assert_int_equal(rules_mark_conflicts_json(all, 0x00f00000u, NULL, err, sizeof(err)), 1);
 	assert_non_null(strstr(err, "handle 2 matches"));
 	assert_non_null(strstr(err, "; table ip foreign chain c rule handle 3 sets"));
 	assert_non_null(strstr(err, "; and 1 more"));
 	/* a listing that is not one: an error, not "no conflict" */
-	assert_int_equal(rules_mark_conflicts_json("{\"nft\": 1}", 0x0f000000u, err, sizeof(err)),
+	assert_int_equal(rules_mark_conflicts_json("{\"nft\": 1}", 0x0f000000u, NULL, err, sizeof(err)),
 	                 -1);
-	assert_int_equal(rules_mark_conflicts_json("not json", 0x0f000000u, err, sizeof(err)), -1);
-	assert_int_equal(rules_mark_conflicts_json(MC_LIST(""), 0x0f000000u, err, sizeof(err)), 0);
+	assert_int_equal(rules_mark_conflicts_json("not json", 0x0f000000u, NULL, err, sizeof(err)), -1);
+	assert_int_equal(rules_mark_conflicts_json(MC_LIST(""), 0x0f000000u, NULL, err,
+	                                           sizeof(err)), 0);
 }
 
 int main(void)
