@@ -45,7 +45,7 @@ static void help_main(FILE *f)
 	       "\n"
 	       "Commands:\n"
 	       "  check [-c FILE]                 validate config and allowlists, print a summary\n"
-	       "  rules [-c FILE] [--apply|--delete] [--backend auto|nft|xt]\n"
+	       "  rules [-c FILE] [--apply [--force]|--delete] [--backend auto|nft|xt]\n"
 	       "                                  print, apply or remove the netfilter ruleset\n"
 	       "  match [-c FILE] ENDPOINT        is NAME[:PORT] or IP[:PORT] allowed, and by "
 	       "which line?\n"
