@@ -15,8 +15,10 @@
  * config (nothing half-applied).
  */
 #include "conf.h"
+#include "../nfq/marks.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
@@ -326,6 +328,31 @@ static void set_queue_threads(struct conf_parse *st, const char *key, const char
 	st->threads_line = st->lineno;
 }
 
+/* [queue] mark_mask: the packet/conntrack mark bits egressd owns. Its marks
+ * are small values placed in these bits (nfq/marks.h), so it needs at least
+ * MARK_BITS of them, contiguous or not. */
+static void set_queue_mark_mask(struct conf_parse *st, const char *key, const char *v)
+{
+	char *end = NULL;
+	unsigned long long n = 0;
+
+	errno = 0;
+	/* strtoull would take blanks and a sign after "0x": digits only */
+	if (v[0] == '0' && (v[1] == 'x' || v[1] == 'X') && isxdigit((unsigned char)v[2]))
+		n = strtoull(v + 2, &end, 16);
+	if (!end || end == v + 2 || *end || errno || n > 0xffffffffull) {
+		conf_bad(st, key, v, "a 32-bit hex mask such as 0x0f000000");
+		return;
+	}
+	if (marks_bits((uint32_t)n) < MARK_BITS) {
+		diag_error(st->d, st->file, st->lineno,
+		           "mark_mask = %s has %d bit(s); egressd needs at least %d (e.g. 0x0f000000)",
+		           v, marks_bits((uint32_t)n), MARK_BITS);
+		return;
+	}
+	st->c->mark_mask = (uint32_t)n;
+}
+
 static void set_endpoints(struct conf_parse *st, const char *key, const char *v,
                           struct conf_endpoint *eps, size_t *n, size_t max)
 {
@@ -514,6 +541,7 @@ static const struct conf_key conf_keys[] = {
     {"gateway", "inside", set_inside},
     {"queue", "num", set_queue_num},
     {"queue", "threads", set_queue_threads},
+    {"queue", "mark_mask", set_queue_mark_mask},
     {"dns", "listen", set_dns_listen},
     {"dns", "upstream", set_dns_upstream},
     {"dns", "deny", set_dns_deny},
@@ -671,6 +699,7 @@ struct conf *conf_new_defaults(void)
 	c->revoke = true;
 	c->queue_num = 0;
 	c->queue_threads = 1;
+	c->mark_mask = MARK_MASK_DEFAULT;
 	c->dns_deny_rcode = DNS_RCODE_REFUSED;
 	c->log_level = CONF_LOG_DENY;
 	c->metrics_enabled = true;

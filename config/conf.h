@@ -62,6 +62,7 @@ struct conf {
 	unsigned *allow_line;         /* per allow item: its line in path, 0 = default/added */
 	char inside[16];              /* [gateway] inside */
 	unsigned queue_num, queue_threads;
+	uint32_t mark_mask;           /* [queue] mark_mask: the mark bits egressd owns (marks.h) */
 	struct conf_endpoint dns_listen[CONF_MAX_LISTEN]; size_t ndns_listen; /* 0: default at run time */
 	struct conf_endpoint dns_upstream[8]; size_t ndns_upstream; /* 0: /etc/resolv.conf */
 	uint8_t dns_deny_rcode;       /* DNS_RCODE_REFUSED or DNS_RCODE_NXDOMAIN */

@@ -12,7 +12,7 @@
  *
  * The verdict carries the whole packet mark (the kernel replaces skb->mark),
  * so the packet's mark is remembered per packet id, and the verdict writes
- * (orig & ~MARK_MASK) | verdict bits: other users' bits survive, and the
+ * (orig & ~mark_mask) | verdict bits: other users' bits survive, and the
  * QUEUED bit set by the ruleset is cleared.
  */
 #include "queue.h"
@@ -63,6 +63,7 @@ struct queue {
 	uint64_t verdict_errors;
 	uint64_t read_overruns;
 	uint64_t bad_messages;
+	struct marks marks; /* queue_set_mark_mask */
 };
 
 
@@ -162,16 +163,16 @@ int queue_verdict(struct queue *q, uint64_t handle, enum verdict v)
 
 	switch (v) {
 	case VERDICT_ALLOW:
-		bits = MARK_ALLOW;
+		bits = q->marks.allow;
 		break;
 	case VERDICT_DENY:
-		bits = MARK_DENY; /* accepted here; chain post sets ct mark, resets/drops */
+		bits = q->marks.deny; /* accepted here; chain post sets ct mark, resets/drops */
 		break;
 	case VERDICT_PASS:
-		bits = MARK_PASS;
+		bits = q->marks.pass;
 		break;
 	case VERDICT_INSPECT:
-		bits = MARK_INSPECT; /* chain post sets the ct mark */
+		bits = q->marks.inspect; /* chain post sets the ct mark */
 		break;
 	case VERDICT_DROP:
 		return send_verdict(q, id, NF_DROP, false, 0);
@@ -180,7 +181,7 @@ int queue_verdict(struct queue *q, uint64_t handle, enum verdict v)
 		send_verdict(q, id, NF_DROP, false, 0);
 		return -EINVAL;
 	}
-	return send_verdict(q, id, NF_ACCEPT, true, (orig & ~MARK_MASK) | bits);
+	return send_verdict(q, id, NF_ACCEPT, true, (orig & ~q->marks.mask) | bits);
 }
 
 /* ------------------------------------------------------------- netlink in */
@@ -245,7 +246,7 @@ static void on_packet(struct queue *q, const struct nlmsghdr *nlh, bool deliver)
 	                            ntohl(mnl_attr_get_u32(attr[NFQA_SKB_INFO])) &
 	                                NFQA_SKB_CSUMNOTREADY))
 		pflags |= QUEUE_PKT_CSUM_NOT_READY;
-	if ((mark & MARK_MASK) == MARK_QUEUED_NEW)
+	if ((mark & q->marks.mask) == q->marks.queued_new)
 		pflags |= QUEUE_PKT_CT_NEW;
 
 	if (slot_put(q, id, mark) != 0) {
@@ -391,6 +392,16 @@ static int configure(struct queue *q, char *err, size_t errlen)
 	return 0;
 }
 
+int queue_set_mark_mask(struct queue *q, uint32_t mask)
+{
+	struct marks m;
+
+	if (!q || mask == 0 || marks_from_mask(mask, &m) != 0)
+		return -EINVAL;
+	q->marks = m;
+	return 0;
+}
+
 struct queue *queue_open(struct event_base *base, uint16_t num, queue_packet_fn fn, void *arg,
                          char *errbuf, size_t errlen)
 {
@@ -403,6 +414,7 @@ struct queue *queue_open(struct event_base *base, uint16_t num, queue_packet_fn 
 		return NULL;
 	}
 	q->num = num;
+	marks_from_mask(MARK_MASK_DEFAULT, &q->marks);
 	q->fn = fn;
 	q->arg = arg;
 	q->buf = malloc(QUEUE_BUF_SIZE);

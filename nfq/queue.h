@@ -29,9 +29,14 @@ struct queue *queue_open(struct event_base *base, uint16_t num, queue_packet_fn 
 			 char *errbuf, size_t errlen);
 void queue_close(struct queue *q); /* NULL-safe */
 
+/* The mark bits verdicts use ([queue] mark_mask, marks.h); queue_open starts
+ * with MARK_MASK_DEFAULT. 0, or -EINVAL for a mask marks_from_mask refuses
+ * (the queue keeps its marks). */
+int queue_set_mark_mask(struct queue *q, uint32_t mask);
+
 /* Issue the verdict for a handle given to the callback. 0 or -errno
  * (-ENOENT: unknown handle or verdict already given; nothing is sent).
- * ALLOW/DENY/PASS: NF_ACCEPT with mark (orig & ~MARK_MASK) | MARK_x, orig
+ * ALLOW/DENY/PASS: NF_ACCEPT with mark (orig & ~mask) | marks.x, orig
  * being the packet's mark when queued; DROP: NF_DROP. */
 int queue_verdict(struct queue *q, uint64_t handle, enum verdict v);
 

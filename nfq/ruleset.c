@@ -12,6 +12,8 @@
 #include "marks.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <json-c/json.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
@@ -28,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define RULES_TABLE_DEFAULT "egressd"
@@ -79,6 +82,15 @@ static const char *table_name(const char *t)
 	return t ? t : RULES_TABLE_DEFAULT;
 }
 
+/* The marks of p's [queue] mark_mask (params_ok refused a bad one). */
+static struct marks rules_marks(const struct rules_params *p)
+{
+	struct marks m;
+
+	marks_from_mask(p ? p->mark_mask : 0, &m);
+	return m;
+}
+
 /* ---------------------------------------------------------------- render */
 
 /*
@@ -115,11 +127,13 @@ static void render_dns_redirected(FILE *f, const struct rules_params *p)
  * listener, and the upstream query would loop back to us. Untracked, they
  * never meet a NAT binding.
  */
-static void render_self(FILE *f)
+static void render_self(FILE *f, const struct rules_params *p)
 {
+	const struct marks mk = rules_marks(p);
+
 	fprintf(f, "\tchain self {\n");
 	fprintf(f, "\t\ttype filter hook output priority raw; policy accept;\n");
-	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x notrack\n", MARK_MASK, MARK_SELF);
+	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x notrack\n", mk.mask, mk.self);
 	fprintf(f, "\t}\n");
 }
 
@@ -131,20 +145,20 @@ static void render_self(FILE *f)
  * without options and total length = 20 + TCP header; IPv6 with TCP as the
  * first next header (no extension headers) and payload length = TCP header.
  */
-static void render_inspect(FILE *f)
+static void render_inspect(FILE *f, const struct marks *mk)
 {
-	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x ct direction reply accept\n", MARK_MASK,
-	        MARK_INSPECT);
+	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x ct direction reply accept\n", mk->mask,
+	        mk->inspect);
 	for (unsigned doff = 5; doff <= 15; doff++)
 		fprintf(f,
 		        "\t\tct mark & 0x%08x == 0x%08x ip hdrlength 5 tcp doff %u ip length %u "
 		        "tcp flags & (fin | rst) == 0 accept\n",
-		        MARK_MASK, MARK_INSPECT, doff, 20 + 4 * doff);
+		        mk->mask, mk->inspect, doff, 20 + 4 * doff);
 	for (unsigned doff = 5; doff <= 15; doff++)
 		fprintf(f,
 		        "\t\tct mark & 0x%08x == 0x%08x ip6 nexthdr tcp tcp doff %u ip6 length %u "
 		        "tcp flags & (fin | rst) == 0 accept\n",
-		        MARK_MASK, MARK_INSPECT, doff, 4 * doff);
+		        mk->mask, mk->inspect, doff, 4 * doff);
 }
 
 /*
@@ -228,6 +242,7 @@ static void render_queue(FILE *f, const struct rules_params *p, enum rules_backe
 static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend b)
 {
 	const char *hook = p->gateway ? "forward" : "output";
+	const struct marks mk = rules_marks(p);
 
 	fprintf(f, "\tchain pre {\n");
 	fprintf(f, "\t\ttype filter hook %s priority filter; policy accept;\n", hook);
@@ -247,11 +262,11 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 	 * engine decides on must be a packet the tracked connection carries. */
 	fprintf(f, "\t\tct state invalid drop\n");
 	fprintf(f, "\t\t# fast path: a decided connection never reaches userspace again\n");
-	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_ALLOW);
+	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x accept\n", mk.mask, mk.allow);
 	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x meta l4proto tcp reject with tcp reset\n",
-	        MARK_MASK, MARK_DENY);
-	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_DENY);
-	render_inspect(f);
+	        mk.mask, mk.deny);
+	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x drop\n", mk.mask, mk.deny);
+	render_inspect(f, &mk);
 	if (p->gateway) {
 		/* Traffic that neither comes from nor goes to the inside is not ours
 		 * (other interfaces, other egressd run tables on the same hook). */
@@ -262,7 +277,7 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 		        p->inside);
 		fprintf(f, "\t\tiifname != \"%s\" drop\n", p->inside);
 	} else {
-		fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_SELF);
+		fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x accept\n", mk.mask, mk.self);
 		/* answers of local servers to connections from outside: not egress */
 		fprintf(f, "\t\tct direction reply accept\n");
 	}
@@ -288,13 +303,14 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 static void render_queue(FILE *f, const struct rules_params *p, enum rules_backend b)
 {
 	unsigned threads = p->queue_threads ? p->queue_threads : 1;
+	const struct marks mk = rules_marks(p);
 
 	fprintf(f, "\t\t# everything else: to userspace; still QUEUED after = not queued\n");
-	fprintf(f, "\t\tmeta mark set meta mark & 0x%08x | 0x%08x\n", ~MARK_MASK, MARK_QUEUED);
+	fprintf(f, "\t\tmeta mark set meta mark & 0x%08x | 0x%08x\n", ~mk.mask, mk.queued);
 	/* the engine must know a packet conntrack has no entry for: on a flow
 	 * it decided, conntrack forgot the connection (a new incarnation) */
-	fprintf(f, "\t\tct state new meta mark set meta mark & 0x%08x | 0x%08x\n", ~MARK_MASK,
-	        MARK_QUEUED_NEW);
+	fprintf(f, "\t\tct state new meta mark set meta mark & 0x%08x | 0x%08x\n", ~mk.mask,
+	        mk.queued_new);
 	if (b == RULES_NFT) {
 		/* Several queues: the kernel spreads flows by address hash, so
 		 * a flow stays on one worker (no CPU fanout). No bypass. */
@@ -311,38 +327,42 @@ static void render_queue(FILE *f, const struct rules_params *p, enum rules_backe
 	}
 }
 
-static void render_post_hook(FILE *f, const char *chain, const char *hook)
+static void render_post_hook(FILE *f, const struct rules_params *p, const char *chain,
+                             const char *hook)
 {
+	const struct marks mk = rules_marks(p);
+
 	fprintf(f, "\tchain %s {\n", chain);
 	fprintf(f, "\t\ttype filter hook %s priority filter + 10; policy accept;\n", hook);
 	fprintf(f, "\t\t# fail closed: QUEUED still set means no queue took the packet\n");
-	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_QUEUED);
-	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_QUEUED_NEW);
+	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", mk.mask, mk.queued);
+	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", mk.mask, mk.queued_new);
 	fprintf(f,
 	        "\t\tmeta mark & 0x%08x == 0x%08x ct mark set ct mark & 0x%08x | 0x%08x "
 	        "accept\n",
-	        MARK_MASK, MARK_ALLOW, ~MARK_MASK, MARK_ALLOW);
+	        mk.mask, mk.allow, ~mk.mask, mk.allow);
 	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x ct mark set ct mark & 0x%08x | 0x%08x\n",
-	        MARK_MASK, MARK_DENY, ~MARK_MASK, MARK_DENY);
+	        mk.mask, mk.deny, ~mk.mask, mk.deny);
 	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x meta l4proto tcp reject with tcp reset\n",
-	        MARK_MASK, MARK_DENY);
-	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_DENY);
-	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_PASS);
+	        mk.mask, mk.deny);
+	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", mk.mask, mk.deny);
+	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x accept\n", mk.mask, mk.pass);
 	fprintf(f,
 	        "\t\tmeta mark & 0x%08x == 0x%08x ct mark set ct mark & 0x%08x | 0x%08x "
 	        "accept\n",
-	        MARK_MASK, MARK_INSPECT, ~MARK_MASK, MARK_INSPECT);
+	        mk.mask, mk.inspect, ~mk.mask, mk.inspect);
 	fprintf(f, "\t}\n");
 }
 
 static void render_post(FILE *f, const struct rules_params *p)
 {
-	render_post_hook(f, "post", p->gateway ? "forward" : "output");
+	render_post_hook(f, p, "post", p->gateway ? "forward" : "output");
 }
 
 static void render_dns(FILE *f, const struct rules_params *p)
 {
 	uint16_t port = p->dns_port ? p->dns_port : 53;
+	const struct marks mk = rules_marks(p);
 	char a[ADDR_STRLEN];
 
 	if (p->dns_v4.family != ADDR_V4 && p->dns_v6.family != ADDR_V6)
@@ -351,7 +371,7 @@ static void render_dns(FILE *f, const struct rules_params *p)
 	/* nft names priority dstnat only for prerouting; output takes -100 */
 	fprintf(f, "\t\ttype nat hook %s priority %s; policy accept;\n",
 	        p->gateway ? "prerouting" : "output", p->gateway ? "dstnat" : "-100");
-	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x return\n", MARK_MASK, MARK_SELF);
+	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x return\n", mk.mask, mk.self);
 	if (p->gateway)
 		fprintf(f, "\t\tiifname != \"%s\" return\n", p->inside);
 	if (p->dns_v4.family == ADDR_V4)
@@ -384,28 +404,32 @@ static void render_dns(FILE *f, const struct rules_params *p)
  * and daemon alone: two egressd verdicts on one packet would overwrite
  * each other's marks.
  */
-static void render_host_inbound(FILE *f)
+static void render_host_inbound(FILE *f, const struct rules_params *p)
 {
+	const struct marks mk = rules_marks(p);
+
 	fprintf(f, "\tchain inbound {\n");
 	fprintf(f, "\t\ttype filter hook prerouting priority -150; policy accept;\n");
 	fprintf(f, "\t\tiifname != \"lo\" ct state new ct mark & 0x%08x == 0 fib daddr type local "
 	           "ct mark set ct mark & 0x%08x | 0x%08x\n",
-	        MARK_MASK, ~MARK_MASK, MARK_INBOUND);
+	        mk.mask, ~mk.mask, mk.inbound);
 	fprintf(f, "\t}\n");
 }
 
 static void render_host_fwd(FILE *f, const struct rules_params *p, enum rules_backend b)
 {
+	const struct marks mk = rules_marks(p);
+
 	fprintf(f, "\tchain fpre {\n");
 	fprintf(f, "\t\ttype filter hook forward priority filter; policy accept;\n");
 	fprintf(f, "\t\tiifname \"egr*\" accept\n");
 	fprintf(f, "\t\toifname \"egr*\" accept\n");
 	fprintf(f, "\t\tct state invalid drop\n");
-	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_ALLOW);
+	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x accept\n", mk.mask, mk.allow);
 	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x meta l4proto tcp reject with tcp reset\n",
-	        MARK_MASK, MARK_DENY);
-	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x drop\n", MARK_MASK, MARK_DENY);
-	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x accept\n", MARK_MASK, MARK_INBOUND);
+	        mk.mask, mk.deny);
+	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x drop\n", mk.mask, mk.deny);
+	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x accept\n", mk.mask, mk.inbound);
 	/* out the way it came in: frames between two ports of one bridge, which
 	 * br_netfilter (Docker loads it) passes through this hook too */
 	fprintf(f, "\t\tfib daddr . iif oif exists accept\n");
@@ -451,6 +475,35 @@ static void render_host_dns_fwd(FILE *f, const struct rules_params *p)
 	fprintf(f, "\t}\n");
 }
 
+/*
+ * egressd run: CMD's only route is the veth, and a packet to one of the
+ * calling namespace's own addresses (its LAN address, the veth's, a
+ * broadcast, ff02::1, a link-local) is delivered locally: the input hook,
+ * which the forward chains never see. From the inside, this host takes
+ * DNS to egressd's listener and what belongs to connections already let
+ * in (replies, ICMP errors); nothing else, IPv4 or IPv6 (issue 9, class 10).
+ */
+static void render_run_input(FILE *f, const struct rules_params *p)
+{
+	uint16_t port = p->dns_port ? p->dns_port : 53;
+	char a[ADDR_STRLEN];
+
+	if (!p->gateway || !p->inside_local_dns_only)
+		return;
+	fprintf(f, "\tchain input {\n");
+	fprintf(f, "\t\ttype filter hook input priority filter; policy accept;\n");
+	fprintf(f, "\t\tiifname != \"%s\" accept\n", p->inside);
+	fprintf(f, "\t\tct state established,related accept\n");
+	if (p->dns_v4.family == ADDR_V4)
+		fprintf(f, "\t\tip daddr %s meta l4proto { udp, tcp } th dport %u accept\n",
+		        addr_str(&p->dns_v4, a), port);
+	if (p->dns_v6.family == ADDR_V6)
+		fprintf(f, "\t\tip6 daddr %s meta l4proto { udp, tcp } th dport %u accept\n",
+		        addr_str(&p->dns_v6, a), port);
+	fprintf(f, "\t\tdrop\n");
+	fprintf(f, "\t}\n");
+}
+
 static bool params_ok(const struct rules_params *p, char *err, size_t errlen)
 {
 	unsigned threads = p->queue_threads ? p->queue_threads : 1;
@@ -461,6 +514,10 @@ static bool params_ok(const struct rules_params *p, char *err, size_t errlen)
 	}
 	if (p->gateway && !name_ok(p->inside, 15)) {
 		errf(err, errlen, "gateway mode needs a valid inside interface name");
+		return false;
+	}
+	if (p->mark_mask && marks_bits(p->mark_mask) < MARK_BITS) {
+		errf(err, errlen, "mark mask 0x%08x has fewer than %d bits", p->mark_mask, MARK_BITS);
 		return false;
 	}
 	if ((unsigned)p->queue_num + threads - 1 > 0xffff) {
@@ -480,20 +537,21 @@ static char *render(const struct rules_params *p, enum rules_backend b)
 	if (!f)
 		return NULL;
 	fprintf(f, "table inet %s {\n", table_name(p->table));
-	render_self(f);
+	render_self(f, p);
 	render_pre(f, p, b);
 	render_post(f, p);
 	render_dns(f, p);
 	if (!p->gateway) {
 		render_local_in(f, p);
-		render_host_inbound(f);
+		render_host_inbound(f, p);
 		render_host_fwd(f, p, b);
-		render_post_hook(f, "fpost", "forward");
+		render_post_hook(f, p, "fpost", "forward");
 		if (p->container_port)
 			render_host_dns_fwd(f, p);
 	} else {
 		render_inside_in(f, p);
 	}
+	render_run_input(f, p);
 	fprintf(f, "}\n");
 	if (fclose(f) != 0) {
 		free(text);
@@ -650,7 +708,7 @@ static int batch_chain(struct nl_batch *nb, uint16_t family, const char *table, 
  */
 static int batch_queue_rule(struct nl_batch *nb, uint16_t family, const char *table,
                             const char *chain, bool match_mark, uint16_t qnum, uint16_t threads,
-                            uint32_t rev)
+                            uint32_t rev, const struct marks *mk)
 {
 	struct nftnl_rule *r = nftnl_rule_alloc();
 	struct nftnl_expr *e;
@@ -671,10 +729,8 @@ static int batch_queue_rule(struct nl_batch *nb, uint16_t family, const char *ta
 	if (match_mark) {
 		/* QUEUED and QUEUED_NEW differ in one bit: the mask leaves it out,
 		 * so both (and no other mark value) are queued */
-		_Static_assert(__builtin_popcount(MARK_QUEUED ^ MARK_QUEUED_NEW) == 1,
-		               "QUEUED_NEW is QUEUED plus one bit");
-		uint32_t mask = MARK_MASK & ~(MARK_QUEUED ^ MARK_QUEUED_NEW), xor = 0,
-		         want = MARK_QUEUED;
+		uint32_t mask = mk->mask & ~(mk->queued ^ mk->queued_new), xor = 0,
+		         want = mk->queued;
 
 		e = nftnl_expr_alloc("meta");
 		if (!e)
@@ -829,13 +885,14 @@ static int probe_nft_queue(char *why, size_t whylen)
 static int probe_xt(uint16_t family, uint32_t rev)
 {
 	struct nl_batch nb;
+	const struct marks mk = rules_marks(NULL);
 	int rc = batch_init(&nb, (uint32_t)time(NULL));
 
 	if (rc != 0)
 		return rc;
 	if ((rc = batch_table(&nb, NFT_MSG_NEWTABLE, family, RULES_PROBE_TABLE, NLM_F_CREATE)) ||
 	    (rc = batch_chain(&nb, family, RULES_PROBE_TABLE, "probe", -1, 0)) ||
-	    (rc = batch_queue_rule(&nb, family, RULES_PROBE_TABLE, "probe", true, 0, 1, rev)) ||
+	    (rc = batch_queue_rule(&nb, family, RULES_PROBE_TABLE, "probe", true, 0, 1, rev, &mk)) ||
 	    (rc = batch_table(&nb, NFT_MSG_DELTABLE, family, RULES_PROBE_TABLE, 0)))
 		goto out;
 	rc = batch_send(&nb);
@@ -928,17 +985,18 @@ static int apply_xt_queue(const struct rules_params *p, enum xt_place place, uin
 	struct nl_batch nb;
 	char qt[RULES_NAME_MAX + 3];
 	int hook = p->gateway ? NF_INET_FORWARD : NF_INET_LOCAL_OUT;
+	const struct marks mk = rules_marks(p);
 	int rc = batch_init(&nb, (uint32_t)time(NULL));
 
 	if (rc != 0)
 		return rc;
 	if (place == XT_PLACE_INET) {
 		rc = batch_queue_rule(&nb, NFPROTO_INET, t, "pre", false, p->queue_num, threads,
-		                      rev);
+		                      rev, &mk);
 		/* host mode: chain fpre too (the namespaces behind the host) */
 		if (rc == 0 && !p->gateway)
 			rc = batch_queue_rule(&nb, NFPROTO_INET, t, "fpre", false, p->queue_num,
-			                      threads, rev);
+			                      threads, rev, &mk);
 	} else {
 		static const uint16_t fams[] = {NFPROTO_IPV4, NFPROTO_IPV6};
 
@@ -948,14 +1006,14 @@ static int apply_xt_queue(const struct rules_params *p, enum xt_place place, uin
 			    (rc = batch_chain(&nb, fams[i], qt, "queue", hook, RULES_QUEUE_PRIO)))
 				break;
 			rc = batch_queue_rule(&nb, fams[i], qt, "queue", true, p->queue_num,
-			                      threads, rev);
+			                      threads, rev, &mk);
 			if (rc != 0 || p->gateway)
 				continue;
 			if ((rc = batch_chain(&nb, fams[i], qt, "fqueue", NF_INET_FORWARD,
 			                      RULES_QUEUE_PRIO)))
 				break;
 			rc = batch_queue_rule(&nb, fams[i], qt, "fqueue", true, p->queue_num,
-			                      threads, rev);
+			                      threads, rev, &mk);
 		}
 	}
 	if (rc == 0)
@@ -1088,5 +1146,210 @@ int rules_delete(const char *table, char *err, size_t errlen)
 	free(s);
 	if (rc == 0)
 		errf(err, errlen, "deleted");
+	return rc;
+}
+
+/* --------------------------------------------------------- mark conflicts */
+
+/*
+ * Does another table use our mark bits? The ruleset is listed as JSON
+ * (libnftables) and every rule outside egressd's own tables (named egressd
+ * or egressd_*: the daemon's, the xt fallback's, egressd run's) is read for
+ * the mark bits it may set or match:
+ *   match  `meta|ct mark & M ...`  -> M;  a bare `meta|ct mark ...` (any
+ *          use of the whole mark: compare, set or map key) -> all 32 bits
+ *   set    `mark set mark | C`, `^ C` -> C;  `mark set mark & A` -> ~A;
+ *          `mark set CONSTANT` or anything unknown -> all bits;
+ *          `mark set <the other mark>` (meta <-> ct copy) -> none: a copy
+ *          moves our bits together, it gives them no other meaning
+ *   xt     the mark / MARK / connmark / CONNMARK compat extensions (their
+ *          bits are not listed) -> all bits
+ * Rules that iptables-legacy holds are invisible here.
+ */
+#define MARK_ALL 0xffffffffu
+
+static bool mc_is_mark(struct json_object *o)
+{
+	struct json_object *m, *k;
+
+	if (!o || !json_object_is_type(o, json_type_object))
+		return false;
+	if (!json_object_object_get_ex(o, "meta", &m) && !json_object_object_get_ex(o, "ct", &m))
+		return false;
+	return json_object_is_type(m, json_type_object) && json_object_object_get_ex(m, "key", &k) &&
+	       json_object_is_type(k, json_type_string) &&
+	       strcmp(json_object_get_string(k), "mark") == 0;
+}
+
+/* {"OP": [X, INT]}: X and INT; false if o is not that. */
+static bool mc_binop(struct json_object *o, const char *op, struct json_object **x, uint32_t *c)
+{
+	struct json_object *a, *n;
+
+	if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, op, &a) ||
+	    !json_object_is_type(a, json_type_array) || json_object_array_length(a) != 2)
+		return false;
+	n = json_object_array_get_idx(a, 1);
+	if (!json_object_is_type(n, json_type_int))
+		return false;
+	*x = json_object_array_get_idx(a, 0);
+	*c = (uint32_t)json_object_get_int64(n);
+	return true;
+}
+
+/* The mark bits an expression reads. */
+static uint32_t mc_reads(struct json_object *o)
+{
+	struct json_object *x;
+	uint32_t c, bits = 0;
+
+	if (mc_is_mark(o))
+		return MARK_ALL;
+	if (mc_binop(o, "&", &x, &c) && mc_is_mark(x))
+		return c;
+	if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			bits |= mc_reads(json_object_array_get_idx(o, i));
+	} else if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, key, val)
+		{
+			(void)key;
+			bits |= mc_reads(val);
+		}
+	}
+	return bits;
+}
+
+/* The mark bits `mark set VALUE` may change. */
+static uint32_t mc_writes(struct json_object *v)
+{
+	struct json_object *x;
+	uint32_t c;
+
+	if (mc_is_mark(v))
+		return 0;
+	if (mc_binop(v, "|", &x, &c) || mc_binop(v, "^", &x, &c))
+		return mc_writes(x) | c;
+	if (mc_binop(v, "&", &x, &c))
+		return mc_writes(x) | ~c;
+	return MARK_ALL;
+}
+
+/* egressd, egressd_* (runs, xt fallback), and --table NAME with its NAME_q */
+static bool mc_own_table(const char *name, const char *own)
+{
+	size_t n = own ? strlen(own) : 0;
+
+	return strcmp(name, RULES_TABLE_DEFAULT) == 0 ||
+	       strncmp(name, RULES_TABLE_DEFAULT "_", sizeof(RULES_TABLE_DEFAULT)) == 0 ||
+	       (own && (strcmp(name, own) == 0 ||
+	                (strncmp(name, own, n) == 0 && strcmp(name + n, "_q") == 0)));
+}
+
+static const char *mc_str(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+	           ? json_object_get_string(v)
+	           : "?";
+}
+
+/* One rule's statements: the bits it sets and the bits it matches. */
+static void mc_rule(struct json_object *exprs, uint32_t *set, uint32_t *match)
+{
+	for (size_t i = 0; json_object_is_type(exprs, json_type_array) &&
+	                   i < json_object_array_length(exprs);
+	     i++) {
+		struct json_object *st = json_object_array_get_idx(exprs, i), *m, *k, *v;
+
+		if (json_object_object_get_ex(st, "mangle", &m) &&
+		    json_object_object_get_ex(m, "key", &k) && mc_is_mark(k)) {
+			if (json_object_object_get_ex(m, "value", &v))
+				*set |= mc_writes(v);
+			else
+				*set |= MARK_ALL;
+		} else if (json_object_object_get_ex(st, "xt", &m) && m) {
+			const char *n = mc_str(m, "name");
+
+			if (strcasecmp(n, "mark") == 0 || strcasecmp(n, "connmark") == 0)
+				*set |= MARK_ALL;
+		} else {
+			*match |= mc_reads(st);
+		}
+	}
+}
+
+int rules_mark_conflicts_json(const char *json, uint32_t mask, const char *own_table, char *err,
+                              size_t errlen)
+{
+	struct json_object *root = json ? json_tokener_parse(json) : NULL, *list;
+	unsigned found = 0;
+	size_t n = 0;
+
+	if (!root || !json_object_object_get_ex(root, "nftables", &list) ||
+	    !json_object_is_type(list, json_type_array)) {
+		json_object_put(root);
+		errf(err, errlen, "cannot read the nftables ruleset listing (JSON)");
+		return -1;
+	}
+	if (err && errlen)
+		err[0] = '\0';
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		struct json_object *r, *exprs, *h;
+		uint32_t set = 0, match = 0;
+
+		if (!json_object_object_get_ex(json_object_array_get_idx(list, i), "rule", &r) ||
+		    mc_own_table(mc_str(r, "table"), own_table))
+			continue;
+		if (json_object_object_get_ex(r, "expr", &exprs))
+			mc_rule(exprs, &set, &match);
+		if (!((set | match) & mask))
+			continue;
+		if (found++ < 4 && err && n < errlen) {
+			int w = snprintf(err + n, errlen - n,
+			                 "%stable %s %s chain %s rule handle %" PRId64 " %s%s%s "
+			                 "mark bits 0x%08x",
+			                 n ? "; " : "", mc_str(r, "family"), mc_str(r, "table"),
+			                 mc_str(r, "chain"),
+			                 json_object_object_get_ex(r, "handle", &h)
+			                     ? json_object_get_int64(h)
+			                     : (int64_t)-1,
+			                 set & mask ? "sets" : "", (set & match & mask) ? "/" : "",
+			                 match & mask ? "matches" : "", (set | match) & mask);
+			n = w < 0 ? errlen : n + (size_t)w;
+		}
+	}
+	if (found > 4 && err && n < errlen)
+		snprintf(err + n, errlen - n, "; and %u more", found - 4);
+	json_object_put(root);
+	return found ? 1 : 0;
+}
+
+int rules_mark_conflicts(const struct rules_params *p, char *err, size_t errlen)
+{
+	const struct marks mk = rules_marks(p);
+	struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+	int rc = -1;
+
+	if (!ctx) {
+		errf(err, errlen, "libnftables: cannot create a context");
+		return -1;
+	}
+	nft_ctx_output_set_flags(ctx, NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE);
+	if (nft_ctx_buffer_error(ctx) != 0 || nft_ctx_buffer_output(ctx) != 0) {
+		errf(err, errlen, "libnftables: cannot buffer output");
+		goto fail;
+	}
+	if (nft_run_cmd_from_buffer(ctx, "list ruleset") != 0) {
+		const char *e = nft_ctx_get_error_buffer(ctx);
+
+		errf(err, errlen, "listing the ruleset failed: %s", e && *e ? e : "nft error");
+		goto fail;
+	}
+	rc = rules_mark_conflicts_json(nft_ctx_get_output_buffer(ctx), mk.mask,
+	                               table_name(p ? p->table : NULL), err, errlen);
+fail:
+	nft_ctx_free(ctx);
 	return rc;
 }

@@ -24,6 +24,7 @@ struct rules_params {
 	const char *inside;    /* gateway: interface name */
 	uint16_t queue_num;
 	uint16_t queue_threads;
+	uint32_t mark_mask;    /* [queue] mark_mask (marks.h); 0 = MARK_MASK_DEFAULT */
 	/* DNS redirect target (listener); family ADDR_NONE = absent */
 	struct addr dns_v4, dns_v6;
 	uint16_t dns_port;
@@ -31,6 +32,9 @@ struct rules_params {
 	 * redirected to this port on the address of the interface it came in
 	 * on (a wildcard listener); 0 = no redirect (it is decided as a flow) */
 	uint16_t container_port;
+	/* egressd run: the inside may reach this host (input hook) only for DNS to
+	 * the listener above; replies to what it let in pass (issue 9, class 10) */
+	bool inside_local_dns_only;
 };
 
 /* Which backend the running kernel supports (probe in a throwaway table). */
@@ -44,5 +48,18 @@ int rules_apply(const struct rules_params *p, enum rules_backend b, char *err, s
 /* table NULL = "egressd"; also removes the xt fallback tables ip/ip6 <table>_q.
  * On success err says "deleted" or "nothing to delete" (not an error). */
 int rules_delete(const char *table, char *err, size_t errlen);
+
+/*
+ * Do rules in other tables (not egressd, egressd_*, p->table) set or match mark bits
+ * of p's mark_mask? Lists the running ruleset (libnftables, JSON).
+ * 0: none; 1: yes, err names the first rules (table, chain, handle, bits);
+ * -1: the listing failed (err says why). `egressd rules --apply` refuses
+ * on 1 unless --force.
+ */
+int rules_mark_conflicts(const struct rules_params *p, char *err, size_t errlen);
+/* The same on a listing (`nft -j -a list ruleset`); own_table (and own_table_q)
+ * count as egressd's too. For tests. */
+int rules_mark_conflicts_json(const char *json, uint32_t mask, const char *own_table, char *err,
+                              size_t errlen);
 
 #endif

@@ -53,6 +53,7 @@ struct daemon {
 	struct event_base *base;
 	const struct daemon_opts *opts;
 	struct conf *conf;         /* owned; structural settings are those at start */
+	struct marks marks;        /* the mark values of conf's [queue] mark_mask */
 	struct policy *policy;     /* owned */
 	struct bindings *bindings; /* owned */
 	struct engine *engine;
@@ -242,6 +243,7 @@ void daemon_rules_params(const struct conf *conf, const struct conf_endpoint *li
 	p->inside = conf->inside[0] ? conf->inside : NULL;
 	p->queue_num = (uint16_t)conf->queue_num;
 	p->queue_threads = (uint16_t)(conf->queue_threads ? conf->queue_threads : 1);
+	p->mark_mask = conf->mark_mask;
 	p->dns_v4.family = ADDR_NONE;
 	p->dns_v6.family = ADDR_NONE;
 	if (!p->gateway)
@@ -485,7 +487,8 @@ static bool structural_change(const struct conf *a, const struct conf *b)
 	    a->queue_num != b->queue_num || a->queue_threads != b->queue_threads ||
 	    a->ndns_listen != b->ndns_listen || a->ndns_upstream != b->ndns_upstream ||
 	    a->metrics_enabled != b->metrics_enabled || a->dns_timeout_ms != b->dns_timeout_ms ||
-	    a->dns_tries != b->dns_tries || a->dns_container_port != b->dns_container_port)
+	    a->dns_tries != b->dns_tries || a->dns_container_port != b->dns_container_port ||
+	    a->mark_mask != b->mark_mask)
 		return true;
 	for (size_t i = 0; i < a->ndns_listen; i++)
 		if (!addr_eq(&a->dns_listen[i].addr, &b->dns_listen[i].addr) ||
@@ -561,7 +564,7 @@ static int ct_allowed(struct daemon *d, struct ct_list *l)
 	for (int tries = 0; d->ct && tries < 3; tries++) {
 		l->n = 0;
 		l->full = false;
-		rc = ct_dump_mark(d->ct, MARK_ALLOW, MARK_MASK, ct_collect, l);
+		rc = ct_dump_mark(d->ct, d->marks.allow, d->marks.mask, ct_collect, l);
 		if (rc != -EINTR)
 			break;
 	}
@@ -592,7 +595,8 @@ static void ct_cut(void *arg, const struct engine_conn *c)
 	                     .sport = c->sport,
 	                     .dport = c->dport,
 	                     .zone = c->zone};
-	int rc = x->d->ct ? ct_set_mark(x->d->ct, &e, MARK_DENY, MARK_MASK) : -ENOTCONN;
+	int rc = x->d->ct ? ct_set_mark(x->d->ct, &e, x->d->marks.deny, x->d->marks.mask)
+	                   : -ENOTCONN;
 	if (rc < 0 && rc != -ENOENT && x->d->ct)
 		rc = ct_delete(x->d->ct, &e);
 	if (rc < 0 && rc != -ENOENT) {
@@ -856,12 +860,18 @@ static int start(struct daemon *d)
 			return -1;
 		}
 		d->nqueues = i + 1;
+		if (queue_set_mark_mask(d->queues[i], c->mark_mask) != 0) {
+			fail_msg("[queue] mark_mask = 0x%08x: fewer than %d bits", c->mark_mask,
+			         MARK_BITS);
+			return -1;
+		}
 	}
+	marks_from_mask(c->mark_mask, &d->marks);
 
 	struct resolver_opts ropts = {.timeout_ms = c->dns_timeout_ms, .tries = c->dns_tries,
 	                              .max_ttl = c->engine.bind_max_ttl};
 	d->resolver =
-	    resolver_new_opts(d->base, c->dns_upstream, c->ndns_upstream, MARK_SELF, &ropts, err,
+	    resolver_new_opts(d->base, c->dns_upstream, c->ndns_upstream, d->marks.self, &ropts, err,
 	                      sizeof(err));
 	if (!d->resolver) {
 		fail_msg("resolver: %s", err);
@@ -898,10 +908,16 @@ static int start(struct daemon *d)
 		enum rules_backend b = RULES_AUTO;
 		char why[256] = "";
 		daemon_rules_params(c, d->listen, d->nlisten, d->opts->table, &rp);
+		rp.inside_local_dns_only = d->opts->inside_local_dns_only;
 		if (rules_detect(&b, why, sizeof(why)) < 0) {
 			fail_msg("ruleset: no usable backend: %s", why);
 			return -1;
 		}
+		/* `egressd rules --apply` refuses on this; the daemon (egressd run)
+		 * warns and goes on: no ruleset at all would filter nothing. */
+		if (rules_mark_conflicts(&rp, err, sizeof(err)) > 0)
+			fprintf(stderr, "egressd: warning: mark bits 0x%08x are used elsewhere: %s\n",
+			        c->mark_mask, err);
 		if (rules_apply(&rp, b, err, sizeof(err)) == -1) {
 			fail_msg("ruleset (%s): %s", rules_backend_name(b), err);
 			return -1;

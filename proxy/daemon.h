@@ -24,6 +24,8 @@ struct daemon_opts {
 	 */
 	const char *user;
 	bool keep_privileges;
+	/* run mode: the inside reaches this namespace only for DNS to us (rules_params) */
+	bool inside_local_dns_only;
 };
 
 /* Runs until SIGTERM/SIGINT (or *stop_flag). Takes ownership of conf and policy. 0 or 1. */

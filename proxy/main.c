@@ -45,7 +45,7 @@ static void help_main(FILE *f)
 	       "\n"
 	       "Commands:\n"
 	       "  check [-c FILE]                 validate config and allowlists, print a summary\n"
-	       "  rules [-c FILE] [--apply|--delete] [--backend auto|nft|xt]\n"
+	       "  rules [-c FILE] [--apply [--force]|--delete] [--backend auto|nft|xt]\n"
 	       "                                  print, apply or remove the netfilter ruleset\n"
 	       "  match [-c FILE] ENDPOINT        is NAME[:PORT] or IP[:PORT] allowed, and by "
 	       "which line?\n"
@@ -88,7 +88,8 @@ static void help_check(FILE *f)
 
 static void help_rules(FILE *f)
 {
-	fprintf(f, "Usage: egressd rules [-c FILE] [--apply | --delete] [--backend auto|nft|xt]\n"
+	fprintf(f, "Usage: egressd rules [-c FILE] [--apply [--force] | --delete] "
+	           "[--backend auto|nft|xt]\n"
 	           "\n"
 	           "Print the netfilter ruleset (table inet egressd) for the configuration, or\n"
 	           "apply it atomically (replacing a previous one), or delete it. The ruleset\n"
@@ -96,7 +97,9 @@ static void help_rules(FILE *f)
 	           "running, new flows are dropped (fail closed).\n"
 	           "\n"
 	           "  -c, --config FILE      configuration (default " CONF_DEFAULT_PATH ")\n"
-	           "      --apply            install the ruleset (needs CAP_NET_ADMIN)\n"
+	           "      --apply            install the ruleset (needs CAP_NET_ADMIN); refused\n"
+	           "                         when other nftables rules use [queue] mark_mask bits\n"
+	           "      --force            with --apply: install despite such rules\n"
 	           "      --delete           remove the ruleset\n"
 	           "  -b, --backend NAME     auto (default: probe the kernel), nft (native queue\n"
 	           "                         statement) or xt (NFQUEUE target via nft_compat)\n"
@@ -356,19 +359,20 @@ static int cmd_check(int argc, char **argv)
 
 static int cmd_rules(int argc, char **argv)
 {
-	enum { OPT_APPLY = 256, OPT_DELETE, OPT_TABLE };
+	enum { OPT_APPLY = 256, OPT_DELETE, OPT_TABLE, OPT_FORCE };
 	static const struct option lo[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"apply", no_argument, NULL, OPT_APPLY},
 	    {"delete", no_argument, NULL, OPT_DELETE},
 	    {"backend", required_argument, NULL, 'b'},
 	    {"table", required_argument, NULL, OPT_TABLE},
+	    {"force", no_argument, NULL, OPT_FORCE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *path = CONF_DEFAULT_PATH;
 	const char *table = NULL;
-	bool apply = false, del = false;
+	bool apply = false, del = false, force = false;
 	enum rules_backend backend = RULES_AUTO;
 	int c;
 
@@ -387,6 +391,9 @@ static int cmd_rules(int argc, char **argv)
 			break;
 		case OPT_TABLE:
 			table = optarg;
+			break;
+		case OPT_FORCE:
+			force = true;
 			break;
 		case 'b':
 			if (strcmp(optarg, "auto") == 0)
@@ -477,6 +484,24 @@ static int cmd_rules(int argc, char **argv)
 
 	rc = 0;
 	if (apply) {
+		/* Another user of our mark bits would misread ours or clobber them:
+		 * refuse, unless told that the overlap is known and harmless. */
+		int mc = rules_mark_conflicts(&rp, err, sizeof(err));
+		if (mc != 0 && !force) {
+			if (mc > 0)
+				fprintf(stderr,
+				        "%s rules: %s: [queue] mark_mask = 0x%08x is used by other "
+				        "nftables rules: %s; choose other bits, or --force\n",
+				        prog, path, conf->mark_mask, err);
+			else
+				fprintf(stderr, "%s rules: cannot check the mark bits: %s (--force "
+				                "applies without the check)\n",
+				        prog, err);
+			conf_free(conf);
+			return 1;
+		}
+		if (mc != 0)
+			fprintf(stderr, "%s: warning: %s (--force: applying anyway)\n", prog, err);
 		if (rules_apply(&rp, backend, err, sizeof(err)) == -1) {
 			fprintf(stderr, "%s rules: apply failed: %s\n", prog, err);
 			rc = 1;

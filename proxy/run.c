@@ -288,6 +288,8 @@ static void run_daemon_main(const struct run_slot *s, struct conf *conf, struct 
 	    .table = s->table,
 	    .ready_fd = ready_fd,
 	    .stop_flag = NULL,
+	    /* CMD reaches this namespace's own addresses only for DNS to egressd */
+	    .inside_local_dns_only = true,
 	};
 	int rc = daemon_run(conf, policy, &dopts) == 0 ? 0 : 1;
 #ifdef RUN_LSAN

@@ -1129,6 +1129,42 @@ static void test_container_port(void **state)
 	diag_clear(&d);
 }
 
+/* [queue] mark_mask: hex, at least MARK_BITS (4) bits, errors at file:line. */
+static void test_mark_mask(void **state)
+{
+	(void)state;
+	struct diag d = {0};
+	struct conf *c = load_ok("[egressd]\nmode = host\n");
+	assert_int_equal(c->mark_mask, 0x0f000000u);
+	conf_free(c);
+	c = load_ok("[egressd]\nmode = host\n[queue]\nmark_mask = 0x00f00000\n");
+	assert_int_equal(c->mark_mask, 0x00f00000u);
+	conf_free(c);
+	c = load_ok("[egressd]\nmode = host\n[queue]\nmark_mask = 0X80300001\n");
+	assert_int_equal(c->mark_mask, 0x80300001u);
+	conf_free(c);
+
+	const char *p = tpath("egressd.conf");
+	load_bad("[egressd]\nmode = host\n[queue]\nmark_mask = 0x00700000\n", &d);
+	assert_true(has_line(&d, "%s:4: mark_mask = 0x00700000 has 3 bit(s); egressd needs at "
+	                         "least 4 (e.g. 0x0f000000)", p));
+	diag_clear(&d);
+	load_bad("[egressd]\nmode = host\n[queue]\nmark_mask = 0\n", &d);
+	assert_true(has_line(&d, "%s:4: bad value \"0\" for mark_mask (expected a 32-bit hex mask "
+	                         "such as 0x0f000000)", p));
+	diag_clear(&d);
+	static const char *const bad[] = {"251658240", "0x", "0x1ffffffff", "0xf000000g",
+	                                  "-0x0f000000", "0x0f000000 0x1", "0x+f000000", "0x f000000"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char text[128];
+		snprintf(text, sizeof text, "[egressd]\nmode = host\n[queue]\nmark_mask = %s\n", bad[i]);
+		load_bad(text, &d);
+		assert_true(has_line(&d, "%s:4: bad value \"%s\" for mark_mask (expected a 32-bit "
+		                         "hex mask such as 0x0f000000)", p, bad[i]));
+		diag_clear(&d);
+	}
+}
+
 static void test_diag(void **state)
 {
 	(void)state;
@@ -1209,6 +1245,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_presets_clean, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_shipped_conf, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dns_max_ttl, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mark_mask, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -746,10 +746,13 @@ static int unmarked_child(void)
 	struct send_result res = {0};
 	uint8_t q[512], buf[512];
 	size_t qlen = build_query(q, sizeof(q), 0x4242, "allowed.example", 1);
-	int probe, upfd, mark = (int)MARK_SELF;
+	struct marks mk;
+	int probe, upfd, mark;
 	uint64_t deadline;
 	char err[256];
 
+	marks_from_mask(MARK_MASK_DEFAULT, &mk);
+	mark = (int)mk.self;
 	if (geteuid() == 0) {
 		capng_get_caps_process();
 		/* SO_MARK needs CAP_NET_ADMIN, or CAP_NET_RAW on newer kernels. */
@@ -769,7 +772,7 @@ static int unmarked_child(void)
 	upfd = bound_socket(SOCK_DGRAM, 0, &up.port);
 	if (!base || upfd == -1 || !addr_parse("127.0.0.1", &up.addr))
 		return 12;
-	r = resolver_new_opts(base, &up, 1, MARK_SELF, &ro, err, sizeof(err));
+	r = resolver_new_opts(base, &up, 1, mk.self, &ro, err, sizeof(err));
 	if (!r)
 		return 2;
 	if (resolver_send(r, q, qlen, send_cb, &res) != 0)

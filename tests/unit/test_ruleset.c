@@ -6,6 +6,7 @@
 #include "../../nfq/marks.h"
 #include "../../nfq/ruleset.h"
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -442,14 +443,23 @@ static void backend_names(void **state)
 
 static void marks_are_distinct_and_masked(void **state)
 {
-	const uint32_t m[] = {MARK_ALLOW,      MARK_DENY,    MARK_PASS, MARK_QUEUED,
-	                      MARK_QUEUED_NEW, MARK_INSPECT, MARK_SELF, MARK_INBOUND};
-	const size_t n = sizeof m / sizeof m[0];
+	static const uint32_t masks[] = {MARK_MASK_DEFAULT, 0x00f00000u, 0x0000000fu, 0xf0000000u,
+	                                 0x80300001u, 0xffffffffu};
 
-	for (size_t i = 0; i < n; i++) {
-		assert_int_equal(m[i] & ~MARK_MASK, 0);
-		for (size_t j = i + 1; j < n; j++)
-			assert_int_not_equal(m[i], m[j]);
+	for (size_t k = 0; k < sizeof(masks) / sizeof(masks[0]); k++) {
+		struct marks mk;
+		assert_int_equal(marks_from_mask(masks[k], &mk), 0);
+		const uint32_t m[] = {mk.allow,   mk.deny,       mk.pass,   mk.queued,
+		                      mk.inspect, mk.queued_new, mk.inbound, mk.self};
+		const size_t n = sizeof m / sizeof m[0];
+
+		assert_int_equal(mk.mask, masks[k]);
+		for (size_t i = 0; i < n; i++) {
+			assert_int_not_equal(m[i], 0);
+			assert_int_equal(m[i] & ~mk.mask, 0);
+			for (size_t j = i + 1; j < n; j++)
+				assert_int_not_equal(m[i], m[j]);
+		}
 	}
 }
 
@@ -498,6 +508,208 @@ static void local_spoof(void **state)
 	free(t);
 }
 
+/* The default mask keeps the values every earlier release used. */
+static void marks_default_values(void **state)
+{
+	struct marks mk;
+
+	assert_int_equal(marks_from_mask(0, &mk), 0);
+	assert_int_equal(mk.mask, 0x0f000000u);
+	assert_int_equal(mk.allow, 0x01000000u);
+	assert_int_equal(mk.deny, 0x02000000u);
+	assert_int_equal(mk.pass, 0x03000000u);
+	assert_int_equal(mk.queued, 0x04000000u);
+	assert_int_equal(mk.self, 0x08000000u);
+	assert_int_equal(mk.inspect, 0x05000000u);
+	assert_int_equal(mk.queued_new, 0x06000000u);
+	assert_int_equal(mk.inbound, 0x07000000u);
+	/* bits placed lowest first, also in a mask with holes */
+	assert_int_equal(marks_from_mask(0x80300001u, &mk), 0);
+	assert_int_equal(mk.allow, 0x00000001u);
+	assert_int_equal(mk.deny, 0x00100000u);
+	assert_int_equal(mk.pass, 0x00100001u);
+	assert_int_equal(mk.queued, 0x00200000u);
+	assert_int_equal(mk.self, 0x80000000u);
+	/* too few bits: refused, and the default is what the caller gets */
+	assert_int_equal(marks_from_mask(0x00000007u, &mk), -EINVAL);
+	assert_int_equal(mk.mask, MARK_MASK_DEFAULT);
+}
+
+/* [queue] mark_mask = 0x00f00000: every mark in the text uses those bits. */
+static void render_with_other_mask(void **state)
+{
+	static const enum rules_backend bs[] = {RULES_NFT, RULES_XT};
+
+	for (size_t i = 0; i < 2; i++) {
+		struct rules_params p = host_params();
+		char *t;
+
+		p.mark_mask = 0x00f00000u;
+		t = rules_render(&p, bs[i]);
+		assert_non_null(t);
+		at(t, "meta mark & 0x00f00000 == 0x00800000 notrack");
+		at(t, "ct mark & 0x00f00000 == 0x00100000 accept");
+		at(t, "ct mark & 0x00f00000 == 0x00200000 meta l4proto tcp reject with tcp reset");
+		at(t, "meta mark set meta mark & 0xff0fffff | 0x00400000");
+		at(t, "meta mark & 0x00f00000 == 0x00400000 drop");
+		at(t, "meta mark & 0x00f00000 == 0x00100000 ct mark set ct mark & 0xff0fffff | "
+		      "0x00100000 accept");
+		at(t, "meta mark & 0x00f00000 == 0x00300000 accept");
+		at(t, "meta mark & 0x00f00000 == 0x00800000 return");
+		assert_absent(t, "0x0f000000");
+		assert_absent(t, "0xf0ffffff");
+		free(t);
+		p = gateway_params();
+		p.mark_mask = 0x00f00000u;
+		t = rules_render(&p, bs[i]);
+		assert_non_null(t);
+		at(t, "meta mark & 0x00f00000 == 0x00200000 drop");
+		assert_absent(t, "0x0f000000");
+		free(t);
+	}
+}
+
+static void render_refuses_small_mask(void **state)
+{
+	struct rules_params p = host_params();
+
+	p.mark_mask = 0x00000007u;
+	assert_null(rules_render(&p, RULES_NFT));
+	p.mark_mask = 0x01010100u; /* 3 bits, scattered */
+	assert_null(rules_render(&p, RULES_XT));
+	p.mark_mask = 0x01010101u;
+	char *t = rules_render(&p, RULES_XT);
+	assert_non_null(t);
+	at(t, "ct mark & 0x01010101 == 0x00000001 accept");
+	free(t);
+}
+
+/* egressd run (issue 9, class 10): from the inside, this host takes only DNS
+ * to the listener and packets of connections already let in. */
+static void run_input_only_dns(void **state)
+{
+	struct rules_params p = gateway_params();
+	char *t = rules_render(&p, RULES_NFT);
+	size_t in;
+
+	assert_non_null(t);
+	assert_absent(t, "chain input {"); /* a plain gateway has only its anti-spoof local_in */
+	free(t);
+	p.inside_local_dns_only = true;
+	t = rules_render(&p, RULES_NFT);
+	assert_non_null(t);
+	in = at(t, "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n"
+	           "\t\tiifname != \"eth1\" accept\n"
+	           "\t\tct state established,related accept\n"
+	           "\t\tip daddr 198.51.100.1 meta l4proto { udp, tcp } th dport 5353 accept\n"
+	           "\t\tip6 daddr 2001:db8::1 meta l4proto { udp, tcp } th dport 5353 accept\n"
+	           "\t\tdrop\n\t}\n");
+	assert_true(in > at(t, "chain post {"));
+	free(t);
+	/* without a listener: nothing new is let in at all */
+	p.dns_v4.family = ADDR_NONE;
+	p.dns_v6.family = ADDR_NONE;
+	t = rules_render(&p, RULES_XT);
+	assert_non_null(t);
+	at(t, "\t\tct state established,related accept\n\t\tdrop\n");
+	free(t);
+}
+
+/* A listing as `nft -j -a list ruleset` prints it: one rule per case. */
+#define MC_RULE(table, handle, expr)                                                      \
+	"{\"rule\": {\"family\": \"ip\", \"table\": \"" table "\", \"chain\": \"c\", "          \
+	"\"handle\": " #handle ", \"expr\": [" expr "]}}"
+#define MC_META "{\"meta\": {\"key\": \"mark\"}}"
+#define MC_CT "{\"ct\": {\"key\": \"mark\"}}"
+#define MC_LIST(rules)                                                                    \
+	"{\"nftables\": [{\"metainfo\": {\"json_schema_version\": 1}}, "                       \
+	"{\"table\": {\"family\": \"ip\", \"name\": \"foreign\", \"handle\": 1}}, " rules "]}"
+
+static int mc(const char *rule, uint32_t mask, char *err, size_t errlen)
+{
+	char json[2048];
+
+	snprintf(json, sizeof(json), MC_LIST("%s"), rule);
+	return rules_mark_conflicts_json(json, mask, "mine", err, errlen);
+}
+
+static void mark_conflicts(void **state)
+{
+	/* meta mark & 0x00f00000 == 0x00100000 accept */
+	const char *match = MC_RULE("foreign", 2,
+	                            "{\"match\": {\"op\": \"==\", \"left\": {\"&\": [" MC_META
+	                            ", 15728640]}, \"right\": 1048576}}, {\"accept\": null}");
+	/* meta mark set meta mark & 0xff0fffff | 0x00200000 */
+	const char *setbits = MC_RULE("foreign", 3,
+	                              "{\"mangle\": {\"key\": " MC_META ", \"value\": {\"|\": [{\"&\": "
+	                              "[" MC_META ", 4281335807]}, 2097152]}}}");
+	/* ct mark set meta mark: a copy */
+	const char *copy = MC_RULE("foreign", 4, "{\"mangle\": {\"key\": " MC_CT
+	                                         ", \"value\": " MC_META "}}");
+	/* meta mark 0xca6c accept: the whole mark compared */
+	const char *whole = MC_RULE("foreign", 5,
+	                            "{\"match\": {\"op\": \"==\", \"left\": " MC_META
+	                            ", \"right\": 51820}}, {\"accept\": null}");
+	/* ct mark set ct mark | 0x4000 (kube-proxy style) */
+	const char *orbit = MC_RULE("foreign", 6, "{\"mangle\": {\"key\": " MC_CT
+	                                          ", \"value\": {\"|\": [" MC_CT ", 16384]}}}");
+	/* meta mark set 5: every bit */
+	const char *constant = MC_RULE("foreign", 7, "{\"mangle\": {\"key\": " MC_META
+	                                             ", \"value\": 5}}");
+	/* iptables-nft compat MARK target: bits unknown */
+	const char *xt = MC_RULE("foreign", 8, "{\"xt\": {\"type\": \"target\", \"name\": \"MARK\"}}");
+	/* other compat extensions say nothing about marks */
+	const char *xt_other = MC_RULE("foreign", 9, "{\"xt\": {\"type\": \"match\", \"name\": "
+	                                             "\"addrtype\"}}, {\"xt\": null}");
+	/* egressd's own tables (egressd run's) are ours */
+	const char *own = MC_RULE("egressd_run3", 2,
+	                          "{\"match\": {\"op\": \"==\", \"left\": {\"&\": [" MC_META
+	                          ", 15728640]}, \"right\": 1048576}}");
+	char err[512];
+
+	assert_int_equal(mc(match, 0x00f00000u, err, sizeof(err)), 1);
+	assert_string_equal(err, "table ip foreign chain c rule handle 2 matches mark bits 0x00f00000");
+	assert_int_equal(mc(match, 0x0f000000u, err, sizeof(err)), 0);
+	assert_int_equal(mc(setbits, 0x00f00000u, err, sizeof(err)), 1);
+	assert_string_equal(err, "table ip foreign chain c rule handle 3 sets mark bits 0x00f00000");
+	assert_int_equal(mc(setbits, 0x0f000000u, err, sizeof(err)), 0);
+	assert_int_equal(mc(copy, 0x0f000000u, err, sizeof(err)), 0);
+	assert_int_equal(mc(whole, 0x0f000000u, err, sizeof(err)), 1);
+	assert_int_equal(mc(whole, 0x000f0000u, err, sizeof(err)), 1);
+	assert_int_equal(mc(orbit, 0x0f000000u, err, sizeof(err)), 0);
+	assert_int_equal(mc(orbit, 0x0000f000u, err, sizeof(err)), 1);
+	assert_string_equal(err, "table ip foreign chain c rule handle 6 sets mark bits 0x00004000");
+	assert_int_equal(mc(constant, 0x0f000000u, err, sizeof(err)), 1);
+	assert_int_equal(mc(xt, 0x0f000000u, err, sizeof(err)), 1);
+	assert_int_equal(mc(xt_other, 0x0f000000u, err, sizeof(err)), 0);
+	assert_int_equal(mc(own, 0x00f00000u, err, sizeof(err)), 0);
+	/* --table mine: mine and mine_q are ours, mine2 is not */
+	const char *named[] = {
+	    MC_RULE("mine", 2, "{\"match\": {\"op\": \"==\", \"left\": " MC_META ", \"right\": 1}}"),
+	    MC_RULE("mine_q", 2, "{\"match\": {\"op\": \"==\", \"left\": " MC_META ", \"right\": 1}}"),
+	    MC_RULE("mine2", 2, "{\"match\": {\"op\": \"==\", \"left\": " MC_META ", \"right\": 1}}"),
+	    MC_RULE("egressdx", 2, "{\"match\": {\"op\": \"==\", \"left\": " MC_META ", \"right\": 1}}"),
+	};
+	assert_int_equal(mc(named[0], 0x0f000000u, err, sizeof(err)), 0);
+	assert_int_equal(mc(named[1], 0x0f000000u, err, sizeof(err)), 0);
+	assert_int_equal(mc(named[2], 0x0f000000u, err, sizeof(err)), 1);
+	assert_int_equal(mc(named[3], 0x0f000000u, err, sizeof(err)), 1);
+	/* several: the first four named, the rest counted */
+	char all[4096];
+	snprintf(all, sizeof(all), MC_LIST("%s, %s, %s, %s, %s, %s"), match, setbits, whole,
+	         constant, xt, own);
+	assert_int_equal(rules_mark_conflicts_json(all, 0x00f00000u, NULL, err, sizeof(err)), 1);
+	assert_non_null(strstr(err, "handle 2 matches"));
+	assert_non_null(strstr(err, "; table ip foreign chain c rule handle 3 sets"));
+	assert_non_null(strstr(err, "; and 1 more"));
+	/* a listing that is not one: an error, not "no conflict" */
+	assert_int_equal(rules_mark_conflicts_json("{\"nft\": 1}", 0x0f000000u, NULL, err, sizeof(err)),
+	                 -1);
+	assert_int_equal(rules_mark_conflicts_json("not json", 0x0f000000u, NULL, err, sizeof(err)), -1);
+	assert_int_equal(rules_mark_conflicts_json(MC_LIST(""), 0x0f000000u, NULL, err,
+	                                           sizeof(err)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -518,6 +730,11 @@ int main(void)
 	    cmocka_unit_test(host_forward_nft_4),
 	    cmocka_unit_test(host_forward_xt_1),
 	    cmocka_unit_test(gateway_has_no_host_forward),
+	    cmocka_unit_test(marks_default_values),
+	    cmocka_unit_test(render_with_other_mask),
+	    cmocka_unit_test(render_refuses_small_mask),
+	    cmocka_unit_test(mark_conflicts),
+	    cmocka_unit_test(run_input_only_dns),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
