@@ -114,3 +114,24 @@ def test_apply_refuses_a_table_using_our_bits(anylab):
     assert "--force: applying anyway" in p.stderr, p.stderr
     assert "table inet egressd" in tables(lab)
     assert e.delete().returncode == 0
+
+
+def test_other_mask_keeps_inspecting_plain_http(anylab):
+    """The INSPECT ct mark (plain HTTP, every request head still queued) and
+    QUEUED_NEW live in the configured bits too: with mark_mask = 0x00f00000 a
+    keep-alive request for another tenant of an allowed CDN address is refused
+    as with the default mask (tests/netns/adversary/test_http_keepalive.py)."""
+    import test_http_keepalive as K
+
+    e = anylab.start_egressd(allow=K.ALLOW, extra=EXTRA)
+    out = K.pipeline(anylab, "4", ["cdn-a.example.org", "cdn-b.example.org"])
+    assert out["replies"][:1] == [200], out
+    assert not K.served(anylab, "cdn-b.example.org"), anylab.nginx_access()
+    ev = e.wait_event(K.deny_on_30(e, "4"), what="deny of the second request's Host")
+    assert ev.get("reason") == "name_not_allowed", ev
+    rules = L.run(["ip", "netns", "exec", anylab.fw, "nft", "list", "table", "inet",
+                   "egressd"]).stdout
+    # INSPECT = 5 and QUEUED_NEW = 6 placed in the mask's bits
+    assert "== 0x00500000 ct direction reply accept" in rules, rules
+    new = [ln for ln in rules.splitlines() if "ct state new meta mark set" in ln]
+    assert new and all(ln.endswith("| 0x00600000") for ln in new), rules
