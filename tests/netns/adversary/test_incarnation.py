@@ -8,6 +8,7 @@ new hello instead of re-issuing the old ALLOW.
 import json
 import os
 import shutil
+import time
 
 import pytest
 
@@ -80,11 +81,17 @@ def test_udp_same_tuple_after_conntrack_expiry(anylab, fam, request):
     the old ALLOW."""
     import test_quic as Q
     if anylab.mode == "host" and fam == "6":
-        # OPEN (closing note, issue 9): since the dns/http/dos2 merges the host-mode
-        # IPv6 datagram passes with no event once conntrack forgot the flow; not
-        # yet explained (a reply-direction entry?). Not strict: it is a finding.
-        request.applymarker(pytest.mark.xfail(reason="open: host IPv6 re-incarnated "
-                                              "datagram passes without an event"))
+        # Host IPv6: the host's first neighbour solicitation for the server is
+        # lost (the server's veth joins its solicited-node group late), so the
+        # Initial waits 1 s (RetransTimer) in the neighbour queue while its
+        # conntrack entry (1 s timeout here) runs out; the server's answer then
+        # creates a fresh entry in the server's direction, and the garbage
+        # datagram, a reply of that entry, passes `ct direction reply accept`
+        # without reaching the queue. test_udp_server_speaks_first plays it
+        # without the timing.
+        request.applymarker(pytest.mark.xfail(reason="leaks on main: host mode accepts "
+                                              "UDP replies of an entry the server's "
+                                              "datagram created"))
     rec = Q.Recorder(anylab)
     e = Q.start(anylab)
     # conntrack forgets an idle UDP flow after 1 s (default 30 / 120 s)
@@ -97,6 +104,53 @@ def test_udp_same_tuple_after_conntrack_expiry(anylab, fam, request):
     e.wait_event(Q.udp_event("allow", dst), what="allow of the first incarnation")
     L.wait_for(lambda: not conntrack_has(anylab, dst, sport), 10,
                "conntrack to forget the UDP flow")
+    r2 = Q.quic(anylab, dst, "--garbage", "--sport", str(sport), "--wait", "1")
+    assert r2["replies"] == 0, json.dumps([x for x in e.events() if x.get("proto") == "udp"])
+    got = [g["sha256"] for g in rec.datagrams()]
+    assert got == [s["sha256"] for s in r["sent"]], got
+    ev = e.wait_event(Q.udp_event("deny", dst), what="deny of the second incarnation")
+    assert ev.get("reason") == "protocol_not_allowed", ev
+    assert ev.get("sport") == sport, ev
+    assert "credential:aws_access_key" in ev.get("indicators", []), ev
+    assert e.running()
+
+
+# the filtered client's address as the fake internet sees it
+CLIENT = {("gateway", "4"): "198.51.100.10", ("gateway", "6"): "2001:db8:1::10",
+          ("host", "4"): "203.0.113.1", ("host", "6"): "2001:db8:2::1"}
+
+
+@pytest.mark.parametrize("fam", ["4", "6"])
+def test_udp_server_speaks_first(anylab, fam, request):
+    """conntrack forgets an allowed QUIC flow (here: deleted), then the server
+    speaks first: its datagram makes a new conntrack entry whose original
+    direction is server -> client. In host mode the client's next datagram on
+    the same 4-tuple is a reply of that entry; it must still be read (here:
+    no QUIC Initial, an AWS key in clear: denied), not passed as the answer
+    of a local server. Gateway: the server's datagram has no connection to
+    belong to and is dropped, the client's datagram is a new one."""
+    import test_quic as Q
+    if anylab.mode == "host":
+        request.applymarker(pytest.mark.xfail(strict=True, reason="leaks on main: host mode "
+                                              "accepts UDP replies of an entry the server's "
+                                              "datagram created"))
+    rec = Q.Recorder(anylab)
+    e = Q.start(anylab)
+    dst = Q.resolve(anylab, "updates.example.com", fam)
+    sport = 41304 if fam == "4" else 41306
+    r = Q.quic(anylab, dst, "--sni", "updates.example.com", "--sport", str(sport), "--wait", "2")
+    assert r["replies"] == 1, r  # positive control: the allowed Initial was answered
+    e.wait_event(Q.udp_event("allow", dst), what="allow of the first incarnation")
+    p = anylab.ns_run(anylab.fw, ["conntrack", "-D", "-f", "ipv6" if fam == "6" else "ipv4",
+                                  "-p", "udp", "--sport", str(sport)])
+    assert "1 flow entries have been deleted" in p.stderr, p.stdout + p.stderr
+    p = anylab.ns_run(anylab.net, [L.PY, os.path.join(HERE, "udp_from.py"), "--src", dst,
+                                   "--sport", "443", "--dst", CLIENT[anylab.mode, fam],
+                                   "--dport", str(sport)])
+    assert p.returncode == 0, p.stderr
+    # past the engine's UDP race window (a datagram queued before the first
+    # one's entry was confirmed is re-issued its verdict): this one is not
+    time.sleep(1)
     r2 = Q.quic(anylab, dst, "--garbage", "--sport", str(sport), "--wait", "1")
     assert r2["replies"] == 0, json.dumps([x for x in e.events() if x.get("proto") == "udp"])
     got = [g["sha256"] for g in rec.datagrams()]
