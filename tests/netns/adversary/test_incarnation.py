@@ -73,25 +73,18 @@ def conntrack_has(lab, dst, sport):
 
 
 @pytest.mark.parametrize("fam", ["4", "6"])
-def test_udp_same_tuple_after_conntrack_expiry(anylab, fam, request):
+def test_udp_same_tuple_after_conntrack_expiry(anylab, fam):
     """QUIC: an allowed Initial from a fixed port, then conntrack forgets the
     flow (its UDP timeout) while egressd still remembers the decision; a
     datagram that is no QUIC Initial (an AWS key in clear) from the same
     port to the same address must be read again and denied, not released on
     the old ALLOW."""
     import test_quic as Q
-    if anylab.mode == "host" and fam == "6":
-        # Host IPv6: the host's first neighbour solicitation for the server is
-        # lost (the server's veth joins its solicited-node group late), so the
-        # Initial waits 1 s (RetransTimer) in the neighbour queue while its
-        # conntrack entry (1 s timeout here) runs out; the server's answer then
-        # creates a fresh entry in the server's direction, and the garbage
-        # datagram, a reply of that entry, passes `ct direction reply accept`
-        # without reaching the queue. test_udp_server_speaks_first plays it
-        # without the timing.
-        request.applymarker(pytest.mark.xfail(reason="leaks on main: host mode accepts "
-                                              "UDP replies of an entry the server's "
-                                              "datagram created"))
+    # Host IPv6 once leaked here: the host's first neighbour solicitation for
+    # the server is lost, so the Initial waits 1 s (RetransTimer) in the
+    # neighbour queue while its conntrack entry (1 s timeout here) runs out;
+    # the server's answer then creates an entry in the server's direction and
+    # the garbage datagram is a reply of it (see test_udp_server_speaks_first).
     rec = Q.Recorder(anylab)
     e = Q.start(anylab)
     # conntrack forgets an idle UDP flow after 1 s (default 30 / 120 s)
@@ -121,7 +114,7 @@ CLIENT = {("gateway", "4"): "198.51.100.10", ("gateway", "6"): "2001:db8:1::10",
 
 
 @pytest.mark.parametrize("fam", ["4", "6"])
-def test_udp_server_speaks_first(anylab, fam, request):
+def test_udp_server_speaks_first(anylab, fam):
     """conntrack forgets an allowed QUIC flow (here: deleted), then the server
     speaks first: its datagram makes a new conntrack entry whose original
     direction is server -> client. In host mode the client's next datagram on
@@ -130,10 +123,6 @@ def test_udp_server_speaks_first(anylab, fam, request):
     of a local server. Gateway: the server's datagram has no connection to
     belong to and is dropped, the client's datagram is a new one."""
     import test_quic as Q
-    if anylab.mode == "host":
-        request.applymarker(pytest.mark.xfail(strict=True, reason="leaks on main: host mode "
-                                              "accepts UDP replies of an entry the server's "
-                                              "datagram created"))
     rec = Q.Recorder(anylab)
     e = Q.start(anylab)
     dst = Q.resolve(anylab, "updates.example.com", fam)
