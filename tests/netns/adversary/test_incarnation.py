@@ -149,3 +149,52 @@ def test_udp_server_speaks_first(anylab, fam):
     assert ev.get("sport") == sport, ev
     assert "credential:aws_access_key" in ev.get("indicators", []), ev
     assert e.running()
+
+
+def echo_server(lab, addr, port, proto):
+    ready = os.path.join(lab.dir, "echo-%s-%d.ready" % (proto, port))
+    proc = lab.spawn(lab.hst, [L.PY, os.path.join(HERE, "echo.py"), "--listen", addr, "--port",
+                               str(port), "--proto", proto, "--ready", ready])
+
+    def up():
+        if proc.poll() is not None:
+            raise L.LabError("echo.py server exited (%s)" % proc.returncode)
+        return os.path.exists(ready)
+    L.wait_for(up, 5, "the echo server to listen")
+
+
+def echo(lab, addr, port, proto, sport):
+    src = L.ATTACKER6 if ":" in addr else L.ATTACKER4
+    p = lab.ns_run(lab.net, [L.PY, os.path.join(HERE, "echo.py"), "--connect", addr, "--port",
+                             str(port), "--proto", proto, "--bind", src, "--sport", str(sport)])
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)["answer"]
+
+
+@pytest.mark.parametrize("fam", ["4", "6"])
+def test_host_local_server_replies(hostlab, fam):
+    """Host mode after the fix above: a local TCP server still answers a
+    client from outside unqueued (a handshake made its entry); a local UDP
+    server's answer is egress like any datagram: it reaches a client the
+    policy allows (a range entry for that port) and is denied, with an
+    event, to one it does not."""
+    peer = L.ATTACKER4 if fam == "4" else L.ATTACKER6
+    allowed = "%s:47001" % ("203.0.113.66/32" if fam == "4" else "[2001:db8:2::66/128]")
+    e = hostlab.start_egressd(allow=L.DEFAULT_ALLOW + allowed + "\n")
+    local = CLIENT["host", fam]
+    echo_server(hostlab, local, 7001, "tcp")
+    echo_server(hostlab, local, 7000, "udp")
+    assert echo(hostlab, local, 7001, "tcp", 47003) == "pong:ping"
+    assert echo(hostlab, local, 7000, "udp", 47001) == "pong:ping"
+    # the entry carries the ALLOW verdict now: the next answer is not queued again
+    assert echo(hostlab, local, 7000, "udp", 47001) == "pong:ping"
+    assert echo(hostlab, local, 7000, "udp", 47002) is None
+    ev = e.wait_event(lambda x: x.get("event") == "deny" and x.get("proto") == "udp"
+                      and x.get("dst") == peer and x.get("dport") == 47002,
+                      what="deny of the local UDP server's answer to an unallowed client")
+    assert ev.get("sport") == 7000, ev
+    flows = [x for x in e.events() if x.get("event") in ("allow", "deny")
+             and x.get("dst") == peer]
+    # one decision per conntrack entry; the TCP server's answers were never queued
+    assert [(x["event"], x["dport"]) for x in flows] == [("allow", 47001), ("deny", 47002)], flows
+    assert e.running()
