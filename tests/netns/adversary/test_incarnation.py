@@ -198,3 +198,37 @@ def test_host_local_server_replies(hostlab, fam):
     # one decision per conntrack entry; the TCP server's answers were never queued
     assert [(x["event"], x["dport"]) for x in flows] == [("allow", 47001), ("deny", 47002)], flows
     assert e.running()
+
+
+@pytest.mark.parametrize("fam", ["4", "6"])
+def test_host_tcp_reverse_entry(hostlab, fam):
+    """TCP keeps `ct direction reply accept` in host mode. An entry in the
+    server's direction on the client's 4-tuple (what a stray segment of the
+    server makes, by loose pickup, after conntrack forgot the connection; here
+    inserted with conntrack -I) must not carry a new connection with a denied
+    SNI: the client's SYN is a reply there, conntrack calls it invalid and
+    the ruleset drops it. Once the entry is gone the port works again."""
+    e = hostlab.start_egressd()
+    addr = L.HOSTS["cdn-a.example.org"][0 if fam == "4" else 1]
+    p = hostlab.dig("+short", "cdn-a.example.org", "A" if fam == "4" else "AAAA")
+    assert p.stdout.split() == [addr], p.stdout + p.stderr
+    sport = 41310 if fam == "4" else 41312
+    client = CLIENT["host", fam]
+    p = hostlab.ns_run(hostlab.fw, ["conntrack", "-I", "-p", "tcp", "-s", addr, "-d", client,
+                                    "--sport", "443", "--dport", str(sport), "--state",
+                                    "ESTABLISHED", "-t", "60"])
+    assert p.returncode == 0, p.stderr
+    host = addr if fam == "4" else "[%s]" % addr
+    r = hostlab.curl("https://cdn-b.example.org/file", "--resolve",
+                     "cdn-b.example.org:443:%s" % host, "--local-port", str(sport),
+                     "--connect-timeout", "2", timeout=5)
+    assert r.returncode != 0, r.stdout
+    assert [x for x in hostlab.nginx_access() if x.startswith("cdn-b")] == []
+    # positive control: the same port reaches the allowed name once the entry is gone
+    p = hostlab.ns_run(hostlab.fw, ["conntrack", "-D", "-p", "tcp", "-s", addr, "--sport",
+                                    "443", "--dport", str(sport)])
+    assert p.returncode == 0, p.stderr
+    r = hostlab.curl("https://cdn-a.example.org/file", "--resolve",
+                     "cdn-a.example.org:443:%s" % host, "--local-port", str(sport), timeout=8)
+    assert r.stdout == L.site_body("cdn-a"), r.stdout + r.stderr
+    assert e.running()
