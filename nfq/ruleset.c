@@ -239,6 +239,25 @@ static void render_inside_in(FILE *f, const struct rules_params *p)
 
 static void render_queue(FILE *f, const struct rules_params *p, enum rules_backend b);
 
+/*
+ * Host mode: a packet in the reply direction of a conntrack entry answers a
+ * connection that came from outside (a local server). For TCP that took a
+ * handshake the peer started; ICMP answers (echo replies) carry what the
+ * request asked for. UDP has no handshake: the entry is whatever datagram
+ * arrived first, and that can be the allowed server's, arriving after
+ * conntrack forgot the client's flow (timeout, early drop, flush): the
+ * client's next datagrams on the same 4-tuple are then replies (issue 9,
+ * class 1). So UDP and everything else in the reply direction (of an entry
+ * without a verdict yet: ALLOW and DENY took the fast path above) is queued
+ * as a packet conntrack had no entry for: the engine decides it as a new
+ * flow (a re-incarnation of a flow it decided, or the first answer of a
+ * local UDP server, which the policy must then allow like any egress).
+ */
+static void render_host_replies(FILE *f)
+{
+	fprintf(f, "\t\tct direction reply meta l4proto { tcp, icmp, ipv6-icmp } accept\n");
+}
+
 static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend b)
 {
 	const char *hook = p->gateway ? "forward" : "output";
@@ -278,8 +297,9 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 		fprintf(f, "\t\tiifname != \"%s\" drop\n", p->inside);
 	} else {
 		fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x accept\n", mk.mask, mk.self);
-		/* answers of local servers to connections from outside: not egress */
-		fprintf(f, "\t\tct direction reply accept\n");
+		/* answers of local servers to connections from outside: not
+		 * egress, where the protocol has a handshake (render_host_replies) */
+		render_host_replies(f);
 	}
 	fprintf(f, "\t\tct state related icmp type { destination-unreachable, time-exceeded, "
 	           "parameter-problem } accept\n");
@@ -311,6 +331,11 @@ static void render_queue(FILE *f, const struct rules_params *p, enum rules_backe
 	 * it decided, conntrack forgot the connection (a new incarnation) */
 	fprintf(f, "\t\tct state new meta mark set meta mark & 0x%08x | 0x%08x\n", ~mk.mask,
 	        mk.queued_new);
+	/* host mode: a reply-direction packet of an entry without a verdict
+	 * (render_host_replies); in fpre replies were accepted before this */
+	if (!p->gateway)
+		fprintf(f, "\t\tct direction reply meta mark set meta mark & 0x%08x | 0x%08x\n",
+		        ~mk.mask, mk.queued_new);
 	if (b == RULES_NFT) {
 		/* Several queues: the kernel spreads flows by address hash, so
 		 * a flow stays on one worker (no CPU fanout). No bypass. */
