@@ -32,6 +32,7 @@ SLOW4, SLOW6 = "203.0.113.54", "2001:db8:2::54"
 HOLE = "hole.example.org"
 ALLOW = L.DEFAULT_ALLOW + "*.%s\n" % HOLE
 TCP_QUERY_S = 10  # a TCP query must be complete this long after its first byte
+TRICKLE_S = 18  # past the first connections' limit, and their successors'
 
 
 def add_flooder(lab, fam):
@@ -95,14 +96,14 @@ def test_tcp_trickle_from_one_client(anylab, fam):
     add_flooder(anylab, fam)
     start(anylab)
     proc, path = attack(anylab, fam, "trickle", "--conns", "300", "--interval", "2",
-                        "--seconds", "24", "--max-connects", "3000")
+                        "--seconds", str(TRICKLE_S), "--max-connects", "3000")
     try:
         time.sleep(4)  # every connection it can get is open and trickling
         victim_resolves(anylab, fam, "4 s into the trickle")
         time.sleep(TCP_QUERY_S)  # the first connections were closed, the attacker reopened
         victim_resolves(anylab, fam, "14 s into the trickle")
     finally:
-        r = attack_result(proc, path, 40)
+        r = attack_result(proc, path, TRICKLE_S + 15)
     conns = r["conns"]
     # The attack was real: it held more connections than its share.
     assert r["connects"] > 16, r["connects"]
@@ -110,7 +111,7 @@ def test_tcp_trickle_from_one_client(anylab, fam):
     assert len(held) >= 16, "the attacker never got to trickle: %s" % conns[:5]
     # No connection outlives its unfinished query's limit (slack: 2 s ticks, load).
     for c in held:
-        end = c["closed"] if c["closed"] is not None else 24
+        end = c["closed"] if c["closed"] is not None else TRICKLE_S
         assert end - c["first_byte"] <= TCP_QUERY_S + 3, c
     assert limited(anylab, "tcp_connections") > 0
     assert limited(anylab, "tcp_query_time") >= 16
