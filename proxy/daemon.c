@@ -405,6 +405,9 @@ static void collect(void *arg, struct metrics_snapshot *s)
 		s->dns_allowed = ds.allowed;
 		s->dns_denied = ds.denied;
 		s->dns_failed = ds.failed;
+		s->dns_limited_conns = ds.limited_conns;
+		s->dns_limited_inflight = ds.limited_inflight;
+		s->dns_limited_slow = ds.limited_slow;
 	}
 	for (unsigned i = 0; i < d->nqueues; i++) {
 		struct queue_stats qs;

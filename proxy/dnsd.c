@@ -8,7 +8,8 @@
  *   DROP    -> nothing
  *   FORWARD -> resolver_send(); answer -> engine_dns_answer() (binds the
  *              addresses) -> relayed with the client's id. Upstream failure,
- *              or too many queries in flight -> SERVFAIL.
+ *              or too many queries in flight -> SERVFAIL; a client
+ *              over its own share in flight -> REFUSED.
  *
  * The shell never parses DNS bytes: dns.h builds every reply. The one header
  * bit we touch is TC on a reply we built ourselves.
@@ -18,6 +19,17 @@
  * connection closed meanwhile, the connection struct is kept alive by a
  * reference count and the answer is dropped; if the whole dnsd was freed,
  * pending queries are orphaned (p->d == NULL) and only freed by the callback.
+ *
+ * Per-client limits (issue 9, denial of service): one client (source
+ * address) may hold DNSD_CLIENT_MAX_CONNS TCP connections and a quarter of
+ * the forwarded queries in flight; over either it is refused (connection
+ * closed at accept; query answered REFUSED) and the refusal counted. A TCP
+ * query must be whole DNSD_TCP_QUERY_MS after its first byte, or the
+ * connection is closed: the idle timeout alone let a client that sends one
+ * byte every few seconds keep a connection forever. The counts live in a
+ * fixed pool of client entries (one per client with a connection or a
+ * query in flight, so the pool cannot run out before the global caps do),
+ * hashed on the address with a seed from getrandom(2).
  *
  * Socket mark: the listeners carry none. Replies to clients need no
  * exemption: in host mode they are replies of a connection the ruleset
@@ -42,6 +54,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +67,19 @@
 #define DNSD_CONN_MAX_IN (2 + DNS_MSG_MAX) /* one whole frame */
 #define DNSD_CONN_MAX_OUT (256 * 1024)     /* unread answers */
 #define DNSD_TCP_IDLE_S 10
+#define DNSD_CLIENT_MAX_CONNS 16                         /* TCP connections per client */
+#define DNSD_CLIENT_MAX_INFLIGHT (DNSD_MAX_INFLIGHT / 4) /* forwarded queries per client */
+#define DNSD_TCP_QUERY_MS 10000 /* a TCP query is whole this long after its first byte */
+/* Every live entry holds a connection or a query: never more than both caps. */
+#define DNSD_CLIENTS (DNSD_MAX_CONNS + DNSD_MAX_INFLIGHT + 1)
+#define DNSD_CLIENT_BUCKETS 2048 /* power of two */
+
+/* What one client holds; live while conns + inflight > 0. */
+struct dnsd_client {
+	struct addr addr;
+	unsigned conns, inflight;
+	struct dnsd_client *next; /* hash chain, or the free list */
+};
 
 struct dnsd_conn {
 	struct dnsd *d;          /* NULL once the dnsd is gone */
@@ -62,6 +88,9 @@ struct dnsd_conn {
 	uint16_t client_port;
 	unsigned refs;                 /* pending queries pointing here */
 	bool eof;                      /* client half-closed: close when done */
+	bool partial;                  /* an unfinished query: the timer runs */
+	struct dnsd_client *cl;        /* charged one connection, while open */
+	struct event *timer;           /* the whole-query timer, while open */
 	struct dnsd_conn *prev, *next; /* d->conns, while open */
 };
 
@@ -87,6 +116,7 @@ struct dnsd_pending {
 	/* UDP: where to answer. TCP: conn (reference held). */
 	struct dnsd_peer peer;
 	struct dnsd_conn *conn;
+	struct dnsd_client *cl; /* charged one query, while linked */
 	size_t qlen;
 	uint8_t query[]; /* the client's message, for SERVFAIL/TC */
 };
@@ -111,6 +141,11 @@ struct dnsd {
 	struct dnsd_pending *pending;
 	size_t inflight;
 	struct dnsd_stats st;
+	struct dnsd_limits lim;
+	uint64_t seed; /* client hash */
+	struct dnsd_client *cfree;
+	struct dnsd_client *cbuckets[DNSD_CLIENT_BUCKETS];
+	struct dnsd_client clients[DNSD_CLIENTS];
 	uint8_t buf[2 + DNS_MSG_MAX]; /* one message (plus TCP length) at a time */
 };
 
@@ -120,6 +155,60 @@ static uint64_t dnsd_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- clients ----------------------------------------------------------- */
+
+static uint32_t dnsd_client_hash(uint64_t seed, const struct addr *a)
+{
+	uint64_t h = seed ^ a->family;
+
+	for (size_t i = 0; i < 16; i += 8) {
+		uint64_t v;
+		memcpy(&v, a->b + i, 8);
+		h = (h ^ v) * 0xc4ceb9fe1a85ec53ull;
+		h ^= h >> 31;
+	}
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return (uint32_t)h;
+}
+
+/* The entry of client a, made on first use; NULL only when the pool is out. */
+static struct dnsd_client *dnsd_client_get(struct dnsd *d, const struct addr *a)
+{
+	struct dnsd_client **b =
+	    &d->cbuckets[dnsd_client_hash(d->seed, a) & (DNSD_CLIENT_BUCKETS - 1)];
+	struct dnsd_client *c;
+
+	for (c = *b; c; c = c->next)
+		if (addr_eq(&c->addr, a))
+			return c;
+	c = d->cfree;
+	if (!c)
+		return NULL;
+	d->cfree = c->next;
+	c->addr = *a;
+	c->conns = c->inflight = 0;
+	c->next = *b;
+	*b = c;
+	return c;
+}
+
+/* Back to the pool once it holds nothing. NULL-safe. */
+static void dnsd_client_put(struct dnsd *d, struct dnsd_client *c)
+{
+	struct dnsd_client **pp;
+
+	if (!c || c->conns || c->inflight)
+		return;
+	pp = &d->cbuckets[dnsd_client_hash(d->seed, &c->addr) & (DNSD_CLIENT_BUCKETS - 1)];
+	while (*pp && *pp != c)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = c->next;
+	c->next = d->cfree;
+	d->cfree = c;
 }
 
 static void dnsd_sa_to_addr(const struct sockaddr_storage *sa, struct addr *a, uint16_t *port)
@@ -330,6 +419,11 @@ static void dnsd_pending_unlink(struct dnsd *d, struct dnsd_pending *p)
 		p->next->prev = p->prev;
 	p->prev = p->next = NULL;
 	d->inflight--;
+	if (p->cl) {
+		p->cl->inflight--;
+		dnsd_client_put(d, p->cl);
+		p->cl = NULL;
+	}
 }
 
 /* Drop a pending query's reference to its connection; frees a closed one. */
@@ -422,6 +516,7 @@ static void dnsd_query(struct dnsd *d, const uint8_t *msg, size_t len, const str
                        struct dnsd_conn *conn)
 {
 	struct dnsd_pending *p;
+	struct dnsd_client *cl;
 	struct dns_query q;
 	struct addr client;
 	uint16_t port;
@@ -462,10 +557,23 @@ static void dnsd_query(struct dnsd *d, const uint8_t *msg, size_t len, const str
 		return;
 	}
 
+	/* NULL only when the pool is out, which the global cap below reaches first */
+	cl = dnsd_client_get(d, &client);
+	if (cl && cl->inflight >= d->lim.inflight_per_client) {
+		d->st.limited_inflight++;
+		n = dnsd_local_reply(msg, len, &q, DNS_RCODE_REFUSED, false, d->buf,
+		                     sizeof(d->buf));
+		if (n && conn)
+			dnsd_tcp_send(conn, d->buf, n);
+		else if (n)
+			dnsd_udp_send(peer, d->buf, n);
+		return;
+	}
 	p = calloc(1, sizeof(*p) + len);
-	if (!p || d->inflight >= DNSD_MAX_INFLIGHT ||
+	if (!p || !cl || d->inflight >= DNSD_MAX_INFLIGHT ||
 	    (conn && conn->refs > DNSD_CONN_MAX_PENDING)) { /* + the reader's own ref */
 		free(p);
+		dnsd_client_put(d, cl);
 		d->st.failed++;
 		n = dnsd_local_reply(msg, len, &q, DNS_RCODE_SERVFAIL, false, d->buf,
 		                     sizeof(d->buf));
@@ -490,6 +598,8 @@ static void dnsd_query(struct dnsd *d, const uint8_t *msg, size_t len, const str
 		d->pending->prev = p;
 	d->pending = p;
 	d->inflight++;
+	p->cl = cl;
+	cl->inflight++;
 	/* On 0 the callback owns p from here (it may already have run). */
 	if (resolver_send(d->resolver, p->query, p->qlen, dnsd_resolved, p) != 0) {
 		dnsd_pending_unlink(d, p);
@@ -576,7 +686,14 @@ static void dnsd_conn_close(struct dnsd_conn *c)
 		return;
 	bufferevent_free(c->bev);
 	c->bev = NULL;
+	if (c->timer)
+		event_free(c->timer);
+	c->timer = NULL;
 	if (d) {
+		if (c->cl) {
+			c->cl->conns--;
+			dnsd_client_put(d, c->cl);
+		}
 		if (c->prev)
 			c->prev->next = c->next;
 		else
@@ -585,6 +702,7 @@ static void dnsd_conn_close(struct dnsd_conn *c)
 			c->next->prev = c->prev;
 		d->nconns--;
 	}
+	c->cl = NULL;
 	c->prev = c->next = NULL;
 	if (c->refs == 0)
 		free(c);
@@ -618,11 +736,37 @@ static void dnsd_conn_read(struct bufferevent *bev, void *arg)
 	}
 	used = have - stream.left;
 	if (c->bev) {
+		size_t left;
+
 		evbuffer_drain(in, used);
-		if (evbuffer_get_length(in) > DNSD_CONN_MAX_IN)
+		left = evbuffer_get_length(in);
+		if (left > DNSD_CONN_MAX_IN) {
 			dnsd_conn_close(c); /* cannot be one frame: not DNS */
+		} else if (left == 0) {
+			c->partial = false;
+			evtimer_del(c->timer);
+		} else if (!c->partial || used > 0) {
+			/* A query began in this read: it has tcp_query_ms to end. */
+			struct timeval tv = {c->d->lim.tcp_query_ms / 1000,
+			                     (c->d->lim.tcp_query_ms % 1000) * 1000};
+			c->partial = true;
+			if (evtimer_add(c->timer, &tv) == -1)
+				dnsd_conn_close(c);
+		}
 	}
 	dnsd_conn_unref(c);
+}
+
+/* A query still unfinished tcp_query_ms after its first byte: a trickler. */
+static void dnsd_conn_slow(evutil_socket_t fd, short what, void *arg)
+{
+	struct dnsd_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->d)
+		c->d->st.limited_slow++;
+	dnsd_conn_close(c);
 }
 
 static void dnsd_conn_write(struct bufferevent *bev, void *arg)
@@ -659,24 +803,41 @@ static void dnsd_accept(struct evconnlistener *l, evutil_socket_t fd, struct soc
 	struct dnsd *d = arg;
 	struct timeval idle = {DNSD_TCP_IDLE_S, 0};
 	struct dnsd_conn *c;
+	struct dnsd_client *cl;
 	struct sockaddr_storage ss;
+	struct addr client;
+	uint16_t port;
 
 	(void)l;
 	if (d->nconns >= DNSD_MAX_CONNS || salen <= 0 || (size_t)salen > sizeof(ss)) {
 		evutil_closesocket(fd);
 		return;
 	}
-	c = calloc(1, sizeof(*c));
-	if (!c) {
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, sa, (size_t)salen);
+	dnsd_sa_to_addr(&ss, &client, &port);
+	cl = dnsd_client_get(d, &client); /* not NULL: nconns < DNSD_MAX_CONNS */
+	if (!cl || cl->conns >= d->lim.conns_per_client) {
+		d->st.limited_conns++;
+		dnsd_client_put(d, cl);
 		evutil_closesocket(fd);
 		return;
 	}
-	memset(&ss, 0, sizeof(ss));
-	memcpy(&ss, sa, (size_t)salen);
-	dnsd_sa_to_addr(&ss, &c->client, &c->client_port);
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		dnsd_client_put(d, cl);
+		evutil_closesocket(fd);
+		return;
+	}
+	c->client = client;
+	c->client_port = port;
 	c->d = d;
-	c->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->timer = evtimer_new(d->base, dnsd_conn_slow, c);
+	c->bev = c->timer ? bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
 	if (!c->bev) {
+		if (c->timer)
+			event_free(c->timer);
+		dnsd_client_put(d, cl);
 		evutil_closesocket(fd);
 		free(c);
 		return;
@@ -687,9 +848,13 @@ static void dnsd_accept(struct evconnlistener *l, evutil_socket_t fd, struct soc
 	bufferevent_setwatermark(c->bev, EV_READ, 0, DNSD_CONN_MAX_IN + 1);
 	if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) == -1) {
 		bufferevent_free(c->bev);
+		event_free(c->timer);
+		dnsd_client_put(d, cl);
 		free(c);
 		return;
 	}
+	c->cl = cl;
+	cl->conns++;
 	c->next = d->conns;
 	if (d->conns)
 		d->conns->prev = c;
@@ -698,6 +863,24 @@ static void dnsd_accept(struct evconnlistener *l, evutil_socket_t fd, struct soc
 }
 
 /* ---- lifecycle -------------------------------------------------------- */
+
+/* The client hash's seed: an attacker who can predict it can fill one chain. */
+static int dnsd_seed(uint64_t *seed)
+{
+	uint8_t *p = (uint8_t *)seed;
+	size_t got = 0;
+
+	while (got < sizeof(*seed)) {
+		ssize_t n = getrandom(p + got, sizeof(*seed) - got, 0);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)n;
+	}
+	return 0;
+}
 
 struct dnsd *dnsd_new(struct event_base *base, const struct conf_endpoint *listen, size_t n,
                       struct engine *engine, struct resolver *resolver, uint8_t deny_rcode,
@@ -721,6 +904,16 @@ struct dnsd *dnsd_new(struct event_base *base, const struct conf_endpoint *liste
 	d->engine = engine;
 	d->deny_rcode = deny_rcode;
 	d->resolver = resolver;
+	dnsd_set_limits(d, NULL);
+	if (dnsd_seed(&d->seed) < 0) {
+		snprintf(err, errlen, "dns listen: getrandom: %s", strerror(errno));
+		free(d);
+		return NULL;
+	}
+	for (size_t i = DNSD_CLIENTS; i-- > 0;) {
+		d->clients[i].next = d->cfree;
+		d->cfree = &d->clients[i];
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct dnsd_udp *u = &d->udp[d->nudp];
 		int fd = dnsd_socket(&listen[i], SOCK_DGRAM, err, errlen);
@@ -770,6 +963,17 @@ void dnsd_set_engine(struct dnsd *d, struct engine *engine, uint8_t deny_rcode)
 		return;
 	d->engine = engine;
 	d->deny_rcode = deny_rcode;
+}
+
+void dnsd_set_limits(struct dnsd *d, const struct dnsd_limits *lim)
+{
+	if (!d)
+		return;
+	d->lim.conns_per_client =
+	    lim && lim->conns_per_client ? lim->conns_per_client : DNSD_CLIENT_MAX_CONNS;
+	d->lim.inflight_per_client =
+	    lim && lim->inflight_per_client ? lim->inflight_per_client : DNSD_CLIENT_MAX_INFLIGHT;
+	d->lim.tcp_query_ms = lim && lim->tcp_query_ms ? lim->tcp_query_ms : DNSD_TCP_QUERY_MS;
 }
 
 void dnsd_free(struct dnsd *d)

@@ -98,6 +98,19 @@ int metrics_render(const struct metrics_snapshot *s, struct evbuffer *out)
 		return -ENOMEM;
 	ADD("egressd_dns_answers_dropped_total %llu\n",
 	    (unsigned long long)s->dns_answers_dropped);
+
+	if (head(out, "egressd_dns_client_limited_total", "counter",
+	         "One DNS client over a per-client limit: TCP connections closed at accept "
+	         "(tcp_connections), queries refused while it had its share in flight (inflight), "
+	         "TCP connections closed with a query unfinished 10 s after its first byte "
+	         "(tcp_query_time).") < 0)
+		return -ENOMEM;
+	ADD("egressd_dns_client_limited_total{limit=\"tcp_connections\"} %llu\n",
+	    (unsigned long long)s->dns_limited_conns);
+	ADD("egressd_dns_client_limited_total{limit=\"inflight\"} %llu\n",
+	    (unsigned long long)s->dns_limited_inflight);
+	ADD("egressd_dns_client_limited_total{limit=\"tcp_query_time\"} %llu\n",
+	    (unsigned long long)s->dns_limited_slow);
 	return 0;
 }
 

@@ -25,6 +25,8 @@ struct metrics_snapshot {
 	uint64_t bindings;
 	uint64_t flows_tracked;
 	uint64_t dns_answers_dropped; /* upstream answers whose question was not ours (0x20) */
+	/* per-client DNS limits: TCP connections, queries in flight, unfinished TCP queries */
+	uint64_t dns_limited_conns, dns_limited_inflight, dns_limited_slow;
 };
 
 typedef void (*metrics_collect_fn)(void *arg, struct metrics_snapshot *out);

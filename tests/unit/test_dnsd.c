@@ -339,6 +339,59 @@ static int client_tcp(struct fixture *f)
 	return fd;
 }
 
+/* A client from another loopback address (127.0.0.2: another client). */
+static int client_from(struct fixture *f, int type, const char *src)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET}, to = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, type, 0);
+
+	assert_int_not_equal(fd, -1);
+	assert_int_equal(inet_pton(AF_INET, src, &sin.sin_addr), 1);
+	assert_int_not_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), -1);
+	to.sin_port = htons(f->dns_port);
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_not_equal(connect(fd, (struct sockaddr *)&to, sizeof(to)), -1);
+	return fd;
+}
+
+static void run_for(struct fixture *f, unsigned ms)
+{
+	uint64_t deadline = now_ms() + ms;
+
+	while (now_ms() < deadline) {
+		struct timeval tv = {0, 5000};
+		event_base_loopexit(f->base, &tv);
+		event_base_loop(f->base, EVLOOP_ONCE);
+	}
+}
+
+/* Send one framed query on a TCP client. */
+static void tcp_query(int fd, uint16_t id, const char *name)
+{
+	uint8_t q[512], frame[514];
+	size_t qlen = build_query(q, sizeof(q), id, name, 1);
+
+	frame[0] = (uint8_t)(qlen >> 8);
+	frame[1] = (uint8_t)qlen;
+	memcpy(frame + 2, q, qlen);
+	assert_int_equal(send(fd, frame, qlen + 2, 0), (ssize_t)(qlen + 2));
+}
+
+/* The rcode of the next framed answer with id on fd; -1: none within ms. */
+static int tcp_answer(struct fixture *f, int fd, uint16_t id, unsigned ms)
+{
+	uint8_t a[4096];
+	size_t alen;
+
+	if (!wait_recv_all(f, fd, a, 2, ms))
+		return -1;
+	alen = (size_t)(a[0] << 8 | a[1]);
+	assert_true(alen >= 12 && alen <= sizeof(a));
+	assert_true(wait_recv_all(f, fd, a, alen, ms));
+	assert_int_equal(msg_id(a), id);
+	return (int)msg_rcode(a);
+}
+
 /* ---- fixture ------------------------------------------------------------ */
 
 static int setup(void **state)
@@ -654,6 +707,160 @@ static void client_gone_and_teardown_in_flight(void **state)
 	close(ufd);
 }
 
+/* ---- per-client limits (issue 9, denial of service) ------------------------ */
+
+/* A client's third connection is closed at once; its first ones, and another
+ * client's, are served; a closed one frees its slot. */
+static void tcp_connections_capped_per_client(void **state)
+{
+	struct fixture *f = *state;
+	struct dnsd_limits lim = {.conns_per_client = 2};
+	struct dnsd_stats st;
+	uint8_t a[64];
+	int c1, c2, c3, other, c4;
+
+	dnsd_set_limits(f->dnsd, &lim);
+	c1 = client_tcp(f);
+	c2 = client_tcp(f);
+	c3 = client_tcp(f);
+	other = client_from(f, SOCK_STREAM, "127.0.0.2");
+	assert_int_equal(wait_recv(f, c3, a, sizeof(a), 2000), 0); /* closed at accept */
+	tcp_query(c1, 0x0c01, "allowed.example");
+	assert_int_equal(tcp_answer(f, c1, 0x0c01, 3000), 0);
+	tcp_query(c2, 0x0c02, "allowed.example");
+	assert_int_equal(tcp_answer(f, c2, 0x0c02, 3000), 0);
+	tcp_query(other, 0x0c03, "allowed.example");
+	assert_int_equal(tcp_answer(f, other, 0x0c03, 3000), 0);
+	dnsd_stats(f->dnsd, &st);
+	assert_int_equal(st.limited_conns, 1);
+	assert_int_equal(st.limited_inflight, 0);
+	assert_int_equal(st.limited_slow, 0);
+
+	close(c1);
+	run_for(f, 50); /* the listener sees the close */
+	c4 = client_tcp(f);
+	tcp_query(c4, 0x0c04, "allowed.example");
+	assert_int_equal(tcp_answer(f, c4, 0x0c04, 3000), 0);
+	dnsd_stats(f->dnsd, &st);
+	assert_int_equal(st.limited_conns, 1);
+	close(c2);
+	close(c3);
+	close(c4);
+	close(other);
+}
+
+/* Over its share of queries in flight a client is REFUSED at once (UDP and
+ * TCP) and nothing is forwarded; another client still is; the share comes
+ * back when the queries end. */
+static void inflight_capped_per_client(void **state)
+{
+	struct fixture *f = *state;
+	struct dnsd_limits lim = {.inflight_per_client = 3};
+	struct dnsd_stats st;
+	uint8_t q[512], a[4096];
+	int fd = client_udp(f), other = client_from(f, SOCK_DGRAM, "127.0.0.2"), tfd;
+	uint64_t t0;
+	size_t qlen;
+
+	dnsd_set_limits(f->dnsd, &lim);
+	f->mode = UP_SILENT;
+	for (uint16_t id = 1; id <= 3; id++) {
+		qlen = build_query(q, sizeof(q), id, "allowed.example", 1);
+		assert_int_equal(send(fd, q, qlen, 0), (ssize_t)qlen);
+	}
+	run_until_packets(f, 3, 2000);
+	assert_int_equal(f->up_packets, 3);
+	t0 = now_ms();
+	qlen = build_query(q, sizeof(q), 4, "allowed.example", 1);
+	assert_int_equal(send(fd, q, qlen, 0), (ssize_t)qlen);
+	assert_true(wait_recv(f, fd, a, sizeof(a), 2000) >= 12);
+	assert_true(now_ms() - t0 < TIMEOUT_MS / 2); /* at once, not the upstream's timeout */
+	assert_int_equal(msg_id(a), 4);
+	assert_int_equal(msg_rcode(a), 5); /* REFUSED */
+	/* over TCP from the same address: the same share */
+	tfd = client_tcp(f);
+	tcp_query(tfd, 5, "allowed.example");
+	assert_int_equal(tcp_answer(f, tfd, 5, 2000), 5);
+	assert_int_equal(f->up_packets, 3);
+	/* another client is forwarded */
+	qlen = build_query(q, sizeof(q), 6, "allowed.example", 1);
+	assert_int_equal(send(other, q, qlen, 0), (ssize_t)qlen);
+	run_until_packets(f, 4, 2000);
+	assert_int_equal(f->up_packets, 4);
+	dnsd_stats(f->dnsd, &st);
+	assert_int_equal(st.limited_inflight, 2);
+	assert_int_equal(st.failed, 0);
+
+	/* The upstream times out: three SERVFAILs, and the share is back. */
+	for (int i = 0; i < 3; i++) {
+		assert_true(wait_recv(f, fd, a, sizeof(a), 3 * TIMEOUT_MS) >= 12);
+		assert_int_equal(msg_rcode(a), 2);
+	}
+	f->mode = UP_ANSWER;
+	qlen = build_query(q, sizeof(q), 7, "allowed.example", 1);
+	assert_int_equal(send(fd, q, qlen, 0), (ssize_t)qlen);
+	assert_true(wait_recv(f, fd, a, sizeof(a), 3000) >= 12);
+	assert_int_equal(msg_id(a), 7);
+	assert_int_equal(msg_rcode(a), 0);
+	dnsd_stats(f->dnsd, &st);
+	assert_int_equal(st.limited_inflight, 2);
+	close(fd);
+	close(other);
+	close(tfd);
+}
+
+/* A TCP query still unfinished tcp_query_ms after its first byte closes the
+ * connection, however steadily its bytes trickle in (each resets the idle
+ * timeout); a connection whose queries complete is left alone. */
+static void tcp_trickler_closed_after_query_time(void **state)
+{
+	struct fixture *f = *state;
+	struct dnsd_limits lim = {.tcp_query_ms = 300};
+	struct dnsd_stats st;
+	uint8_t q[512], frame[514], a[64];
+	size_t qlen = build_query(q, sizeof(q), 0x0d0d, "allowed.example", 1);
+	int slow = client_tcp(f), good = client_tcp(f);
+	uint64_t t0, closed_at = 0;
+	size_t sent = 0;
+
+	dnsd_set_limits(f->dnsd, &lim);
+	frame[0] = (uint8_t)(qlen >> 8);
+	frame[1] = (uint8_t)qlen;
+	memcpy(frame + 2, q, qlen);
+	run_for(f, 20); /* both accepted under the new limit */
+	t0 = now_ms();
+	/* one byte every 50 ms: the whole query would take over a second */
+	while (now_ms() - t0 < 1000 && !closed_at) {
+		ssize_t n;
+
+		if (send(slow, frame + sent, 1, MSG_NOSIGNAL) == 1)
+			sent++;
+		run_for(f, 50);
+		n = recv(slow, a, sizeof(a), MSG_DONTWAIT);
+		if (n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK))
+			closed_at = now_ms();
+	}
+	assert_true(closed_at);
+	assert_true(closed_at - t0 >= 250);
+	assert_true(closed_at - t0 < 700);
+	assert_true(sent < qlen + 2);
+
+	/* The other one sends a query in two halves 100 ms apart, then idles
+	 * past the limit, then asks again: both answered. */
+	assert_int_equal(send(good, frame, 7, 0), 7);
+	run_for(f, 100);
+	assert_int_equal(send(good, frame + 7, qlen + 2 - 7, 0), (ssize_t)(qlen + 2 - 7));
+	assert_int_equal(tcp_answer(f, good, 0x0d0d, 3000), 0);
+	run_for(f, 500);
+	tcp_query(good, 0x0d0e, "allowed.example");
+	assert_int_equal(tcp_answer(f, good, 0x0d0e, 3000), 0);
+	dnsd_stats(f->dnsd, &st);
+	assert_int_equal(st.limited_slow, 1);
+	assert_int_equal(st.limited_conns, 0);
+	close(slow);
+	close(good);
+}
+
 struct lookup_result {
 	bool done;
 	size_t n;
@@ -826,6 +1033,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(tcp_pipelined_queries, setup, teardown),
 	    cmocka_unit_test_setup_teardown(tcp_half_close_answered_then_closed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(client_gone_and_teardown_in_flight, setup, teardown),
+	    cmocka_unit_test_setup_teardown(tcp_connections_capped_per_client, setup, teardown),
+	    cmocka_unit_test_setup_teardown(inflight_capped_per_client, setup, teardown),
+	    cmocka_unit_test_setup_teardown(tcp_trickler_closed_after_query_time, setup, teardown),
 	    cmocka_unit_test_setup_teardown(lookup_combines_a_and_aaaa, setup, teardown),
 	    cmocka_unit_test_setup_teardown(lookup_fails_with_zero, setup, teardown),
 	    cmocka_unit_test(unmarkable_socket_fails_closed),

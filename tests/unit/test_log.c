@@ -353,6 +353,9 @@ static void test_metrics_render(void **state)
 	s.flows_tracked = 12;
 	s.log_write_errors = 1;
 	s.dns_answers_dropped = 13;
+	s.dns_limited_conns = 14;
+	s.dns_limited_inflight = 15;
+	s.dns_limited_slow = 16;
 	struct evbuffer *b = evbuffer_new();
 	assert_int_equal(metrics_render(&s, b), 0);
 	size_t n = evbuffer_get_length(b);
@@ -376,6 +379,10 @@ static void test_metrics_render(void **state)
 	    "egressd_log_write_errors_total 1\n",
 	    "# TYPE egressd_dns_answers_dropped_total counter\n",
 	    "egressd_dns_answers_dropped_total 13\n",
+	    "# TYPE egressd_dns_client_limited_total counter\n",
+	    "egressd_dns_client_limited_total{limit=\"tcp_connections\"} 14\n",
+	    "egressd_dns_client_limited_total{limit=\"inflight\"} 15\n",
+	    "egressd_dns_client_limited_total{limit=\"tcp_query_time\"} 16\n",
 	    "egressd_build_info{version=\"" EGRESSD_VERSION "\"} 1\n",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)

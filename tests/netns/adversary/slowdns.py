@@ -5,8 +5,9 @@ Models a recursive resolver on a cache miss (a random name under a CDN
 wildcard takes it tens to hundreds of milliseconds to resolve), which is the
 window an answer forger floods into. --host NAME=ADDR (A or AAAA by the
 address) answers those names; anything else gets NXDOMAIN. The question is
-echoed byte for byte (case preserved, as real resolvers do). Runs at most
---max-seconds. Stdlib only.
+echoed byte for byte (case preserved, as real resolvers do). --drop SUFFIX:
+queries for names under SUFFIX are never answered (an upstream that lost
+them). Runs at most --max-seconds. Stdlib only.
 """
 import argparse
 import ipaddress
@@ -27,6 +28,7 @@ def main():
     ap.add_argument("--delay", type=float, default=0.7)
     ap.add_argument("--host", action="append", default=[])
     ap.add_argument("--max-seconds", type=float, default=60)
+    ap.add_argument("--drop", action="append", default=[])
     a = ap.parse_args()
     hosts = {}
     for h in a.host:
@@ -40,6 +42,7 @@ def main():
         s.bind((addr, 53))
         socks.append(s)
     lock = threading.Lock()
+    drop = [dnsmsg.encode_name(x.lower()) for x in a.drop]
 
     def answer(s, q, peer):
         try:
@@ -59,6 +62,8 @@ def main():
     def serve(s):
         while True:
             q, peer = s.recvfrom(4096)
+            if drop and any(d in q.lower() for d in drop):
+                continue
             threading.Timer(a.delay, answer, (s, q, peer)).start()
 
     for s in socks:
