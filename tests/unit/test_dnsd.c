@@ -426,11 +426,18 @@ static int setup(void **state)
 	f->engine = engine_new(&cfg, f->policy, f->bindings, &hooks);
 	assert_non_null(f->engine);
 
-	f->up_fd = bound_socket(SOCK_DGRAM, 0, &f->up_port);
+	/* The fake upstream takes one port for UDP and TCP. The kernel's free UDP
+	 * port may be taken for TCP by anything else on the machine: try again. */
+	fd = -1;
+	for (int tries = 0; fd == -1 && tries < 64; tries++) {
+		f->up_fd = bound_socket(SOCK_DGRAM, 0, &f->up_port);
+		fd = bound_socket(SOCK_STREAM, f->up_port, NULL);
+		if (fd == -1)
+			close(f->up_fd);
+	}
+	assert_int_not_equal(fd, -1);
 	f->up_ev = event_new(f->base, f->up_fd, EV_READ | EV_PERSIST, upstream_read, f);
 	assert_int_equal(event_add(f->up_ev, NULL), 0);
-	fd = bound_socket(SOCK_STREAM, f->up_port, NULL);
-	assert_int_not_equal(fd, -1);
 	f->up_tcp = evconnlistener_new(f->base, upstream_accept, f, LEV_OPT_CLOSE_ON_FREE, 16, fd);
 	assert_non_null(f->up_tcp);
 	assert_true(addr_parse("127.0.0.1", &up.addr));
