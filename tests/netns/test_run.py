@@ -11,6 +11,7 @@ only ever carry documentation addresses.
   eth0 203.0.113.1/24 -> net (servers)            egr<N>c 192.0.2.(4N+2)/30
   egr<N>h 192.0.2.(4N+1)/30, table egressd_run<N>  resolv.conf -> 192.0.2.(4N+1)
 """
+import fcntl
 import json
 import os
 import pty
@@ -133,6 +134,26 @@ def cmd_netns(text):
     return int(m.group(1))
 
 
+def slot_left(n):
+    """Slot n's directory is left behind: it exists and no live run holds its
+    lock (slots are machine-wide: another run, of another lab on this machine,
+    may own the slot by now)."""
+    d = "/run/egressd/run/slot-%d" % n
+    if not os.path.exists(d):
+        return False
+    try:
+        fd = os.open(d + ".lock", os.O_RDWR)
+    except FileNotFoundError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False  # a live run holds the slot
+    finally:
+        os.close(fd)
+    return os.path.exists(d)
+
+
 def assert_torn_down(lab, child_netns=None, slots=()):
     """Nothing of any run is left: links, tables, processes, slot directories."""
     ln = links(lab.hst)
@@ -151,7 +172,7 @@ def assert_torn_down(lab, child_netns=None, slots=()):
         assert left == [], "processes left in CMD's namespace: %s" % [
             read("/proc/%d/cmdline" % p).replace("\0", " ") for p in left]
     for n in slots:
-        assert not os.path.exists("/run/egressd/run/slot-%d" % n), "slot %d directory left" % n
+        assert not slot_left(n), "slot %d directory left" % n
 
 
 def ran_ok(p):
