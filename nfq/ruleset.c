@@ -253,9 +253,17 @@ static void render_queue(FILE *f, const struct rules_params *p, enum rules_backe
  * flow (a re-incarnation of a flow it decided, or the first answer of a
  * local UDP server, which the policy must then allow like any egress).
  */
-static void render_host_replies(FILE *f)
+static void render_host_replies(FILE *f, const struct rules_params *p)
 {
 	fprintf(f, "\t\tct direction reply meta l4proto { tcp, icmp, ipv6-icmp } accept\n");
+	/* Two kinds of UDP answers are ours, not a reversed entry: those of
+	 * egressd's listeners to queries our own redirects sent there (the
+	 * containers' DNS, chain dnsfwd: the entry was made by that NAT, from the
+	 * query), and those to the namespace of an `egressd run` (its veth egr*,
+	 * where the run's own table and daemon decide). */
+	if (p->container_port)
+		fprintf(f, "\t\tct direction reply ct status dnat accept\n");
+	fprintf(f, "\t\toifname \"egr*\" ct direction reply accept\n");
 }
 
 static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend b)
@@ -299,7 +307,7 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 		fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x accept\n", mk.mask, mk.self);
 		/* answers of local servers to connections from outside: not
 		 * egress, where the protocol has a handshake (render_host_replies) */
-		render_host_replies(f);
+		render_host_replies(f, p);
 	}
 	fprintf(f, "\t\tct state related icmp type { destination-unreachable, time-exceeded, "
 	           "parameter-problem } accept\n");

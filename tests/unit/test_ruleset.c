@@ -179,6 +179,12 @@ static void test_host(enum rules_backend b, unsigned threads)
 	 * entry (TCP) and for ICMP answers ... */
 	assert_true(at(pre, HOST_REPLIES) < at(pre, SET_QUEUED));
 	assert_absent(pre, "\t\tct direction reply accept");
+	/* the answers into an egressd run's namespace are its own table's; our
+	 * listeners' answers to the containers' redirected DNS only with
+	 * container_port (host_forward_nft_1) */
+	assert_true(at(pre, "\t\toifname \"egr*\" ct direction reply accept\n") <
+	            at(pre, SET_QUEUED));
+	assert_absent(pre, "ct direction reply ct status dnat accept");
 	/* ... UDP and the rest in the reply direction are queued as packets
 	 * conntrack had no entry for: an entry the server's datagram made after
 	 * conntrack forgot the client's flow (issue 9, class 1) */
@@ -261,6 +267,11 @@ static void test_host_forward(enum rules_backend b, unsigned threads)
 	assert_non_null(in);
 	assert_non_null(dnsfwd);
 	assert_non_null(dnsin);
+	/* output: our container listener's answers (the entry is the redirect's) */
+	char *pre = chain(t, "pre");
+	assert_true(at(pre, "\t\tct direction reply ct status dnat accept\n") <
+	            at(pre, SET_QUEUED));
+	free(pre);
 
 	/* fpre: the gateway's decision path on the forward hook, default deny */
 	at(fpre, "type filter hook forward priority filter; policy accept;");
