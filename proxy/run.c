@@ -14,7 +14,7 @@
  * /run/egressd/run/slot-N.lock) that names its table, queue, veth and /30.
  *
  * No helper programs: links, addresses and routes are made with rtnetlink
- * (rtnl.c), the tables with libnftables (nfq/ruleset.c). What was changed in
+ * (nfq/rtnl.c), the tables with libnftables (nfq/ruleset.c). What was changed in
  * the calling namespace is undone when CMD ends, however it ends: the veth
  * and both tables go, and net.ipv4.ip_forward gets back the value it had
  * before the first of the runs that share the namespace (the last one to
@@ -27,7 +27,7 @@
 #define _GNU_SOURCE
 #include "daemon.h"
 #include "egressd.h"
-#include "rtnl.h"
+#include "../nfq/rtnl.h"
 #include "../nfq/ruleset.h"
 
 #include <arpa/inet.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * proxy/rtnl.c without a socket: each request egressd run sends is read back
+ * nfq/rtnl.c without a socket: each request egressd run sends is read back
  * (type, flags, family header, attributes, the veth peer's nest), refuses
  * what the kernel would (long or empty names, a prefix longer than the
  * address) and never writes past the buffer it is given; acks are parsed.
@@ -21,7 +21,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "../../proxy/rtnl.h"
+#include "../../nfq/rtnl.h"
 
 #define ATTR_MAX 64
 

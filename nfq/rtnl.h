@@ -12,7 +12,7 @@
  * argument is out of range (a name longer than IFNAMSIZ - 1, a family that
  * is neither IPv4 nor IPv6, a prefix longer than the address).
  */
-#include "core/addr.h"
+#include "../proxy/core/addr.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
