@@ -545,3 +545,20 @@ def test_ip_forward_stays_on_while_another_run_needs_it(hst_noforward):
     assert ip_forward(hst.hst) == "0", "the last run did not restore ip_forward"
     for _, out, _, _, _ in runs:
         assert_torn_down(hst, cmd_netns(read(out)))
+
+
+def test_signalled_run_restores_ip_forward(hst_noforward):
+    """SIGTERM to egressd run (CMD gets it and dies): ip_forward back to 0, nothing left."""
+    hst = hst_noforward
+    marker = os.path.join(hst.dir, "running")
+    script = SELF + "touch %s; sleep 60" % marker
+    proc, out, err = spawn_run(hst, [], sh(script), "fwdsig")
+    L.wait_for(lambda: proc.poll() is not None or os.path.exists(marker), 8,
+               "CMD to start inside egressd run")
+    assert proc.poll() is None, read(err)
+    assert ip_forward(hst.hst) == "1"
+    proc.send_signal(signal.SIGTERM)
+    rc = proc.wait(SIGNAL_EXIT_LIMIT + 2)
+    assert rc == 128 + signal.SIGTERM, "exit %s\n%s" % (rc, read(err))
+    assert ip_forward(hst.hst) == "0", "ip_forward not restored after SIGTERM"
+    assert_torn_down(hst, cmd_netns(read(out)))
