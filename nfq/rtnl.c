@@ -96,8 +96,8 @@ struct nlmsghdr *rtnl_msg_link_del(void *buf, size_t len, uint32_t seq, const ch
 {
 	if (!rtnl_name_ok(name))
 		return NULL;
-	struct nlmsghdr *nlh = rtnl_put_header(buf, len, seq, RTM_DELLINK, 0,
-	                                       sizeof(struct ifinfomsg));
+	struct nlmsghdr *nlh =
+	    rtnl_put_header(buf, len, seq, RTM_DELLINK, 0, sizeof(struct ifinfomsg));
 	if (!nlh || !mnl_attr_put_strz_check(nlh, len, IFLA_IFNAME, name))
 		return NULL;
 	return nlh;
@@ -107,8 +107,8 @@ struct nlmsghdr *rtnl_msg_link_up(void *buf, size_t len, uint32_t seq, const cha
 {
 	if (!rtnl_name_ok(name))
 		return NULL;
-	struct nlmsghdr *nlh = rtnl_put_header(buf, len, seq, RTM_NEWLINK, 0,
-	                                       sizeof(struct ifinfomsg));
+	struct nlmsghdr *nlh =
+	    rtnl_put_header(buf, len, seq, RTM_NEWLINK, 0, sizeof(struct ifinfomsg));
 	if (!nlh)
 		return NULL;
 	struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
@@ -141,8 +141,7 @@ struct nlmsghdr *rtnl_msg_addr_new(void *buf, size_t len, uint32_t seq, unsigned
 	return nlh;
 }
 
-struct nlmsghdr *rtnl_msg_route_default(void *buf, size_t len, uint32_t seq,
-                                        const struct addr *gw)
+struct nlmsghdr *rtnl_msg_route_default(void *buf, size_t len, uint32_t seq, const struct addr *gw)
 {
 	int af = rtnl_af(gw);
 	if (af < 0)

@@ -35,8 +35,7 @@ struct nlmsghdr *rtnl_msg_addr_new(void *buf, size_t len, uint32_t seq, unsigned
                                    const struct addr *a, unsigned prefix);
 /* RTM_NEWROUTE (create, exclusive): default route via gw in the main table
  * (`ip route add default via GW`). */
-struct nlmsghdr *rtnl_msg_route_default(void *buf, size_t len, uint32_t seq,
-                                        const struct addr *gw);
+struct nlmsghdr *rtnl_msg_route_default(void *buf, size_t len, uint32_t seq, const struct addr *gw);
 
 /* The ack of one request (for tests): 0, the kernel's -errno, or -EPROTO
  * when buf[0..n) is not an ack of seq. */

@@ -766,7 +766,8 @@ int cmd_run(int argc, char **argv)
 		    (what = "address", e = rtnl_addr_add(s.veth_host, &s.host, RUN_PREFIX)) == 0)
 			what = "link up", e = rtnl_link_up(s.veth_host);
 		if (e != 0) {
-			fprintf(stderr, "egressd run: %s %s: %s\n", what, s.veth_host, strerror(-e));
+			fprintf(stderr, "egressd run: %s %s: %s\n", what, s.veth_host,
+			        strerror(-e));
 			ok = false;
 		} else if (rules_apply_run_nat(s.nat_table, &s.net, RUN_PREFIX, s.veth_host, err,
 		                               sizeof err) != 0) {

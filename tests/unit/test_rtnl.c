@@ -228,11 +228,11 @@ static void short_buffers(void **state)
 	for (int which = 0; which < 5; which++) {
 		struct nlmsghdr *nlh = NULL;
 		size_t need;
-#define BUILD(B, L)                                                                          \
-	(which == 0   ? rtnl_msg_veth_new(B, L, 1, "egr63h", "egr63c", 99)                     \
-	 : which == 1 ? rtnl_msg_link_del(B, L, 1, "egr63h")                                   \
-	 : which == 2 ? rtnl_msg_link_up(B, L, 1, "egr63c")                                    \
-	 : which == 3 ? rtnl_msg_addr_new(B, L, 1, 3, &a6, 64)                                 \
+#define BUILD(B, L)                                                                                \
+	(which == 0   ? rtnl_msg_veth_new(B, L, 1, "egr63h", "egr63c", 99)                         \
+	 : which == 1 ? rtnl_msg_link_del(B, L, 1, "egr63h")                                       \
+	 : which == 2 ? rtnl_msg_link_up(B, L, 1, "egr63c")                                        \
+	 : which == 3 ? rtnl_msg_addr_new(B, L, 1, 3, &a6, 64)                                     \
 	              : rtnl_msg_route_default(B, L, 1, &g4))
 		nlh = BUILD(full, sizeof full);
 		assert_non_null(nlh);
