@@ -1386,3 +1386,75 @@ fail:
 	nft_ctx_free(ctx);
 	return rc;
 }
+
+/* ------------------------------------------------------- egressd run NAT */
+
+char *rules_render_run_nat(const char *table, const struct addr *net, unsigned prefix,
+                           const char *inside)
+{
+	char a[ADDR_STRLEN];
+	char *s = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!name_ok(table, RULES_NAME_MAX) || !name_ok(inside, 15) || !net ||
+	    net->family != ADDR_V4 || prefix > 32)
+		return NULL;
+	f = open_memstream(&s, &len);
+	if (!f)
+		return NULL;
+	fprintf(f,
+	        "table ip %s {\n"
+	        "  chain post { type nat hook postrouting priority srcnat; policy accept;\n"
+	        "    ip saddr %s/%u oifname != \"%s\" masquerade\n"
+	        "  }\n"
+	        "}\n",
+	        table, addr_str(net, a), prefix, inside);
+	if (fclose(f) != 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+int rules_apply_run_nat(const char *table, const struct addr *net, unsigned prefix,
+                        const char *inside, char *err, size_t errlen)
+{
+	char *text = rules_render_run_nat(table, net, prefix, inside);
+	char *script = NULL;
+	int rc;
+
+	if (!text) {
+		errf(err, errlen, "bad run NAT table, network or interface");
+		return -1;
+	}
+	/* Replace what a previous run of the slot left, in the same transaction. */
+	if (asprintf(&script, "table ip %s {}\ndelete table ip %s\n%s", table, table, text) < 0) {
+		free(text);
+		errf(err, errlen, "out of memory");
+		return -1;
+	}
+	free(text);
+	rc = nft_run(script, NULL, 0, err, errlen);
+	free(script);
+	return rc;
+}
+
+int rules_delete_run_nat(const char *table, char *err, size_t errlen)
+{
+	char *script = NULL;
+	int rc;
+
+	if (!name_ok(table, RULES_NAME_MAX)) {
+		errf(err, errlen, "bad nft table name \"%s\"", table ? table : "");
+		return -1;
+	}
+	/* create-then-delete: no error when there is none */
+	if (asprintf(&script, "table ip %s {}\ndelete table ip %s\n", table, table) < 0) {
+		errf(err, errlen, "out of memory");
+		return -1;
+	}
+	rc = nft_run(script, NULL, 0, err, errlen);
+	free(script);
+	return rc;
+}

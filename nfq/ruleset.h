@@ -62,4 +62,17 @@ int rules_mark_conflicts(const struct rules_params *p, char *err, size_t errlen)
 int rules_mark_conflicts_json(const char *json, uint32_t mask, const char *own_table, char *err,
                               size_t errlen);
 
+/*
+ * egressd run's NAT: table ip <table>, chain post (nat postrouting) that
+ * masquerades what comes from net/prefix (IPv4) and leaves by another
+ * interface than `inside` (its veth). Render (malloc'd; NULL on a bad
+ * argument), apply (replacing a table of that name, one transaction) or
+ * delete (no error when it is not there). 0 or -1 with err.
+ */
+char *rules_render_run_nat(const char *table, const struct addr *net, unsigned prefix,
+                           const char *inside);
+int rules_apply_run_nat(const char *table, const struct addr *net, unsigned prefix,
+                        const char *inside, char *err, size_t errlen);
+int rules_delete_run_nat(const char *table, char *err, size_t errlen);
+
 #endif

@@ -13,6 +13,13 @@
  * Several runs at once: each takes a free slot (flock on
  * /run/egressd/run/slot-N.lock) that names its table, queue, veth and /30.
  *
+ * No helper programs: links, addresses and routes are made with rtnetlink
+ * (nfq/rtnl.c), the tables with libnftables (nfq/ruleset.c). What was changed in
+ * the calling namespace is undone when CMD ends, however it ends: the veth
+ * and both tables go, and net.ipv4.ip_forward gets back the value it had
+ * before the first of the runs that share the namespace (the last one to
+ * end restores it; see run_forward_on).
+ *
  *   calling namespace                       CMD's namespace
  *   egr<N>h  NET+4N+1/30  <---- veth ---->  egr<N>c  NET+4N+2/30
  *   DNS listener NET+4N+1:(20000+N)          /etc/resolv.conf -> NET+4N+1 (bind mount)
@@ -20,6 +27,7 @@
 #define _GNU_SOURCE
 #include "daemon.h"
 #include "egressd.h"
+#include "../nfq/rtnl.h"
 #include "../nfq/ruleset.h"
 
 #include <arpa/inet.h>
@@ -33,7 +41,6 @@
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,8 +63,6 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 
-extern char **environ;
-
 #define RUN_DIR "/run/egressd/run"
 #define RUN_SLOTS 64                  /* /30s in a /24 */
 #define RUN_NET_DEFAULT "100.64.77.0" /* shared address space (RFC 6598), a /24 of it */
@@ -66,6 +71,9 @@ extern char **environ;
 #define RUN_EXIT_FAILED 125 /* the run itself failed (as env(1) and timeout(1) say it) */
 #define RUN_GRACE_MS 5000   /* after a signal we passed on, CMD's time to exit before SIGKILL */
 #define RUN_TICK_MS 50
+#define RUN_PREFIX 30 /* each run's veth network */
+#define RUN_IP_FORWARD "/proc/sys/net/ipv4/ip_forward"
+#define RUN_SYSCTL_LOCK RUN_DIR "/sysctl.lock" /* serialises the ip_forward records */
 
 struct run_slot {
 	pid_t supervisor; /* the process that owns the slot (children check their parent) */
@@ -76,6 +84,8 @@ struct run_slot {
 	char nat_table[32];
 	char veth_host[16], veth_child[16];
 	char host_addr[INET_ADDRSTRLEN], child_addr[INET_ADDRSTRLEN], net_addr[INET_ADDRSTRLEN];
+	struct addr host, child, net;
+	bool forward_set; /* run_forward_on wrote ip_forward: run_forward_restore undoes it */
 };
 
 static void run_usage(FILE *f)
@@ -102,38 +112,6 @@ static void run_usage(FILE *f)
 	        "/30s come from (default " RUN_NET_DEFAULT ").\n"
 	        "\n"
 	        "example: sudo egressd run --preset pypi -- pip download requests\n");
-}
-
-/* Run a helper program (no shell) and wait; 0 when it exited 0. */
-static int run_cmd(const char *const argv[], bool quiet)
-{
-	pid_t pid;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none;
-	posix_spawn_file_actions_init(&fa);
-	if (quiet) {
-		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	}
-	/* The supervisor keeps its signals blocked; the helper must not inherit that. */
-	sigemptyset(&none);
-	posix_spawnattr_init(&at);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
-	int rc = posix_spawnp(&pid, argv[0], &fa, &at, (char *const *)argv, environ);
-	posix_spawnattr_destroy(&at);
-	posix_spawn_file_actions_destroy(&fa);
-	if (rc != 0) {
-		fprintf(stderr, "egressd run: %s: %s\n", argv[0], strerror(rc));
-		return -1;
-	}
-	int st;
-	while (waitpid(pid, &st, 0) == -1) {
-		if (errno != EINTR)
-			return -1;
-	}
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
 static int run_write_file(const char *path, const char *text)
@@ -188,6 +166,12 @@ static int run_slot_take(struct run_slot *s)
 		inet_ntop(AF_INET, &a, s->host_addr, sizeof s->host_addr);
 		a.s_addr = htonl(b + 2);
 		inet_ntop(AF_INET, &a, s->child_addr, sizeof s->child_addr);
+		if (!addr_parse(s->net_addr, &s->net) || !addr_parse(s->host_addr, &s->host) ||
+		    !addr_parse(s->child_addr, &s->child)) {
+			fprintf(stderr, "egressd run: slot %d: bad addresses from %s\n", n, net);
+			close(fd);
+			return -1;
+		}
 		if (mkdir(s->dir, 0755) == -1 && errno != EEXIST)
 			goto fail_dir;
 		return 0;
@@ -199,15 +183,177 @@ fail_dir:
 	return -1;
 }
 
-/* Remove what a previous run of this slot may have left (crash), quietly. */
-static void run_slot_cleanup(const struct run_slot *s)
+/* The slot's file of that name. */
+static void run_slot_path(char *buf, size_t len, int n, const char *file)
+{
+	snprintf(buf, len, RUN_DIR "/slot-%d/%s", n, file);
+}
+
+/*
+ * Remove the slot's veth and tables: what this run made, or what a previous
+ * run of the slot left (crash). Quietly; 0 when none is left, else -1 (said).
+ */
+static int run_slot_cleanup(const struct run_slot *s, bool verbose)
 {
 	char err[256];
-	const char *del_link[] = {"ip", "link", "del", s->veth_host, NULL};
-	run_cmd(del_link, true);
-	rules_delete(s->table, err, sizeof err);
-	const char *del_nat[] = {"nft", "delete", "table", "ip", s->nat_table, NULL};
-	run_cmd(del_nat, true);
+	int rc = 0, e = rtnl_link_del(s->veth_host);
+	if (e != 0 && e != -ENODEV) {
+		if (verbose)
+			fprintf(stderr, "egressd run: cannot delete %s: %s\n", s->veth_host,
+			        strerror(-e));
+		rc = -1;
+	}
+	if (rules_delete(s->table, err, sizeof err) != 0) {
+		if (verbose)
+			fprintf(stderr, "egressd run: table %s: %s\n", s->table, err);
+		rc = -1;
+	}
+	if (rules_delete_run_nat(s->nat_table, err, sizeof err) != 0) {
+		if (verbose)
+			fprintf(stderr, "egressd run: table %s: %s\n", s->nat_table, err);
+		rc = -1;
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------ ip_forward */
+
+/*
+ * Forwarding is on while any run of this network namespace needs it and back
+ * to what it was when the last one ends. Each run records, in its slot
+ * directory, "<netns inode> <value before>" where the value before is the
+ * one an earlier run still going in the same namespace recorded (it saw the
+ * original), or else the current one. All of it under RUN_SYSCTL_LOCK.
+ */
+static ino_t run_netns_self(void)
+{
+	struct stat st;
+	return stat("/proc/self/ns/net", &st) == -1 ? 0 : st.st_ino;
+}
+
+static int run_sysctl_lock(void)
+{
+	int fd = open(RUN_SYSCTL_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return -1;
+	while (flock(fd, LOCK_EX) == -1) {
+		if (errno != EINTR) {
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+/* Is slot n held by a run (its lock taken)? Never our own slot. */
+static bool run_slot_busy(int n)
+{
+	char lock[96];
+	snprintf(lock, sizeof lock, RUN_DIR "/slot-%d.lock", n);
+	int fd = open(lock, O_RDWR | O_CLOEXEC);
+	if (fd == -1)
+		return false;
+	bool busy = flock(fd, LOCK_EX | LOCK_NB) == -1 && errno == EWOULDBLOCK;
+	close(fd); /* releases the lock if we took it */
+	return busy;
+}
+
+/* Slot n's record: 0 and its netns and value, or -1. */
+static int run_forward_record(int n, ino_t *ns, char *val, size_t vlen)
+{
+	char path[128], line[64];
+	unsigned long long ino;
+	char v[8];
+	run_slot_path(path, sizeof path, n, "ip_forward");
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	bool ok = fgets(line, sizeof line, f) && sscanf(line, "%llu %7s", &ino, v) == 2;
+	fclose(f);
+	if (!ok || (v[0] != '0' && v[0] != '1') || v[1] != '\0')
+		return -1;
+	*ns = (ino_t)ino;
+	snprintf(val, vlen, "%s", v);
+	return 0;
+}
+
+/* A run other than slot `self` going on in netns ns: its recorded value (0), or -1. */
+static int run_forward_other(int self, ino_t ns, char *val, size_t vlen)
+{
+	for (int m = 0; m < RUN_SLOTS; m++) {
+		ino_t ons;
+		char v[8];
+		if (m == self || run_forward_record(m, &ons, v, sizeof v) != 0 || ons != ns ||
+		    !run_slot_busy(m))
+			continue;
+		snprintf(val, vlen, "%s", v);
+		return 0;
+	}
+	return -1;
+}
+
+static int run_forward_on(struct run_slot *s)
+{
+	char cur[16] = "", old[8], path[128], rec[64];
+	ino_t ns = run_netns_self();
+	int lock = run_sysctl_lock(), rc = -1;
+	if (lock == -1 || ns == 0) {
+		fprintf(stderr, "egressd run: %s: %s\n", RUN_SYSCTL_LOCK, strerror(errno));
+		if (lock != -1)
+			close(lock);
+		return -1;
+	}
+	FILE *f = fopen(RUN_IP_FORWARD, "re");
+	if (!f || !fgets(cur, sizeof cur, f)) {
+		fprintf(stderr, "egressd run: %s: %s\n", RUN_IP_FORWARD, strerror(errno));
+		goto out;
+	}
+	if (run_forward_other(s->n, ns, old, sizeof old) != 0)
+		snprintf(old, sizeof old, "%c", cur[0] == '0' ? '0' : '1');
+	run_slot_path(path, sizeof path, s->n, "ip_forward");
+	snprintf(rec, sizeof rec, "%llu %s\n", (unsigned long long)ns, old);
+	if (run_write_file(path, rec) != 0) {
+		fprintf(stderr, "egressd run: %s: cannot write\n", path);
+		goto out;
+	}
+	s->forward_set = true; /* from here on, undone at the end */
+	if (run_write_file(RUN_IP_FORWARD, "1\n") != 0) {
+		fprintf(stderr, "egressd run: cannot enable %s\n", RUN_IP_FORWARD);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (f)
+		fclose(f);
+	close(lock);
+	return rc;
+}
+
+/* Undo run_forward_on: the value before, unless another run here still needs forwarding. */
+static void run_forward_restore(struct run_slot *s)
+{
+	char path[128], old[8], other[8];
+	ino_t ns = 0;
+	if (!s->forward_set)
+		return;
+	s->forward_set = false;
+	int lock = run_sysctl_lock();
+	if (lock == -1) {
+		fprintf(stderr, "egressd run: %s: %s; %s left as it is\n", RUN_SYSCTL_LOCK,
+		        strerror(errno), RUN_IP_FORWARD);
+		return;
+	}
+	run_slot_path(path, sizeof path, s->n, "ip_forward");
+	int have = run_forward_record(s->n, &ns, old, sizeof old);
+	unlink(path);
+	if (have == 0 && ns == run_netns_self() &&
+	    run_forward_other(s->n, ns, other, sizeof other) != 0) {
+		snprintf(path, sizeof path, "%s\n", old);
+		if (run_write_file(RUN_IP_FORWARD, path) != 0)
+			fprintf(stderr, "egressd run: cannot restore %s to %s\n", RUN_IP_FORWARD,
+			        old);
+	}
+	close(lock);
 }
 
 /*
@@ -222,15 +368,15 @@ static void run_child_main(const struct run_slot *s, int go_fd, int veth_fd, cha
 	if (read(veth_fd, &c, 1) != 1)
 		_exit(RUN_EXIT_FAILED);
 	close(veth_fd);
-	char cidr[32];
-	snprintf(cidr, sizeof cidr, "%s/30", s->child_addr);
-	const char *lo_up[] = {"ip", "link", "set", "lo", "up", NULL};
-	const char *addr[] = {"ip", "addr", "add", cidr, "dev", s->veth_child, NULL};
-	const char *up[] = {"ip", "link", "set", s->veth_child, "up", NULL};
-	const char *route[] = {"ip", "route", "add", "default", "via", s->host_addr, NULL};
-	if (run_cmd(lo_up, false) || run_cmd(addr, false) || run_cmd(up, false) ||
-	    run_cmd(route, false)) {
-		fprintf(stderr, "egressd run: cannot configure the namespace\n");
+	int e;
+	const char *what = "lo up";
+	if ((e = rtnl_link_up("lo")) == 0 &&
+	    (what = "address", e = rtnl_addr_add(s->veth_child, &s->child, RUN_PREFIX)) == 0 &&
+	    (what = "link up", e = rtnl_link_up(s->veth_child)) == 0)
+		what = "default route", e = rtnl_route_default(&s->host);
+	if (e != 0) {
+		fprintf(stderr, "egressd run: cannot configure the namespace (%s: %s)\n", what,
+		        strerror(-e));
 		_exit(RUN_EXIT_FAILED);
 	}
 	/* DNS: a private resolv.conf in this mount namespace. */
@@ -482,7 +628,7 @@ int cmd_run(int argc, char **argv)
 	int veth_pipe[2] = {-1, -1}, go_pipe[2] = {-1, -1}, ns_pipe[2] = {-1, -1};
 	pid_t cmd_pid = -1, daemon_pid = -1;
 	sigset_t sigs, oldmask;
-	char nat_path[128] = "", own_log[128] = "";
+	char own_log[128] = "";
 
 	if (!b || !conf) {
 		fprintf(stderr, "egressd run: out of memory\n");
@@ -542,7 +688,10 @@ int cmd_run(int argc, char **argv)
 	if (run_slot_take(&s) != 0)
 		goto out;
 	s.supervisor = getpid();
-	run_slot_cleanup(&s);
+	run_slot_cleanup(&s, false);
+	char rec[128];
+	run_slot_path(rec, sizeof rec, s.n, "ip_forward");
+	unlink(rec); /* a crashed run's record: never taken for this one's */
 
 	/* The daemon's configuration: gateway mode for our veth only. */
 	snprintf(own_log, sizeof own_log, "%s/events.jsonl", s.dir);
@@ -609,26 +758,25 @@ int cmd_run(int argc, char **argv)
 	ok = ok && cmd_netns != 0;
 
 	/* veth to the child's namespace, NAT for what egressd lets through. */
-	char pidstr[16], host_cidr[32], nat[512];
-	snprintf(pidstr, sizeof pidstr, "%d", (int)cmd_pid);
-	snprintf(host_cidr, sizeof host_cidr, "%s/30", s.host_addr);
-	snprintf(nat, sizeof nat,
-	         "table ip %s {\n"
-	         "  chain post { type nat hook postrouting priority srcnat; policy accept;\n"
-	         "    ip saddr %s/30 oifname != \"%s\" masquerade\n"
-	         "  }\n"
-	         "}\n",
-	         s.nat_table, s.net_addr, s.veth_host);
-	snprintf(nat_path, sizeof nat_path, "%s/nat.nft", s.dir);
-	const char *mk[] = {"ip",   "link", "add",        s.veth_host, "type", "veth",
-	                    "peer", "name", s.veth_child, "netns",     pidstr, NULL};
-	const char *addr[] = {"ip", "addr", "add", host_cidr, "dev", s.veth_host, NULL};
-	const char *up[] = {"ip", "link", "set", s.veth_host, "up", NULL};
-	const char *natload[] = {"nft", "-f", nat_path, NULL};
-	ok = ok && run_cmd(mk, false) == 0 && run_cmd(addr, false) == 0 &&
-	     run_cmd(up, false) == 0 && run_write_file(nat_path, nat) == 0 &&
-	     run_cmd(natload, false) == 0 &&
-	     run_write_file("/proc/sys/net/ipv4/ip_forward", "1\n") == 0;
+	if (ok) {
+		char err[512];
+		int e;
+		const char *what = "veth";
+		if ((e = rtnl_veth_add(s.veth_host, s.veth_child, cmd_pid)) == 0 &&
+		    (what = "address", e = rtnl_addr_add(s.veth_host, &s.host, RUN_PREFIX)) == 0)
+			what = "link up", e = rtnl_link_up(s.veth_host);
+		if (e != 0) {
+			fprintf(stderr, "egressd run: %s %s: %s\n", what, s.veth_host,
+			        strerror(-e));
+			ok = false;
+		} else if (rules_apply_run_nat(s.nat_table, &s.net, RUN_PREFIX, s.veth_host, err,
+		                               sizeof err) != 0) {
+			fprintf(stderr, "egressd run: table %s: %s\n", s.nat_table, err);
+			ok = false;
+		} else if (run_forward_on(&s) != 0) {
+			ok = false;
+		}
+	}
 	/* Tell the child the veth is there (EOF without a byte: give up). */
 	if (ok && write(veth_pipe[1], "v", 1) != 1)
 		ok = false;
@@ -705,7 +853,8 @@ int cmd_run(int argc, char **argv)
 			fprintf(stderr, "egressd run: egressd stopped with an error (status %d)\n",
 			        run_exit_code(daemon_st));
 	}
-	run_slot_cleanup(&s);
+	run_slot_cleanup(&s, true);
+	run_forward_restore(&s);
 	if (ok && daemon_pid > 0)
 		run_summary(log_path ? log_path : own_log, log_from, audit, ret);
 out_slot:
@@ -717,8 +866,6 @@ out_slot:
 		if (ns_pipe[i] >= 0)
 			close(ns_pipe[i]);
 	}
-	if (nat_path[0])
-		unlink(nat_path);
 	if (own_log[0])
 		unlink(own_log);
 	if (s.lock_fd >= 0) {

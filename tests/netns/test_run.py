@@ -471,3 +471,115 @@ def test_cmd_ignoring_sigterm_is_killed(hst, second):
     else:
         assert 4.5 < took < SIGNAL_EXIT_LIMIT + 2, took
     assert_torn_down(hst, child_ns, [slot_of(read(out))])
+
+
+# -- what egressd run changes in the calling namespace is undone (issue 10) --
+def ip_forward(ns):
+    return L.run(["ip", "netns", "exec", ns, "cat", "/proc/sys/net/ipv4/ip_forward"]).stdout.strip()
+
+
+@pytest.fixture
+def hst_noforward(hst):
+    """hst with forwarding off (the lab turns it on), back on afterwards."""
+    hst.sysctl(hst.hst, "net.ipv4.ip_forward=0")
+    assert ip_forward(hst.hst) == "0"
+    yield hst
+    hst.sysctl(hst.hst, "net.ipv4.ip_forward=1")
+
+
+@pytest.mark.parametrize("before", ["0", "1"])
+def test_ip_forward_restored_after_run(hst, before):
+    """On while the run needs it, back to the value before when it ends."""
+    hst.sysctl(hst.hst, "net.ipv4.ip_forward=" + before)
+    try:
+        marker = os.path.join(hst.dir, "running")
+        go = os.path.join(hst.dir, "go")
+        script = SELF + "touch %s; i=0; while [ ! -e %s ] && [ $i -lt 80 ]; do sleep 0.1; " \
+            "i=$((i+1)); done; %s" % (marker, go, q(
+                curl_args(hst, "https://updates.example.com/file")))
+        proc, out, err = spawn_run(hst, ["--allow", "updates.example.com"], sh(script), "fwd")
+        L.wait_for(lambda: proc.poll() is not None or os.path.exists(marker), 8,
+                   "CMD to start inside egressd run")
+        assert proc.poll() is None, read(err)
+        assert ip_forward(hst.hst) == "1", "forwarding off while the run needs it"
+        with open(go, "w"):
+            pass
+        rc = proc.wait(10)
+        assert rc == 0, "exit %s\n%s\n%s" % (rc, read(out), read(err))
+        assert read(out).endswith(L.site_body("updates")), read(out)
+        assert ip_forward(hst.hst) == before, "ip_forward not restored"
+        assert_torn_down(hst, cmd_netns(read(out)))
+    finally:
+        hst.sysctl(hst.hst, "net.ipv4.ip_forward=1")
+
+
+def test_sigkilled_cmd_leaves_nothing(hst_noforward):
+    """CMD killed by SIGKILL: no egr* link, no run table, ip_forward as it was."""
+    hst = hst_noforward
+    p = egressd_run(hst, [], sh(SELF + "kill -9 $$"))
+    assert p.returncode == 128 + signal.SIGKILL, ran_ok(p)
+    assert ip_forward(hst.hst) == "0", "ip_forward not restored after a SIGKILL'd CMD"
+    assert_torn_down(hst, cmd_netns(p.stdout))
+
+
+def test_failing_cmd_leaves_nothing(hst_noforward):
+    """CMD that fails, and one that is not there: the same."""
+    hst = hst_noforward
+    p = egressd_run(hst, [], sh(SELF + "exit 3"))
+    assert p.returncode == 3, ran_ok(p)
+    assert ip_forward(hst.hst) == "0"
+    assert_torn_down(hst, cmd_netns(p.stdout))
+    p = egressd_run(hst, [], ["/nonexistent/egressd-run-test"])
+    assert p.returncode == 127, ran_ok(p)
+    assert ip_forward(hst.hst) == "0"
+    assert_torn_down(hst)
+
+
+def test_ip_forward_stays_on_while_another_run_needs_it(hst_noforward):
+    """Two runs overlap: the first to end leaves forwarding on, the last restores it."""
+    hst = hst_noforward
+    runs = []
+    for tag in ("a", "b"):
+        marker = os.path.join(hst.dir, "up-" + tag)
+        go = os.path.join(hst.dir, "go-" + tag)
+        script = SELF + "touch %s; i=0; while [ ! -e %s ] && [ $i -lt 100 ]; do " \
+            "sleep 0.1; i=$((i+1)); done; %s" % (marker, go, q(
+                curl_args(hst, "https://updates.example.com/file")))
+        proc, out, err = spawn_run(hst, ["--allow", "updates.example.com"], sh(script), tag)
+        runs.append((proc, out, err, marker, go))
+    L.wait_for(lambda: all(os.path.exists(r[3]) or r[0].poll() is not None for r in runs), 8,
+               "both runs to start")
+    for proc, out, err, _, go in runs:
+        assert proc.poll() is None, read(err)
+    assert ip_forward(hst.hst) == "1"
+    # a ends first: b still forwards (and still downloads)
+    proc, out, err, _, go = runs[0]
+    with open(go, "w"):
+        pass
+    assert proc.wait(10) == 0, read(err)
+    assert ip_forward(hst.hst) == "1", "the first run to end turned forwarding off"
+    proc, out, err, _, go = runs[1]
+    with open(go, "w"):
+        pass
+    assert proc.wait(10) == 0, "exit %s\n%s\n%s" % (proc.returncode, read(out), read(err))
+    assert read(out).endswith(L.site_body("updates")), read(out)
+    assert ip_forward(hst.hst) == "0", "the last run did not restore ip_forward"
+    for _, out, _, _, _ in runs:
+        assert_torn_down(hst, cmd_netns(read(out)))
+
+
+def test_signalled_run_restores_ip_forward(hst_noforward):
+    """SIGTERM to egressd run (CMD gets it and dies): ip_forward back to 0, nothing left."""
+    hst = hst_noforward
+    marker = os.path.join(hst.dir, "running")
+    script = SELF + "touch %s; sleep 60" % marker
+    proc, out, err = spawn_run(hst, [], sh(script), "fwdsig")
+    L.wait_for(lambda: proc.poll() is not None or os.path.exists(marker), 8,
+               "CMD to start inside egressd run")
+    assert proc.poll() is None, read(err)
+    assert ip_forward(hst.hst) == "1"
+    proc.send_signal(signal.SIGTERM)
+    rc = proc.wait(SIGNAL_EXIT_LIMIT + 2)
+    assert rc == 128 + signal.SIGTERM, "exit %s\n%s" % (rc, read(err))
+    assert ip_forward(hst.hst) == "0", "ip_forward not restored after SIGTERM"
+    assert_torn_down(hst, cmd_netns(read(out)))

@@ -733,6 +733,34 @@ static void mark_conflicts(void **state)
 	                                           sizeof(err)), 0);
 }
 
+/* egressd run's NAT table: masquerade the run's /30 leaving by any other
+ * interface than its veth; names and networks that could not be rendered
+ * safely are refused. */
+static void run_nat(void **state)
+{
+	struct addr net, v6;
+	char *t;
+
+	assert_true(addr_parse("192.0.2.4", &net));
+	t = rules_render_run_nat("egressd_runnat1", &net, 30, "egr1h");
+	assert_non_null(t);
+	assert_string_equal(t, "table ip egressd_runnat1 {\n"
+	                       "  chain post { type nat hook postrouting priority srcnat; "
+	                       "policy accept;\n"
+	                       "    ip saddr 192.0.2.4/30 oifname != \"egr1h\" masquerade\n"
+	                       "  }\n"
+	                       "}\n");
+	free(t);
+	assert_true(addr_parse("2001:db8::", &v6));
+	assert_null(rules_render_run_nat("egressd_runnat1", &v6, 30, "egr1h"));
+	assert_null(rules_render_run_nat("egressd_runnat1", &net, 33, "egr1h"));
+	assert_null(rules_render_run_nat("bad name", &net, 30, "egr1h"));
+	assert_null(rules_render_run_nat(NULL, &net, 30, "egr1h"));
+	assert_null(rules_render_run_nat("egressd_runnat1", &net, 30, "x\" accept"));
+	assert_null(rules_render_run_nat("egressd_runnat1", &net, 30, "sixteen-chars-xx"));
+	assert_null(rules_render_run_nat("egressd_runnat1", NULL, 30, "egr1h"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -758,6 +786,7 @@ int main(void)
 	    cmocka_unit_test(render_refuses_small_mask),
 	    cmocka_unit_test(mark_conflicts),
 	    cmocka_unit_test(run_input_only_dns),
+	    cmocka_unit_test(run_nat),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
