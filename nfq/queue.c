@@ -248,6 +248,8 @@ static void on_packet(struct queue *q, const struct nlmsghdr *nlh, bool deliver)
 		pflags |= QUEUE_PKT_CSUM_NOT_READY;
 	if ((mark & q->marks.mask) == q->marks.queued_new)
 		pflags |= QUEUE_PKT_CT_NEW;
+	else if ((mark & q->marks.mask) == q->marks.queued_acked)
+		pflags |= QUEUE_PKT_ACKED;
 
 	if (slot_put(q, id, mark) != 0) {
 		/* cannot remember it, so cannot give the right verdict later */

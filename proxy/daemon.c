@@ -385,6 +385,8 @@ static void on_packet(void *arg, uint64_t handle, const uint8_t *pkt, size_t len
 	unsigned eflags = qflags & QUEUE_PKT_CSUM_NOT_READY ? 0 : ENGINE_PKT_CSUM_VALID;
 	if (qflags & QUEUE_PKT_CT_NEW)
 		eflags |= ENGINE_PKT_CT_NEW;
+	if (qflags & QUEUE_PKT_ACKED)
+		eflags |= ENGINE_PKT_ACKED;
 	engine_packet_flags(d->engine, handle, pkt, len, uid, eflags, now_ns());
 	d->in_engine--;
 }

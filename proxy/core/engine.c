@@ -1418,6 +1418,11 @@ static void tcp_undecided(struct engine *e, struct flow *f, uint64_t h, const st
                           uint64_t now)
 {
 	bool syn = (p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN;
+	if ((e->pkt_flags & ENGINE_PKT_ACKED) && !f->acked) {
+		/* the handshake ACK passed in the kernel: one bare packet */
+		f->acked = true;
+		f->bare_passed++;
+	}
 	if (p->tcp_flags & PKT_TCP_URG) {
 		tcp_refuse(e, f, h, "tcp_urgent", now);
 		return;
