@@ -34,17 +34,20 @@ struct flow_src {
  * allocates on its SYN and first payload -- the flow, its source entry, the
  * first stream buffer and its bitmap (FLOW_STREAM_CAP0), the first held
  * array (FLOW_HELD_CAP0) -- goes back to a free list of its table when the
- * connection is done, up to FLOW_POOL_MAX objects of each kind (beyond,
- * free()). One table per engine (per worker): no locks. The free list
- * links through the objects' first bytes.
+ * connection is done. Decided flows leave in bulk (engine_tick expires
+ * whole seconds of them), so their pool may grow to the table's max_flows:
+ * it never holds more than the peak of live flows, memory the table needed
+ * anyway. The others are given back at the decision, one at a time: up to
+ * FLOW_POOL_MAX each (beyond, free()). One table per engine (per worker):
+ * no locks. The free lists link through the objects' first bytes.
  */
-#define FLOW_POOL_MAX 256
+#define FLOW_POOL_MAX 1024
 #define FLOW_STREAM_CAP0 2048
 #define FLOW_HELD_CAP0 4
 
 struct pool {
 	void *head;
-	size_t n;
+	size_t n, cap;
 };
 
 static void *pool_get(struct pool *p)
@@ -61,7 +64,7 @@ static void pool_put(struct pool *p, void *o)
 {
 	if (!o)
 		return;
-	if (p->n >= FLOW_POOL_MAX) {
+	if (p->n >= p->cap) {
 		free(o);
 		return;
 	}
@@ -151,6 +154,9 @@ struct flow_table *flow_table_new(size_t max_flows, unsigned bare_per_source, ui
 	}
 	t->mask = n - 1;
 	t->max = max_flows;
+	t->flows.cap = max_flows;
+	t->srcs.cap = max_flows < FLOW_POOL_MAX ? max_flows : FLOW_POOL_MAX;
+	t->bufs.cap = t->haves.cap = t->helds.cap = FLOW_POOL_MAX;
 	t->bare_cap = bare_per_source;
 	t->seed = seed;
 	return t;

@@ -9,10 +9,11 @@
 #include <string.h>
 
 /* Records with a name of up to CONN_NAME_SMALL - 1 bytes (most) are made at
- * that one size and kept on a free list (up to CONN_POOL_MAX) when dropped:
- * no malloc or free per allowed connection (issue 10). Longer names: exact. */
+ * that one size and kept on a free list when dropped: no malloc or free per
+ * allowed connection (issue 10). The daemon's sync drops seconds of them at
+ * once, so the list may grow to max records: never more than the peak of
+ * live ones. Longer names: exact size, freed. */
 #define CONN_NAME_SMALL 64
-#define CONN_POOL_MAX 256
 
 struct conn_table {
 	struct conn_rec **buckets;
@@ -134,7 +135,7 @@ void conn_drop(struct conn_table *t, struct conn_rec *r)
 	else
 		t->newest = r->prev;
 	t->count--;
-	if (r->small && t->npool < CONN_POOL_MAX) {
+	if (r->small && t->npool < t->max) {
 		r->hnext = t->pool;
 		t->pool = r;
 		t->npool++;
