@@ -596,6 +596,24 @@ enum flow_add flow_stream_add(struct flow *f, uint32_t rel, const uint8_t *p, si
 		return FLOW_ADD_TOO_BIG;
 	if (stream_reserve(f, rel + n, limit) < 0)
 		return FLOW_ADD_NOMEM;
+	if (rel >= f->end) {
+		/* the usual case, in order or past a gap: nothing there yet (no
+		 * byte at or past end is present), so no byte to compare */
+		memcpy(f->buf + rel, p, n);
+		size_t o = rel, e = rel + n;
+		for (; o < e && o % 8; o++)
+			f->have[o / 8] |= (uint8_t)(1u << (o % 8));
+		if (e - o >= 8) {
+			memset(f->have + o / 8, 0xff, (e - o) / 8);
+			o += (e - o) / 8 * 8;
+		}
+		for (; o < e; o++)
+			f->have[o / 8] |= (uint8_t)(1u << (o % 8));
+		f->end = e;
+		if (f->contig == rel)
+			f->contig = e;
+		return FLOW_ADD_NEW;
+	}
 	bool fresh = false;
 	for (size_t i = 0; i < n; i++) {
 		size_t o = rel + i;
