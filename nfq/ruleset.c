@@ -314,7 +314,10 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
  * the reserved flag clear, IPv6 with TCP as the first next header, TCP
  * reserved bits and urgent pointer zero, and options either none (doff 5)
  * or the one layout Linux and the BSDs send on that ACK: NOP NOP timestamps
- * (doff 8). Anything else goes to the engine as before.
+ * (doff 8). Anything else goes to the engine as before. meta length (the
+ * packet as the hook sees it) must equal the header lengths too: an IPv6
+ * raw socket (host mode) may send bytes past its payload length, which the
+ * receiver trims but a sniffer on the path reads.
  */
 static void render_pending(FILE *f, const struct marks *mk)
 {
@@ -328,15 +331,17 @@ static void render_pending(FILE *f, const struct marks *mk)
 
 		fprintf(f,
 		        "\t\tct mark & 0x%08x == 0x%08x ct direction original ip hdrlength 5 "
-		        "ip frag-off & 0x8000 == 0 ip length %u tcp doff %u tcp flags == ack "
-		        "tcp urgptr 0 @th,100,3 0 %sct mark set ct mark & 0x%08x | 0x%08x accept\n",
-		        mk->mask, mk->pending, 20 + 4 * doff, doff, layouts[i].opts, ~mk->mask,
-		        mk->acked);
+		        "ip frag-off & 0x8000 == 0 ip length %u meta length %u tcp doff %u "
+		        "tcp flags == ack tcp urgptr 0 @th,100,3 0 %sct mark set ct mark & 0x%08x | "
+		        "0x%08x accept\n",
+		        mk->mask, mk->pending, 20 + 4 * doff, 20 + 4 * doff, doff, layouts[i].opts,
+		        ~mk->mask, mk->acked);
 		fprintf(f,
 		        "\t\tct mark & 0x%08x == 0x%08x ct direction original ip6 nexthdr tcp "
-		        "ip6 length %u tcp doff %u tcp flags == ack tcp urgptr 0 @th,100,3 0 "
-		        "%sct mark set ct mark & 0x%08x | 0x%08x accept\n",
-		        mk->mask, mk->pending, 4 * doff, doff, layouts[i].opts, ~mk->mask, mk->acked);
+		        "ip6 length %u meta length %u tcp doff %u tcp flags == ack tcp urgptr 0 "
+		        "@th,100,3 0 %sct mark set ct mark & 0x%08x | 0x%08x accept\n",
+		        mk->mask, mk->pending, 4 * doff, 40 + 4 * doff, doff, layouts[i].opts,
+		        ~mk->mask, mk->acked);
 	}
 }
 

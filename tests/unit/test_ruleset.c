@@ -724,20 +724,22 @@ static void mark_conflicts(void **state)
  */
 #define PENDING_ACK4_5                                                                          \
 	"ct mark & 0x0f000000 == 0x09000000 ct direction original ip hdrlength 5 "                \
-	"ip frag-off & 0x8000 == 0 ip length 40 tcp doff 5 tcp flags == ack tcp urgptr 0 "        \
+	"ip frag-off & 0x8000 == 0 ip length 40 meta length 40 tcp doff 5 tcp flags == ack "         \
+	"tcp urgptr 0 "                                                                           \
 	"@th,100,3 0 ct mark set ct mark & 0xf0ffffff | 0x0a000000 accept\n"
 #define PENDING_ACK4_8                                                                          \
 	"ct mark & 0x0f000000 == 0x09000000 ct direction original ip hdrlength 5 "                \
-	"ip frag-off & 0x8000 == 0 ip length 52 tcp doff 8 tcp flags == ack tcp urgptr 0 "        \
+	"ip frag-off & 0x8000 == 0 ip length 52 meta length 52 tcp doff 8 tcp flags == ack "         \
+	"tcp urgptr 0 "                                                                           \
 	"@th,100,3 0 @th,160,32 0x0101080a ct mark set ct mark & 0xf0ffffff | 0x0a000000 "        \
 	"accept\n"
 #define PENDING_ACK6_5                                                                          \
 	"ct mark & 0x0f000000 == 0x09000000 ct direction original ip6 nexthdr tcp ip6 length 20 " \
-	"tcp doff 5 tcp flags == ack tcp urgptr 0 @th,100,3 0 ct mark set ct mark & 0xf0ffffff " \
+	"meta length 60 tcp doff 5 tcp flags == ack tcp urgptr 0 @th,100,3 0 ct mark set ct mark & 0xf0ffffff " \
 	"| 0x0a000000 accept\n"
 #define PENDING_ACK6_8                                                                          \
 	"ct mark & 0x0f000000 == 0x09000000 ct direction original ip6 nexthdr tcp ip6 length 32 " \
-	"tcp doff 8 tcp flags == ack tcp urgptr 0 @th,100,3 0 @th,160,32 0x0101080a ct mark set " \
+	"meta length 72 tcp doff 8 tcp flags == ack tcp urgptr 0 @th,100,3 0 @th,160,32 0x0101080a ct mark set " \
 	"ct mark & 0xf0ffffff | 0x0a000000 accept\n"
 #define SET_QUEUED_ACKED                                                                        \
 	"ct mark & 0x0f000000 == 0x0a000000 meta mark set meta mark & 0xf0ffffff | 0x0c000000\n"
