@@ -14,7 +14,19 @@
  * so the packet's mark is remembered per packet id, and the verdict writes
  * (orig & ~mark_mask) | verdict bits: other users' bits survive, and the
  * QUEUED bit set by the ruleset is cleared.
+ *
+ * Batches (issue 10, cheap per-packet path): one wakeup reads up to
+ * QUEUE_RECV_BATCH datagrams per recvmmsg(), reads the clock once for them
+ * (the callback's now), and the verdicts given while they are handled are
+ * concatenated into one datagram, sent once per batch: nfnetlink handles
+ * every message of a datagram in order, each as if sent alone (an error is
+ * answered for that one message only). NFQNL_MSG_VERDICT_BATCH is not used:
+ * it applies to every lower id, held packets included, with one mark, and
+ * our verdicts each carry the packet's own mark. Verdicts given outside a
+ * batch (a resolved name, a timer) are sent at once. No allocation per
+ * packet: buffers, the mark table and the verdict buffer are made once.
  */
+#define _GNU_SOURCE /* recvmmsg */
 #include "queue.h"
 #include "errf.h"
 #include "marks.h"
@@ -39,6 +51,9 @@
 #define QUEUE_COPY_RANGE 0xffff
 #define QUEUE_READ_BUDGET 256          /* messages per wakeup, then back to the loop */
 #define QUEUE_BUF_SIZE (0xffff + 8192) /* one packet of copy range + attributes */
+#define QUEUE_RECV_BATCH 16            /* datagrams per recvmmsg() */
+#define QUEUE_VBUF_SIZE 16384          /* verdicts of one batch, one datagram */
+#define QUEUE_VERDICT_MAX 128          /* room one verdict message needs (about 40 bytes) */
 /* Outstanding packets are at most QUEUE_MAXLEN (the kernel drops beyond),
  * so a table of twice that never fills past half: linear probing stays short. */
 #define QUEUE_SLOTS (2 * QUEUE_MAXLEN)
@@ -56,7 +71,13 @@ struct queue {
 	uint32_t portid;
 	queue_packet_fn fn;
 	void *arg;
-	char *buf;          /* QUEUE_BUF_SIZE */
+	char *buf;          /* QUEUE_RECV_BATCH * QUEUE_BUF_SIZE */
+	struct mmsghdr msgs[QUEUE_RECV_BATCH];
+	struct iovec iov[QUEUE_RECV_BATCH];
+	char *vbuf;         /* QUEUE_VBUF_SIZE: verdicts waiting for the end of the batch */
+	size_t vlen;
+	bool batching;      /* inside on_readable: verdicts go to vbuf */
+	uint64_t now_ns;    /* CLOCK_MONOTONIC, read once per batch */
 	struct slot *slots; /* QUEUE_SLOTS, id -> original mark */
 	unsigned outstanding;
 	uint64_t packets;
@@ -132,14 +153,39 @@ static void slot_del(struct queue *q, struct slot *s)
 
 /* ------------------------------------------------------------ netlink out */
 
+/* Send the verdicts of the batch: one datagram; if the socket refuses it
+ * as a whole, message by message (each failure counted). */
+static void verdict_flush(struct queue *q)
+{
+	size_t len = q->vlen;
+
+	q->vlen = 0;
+	if (len == 0 || mnl_socket_sendto(q->nl, q->vbuf, len) != -1)
+		return;
+	int left = (int)len;
+	for (const struct nlmsghdr *h = (const struct nlmsghdr *)q->vbuf; mnl_nlmsg_ok(h, left);
+	     h = mnl_nlmsg_next(h, &left))
+		if (mnl_socket_sendto(q->nl, h, h->nlmsg_len) == -1)
+			q->verdict_errors++;
+}
+
 static int send_verdict(struct queue *q, uint32_t id, int nf_verdict, bool with_mark, uint32_t mark)
 {
-	char buf[256];
-	struct nlmsghdr *nlh = nfq_nlmsg_put(buf, NFQNL_MSG_VERDICT, q->num);
+	char buf[QUEUE_VERDICT_MAX];
+	bool batch = q->batching && q->vbuf;
+
+	if (batch && q->vlen + QUEUE_VERDICT_MAX > QUEUE_VBUF_SIZE)
+		verdict_flush(q);
+	struct nlmsghdr *nlh = nfq_nlmsg_put(batch ? q->vbuf + q->vlen : buf, NFQNL_MSG_VERDICT,
+	                                     q->num);
 
 	nfq_nlmsg_verdict_put(nlh, (int)id, nf_verdict);
 	if (with_mark)
 		nfq_nlmsg_verdict_put_mark(nlh, mark);
+	if (batch) {
+		q->vlen += NLMSG_ALIGN(nlh->nlmsg_len);
+		return 0;
+	}
 	if (mnl_socket_sendto(q->nl, nlh, nlh->nlmsg_len) == -1) {
 		q->verdict_errors++;
 		return -errno;
@@ -248,6 +294,8 @@ static void on_packet(struct queue *q, const struct nlmsghdr *nlh, bool deliver)
 		pflags |= QUEUE_PKT_CSUM_NOT_READY;
 	if ((mark & q->marks.mask) == q->marks.queued_new)
 		pflags |= QUEUE_PKT_CT_NEW;
+	else if ((mark & q->marks.mask) == q->marks.queued_acked)
+		pflags |= QUEUE_PKT_ACKED;
 
 	if (slot_put(q, id, mark) != 0) {
 		/* cannot remember it, so cannot give the right verdict later */
@@ -255,7 +303,7 @@ static void on_packet(struct queue *q, const struct nlmsghdr *nlh, bool deliver)
 		send_verdict(q, id, NF_DROP, false, 0);
 		return;
 	}
-	q->fn(q->arg, ((uint64_t)q->num << 32) | id, payload, plen, uid, pflags);
+	q->fn(q->arg, ((uint64_t)q->num << 32) | id, payload, plen, uid, pflags, q->now_ns);
 }
 
 /* Walk one datagram. deliver=false (setup): packets are dropped. Returns
@@ -288,28 +336,45 @@ static unsigned walk(struct queue *q, const char *buf, ssize_t len, bool deliver
 	return answers;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct queue *q = arg;
 
-	for (int i = 0; i < QUEUE_READ_BUDGET; i++) {
-		ssize_t n = recv(fd, q->buf, QUEUE_BUF_SIZE, MSG_DONTWAIT);
+	q->batching = true;
+	for (int got = 0; got < QUEUE_READ_BUDGET;) {
+		int n = recvmmsg(fd, q->msgs, QUEUE_RECV_BATCH, MSG_DONTWAIT, NULL);
 
 		if (n == -1) {
 			if (errno == ENOBUFS) {
 				/* the kernel dropped messages for us (user_dropped
 				 * counts them); those packets are dropped: go on */
 				q->read_overruns++;
+				got++;
 				continue;
 			}
 			if (errno == EINTR)
 				continue;
-			return; /* EAGAIN: drained */
+			break; /* EAGAIN: drained */
 		}
-		if (n == 0)
-			return;
-		walk(q, q->buf, n, true, NULL);
+		q->now_ns = mono_ns();
+		for (int i = 0; i < n; i++)
+			if (q->msgs[i].msg_len > 0)
+				walk(q, q->iov[i].iov_base, (ssize_t)q->msgs[i].msg_len, true, NULL);
+		verdict_flush(q);
+		got += n;
+		if (n < QUEUE_RECV_BATCH)
+			break; /* drained: level-triggered, a late arrival wakes us again */
 	}
+	q->batching = false;
+	verdict_flush(q);
 }
 
 /* ------------------------------------------------------------- setup */
@@ -417,11 +482,17 @@ struct queue *queue_open(struct event_base *base, uint16_t num, queue_packet_fn 
 	marks_from_mask(MARK_MASK_DEFAULT, &q->marks);
 	q->fn = fn;
 	q->arg = arg;
-	q->buf = malloc(QUEUE_BUF_SIZE);
+	q->buf = malloc((size_t)QUEUE_RECV_BATCH * QUEUE_BUF_SIZE);
+	q->vbuf = malloc(QUEUE_VBUF_SIZE);
 	q->slots = calloc(QUEUE_SLOTS, sizeof(*q->slots));
-	if (!q->buf || !q->slots) {
+	if (!q->buf || !q->vbuf || !q->slots) {
 		errf(errbuf, errlen, "out of memory");
 		goto fail;
+	}
+	for (unsigned i = 0; i < QUEUE_RECV_BATCH; i++) {
+		q->iov[i] = (struct iovec){.iov_base = q->buf + (size_t)i * QUEUE_BUF_SIZE,
+		                           .iov_len = QUEUE_BUF_SIZE};
+		q->msgs[i].msg_hdr = (struct msghdr){.msg_iov = &q->iov[i], .msg_iovlen = 1};
 	}
 	q->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
 	if (!q->nl) {
@@ -468,6 +539,7 @@ void queue_close(struct queue *q)
 	if (q->nl)
 		mnl_socket_close(q->nl);
 	free(q->slots);
+	free(q->vbuf);
 	free(q->buf);
 	free(q);
 }

@@ -21,8 +21,10 @@ struct queue;
  * The callback may call queue_verdict() (now or later) but not queue_close(). */
 #define QUEUE_PKT_CSUM_NOT_READY 0x1u /* NFQA_SKB_CSUMNOTREADY: checksum not computed yet */
 #define QUEUE_PKT_CT_NEW 0x2u /* queued as MARK_QUEUED_NEW: the first packet of a conntrack entry */
+#define QUEUE_PKT_ACKED 0x4u /* queued as QUEUED_ACKED: the client's bare ACK passed in the kernel */
+/* now: CLOCK_MONOTONIC in ns, read once per batch of packets (queue.c). */
 typedef void (*queue_packet_fn)(void *arg, uint64_t handle, const uint8_t *pkt, size_t len,
-				int64_t uid, unsigned flags);
+				int64_t uid, unsigned flags, uint64_t now);
 
 /* Bind queue number num. NULL with errbuf filled on failure. */
 struct queue *queue_open(struct event_base *base, uint16_t num, queue_packet_fn fn, void *arg,

@@ -327,14 +327,63 @@ static void render_pre(FILE *f, const struct rules_params *p, enum rules_backend
 	fprintf(f, "\t}\n");
 }
 
+/*
+ * Round trips (issue 10): the engine passed the SYN of an undecided TCP
+ * connection (chain post gave it ct mark PENDING); the client's handshake
+ * ACK passes here, in the kernel, once: the rule that accepts it moves the
+ * ct mark to ACKED, so every later packet is queued again (as QUEUED_ACKED:
+ * the engine learns that the client ACKed, and never re-bases the stream
+ * after that). The first payload still goes to the engine and is held until
+ * the decision.
+ *
+ * What passes is what tcp_pass_bare() would have passed (pkt_plain_headers,
+ * issue 9 class 9), read from fixed fields: client to server, flags exactly
+ * ACK, no payload (lengths as in render_inspect), IPv4 without options and
+ * the reserved flag clear, IPv6 with TCP as the first next header, TCP
+ * reserved bits and urgent pointer zero, and options either none (doff 5)
+ * or the one layout Linux and the BSDs send on that ACK: NOP NOP timestamps
+ * (doff 8). Anything else goes to the engine as before. meta length (the
+ * packet as the hook sees it) must equal the header lengths too: an IPv6
+ * raw socket (host mode) may send bytes past its payload length, which the
+ * receiver trims but a sniffer on the path reads.
+ */
+static void render_pending(FILE *f, const struct marks *mk)
+{
+	static const struct {
+		unsigned doff;
+		const char *opts;
+	} layouts[] = {{5, ""}, {8, "@th,160,32 0x0101080a "}};
+
+	for (size_t i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++) {
+		unsigned doff = layouts[i].doff;
+
+		fprintf(f,
+		        "\t\tct mark & 0x%08x == 0x%08x ct direction original ip hdrlength 5 "
+		        "ip frag-off & 0x8000 == 0 ip length %u meta length %u tcp doff %u "
+		        "tcp flags == ack tcp urgptr 0 @th,100,3 0 %sct mark set ct mark & 0x%08x | "
+		        "0x%08x accept\n",
+		        mk->mask, mk->pending, 20 + 4 * doff, 20 + 4 * doff, doff, layouts[i].opts,
+		        ~mk->mask, mk->acked);
+		fprintf(f,
+		        "\t\tct mark & 0x%08x == 0x%08x ct direction original ip6 nexthdr tcp "
+		        "ip6 length %u meta length %u tcp doff %u tcp flags == ack tcp urgptr 0 "
+		        "@th,100,3 0 %sct mark set ct mark & 0x%08x | 0x%08x accept\n",
+		        mk->mask, mk->pending, 4 * doff, 40 + 4 * doff, doff, layouts[i].opts,
+		        ~mk->mask, mk->acked);
+	}
+}
+
 /* Set QUEUED and queue (nft), or leave the queue step to the xt target. */
 static void render_queue(FILE *f, const struct rules_params *p, enum rules_backend b)
 {
 	unsigned threads = p->queue_threads ? p->queue_threads : 1;
 	const struct marks mk = rules_marks(p);
 
+	render_pending(f, &mk);
 	fprintf(f, "\t\t# everything else: to userspace; still QUEUED after = not queued\n");
 	fprintf(f, "\t\tmeta mark set meta mark & 0x%08x | 0x%08x\n", ~mk.mask, mk.queued);
+	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x meta mark set meta mark & 0x%08x | 0x%08x\n",
+	        mk.mask, mk.acked, ~mk.mask, mk.queued_acked);
 	/* the engine must know a packet conntrack has no entry for: on a flow
 	 * it decided, conntrack forgot the connection (a new incarnation) */
 	fprintf(f, "\t\tct state new meta mark set meta mark & 0x%08x | 0x%08x\n", ~mk.mask,
@@ -370,6 +419,7 @@ static void render_post_hook(FILE *f, const struct rules_params *p, const char *
 	fprintf(f, "\t\t# fail closed: QUEUED still set means no queue took the packet\n");
 	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", mk.mask, mk.queued);
 	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", mk.mask, mk.queued_new);
+	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", mk.mask, mk.queued_acked);
 	fprintf(f,
 	        "\t\tmeta mark & 0x%08x == 0x%08x ct mark set ct mark & 0x%08x | 0x%08x "
 	        "accept\n",
@@ -379,6 +429,12 @@ static void render_post_hook(FILE *f, const struct rules_params *p, const char *
 	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x meta l4proto tcp reject with tcp reset\n",
 	        mk.mask, mk.deny);
 	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x drop\n", mk.mask, mk.deny);
+	/* the SYN of an undecided connection: its handshake ACK may pass in
+	 * the kernel (render_pending); only on a connection without a mark */
+	fprintf(f,
+	        "\t\tmeta mark & 0x%08x == 0x%08x tcp flags & (syn | ack) == syn "
+	        "ct mark & 0x%08x == 0 ct mark set ct mark & 0x%08x | 0x%08x accept\n",
+	        mk.mask, mk.pass, mk.mask, ~mk.mask, mk.pending);
 	fprintf(f, "\t\tmeta mark & 0x%08x == 0x%08x accept\n", mk.mask, mk.pass);
 	fprintf(f,
 	        "\t\tmeta mark & 0x%08x == 0x%08x ct mark set ct mark & 0x%08x | 0x%08x "
@@ -760,10 +816,12 @@ static int batch_queue_rule(struct nl_batch *nb, uint16_t family, const char *ta
 	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
 
 	if (match_mark) {
-		/* QUEUED and QUEUED_NEW differ in one bit: the mask leaves it out,
-		 * so both (and no other mark value) are queued */
-		uint32_t mask = mk->mask & ~(mk->queued ^ mk->queued_new), xor = 0,
-		         want = mk->queued;
+		/* QUEUED, QUEUED_NEW and QUEUED_ACKED differ from each other in
+		 * two bits: the mask leaves them out, so the three (and no other
+		 * mark value in use) are queued */
+		uint32_t mask = mk->mask & ~((mk->queued ^ mk->queued_new) |
+		                             (mk->queued ^ mk->queued_acked)),
+		         xor = 0, want = mk->queued;
 
 		e = nftnl_expr_alloc("meta");
 		if (!e)

@@ -377,7 +377,7 @@ static const char *registrable(const char *name, void *arg)
 }
 
 static void on_packet(void *arg, uint64_t handle, const uint8_t *pkt, size_t len, int64_t uid,
-                      unsigned qflags)
+                      unsigned qflags, uint64_t now)
 {
 	struct daemon *d = arg;
 
@@ -385,7 +385,9 @@ static void on_packet(void *arg, uint64_t handle, const uint8_t *pkt, size_t len
 	unsigned eflags = qflags & QUEUE_PKT_CSUM_NOT_READY ? 0 : ENGINE_PKT_CSUM_VALID;
 	if (qflags & QUEUE_PKT_CT_NEW)
 		eflags |= ENGINE_PKT_CT_NEW;
-	engine_packet_flags(d->engine, handle, pkt, len, uid, eflags, now_ns());
+	if (qflags & QUEUE_PKT_ACKED)
+		eflags |= ENGINE_PKT_ACKED;
+	engine_packet_flags(d->engine, handle, pkt, len, uid, eflags, now); /* one clock per batch */
 	d->in_engine--;
 }
 

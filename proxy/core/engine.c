@@ -479,7 +479,7 @@ static void release_held(struct engine *e, struct flow *f, enum verdict v)
 {
 	/* Detach first: a verdict callback must not see the list half-issued. */
 	uint64_t *held = f->held;
-	size_t n = f->nheld;
+	size_t n = f->nheld, cap = f->capheld;
 	f->held = NULL;
 	f->nheld = f->capheld = 0;
 	e->held_packets -= n;
@@ -488,7 +488,7 @@ static void release_held(struct engine *e, struct flow *f, enum verdict v)
 	flow_held_sync(f);
 	for (size_t i = 0; i < n; i++)
 		verdict(e, held[i], v);
-	free(held);
+	flow_held_free(e->ft, held, cap);
 }
 
 /*
@@ -602,7 +602,7 @@ static void flow_decide(struct engine *e, struct flow *f, const struct decision 
 	}
 	/* State first: a hook that re-enters sees a decided flow. */
 	uint64_t *held = f->held;
-	size_t nheld = f->nheld;
+	size_t nheld = f->nheld, capheld = f->capheld;
 	f->held = NULL;
 	f->nheld = f->capheld = 0;
 	e->held_packets -= nheld;
@@ -614,7 +614,7 @@ static void flow_decide(struct engine *e, struct flow *f, const struct decision 
 		(void)conn_note(e->conns, &f->key, f->name, f->name_source, f->uid);
 	for (size_t i = 0; i < nheld; i++)
 		verdict(e, held[i], v);
-	free(held);
+	flow_held_free(e->ft, held, capheld);
 	emit(e, &ev, now);
 }
 
@@ -1418,6 +1418,11 @@ static void tcp_undecided(struct engine *e, struct flow *f, uint64_t h, const st
                           uint64_t now)
 {
 	bool syn = (p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN;
+	if ((e->pkt_flags & ENGINE_PKT_ACKED) && !f->acked) {
+		/* the handshake ACK passed in the kernel: one bare packet */
+		f->acked = true;
+		f->bare_passed++;
+	}
 	if (p->tcp_flags & PKT_TCP_URG) {
 		tcp_refuse(e, f, h, "tcp_urgent", now);
 		return;

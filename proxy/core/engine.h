@@ -145,6 +145,10 @@ void engine_set_policy(struct engine *e, const struct policy *policy,
  * decided flow it means conntrack forgot the connection (timeout, early drop,
  * flush, revoke) while the engine remembers it; see decided_same_incarnation */
 #define ENGINE_PKT_CT_NEW 0x2u
+/* the ruleset passed the client's bare handshake ACK in the kernel (ct mark
+ * ACKED, nfq/ruleset.c render_pending): on an undecided TCP flow it counts
+ * as that ACK (f->acked, one bare packet) */
+#define ENGINE_PKT_ACKED 0x4u
 void engine_packet_flags(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, size_t len,
                          int64_t uid, unsigned flags, uint64_t now);
 void engine_packet(struct engine *e, uint64_t pkt_handle, const uint8_t *pkt, size_t len,

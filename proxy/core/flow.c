@@ -29,6 +29,57 @@ struct flow_src {
 	size_t held;                     /* packets its flows hold */
 };
 
+/*
+ * Pools (issue 10, no malloc or free per packet): what a connection
+ * allocates on its SYN and first payload -- the flow, its source entry, the
+ * first stream buffer and its bitmap (FLOW_STREAM_CAP0), the first held
+ * array (FLOW_HELD_CAP0) -- goes back to a free list of its table when the
+ * connection is done. Decided flows leave in bulk (engine_tick expires
+ * whole seconds of them), so their pool may grow to the table's max_flows:
+ * it never holds more than the peak of live flows, memory the table needed
+ * anyway. The others are given back at the decision, one at a time: up to
+ * FLOW_POOL_MAX each (beyond, free()). One table per engine (per worker):
+ * no locks. The free lists link through the objects' first bytes.
+ */
+#define FLOW_POOL_MAX 1024
+#define FLOW_STREAM_CAP0 2048
+#define FLOW_HELD_CAP0 4
+
+struct pool {
+	void *head;
+	size_t n, cap;
+};
+
+static void *pool_get(struct pool *p)
+{
+	void *o = p->head;
+	if (o) {
+		memcpy(&p->head, o, sizeof p->head);
+		p->n--;
+	}
+	return o;
+}
+
+static void pool_put(struct pool *p, void *o)
+{
+	if (!o)
+		return;
+	if (p->n >= p->cap) {
+		free(o);
+		return;
+	}
+	memcpy(o, &p->head, sizeof p->head);
+	p->head = o;
+	p->n++;
+}
+
+static void pool_drain(struct pool *p)
+{
+	void *o;
+	while ((o = pool_get(p)))
+		free(o);
+}
+
 struct flow_table {
 	struct flow **buckets;
 	size_t mask;
@@ -40,6 +91,7 @@ struct flow_table {
 	struct flow_src **by_bare;  /* [0..bare_cap]; [0] unused */
 	unsigned bare_cap, top;     /* top: highest n with by_bare[n] non-empty (0: none) */
 	size_t inspecting;          /* flows with an http_insp */
+	struct pool flows, srcs, bufs, haves, helds; /* free lists (above) */
 };
 
 uint32_t flow_key_hash(uint64_t seed, const struct flow_key *k)
@@ -102,6 +154,9 @@ struct flow_table *flow_table_new(size_t max_flows, unsigned bare_per_source, ui
 	}
 	t->mask = n - 1;
 	t->max = max_flows;
+	t->flows.cap = max_flows;
+	t->srcs.cap = max_flows < FLOW_POOL_MAX ? max_flows : FLOW_POOL_MAX;
+	t->bufs.cap = t->haves.cap = t->helds.cap = FLOW_POOL_MAX;
 	t->bare_cap = bare_per_source;
 	t->seed = seed;
 	return t;
@@ -156,7 +211,11 @@ static struct flow_src *src_get(struct flow_table *t, const struct addr *a, int6
 		if (s->hash == h && s->uid == uid && addr_eq(&s->addr, a))
 			break;
 	if (!s) {
-		s = calloc(1, sizeof *s);
+		s = pool_get(&t->srcs);
+		if (s)
+			memset(s, 0, sizeof *s);
+		else
+			s = calloc(1, sizeof *s);
 		if (!s)
 			return NULL;
 		s->t = t;
@@ -180,7 +239,7 @@ static void src_put(struct flow_table *t, struct flow_src *s)
 		pp = &(*pp)->hnext;
 	if (*pp)
 		*pp = s->hnext;
-	free(s);
+	pool_put(&t->srcs, s);
 }
 
 static void bare_unlink(struct flow *f)
@@ -263,12 +322,25 @@ static struct age_list *list_of(struct flow_table *t, const struct flow *f)
 	return f->state == FLOW_DECIDED ? &t->decided : &t->undecided;
 }
 
-static void stream_free(struct flow *f)
+static void stream_free(struct flow_table *t, struct flow *f)
 {
-	free(f->buf);
-	free(f->have);
+	if (f->cap == FLOW_STREAM_CAP0) {
+		pool_put(&t->bufs, f->buf);
+		pool_put(&t->haves, f->have);
+	} else {
+		free(f->buf);
+		free(f->have);
+	}
 	f->buf = f->have = NULL;
 	f->cap = 0;
+}
+
+void flow_held_free(struct flow_table *t, uint64_t *held, size_t cap)
+{
+	if (t && cap == FLOW_HELD_CAP0)
+		pool_put(&t->helds, held);
+	else
+		free(held);
 }
 
 void flow_table_free(struct flow_table *t)
@@ -279,6 +351,11 @@ void flow_table_free(struct flow_table *t)
 		flow_remove(t, t->undecided.oldest);
 	while (t->decided.oldest)
 		flow_remove(t, t->decided.oldest);
+	pool_drain(&t->flows);
+	pool_drain(&t->srcs);
+	pool_drain(&t->bufs);
+	pool_drain(&t->haves);
+	pool_drain(&t->helds);
 	free(t->buckets);
 	free(t->sbuckets);
 	free(t->by_bare);
@@ -334,7 +411,11 @@ struct flow *flow_create(struct flow_table *t, const struct flow_key *k, int64_t
 		src_put(t, s);
 		return NULL;
 	}
-	struct flow *f = calloc(1, sizeof *f);
+	struct flow *f = pool_get(&t->flows);
+	if (f)
+		memset(f, 0, sizeof *f);
+	else
+		f = calloc(1, sizeof *f);
 	if (!f) {
 		src_put(t, s);
 		return NULL;
@@ -406,7 +487,7 @@ void flow_mark_decided(struct flow_table *t, struct flow *f, enum verdict v)
 	f->state = FLOW_DECIDED;
 	f->verdict = v;
 	age_append(&t->decided, f);
-	stream_free(f);
+	stream_free(t, f);
 }
 
 void flow_remove(struct flow_table *t, struct flow *f)
@@ -418,15 +499,15 @@ void flow_remove(struct flow_table *t, struct flow *f)
 		*pp = f->hnext;
 	flow_hold_stop(t, f);
 	age_unlink(list_of(t, f), f);
-	stream_free(f);
+	stream_free(t, f);
 	bare_unlink(f);
 	f->nheld = 0;
 	flow_held_sync(f);
 	if (f->src)
 		src_put(t, f->src);
-	free(f->held);
+	flow_held_free(t, f->held, f->capheld);
 	flow_inspect_free(t, f);
-	free(f);
+	pool_put(&t->flows, f);
 	t->count--;
 }
 
@@ -474,11 +555,20 @@ static int stream_reserve(struct flow *f, size_t need, size_t limit)
 {
 	if (need <= f->cap)
 		return 0;
-	size_t nc = f->cap ? f->cap : 2048;
+	size_t nc = f->cap ? f->cap : FLOW_STREAM_CAP0;
 	while (nc < need)
 		nc *= 2;
 	if (nc > limit)
 		nc = limit;
+	if (f->cap == 0 && nc == FLOW_STREAM_CAP0 && f->src && f->src->t->bufs.n &&
+	    f->src->t->haves.n) {
+		/* the usual first payload: a buffer from the pool */
+		f->buf = pool_get(&f->src->t->bufs);
+		f->have = pool_get(&f->src->t->haves);
+		memset(f->have, 0, (FLOW_STREAM_CAP0 + 7) / 8);
+		f->cap = nc;
+		return 0;
+	}
 	uint8_t *nb = realloc(f->buf, nc);
 	if (!nb)
 		return -ENOMEM;
@@ -506,6 +596,24 @@ enum flow_add flow_stream_add(struct flow *f, uint32_t rel, const uint8_t *p, si
 		return FLOW_ADD_TOO_BIG;
 	if (stream_reserve(f, rel + n, limit) < 0)
 		return FLOW_ADD_NOMEM;
+	if (rel >= f->end) {
+		/* the usual case, in order or past a gap: nothing there yet (no
+		 * byte at or past end is present), so no byte to compare */
+		memcpy(f->buf + rel, p, n);
+		size_t o = rel, e = rel + n;
+		for (; o < e && o % 8; o++)
+			f->have[o / 8] |= (uint8_t)(1u << (o % 8));
+		if (e - o >= 8) {
+			memset(f->have + o / 8, 0xff, (e - o) / 8);
+			o += (e - o) / 8 * 8;
+		}
+		for (; o < e; o++)
+			f->have[o / 8] |= (uint8_t)(1u << (o % 8));
+		f->end = e;
+		if (f->contig == rel)
+			f->contig = e;
+		return FLOW_ADD_NEW;
+	}
 	bool fresh = false;
 	for (size_t i = 0; i < n; i++) {
 		size_t o = rel + i;
@@ -549,8 +657,17 @@ void flow_stream_runs(const struct flow *f, void (*fn)(const uint8_t *p, size_t 
 int flow_hold_packet(struct flow *f, uint64_t handle)
 {
 	if (f->nheld == f->capheld) {
-		size_t nc = f->capheld ? f->capheld * 2 : 4;
-		uint64_t *nh = realloc(f->held, nc * sizeof *nh);
+		size_t nc = f->capheld ? f->capheld * 2 : FLOW_HELD_CAP0;
+		uint64_t *nh = f->capheld == 0 && f->src ? pool_get(&f->src->t->helds) : NULL;
+		if (nh) {
+			f->held = nh;
+			f->capheld = nc;
+			f->held[f->nheld++] = handle;
+			bare_unlink(f);
+			flow_held_sync(f);
+			return 0;
+		}
+		nh = realloc(f->held, nc * sizeof *nh);
 		if (!nh)
 			return -ENOMEM;
 		f->held = nh;

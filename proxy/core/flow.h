@@ -184,5 +184,8 @@ void flow_stream_runs(const struct flow *f, void (*fn)(const uint8_t *p, size_t 
                       void *arg);
 /* Append a held packet handle (the flow stops being bare; its source counts it). 0 or -ENOMEM. */
 int flow_hold_packet(struct flow *f, uint64_t handle);
+/* Free a held[] array taken out of a flow (cap: its capheld); small ones go
+ * back to t's pool. t NULL: free(). */
+void flow_held_free(struct flow_table *t, uint64_t *held, size_t cap);
 
 #endif

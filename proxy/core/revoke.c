@@ -8,11 +8,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Records with a name of up to CONN_NAME_SMALL - 1 bytes (most) are made at
+ * that one size and kept on a free list when dropped: no malloc or free per
+ * allowed connection (issue 10). The daemon's sync drops seconds of them at
+ * once, so the list may grow to max records: never more than the peak of
+ * live ones. Longer names: exact size, freed. */
+#define CONN_NAME_SMALL 64
+
 struct conn_table {
 	struct conn_rec **buckets;
 	size_t mask, count, max;
 	struct conn_rec *oldest, *newest;
 	uint64_t seed;
+	struct conn_rec *pool; /* free small records, linked through hnext */
+	size_t npool;
 };
 
 struct bound_probe {
@@ -90,6 +99,11 @@ void conn_table_free(struct conn_table *t)
 		return;
 	while (t->oldest)
 		conn_drop(t, t->oldest);
+	while (t->pool) {
+		struct conn_rec *r = t->pool;
+		t->pool = r->hnext;
+		free(r);
+	}
 	free(t->buckets);
 	free(t);
 }
@@ -121,6 +135,12 @@ void conn_drop(struct conn_table *t, struct conn_rec *r)
 	else
 		t->newest = r->prev;
 	t->count--;
+	if (r->small && t->npool < t->max) {
+		r->hnext = t->pool;
+		t->pool = r;
+		t->npool++;
+		return;
+	}
 	free(r);
 }
 
@@ -158,10 +178,18 @@ int conn_note(struct conn_table *t, const struct flow_key *k, const char *name,
 	if (t->count >= t->max)
 		return -ENOSPC;
 	size_t n = name ? strnlen(name, NAME_MAX_LEN) : 0;
-	struct conn_rec *r = malloc(sizeof *r + n + 1);
+	bool small = n < CONN_NAME_SMALL;
+	struct conn_rec *r = small ? t->pool : NULL;
+	if (r) {
+		t->pool = r->hnext;
+		t->npool--;
+	} else {
+		r = malloc(sizeof *r + (small ? CONN_NAME_SMALL : n + 1));
+	}
 	if (!r)
 		return -ENOMEM;
 	memset(r, 0, sizeof *r);
+	r->small = small;
 	r->key = *k;
 	r->hash = flow_key_hash(t->seed, k);
 	r->uid = uid;

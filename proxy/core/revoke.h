@@ -56,6 +56,7 @@ struct conn_rec {
 	enum name_source name_source; /* NONE: allowed by a range */
 	bool seen;                    /* in the current pass's conntrack list */
 	bool audit_logged;            /* audit mode: its would-be revocation was logged */
+	bool small;                   /* name[] has CONN_NAME_SMALL bytes (revoke.c pool) */
 	char name[];
 };
 

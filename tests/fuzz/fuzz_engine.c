@@ -241,9 +241,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				fz_http(e, z, d, len, now);
 				break;
 			}
-			/* bit 6: the kernel computed the checksum (the engine checks it) */
+			/* bit 6: the kernel computed the checksum (the engine checks it);
+			 * bit 4: queued as QUEUED_ACKED (the handshake ACK passed in the
+			 * kernel, issue 10) */
 			engine_packet_flags(e, z->next++, d, len, op & 0x80 ? 1000 : -1,
-			                    op & 0x40 ? ENGINE_PKT_CSUM_VALID : 0, now);
+			                    (op & 0x40 ? ENGINE_PKT_CSUM_VALID : 0) |
+			                        (op & 0x10 ? ENGINE_PKT_ACKED : 0),
+			                    now);
 			break;
 		case 1:
 			now += (uint64_t)len * 10000000ull;

@@ -118,7 +118,7 @@ static void on_held(evutil_socket_t fd, short what, void *arg)
 }
 
 static void on_packet(void *arg, uint64_t handle, const uint8_t *pkt, size_t len, int64_t uid,
-                      unsigned flags)
+                      unsigned flags, uint64_t now)
 {
 	struct run *r = arg;
 	bool hold;

@@ -1790,6 +1790,55 @@ static void test_tcp_checksum(void **state)
 	teardown_h(h);
 }
 
+static uint64_t feed_acked(struct h *h, const uint8_t *pkt, size_t len, uint64_t now)
+{
+	uint64_t id = h->next_handle++;
+	engine_packet_flags(h->e, id, pkt, len, 1000, ENGINE_PKT_ACKED, now);
+	return id;
+}
+
+/* Issue 10: the handshake ACK passed in the kernel (ct mark ACKED); the
+ * engine learns it from the next packet's flag: a SYN with another ISN is
+ * still an ISN rewind, the hello is read from the first ISN, and the kernel's
+ * ACK counts as one bare packet. */
+static void test_acked_in_kernel(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const char *cl = "192.0.2.1", *sv = "198.51.100.10";
+	uint8_t pkt[4096], hello[2048];
+	size_t n = build_hello(hello, "api.example.com", false, 0, 1);
+	bind_name(h, "api.example.com", sv);
+	syn(h, cl, sv, 40000, 443, 1);
+	/* the rewind SYN comes first after the kernel's ACK */
+	size_t len = build_tcp(pkt, cl, sv, 40000, 443, ISN - 5000, SYN, NULL, 0);
+	assert_one_verdict(h, feed_acked(h, pkt, len, 2), VERDICT_DENY);
+	assert_string_equal(last_ev(h)->detail, "syn_after_ack");
+	/* without the flag the same SYN re-bases (nothing held yet, no ACK seen) */
+	syn(h, cl, sv, 40001, 443, 3);
+	len = build_tcp(pkt, cl, sv, 40001, 443, ISN - 5000, SYN, NULL, 0);
+	assert_one_verdict(h, feed(h, pkt, len, 4), VERDICT_PASS);
+	/* the usual case: SYN, (ACK in the kernel), hello with the flag: allowed */
+	syn(h, cl, sv, 40002, 443, 5);
+	len = build_tcp(pkt, cl, sv, 40002, 443, ISN + 1, ACK | PSH, hello, n);
+	assert_one_verdict(h, feed_acked(h, pkt, len, 6), VERDICT_ALLOW);
+	teardown_h(h);
+	/* the kernel's ACK is one of bare_packets */
+	h = setup_with(NULL);
+	bind_name(h, "api.example.com", sv);
+	syn(h, cl, sv, 40003, 443, 1);
+	struct engine_config c;
+	engine_config_defaults(&c);
+	for (unsigned i = 0; i + 2 < c.bare_packets; i++) {
+		len = build_tcp(pkt, cl, sv, 40003, 443, ISN + 1, ACK, NULL, 0);
+		assert_one_verdict(h, feed_acked(h, pkt, len, 2 + i), VERDICT_PASS);
+	}
+	len = build_tcp(pkt, cl, sv, 40003, 443, ISN + 1, ACK, NULL, 0);
+	assert_one_verdict(h, feed_acked(h, pkt, len, 100), VERDICT_DENY);
+	assert_string_equal(last_ev(h)->detail, "bare_packets");
+	teardown_h(h);
+}
+
 /* QUIC: after the re-issue window a datagram is a new incarnation: it must be an Initial. */
 static void test_incarnation_quic(void **state)
 {
@@ -2391,6 +2440,7 @@ int main(void)
 	    cmocka_unit_test(test_isn_rewind),
 	    cmocka_unit_test(test_tcp_flags_undecided),
 	    cmocka_unit_test(test_tcp_checksum),
+	    cmocka_unit_test(test_acked_in_kernel),
 	    cmocka_unit_test(test_incarnation_quic),
 	    cmocka_unit_test(test_syn_ip_not_allowed),
 	    cmocka_unit_test(test_tls_split_out_of_order),

@@ -172,6 +172,44 @@ static void seeds_do_not_change_lookups(void **state)
 	}
 }
 
+/* Issue 10: a finished connection's flow, stream buffer and held array go
+ * back to the table's pools; the next connection gets them clean. */
+static void pools_reuse_clean(void **state)
+{
+	(void)state;
+	struct flow_table *t = flow_table_new(16, 16, 1);
+	uint8_t data[100];
+	memset(data, 'x', sizeof data);
+	struct flow *f = open_bare(t, "192.0.2.1", 5000, -1, 1);
+	assert_int_equal(flow_hold_packet(f, 42), 0);
+	assert_int_equal(flow_stream_add(f, 0, data, sizeof data, 65536), FLOW_ADD_NEW);
+	assert_int_equal(f->contig, sizeof data);
+	struct flow *old = f;
+	uint8_t *buf = f->buf;
+	uint64_t *held = f->held;
+	flow_remove(t, f);
+	f = open_bare(t, "192.0.2.2", 5001, -1, 2);
+	assert_ptr_equal(f, old);
+	assert_null(f->buf);
+	assert_int_equal(f->nheld, 0);
+	assert_int_equal(f->contig, 0);
+	assert_int_equal(f->end, 0);
+	assert_false(f->acked);
+	/* a gap first: the reused bitmap must be clear, so nothing is contiguous */
+	assert_int_equal(flow_stream_add(f, 10, data, 5, 65536), FLOW_ADD_NEW);
+	assert_ptr_equal(f->buf, buf);
+	assert_int_equal(f->contig, 0);
+	assert_int_equal(flow_stream_add(f, 0, data, 10, 65536), FLOW_ADD_NEW);
+	assert_int_equal(f->contig, 15);
+	assert_int_equal(flow_hold_packet(f, 43), 0);
+	assert_ptr_equal(f->held, held);
+	assert_int_equal(f->held[0], 43);
+	/* decided: the stream goes back, the flow stays */
+	flow_mark_decided(t, f, VERDICT_ALLOW);
+	assert_null(f->buf);
+	flow_table_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -180,6 +218,7 @@ int main(void)
 	    cmocka_unit_test(holding_flows_never_evicted),
 	    cmocka_unit_test(sources_are_address_and_uid),
 	    cmocka_unit_test(seeds_do_not_change_lookups),
+	    cmocka_unit_test(pools_reuse_clean),
 	};
 	return cmocka_run_group_tests_name("flow", tests, NULL, NULL);
 }

@@ -472,8 +472,9 @@ static void marks_are_distinct_and_masked(void **state)
 	for (size_t k = 0; k < sizeof(masks) / sizeof(masks[0]); k++) {
 		struct marks mk;
 		assert_int_equal(marks_from_mask(masks[k], &mk), 0);
-		const uint32_t m[] = {mk.allow,   mk.deny,       mk.pass,   mk.queued,
-		                      mk.inspect, mk.queued_new, mk.inbound, mk.self};
+		const uint32_t m[] = {mk.allow,   mk.deny,       mk.pass,    mk.queued,
+		                      mk.inspect, mk.queued_new, mk.inbound, mk.self,
+		                      mk.pending, mk.acked,      mk.queued_acked};
 		const size_t n = sizeof m / sizeof m[0];
 
 		assert_int_equal(mk.mask, masks[k]);
@@ -546,6 +547,9 @@ static void marks_default_values(void **state)
 	assert_int_equal(mk.inspect, 0x05000000u);
 	assert_int_equal(mk.queued_new, 0x06000000u);
 	assert_int_equal(mk.inbound, 0x07000000u);
+	assert_int_equal(mk.pending, 0x09000000u);
+	assert_int_equal(mk.acked, 0x0a000000u);
+	assert_int_equal(mk.queued_acked, 0x0c000000u);
 	/* bits placed lowest first, also in a mask with holes */
 	assert_int_equal(marks_from_mask(0x80300001u, &mk), 0);
 	assert_int_equal(mk.allow, 0x00000001u);
@@ -761,6 +765,102 @@ static void run_nat(void **state)
 	assert_null(rules_render_run_nat("egressd_runnat1", NULL, 30, "egr1h"));
 }
 
+/*
+ * Issue 10, round trips: the handshake ACK of a connection whose SYN the
+ * engine passed (ct mark PENDING) passes in the kernel once (ct mark ACKED
+ * after it); only a data-less plain ACK: exact lengths, flags ACK alone, no
+ * IPv4 options or IPv6 extension headers, reserved bits and urgent pointer
+ * zero, no TCP options or NOP NOP timestamps. Later packets of the
+ * connection are queued as QUEUED_ACKED, which post drops if not queued.
+ */
+#define PENDING_ACK4_5                                                                          \
+	"ct mark & 0x0f000000 == 0x09000000 ct direction original ip hdrlength 5 "                \
+	"ip frag-off & 0x8000 == 0 ip length 40 meta length 40 tcp doff 5 tcp flags == ack "         \
+	"tcp urgptr 0 "                                                                           \
+	"@th,100,3 0 ct mark set ct mark & 0xf0ffffff | 0x0a000000 accept\n"
+#define PENDING_ACK4_8                                                                          \
+	"ct mark & 0x0f000000 == 0x09000000 ct direction original ip hdrlength 5 "                \
+	"ip frag-off & 0x8000 == 0 ip length 52 meta length 52 tcp doff 8 tcp flags == ack "         \
+	"tcp urgptr 0 "                                                                           \
+	"@th,100,3 0 @th,160,32 0x0101080a ct mark set ct mark & 0xf0ffffff | 0x0a000000 "        \
+	"accept\n"
+#define PENDING_ACK6_5                                                                          \
+	"ct mark & 0x0f000000 == 0x09000000 ct direction original ip6 nexthdr tcp ip6 length 20 " \
+	"meta length 60 tcp doff 5 tcp flags == ack tcp urgptr 0 @th,100,3 0 ct mark set ct mark & 0xf0ffffff " \
+	"| 0x0a000000 accept\n"
+#define PENDING_ACK6_8                                                                          \
+	"ct mark & 0x0f000000 == 0x09000000 ct direction original ip6 nexthdr tcp ip6 length 32 " \
+	"meta length 72 tcp doff 8 tcp flags == ack tcp urgptr 0 @th,100,3 0 @th,160,32 0x0101080a ct mark set " \
+	"ct mark & 0xf0ffffff | 0x0a000000 accept\n"
+#define SET_QUEUED_ACKED                                                                        \
+	"ct mark & 0x0f000000 == 0x0a000000 meta mark set meta mark & 0xf0ffffff | 0x0c000000\n"
+#define POST_PENDING                                                                            \
+	"meta mark & 0x0f000000 == 0x03000000 tcp flags & (syn | ack) == syn ct mark & "          \
+	"0x0f000000 == 0 ct mark set ct mark & 0xf0ffffff | 0x09000000 accept\n"
+
+static void pending_ack_in_kernel(void **state)
+{
+	static const char *const acks[] = {PENDING_ACK4_5, PENDING_ACK4_8, PENDING_ACK6_5,
+	                                   PENDING_ACK6_8};
+	static const char *const pres[] = {"pre", "fpre"};
+	static const char *const posts[] = {"post", "fpost"};
+
+	(void)state;
+	for (int g = 0; g < 2; g++) {
+		struct rules_params p = g ? gateway_params() : host_params();
+
+		for (int b = RULES_NFT; b <= RULES_XT; b++) {
+			char *t = rules_render(&p, (enum rules_backend)b);
+
+			assert_non_null(t);
+			for (int c = 0; c < (g ? 1 : 2); c++) {
+				char *pre = chain(t, pres[c]), *post = chain(t, posts[c]);
+				/* after everything that drops or decides, before the
+				 * queue marks; exactly one rule per layout */
+				for (size_t i = 0; i < 4; i++) {
+					const size_t a = at(pre, acks[i]);
+
+					assert_true(at(pre, "ct state invalid drop") < a);
+					assert_true(at(pre, FAST_PATH) < a);
+					assert_true(at(pre, "== 0x02000000 drop") < a);
+					assert_true(a < at(pre, SET_QUEUED));
+					assert_null(strstr(pre + a + 1, acks[i]));
+				}
+				if (g || c)
+					assert_true(at(pre, "ip ttl < 64 ip ttl set 64") <
+					            at(pre, PENDING_ACK4_5));
+				/* no other rule passes on PENDING: a second bare
+				 * packet, a SYN, FIN, RST or data are queued */
+				assert_null(strstr(strchr(pre + at(pre, PENDING_ACK6_8), '\n'),
+				                   "0x09000000"));
+				assert_true(at(pre, SET_QUEUED) < at(pre, SET_QUEUED_ACKED));
+				assert_true(at(pre, SET_QUEUED_ACKED) < at(pre, SET_QUEUED_NEW));
+				/* post: fail closed on QUEUED_ACKED; a PASS SYN on an
+				 * unmarked connection makes it PENDING, before the
+				 * plain PASS accept */
+				assert_true(at(post, "meta mark & 0x0f000000 == 0x0c000000 drop") <
+				            at(post, "== 0x01000000 ct mark set"));
+				assert_true(at(post, POST_PENDING) <
+				            at(post, "meta mark & 0x0f000000 == 0x03000000 accept"));
+				free(pre);
+				free(post);
+			}
+			free(t);
+		}
+	}
+	/* with another mask: the same values in its bits */
+	struct rules_params p = host_params();
+	p.mark_mask = 0x00f00000u;
+	char *t = rules_render(&p, RULES_XT);
+	assert_non_null(t);
+	at(t, "ct mark & 0x00f00000 == 0x00900000 ct direction original ip hdrlength 5 ");
+	at(t, "ct mark set ct mark & 0xff0fffff | 0x00a00000 accept\n");
+	at(t, "ct mark & 0x00f00000 == 0x00a00000 meta mark set meta mark & 0xff0fffff | "
+	      "0x00c00000\n");
+	at(t, "meta mark & 0x00f00000 == 0x00c00000 drop\n");
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -787,6 +887,7 @@ int main(void)
 	    cmocka_unit_test(mark_conflicts),
 	    cmocka_unit_test(run_input_only_dns),
 	    cmocka_unit_test(run_nat),
+	    cmocka_unit_test(pending_ack_in_kernel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,10 @@ plumbing, evasion/rawtcp.py) and puts --marker where the probe says:
                (skippable) option holding the marker
   rr_socket    no raw socket: a kernel TCP socket with IP_OPTIONS record-route whose
                unused slots hold the marker (what an unprivileged process can do)
+  ack_train    issue 10: a plain SYN, then --count plain bare ACKs (the options
+               Linux sends; data only in the timestamp values, which a plain stack
+               fills freely): the kernel passes the first on its own, the engine
+               counts every one against bare_packets
 
 After the SYN the client waits for the SYN-ACK (up to --timeout) and, for the
 *_ack probes, sends the ACK. Prints JSON {"probe", "sport", "synack": bool,
@@ -128,6 +132,9 @@ class Probe(rawtcp.Client):
             elif probe == "tcpopt_ack":
                 a_t = ts_opts(12346, 1) + tcpopt
             self.tx_pkt(self.packet(self.isn + 1, ack, ACK, a_t, a_ip))
+            for i in range(1, self.count if probe == "ack_train" else 0):
+                time.sleep(0.01)
+                self.tx_pkt(self.packet(self.isn + 1, ack, ACK, ts_opts(12346 + i, 1)))
             time.sleep(0.3)
             self.tx_pkt(self.packet(self.isn + 1, ack, RST | ACK), self.tx_rst)
 
@@ -161,13 +168,16 @@ def main():
     ap.add_argument("--probe", required=True)
     ap.add_argument("--marker", required=True, help="hex")
     ap.add_argument("--timeout", type=float, default=2.0)
+    ap.add_argument("--count", type=int, default=1, help="ack_train: ACKs to send (<= 200)")
     args = ap.parse_args()
+    args.count = max(1, min(args.count, 200))
     marker = bytes.fromhex(args.marker)
     if args.probe == "rr_socket":
         print(json.dumps(rr_socket(args.dst, args.port, marker, args.timeout)))
         return 0
     args.dump = None
     c = Probe(args)
+    c.count = args.count
     c.out = {"probe": args.probe, "sport": c.sport, "synack": False, "reset": False}
     c.rst_rule(True)
     try:
