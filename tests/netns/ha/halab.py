@@ -95,17 +95,20 @@ class Gateway:
         self.conntrackd_conf = os.path.join(self.dir, "conntrackd.conf")
         self.keepalived_conf = os.path.join(self.dir, "keepalived.conf")
 
-    def write_egressd_conf(self, unknown_ip="verify", extra=""):
-        """The pair's egressd.conf: the same on both boxes but for the event log."""
+    def write_egressd_conf(self, unknown_ip="verify", extra="", listen=VIP_IN):
+        """The pair's egressd.conf: the same on both boxes but for the event log.
+        listen None: the default (the box's own first inside address, a fleet)."""
         d = self.lab.dir
+        os.makedirs(self.dir, exist_ok=True)
         conf = os.path.join(self.dir, "egressd.conf")
         log = os.path.join(self.dir, "events.log")
         text = ("[egressd]\nmode = gateway\nenforce = yes\nallow = %s/allow.d/*.list\n\n"
                 "[gateway]\ninside = inside0\n\n[queue]\nnum = 0\nthreads = 1\n\n"
-                "[dns]\nlisten = %s:53\nupstream = %s\ndeny = refused\n\n"
+                "[dns]\n%supstream = %s\ndeny = refused\n\n"
                 "[tls]\nunknown_ip = %s\nech = deny\n\n[quic]\npolicy = deny\n\n"
                 "[log]\nfile = %s\nlevel = all\n\n[metrics]\nlisten =\n%s"
-                % (d, VIP_IN, labmod.RESOLVER4, unknown_ip, log, extra))
+                % (d, "listen = %s:53\n" % listen if listen else "", labmod.RESOLVER4, unknown_ip,
+                   log, extra))
         with open(conf, "w") as f:
             f.write(text)
         self.egressd = GwEgressd(self.lab, self, conf, log)
@@ -232,3 +235,22 @@ class HaLab(labmod.Lab):
         for g in self.gws.values():
             g.stop_keepalived()
         super().close()
+
+    def start_fleet(self, unknown_ip="verify"):
+        """Both gateways side by side behind an ECMP default route of the
+        client with L4 hashing (fib_multipath_hash_policy = 1); each runs
+        its own egressd with the same configuration and masquerades to its
+        own outside address, so a flow's replies come back through the
+        gateway that carried it. No keepalived, no conntrackd."""
+        nat = ("table ip labnat {\n"
+               "  chain post { type nat hook postrouting priority srcnat; policy accept;\n"
+               "    oifname \"outside0\" ip saddr 198.51.100.0/24 masquerade\n  }\n}\n")
+        for g in self.gws.values():
+            g.write_egressd_conf(unknown_ip=unknown_ip, listen=None).start()
+            p = self.ns_run(g.ns, ["nft", "-f", "-"], input=nat)
+            if p.returncode != 0:
+                raise LabError("fleet masquerade on %s: %s" % (g.name, p.stderr))
+        self.sysctl(self.cli, "net.ipv4.fib_multipath_hash_policy=1")
+        self.ip_batch(self.cli, ["route replace default nexthop via %s nexthop via %s"
+                                 % (self.gws["a"].inside, self.gws["b"].inside)])
+        return self.gws["a"], self.gws["b"]
