@@ -8,6 +8,9 @@ attacker records nothing."""
 import json
 import os
 import shutil
+import signal
+import subprocess
+import time
 
 import pytest
 
@@ -66,6 +69,41 @@ def test_fleet_ecmp_spreads_and_binds_everywhere(fleet):
     assert r["ok"] == 200, r["failed"][:10]
     assert na > 0 and nb > 0, "ECMP put every flow on one gateway (a %d, b %d)" % (na, nb)
     assert na + nb == 200, (na, nb)
+
+    # Reload on all boxes (the operator's tool pushed the same config, then
+    # SIGHUP on each) while 1000 more connections run: none is dropped.
+    n_reload = [len(g.egressd.events("reload")) for g in (a, b)]
+    p = subprocess.Popen(["ip", "netns", "exec", fleet.cli, labmod.PY,
+                          os.path.join(HERE, "conns.py"), "--addr", "203.0.113.10", "--name",
+                          "updates.example.com", "--expect", labmod.site_body("updates"),
+                          "--cafile", fleet.ca["ca"], "-n", "1000", "--workers", "2"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    for g in (a, b):
+        g.egressd.proc.send_signal(signal.SIGHUP)
+    for g, n in zip((a, b), n_reload):
+        g.egressd.wait_event(lambda e: e.get("event") == "reload"
+                             and len(g.egressd.events("reload")) > n, 5, "reload on " + g.name)
+    assert p.poll() is None, "the connections ended before both reloads"
+    out, err = p.communicate(timeout=120)
+    r = json.loads(out)
+    print("[fleet] reload on both during 1000 connections: %d ok" % r["ok"])
+    assert r["ok"] == 1000, r["failed"][:10]
+
+    # Connection rate in the lab, fleet against one gateway (the lab's two
+    # shared cores carry client, servers and both gateways: indicative only).
+    t = time.monotonic()
+    r = conns(fleet, "203.0.113.10", "updates.example.com", 200, labmod.site_body("updates"))
+    fleet_s = time.monotonic() - t
+    fleet.ip_batch(fleet.cli, ["route replace default via " + a.inside])
+    t = time.monotonic()
+    r1 = conns(fleet, "203.0.113.10", "updates.example.com", 200, labmod.site_body("updates"))
+    one_s = time.monotonic() - t
+    print("[fleet] 200 HTTPS connections: %.2f s through the fleet (%.0f/s), %.2f s through "
+          "one gateway (%.0f/s)" % (fleet_s, 200 / fleet_s, one_s, 200 / one_s))
+    assert r["ok"] == 200 and r1["ok"] == 200
+    fleet.ip_batch(fleet.cli, ["route replace default nexthop via %s nexthop via %s"
+                               % (a.inside, b.inside)])
 
     # A forged SNI (allowed name, attacker's address) is denied on whichever
     # gateway the flow hashes to.

@@ -1,6 +1,6 @@
 """A failover pair (issue 11, SPEC "pair / fleet"): two egressd gateways with
 keepalived and conntrackd from packaging/ha/ (halab.py). The master dies
-mid-download; the download finishes through the backup, the addresses move
+mid-download; the downloads finish through the backup, the addresses move
 in < 3 s, a connection made with the DNS answer the client cached from the
 master works on the backup (unknown_ip = verify), forged SNI and denied
 names stay denied, the attacker records nothing. The health hook: egressd
@@ -23,6 +23,7 @@ pytestmark = pytest.mark.skipif(not (shutil.which("keepalived") and shutil.which
 FILE = "https://updates.example.com/file"
 BIG = "https://updates.example.com/big.bin"
 CACHED = "updates.example.com:443:203.0.113.10"   # the answer the client cached
+DOWNLOADS = 4
 
 
 @pytest.fixture
@@ -64,13 +65,15 @@ def test_failover_keeps_download_and_policy(ha):
     assert d.stdout.split() == ["203.0.113.10"], d.stdout + d.stderr
     assert ha.curl(FILE).stdout == labmod.site_body("updates")
 
-    out = str(ha.dir) + "/big.out"
-    dl = curl_bg(ha, BIG, out)
-    # The download runs through a, and a's conntrackd replicated it with its mark.
-    wait_for(lambda: allowed_in_cache(b), 5, "b's external cache to hold the "
-             "download with the ALLOW mark", interval=0.1)
+    # Four large downloads run through a; a's conntrackd replicated them to
+    # b's external cache with their ALLOW mark.
+    outs = ["%s/big.%d.out" % (ha.dir, i) for i in range(DOWNLOADS)]
+    dls = [curl_bg(ha, BIG, out) for out in outs]
+    wait_for(lambda: len(allowed_in_cache(b)) >= DOWNLOADS, 5, "b's external cache to hold "
+             "the downloads with the ALLOW mark", interval=0.1)
     time.sleep(1.0)
-    assert dl.poll() is None, "the download ended before the failover: %s" % (dl.communicate(),)
+    for dl in dls:
+        assert dl.poll() is None, "a download ended before the failover: %s" % (dl.communicate(),)
 
     # Failover: kill -9 a's egressd, take a's links down.
     t0 = time.monotonic()
@@ -90,7 +93,9 @@ def test_failover_keeps_download_and_policy(ha):
     first = None
     deadline = t0 + 15
     while time.monotonic() < deadline:
-        p = ha.curl(FILE, "--resolve", CACHED, "--connect-timeout", "1", timeout=3)
+        # short attempts: a SYN lost in the switch-over would wait for its
+        # 1 s retransmission and blur the figure
+        p = ha.curl(FILE, "--resolve", CACHED, "--connect-timeout", "0.25", timeout=3)
         if p.returncode == 0 and p.stdout == labmod.site_body("updates"):
             first = time.monotonic() - t0
             break
@@ -103,17 +108,22 @@ def test_failover_keeps_download_and_policy(ha):
     assert first is not None, "no new connection with the cached answer within 15 s"
     assert not a.holds_any_vip()
 
-    # The download completes through b (state from conntrackd), intact.
-    stdout, stderr = dl.communicate(timeout=45)
+    # The downloads complete through b (state from conntrackd), intact.
+    lost = []
+    for dl, out in zip(dls, outs):
+        stdout, stderr = dl.communicate(timeout=45)
+        with open(out, "rb") as f:
+            ok = hashlib.sha256(f.read()).hexdigest() == big_digest()
+        if dl.returncode != 0 or stdout != "200" or not ok:
+            lost.append((dl.returncode, stdout, stderr, ok))
     t_done = time.monotonic() - t0
-    assert dl.returncode == 0 and stdout == "200", (dl.returncode, stdout, stderr)
-    with open(out, "rb") as f:
-        assert hashlib.sha256(f.read()).hexdigest() == big_digest()
-    print("[ha] the download running at the failover completed %.3f s after it" % t_done)
+    print("[ha] allowed connections lost in the failover: %d of %d downloads (all ended "
+          "%.3f s after it)" % (len(lost), DOWNLOADS, t_done))
+    assert not lost, lost
 
-    # b's kernel table got the download from the commit, mark included
+    # b's kernel table got the downloads from the commit, marks included
     # (conntrackd -i: the internal cache, resynced from the kernel, -R).
-    assert allowed_in_cache(b, "-i"), "b's table lacks the download with the ALLOW mark"
+    assert len(allowed_in_cache(b, "-i")) >= DOWNLOADS, "b's table lacks the ALLOW marks"
     assert not a.holds_any_vip()
 
     # b decided the cached-answer connection itself, by verifying the SNI.
