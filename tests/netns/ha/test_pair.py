@@ -48,16 +48,22 @@ def big_digest():
     return hashlib.sha256(bytes(range(256)) * (labmod.BIG_SIZE // 256)).hexdigest()
 
 
-def allowed_in_cache(gw, which="-e"):
-    """conntrackd's external (-e) or internal (-i) cache of gw holds a
-    connection to 203.0.113.10:443 with egressd's ALLOW mark (0x01000000 =
-    16777216)."""
+# egressd's ct marks with the default mask (nfq/marks.h): ALLOW for HTTPS,
+# INSPECT for plain HTTP (the client's payload is still queued)
+MARKS = {"https": (443, 0x01000000), "http": (80, 0x05000000)}
+
+
+def allowed_in_cache(gw, which="-e", scheme="https"):
+    """conntrackd's external (-e) or internal (-i) cache of gw holds
+    connections to 203.0.113.10 on scheme's port with scheme's verdict mark."""
+    port, mark = MARKS[scheme]
     out = gw.ct(which).stdout
-    return [line for line in out.splitlines()
-            if "dst=203.0.113.10" in line and "dport=443" in line and "mark=16777216" in line]
+    return [line for line in out.splitlines() if "dst=203.0.113.10" in line
+            and ("dport=%d " % port) in (line + " ") and "mark=%d" % mark in line]
 
 
-def test_failover_keeps_download_and_policy(ha):
+@pytest.mark.parametrize("scheme", ["https", "http"])
+def test_failover_keeps_download_and_policy(ha, scheme):
     a, b = ha.start_pair(unknown_ip="verify")
 
     # The client resolves through the pair (a answers and binds) and caches it.
@@ -68,8 +74,9 @@ def test_failover_keeps_download_and_policy(ha):
     # Four large downloads run through a; a's conntrackd replicated them to
     # b's external cache with their ALLOW mark.
     outs = ["%s/big.%d.out" % (ha.dir, i) for i in range(DOWNLOADS)]
-    dls = [curl_bg(ha, BIG, out) for out in outs]
-    wait_for(lambda: len(allowed_in_cache(b)) >= DOWNLOADS, 5, "b's external cache to hold "
+    big = BIG.replace("https:", scheme + ":")
+    dls = [curl_bg(ha, big, out) for out in outs]
+    wait_for(lambda: len(allowed_in_cache(b, "-e", scheme)) >= DOWNLOADS, 5, "b's external cache to hold "
              "the downloads with the ALLOW mark", interval=0.1)
     time.sleep(1.0)
     for dl in dls:
@@ -111,6 +118,10 @@ def test_failover_keeps_download_and_policy(ha):
     assert first is not None, "no new connection with the cached answer within 15 s"
     assert not a.holds_any_vip()
 
+    # b's kernel table got the running downloads from the commit, marks
+    # included (conntrackd -i: the internal cache, resynced from the kernel, -R).
+    assert len(allowed_in_cache(b, "-i", scheme)) >= DOWNLOADS, "b's table lacks the marks"
+
     # The downloads complete through b (state from conntrackd), intact.
     lost = []
     for dl, out in zip(dls, outs):
@@ -120,14 +131,9 @@ def test_failover_keeps_download_and_policy(ha):
         if dl.returncode != 0 or stdout != "200" or not ok:
             lost.append((dl.returncode, stdout, stderr, ok))
     t_done = time.monotonic() - t0
-    print("[ha] allowed connections lost in the failover: %d of %d downloads (all ended "
-          "%.3f s after it)" % (len(lost), DOWNLOADS, t_done))
+    print("[ha] allowed connections lost in the failover: %d of %d %s downloads (all ended "
+          "%.3f s after it)" % (len(lost), DOWNLOADS, scheme, t_done))
     assert not lost, lost
-
-    # b's kernel table got the downloads from the commit, marks included
-    # (conntrackd -i: the internal cache, resynced from the kernel, -R).
-    assert len(allowed_in_cache(b, "-i")) >= DOWNLOADS, "b's table lacks the ALLOW marks"
-    assert not a.holds_any_vip()
 
     # b decided the cached-answer connection itself, by verifying the SNI.
     allows = [e for e in b.egressd.events("allow") if e.get("sni") == "updates.example.com"
