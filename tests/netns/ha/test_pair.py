@@ -6,6 +6,7 @@ master works on the backup (unknown_ip = verify), forged SNI and denied
 names stay denied, the attacker records nothing. The health hook: egressd
 stopped on the master moves the addresses."""
 import hashlib
+import os
 import shutil
 import subprocess
 import threading
@@ -14,7 +15,7 @@ import time
 import pytest
 
 import lab as labmod
-from halab import VIP_IN, HaLab
+from halab import PKG, VIP_IN, HaLab
 from lab import wait_for
 
 pytestmark = pytest.mark.skipif(not (shutil.which("keepalived") and shutil.which("conntrackd")),
@@ -177,3 +178,23 @@ def test_health_hook_egressd_stopped_moves_addresses(ha):
     print("\n[ha] health hook: egressd stopped on a, addresses on b after %.3f s" % took)
     assert ha.curl(FILE, "--resolve", CACHED).stdout == labmod.site_body("updates")
     ha.assert_attacker_got_nothing()
+
+
+@pytest.mark.parametrize("env", ["gateway-a.env", "gateway-b.env"])
+def test_packaged_configs_parse_as_shipped(ha, env):
+    """packaging/ha renders as shipped (TRACK_PROCESS=yes, /etc paths) and
+    keepalived accepts it (-t) in a gateway namespace that has the
+    interfaces; the lab itself runs with TRACK_PROCESS=no (no proc
+    connector in a network namespace)."""
+    out = "%s/shipped-%s" % (ha.dir, env)
+    # as shipped but for LIBDIR (the scripts are not installed here)
+    with open(os.path.join(PKG, env)) as f:
+        text = f.read().replace("LIBDIR=/usr/lib/egressd/ha", "LIBDIR=" + PKG)
+    with open(out + ".env", "w") as f:
+        f.write(text)
+    labmod.run([os.path.join(PKG, "render.sh"), out + ".env", out])
+    text = open(out + "/keepalived.conf").read()
+    assert "vrrp_track_process egressd_proc" in text and "@" not in text
+    p = ha.ns_run(ha.gws["a"].ns, ["keepalived", "-t", "-f", out + "/keepalived.conf"])
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "Ignoring" not in p.stderr and "not found" not in p.stderr, p.stderr
