@@ -17,6 +17,8 @@ PKGS=(
 	iproute2 procps nftables iptables nginx-light dnsmasq-base
 	bind9-dnsutils curl openssl ca-certificates
 	python3 python3-pytest python3-scapy python3-cryptography conntrack chromium
+	# the failover pair lab (tests/netns/ha)
+	keepalived conntrackd
 	# packaging tests (tests/pkg/run.sh): .deb, lintian, appliance rootfs
 	dpkg-dev debhelper lintian fakeroot mmdebstrap libcap2-bin util-linux
 )
