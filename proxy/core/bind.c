@@ -22,6 +22,7 @@
  * daemon): chains cannot be aimed at.
  */
 #include "bind.h"
+#include <pthread.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -87,6 +88,7 @@ struct bindings {
 	uint64_t cursor;     /* first tick bind_expire has not finished */
 	struct list *heavy;  /* heavy[k]: clients charged with k bindings, 1..max_per_client */
 	size_t heaviest;     /* largest k with heavy[k] non-empty (0: none) */
+	pthread_rwlock_t *lock; /* bind_share(): every call below takes it; NULL: unshared */
 };
 
 /* ---- intrusive lists and chains ---- */
@@ -325,6 +327,10 @@ void bind_free(struct bindings *b)
 	free(b->addrs.b);
 	free(b->clients.b);
 	free(b->heavy);
+	if (b->lock) {
+		pthread_rwlock_destroy(b->lock);
+		free(b->lock);
+	}
 	free(b);
 }
 
@@ -377,7 +383,7 @@ static void evict_for(struct bindings *b, const struct addr *client, uint32_t ch
 	}
 }
 
-int bind_add_client(struct bindings *b, const char *name, const struct addr *a,
+static int add_unlocked(struct bindings *b, const char *name, const struct addr *a,
                     const struct addr *client, uint64_t expires, uint64_t now)
 {
 	if (!b || !name || !a)
@@ -475,13 +481,8 @@ int bind_add_client(struct bindings *b, const char *name, const struct addr *a,
 	return 0;
 }
 
-int bind_add(struct bindings *b, const char *name, const struct addr *a, uint64_t expires,
-             uint64_t now)
-{
-	return bind_add_client(b, name, a, NULL, expires, now);
-}
 
-bool bind_has(const struct bindings *b, const struct addr *a, const char *name, uint64_t now)
+static bool has_unlocked(const struct bindings *b, const struct addr *a, const char *name, uint64_t now)
 {
 	if (!b || !a || !name)
 		return false;
@@ -495,7 +496,7 @@ bool bind_has(const struct bindings *b, const struct addr *a, const char *name, 
 	return x && x->expires > now;
 }
 
-bool bind_any(const struct bindings *b, const struct addr *a, uint64_t now,
+static bool any_unlocked(const struct bindings *b, const struct addr *a, uint64_t now,
               bool (*fn)(const char *name, void *arg), void *arg)
 {
 	if (!b || !a || !fn)
@@ -511,7 +512,7 @@ bool bind_any(const struct bindings *b, const struct addr *a, uint64_t now,
 	return false;
 }
 
-size_t bind_expire(struct bindings *b, uint64_t now)
+static size_t expire_unlocked(struct bindings *b, uint64_t now)
 {
 	if (!b)
 		return 0;
@@ -537,12 +538,8 @@ size_t bind_expire(struct bindings *b, uint64_t now)
 	return dropped;
 }
 
-size_t bind_count(const struct bindings *b)
-{
-	return b ? b->count : 0;
-}
 
-size_t bind_client_count(const struct bindings *b, const struct addr *client)
+static size_t client_count_unlocked(const struct bindings *b, const struct addr *client)
 {
 	if (!b)
 		return 0;
@@ -551,4 +548,110 @@ size_t bind_client_count(const struct bindings *b, const struct addr *client)
 	const struct bclient *c =
 	    client_find(b, client, hash_addr(b->cfg.seed ^ 0x3c6ef372fe94f82bull, client));
 	return c ? c->count : 0;
+}
+
+/* ---- sharing between threads (bind_share) ---- */
+
+int bind_share(struct bindings *b)
+{
+	if (!b)
+		return -EINVAL;
+	if (b->lock)
+		return 0;
+	pthread_rwlock_t *l = malloc(sizeof *l);
+	if (!l)
+		return -ENOMEM;
+	int rc = pthread_rwlock_init(l, NULL);
+	if (rc != 0) {
+		free(l);
+		return -rc;
+	}
+	b->lock = l;
+	return 0;
+}
+
+static void rd_lock(const struct bindings *b)
+{
+	if (b->lock)
+		(void)pthread_rwlock_rdlock(b->lock);
+}
+
+static void wr_lock(const struct bindings *b)
+{
+	if (b->lock)
+		(void)pthread_rwlock_wrlock(b->lock);
+}
+
+static void un_lock(const struct bindings *b)
+{
+	if (b->lock)
+		(void)pthread_rwlock_unlock(b->lock);
+}
+
+int bind_add_client(struct bindings *b, const char *name, const struct addr *a,
+                    const struct addr *client, uint64_t expires, uint64_t now)
+{
+	if (!b)
+		return -EINVAL;
+	wr_lock(b);
+	int rc = add_unlocked(b, name, a, client, expires, now);
+	un_lock(b);
+	return rc;
+}
+
+int bind_add(struct bindings *b, const char *name, const struct addr *a, uint64_t expires,
+             uint64_t now)
+{
+	return bind_add_client(b, name, a, NULL, expires, now);
+}
+
+bool bind_has(const struct bindings *b, const struct addr *a, const char *name, uint64_t now)
+{
+	if (!b)
+		return false;
+	rd_lock(b);
+	bool r = has_unlocked(b, a, name, now);
+	un_lock(b);
+	return r;
+}
+
+bool bind_any(const struct bindings *b, const struct addr *a, uint64_t now,
+              bool (*fn)(const char *name, void *arg), void *arg)
+{
+	if (!b)
+		return false;
+	rd_lock(b);
+	bool r = any_unlocked(b, a, now, fn, arg);
+	un_lock(b);
+	return r;
+}
+
+size_t bind_expire(struct bindings *b, uint64_t now)
+{
+	if (!b)
+		return 0;
+	wr_lock(b);
+	size_t n = expire_unlocked(b, now);
+	un_lock(b);
+	return n;
+}
+
+size_t bind_count(const struct bindings *b)
+{
+	if (!b)
+		return 0;
+	rd_lock(b);
+	size_t n = b->count;
+	un_lock(b);
+	return n;
+}
+
+size_t bind_client_count(const struct bindings *b, const struct addr *client)
+{
+	if (!b)
+		return 0;
+	rd_lock(b);
+	size_t n = client_count_unlocked(b, client);
+	un_lock(b);
+	return n;
 }
