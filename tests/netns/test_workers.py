@@ -128,9 +128,13 @@ def test_reload_under_traffic_switches_every_worker(gwlab):
                 assert p.returncode != 0, (gen, src, no, "allowed by the old policy")
             # denied by the worker (at the SYN: the address is bound only to
             # a name the new policy does not allow), from every source
-            denied = [x for x in e.events("deny")[n_deny:]
-                      if x.get("dst") == L.HOSTS[no][0] and x.get("dport") == 443]
-            assert set(SOURCES) <= {x["src"] for x in denied}, e.events("deny")[n_deny:]
+            def denied_srcs():
+                return {x["src"] for x in e.events("deny")[n_deny:]
+                        if x.get("dst") == L.HOSTS[no][0] and x.get("dport") == 443}
+            try:  # the log writer thread may be a moment behind the verdict
+                L.wait_for(lambda: set(SOURCES) <= denied_srcs(), 3, "the deny events")
+            except TimeoutError:
+                raise AssertionError((gen, sorted(denied_srcs()), e.events("deny")[n_deny:]))
     finally:
         stop.set()
         bg.join(10)
