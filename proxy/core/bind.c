@@ -23,6 +23,7 @@
  */
 #include "bind.h"
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -80,6 +81,19 @@ struct binding {
 	struct lnode by_name, by_addr, by_client, by_slot;
 };
 
+/*
+ * bind_share's lock: a reader takes only its own thread's slot (one cache
+ * line each, so workers reading at once do not bounce a shared counter as a
+ * pthread rwlock does); a writer takes every slot, in order. Threads beyond
+ * BIND_LOCK_SLOTS share slots (still correct).
+ */
+#define BIND_LOCK_SLOTS 16
+struct bind_lock {
+	struct {
+		_Alignas(64) pthread_mutex_t m;
+	} slot[BIND_LOCK_SLOTS];
+};
+
 struct bindings {
 	struct bind_config cfg;
 	struct table binds, names, addrs, clients;
@@ -88,7 +102,7 @@ struct bindings {
 	uint64_t cursor;     /* first tick bind_expire has not finished */
 	struct list *heavy;  /* heavy[k]: clients charged with k bindings, 1..max_per_client */
 	size_t heaviest;     /* largest k with heavy[k] non-empty (0: none) */
-	pthread_rwlock_t *lock; /* bind_share(): every call below takes it; NULL: unshared */
+	struct bind_lock *lock; /* bind_share(): every call below takes it; NULL: unshared */
 };
 
 /* ---- intrusive lists and chains ---- */
@@ -328,7 +342,8 @@ void bind_free(struct bindings *b)
 	free(b->clients.b);
 	free(b->heavy);
 	if (b->lock) {
-		pthread_rwlock_destroy(b->lock);
+		for (unsigned i = 0; i < BIND_LOCK_SLOTS; i++)
+			pthread_mutex_destroy(&b->lock->slot[i].m);
 		free(b->lock);
 	}
 	free(b);
@@ -558,34 +573,58 @@ int bind_share(struct bindings *b)
 		return -EINVAL;
 	if (b->lock)
 		return 0;
-	pthread_rwlock_t *l = malloc(sizeof *l);
+	struct bind_lock *l = aligned_alloc(64, sizeof *l);
 	if (!l)
 		return -ENOMEM;
-	int rc = pthread_rwlock_init(l, NULL);
-	if (rc != 0) {
-		free(l);
-		return -rc;
+	for (unsigned i = 0; i < BIND_LOCK_SLOTS; i++) {
+		int rc = pthread_mutex_init(&l->slot[i].m, NULL);
+		if (rc != 0) {
+			while (i-- > 0)
+				pthread_mutex_destroy(&l->slot[i].m);
+			free(l);
+			return -rc;
+		}
 	}
 	b->lock = l;
 	return 0;
 }
 
+static unsigned my_slot(void)
+{
+	static atomic_uint next;
+	static _Thread_local unsigned slot = 0, have = 0;
+
+	if (!have) {
+		slot = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) % BIND_LOCK_SLOTS;
+		have = 1;
+	}
+	return slot;
+}
+
 static void rd_lock(const struct bindings *b)
 {
 	if (b->lock)
-		(void)pthread_rwlock_rdlock(b->lock);
+		(void)pthread_mutex_lock(&b->lock->slot[my_slot()].m);
+}
+
+static void rd_unlock(const struct bindings *b)
+{
+	if (b->lock)
+		(void)pthread_mutex_unlock(&b->lock->slot[my_slot()].m);
 }
 
 static void wr_lock(const struct bindings *b)
 {
 	if (b->lock)
-		(void)pthread_rwlock_wrlock(b->lock);
+		for (unsigned i = 0; i < BIND_LOCK_SLOTS; i++)
+			(void)pthread_mutex_lock(&b->lock->slot[i].m);
 }
 
-static void un_lock(const struct bindings *b)
+static void wr_unlock(const struct bindings *b)
 {
 	if (b->lock)
-		(void)pthread_rwlock_unlock(b->lock);
+		for (unsigned i = BIND_LOCK_SLOTS; i-- > 0;)
+			(void)pthread_mutex_unlock(&b->lock->slot[i].m);
 }
 
 int bind_add_client(struct bindings *b, const char *name, const struct addr *a,
@@ -595,7 +634,7 @@ int bind_add_client(struct bindings *b, const char *name, const struct addr *a,
 		return -EINVAL;
 	wr_lock(b);
 	int rc = add_unlocked(b, name, a, client, expires, now);
-	un_lock(b);
+	wr_unlock(b);
 	return rc;
 }
 
@@ -611,7 +650,7 @@ bool bind_has(const struct bindings *b, const struct addr *a, const char *name, 
 		return false;
 	rd_lock(b);
 	bool r = has_unlocked(b, a, name, now);
-	un_lock(b);
+	rd_unlock(b);
 	return r;
 }
 
@@ -622,7 +661,7 @@ bool bind_any(const struct bindings *b, const struct addr *a, uint64_t now,
 		return false;
 	rd_lock(b);
 	bool r = any_unlocked(b, a, now, fn, arg);
-	un_lock(b);
+	rd_unlock(b);
 	return r;
 }
 
@@ -632,7 +671,7 @@ size_t bind_expire(struct bindings *b, uint64_t now)
 		return 0;
 	wr_lock(b);
 	size_t n = expire_unlocked(b, now);
-	un_lock(b);
+	wr_unlock(b);
 	return n;
 }
 
@@ -642,7 +681,7 @@ size_t bind_count(const struct bindings *b)
 		return 0;
 	rd_lock(b);
 	size_t n = b->count;
-	un_lock(b);
+	rd_unlock(b);
 	return n;
 }
 
@@ -652,6 +691,6 @@ size_t bind_client_count(const struct bindings *b, const struct addr *client)
 		return 0;
 	rd_lock(b);
 	size_t n = client_count_unlocked(b, client);
-	un_lock(b);
+	rd_unlock(b);
 	return n;
 }
