@@ -11,9 +11,9 @@
  * Threads (doc/DESIGN.md "Workers"): the engine is not thread-safe, so each
  * queue has a worker thread with its own event loop, engine and flow table;
  * the kernel spreads flows over the queues by address hash, so a flow always
- * meets the same worker. The main loop keeps the DNS listener (with an
- * engine of its own for the DNS guard), the resolver, metrics, signals and
- * reload. Shared: the bindings (bind_share: a reader-writer lock; the DNS
+ * meets the same worker. A DNS thread runs the listener, the resolver and an
+ * engine of its own for the DNS guard; the main loop keeps metrics, signals,
+ * reload and revoke. Shared: the bindings (bind_share: a reader-writer lock; the DNS
  * side writes, every worker reads) and the policy (read-only; a reload hands
  * each worker the new one in its own loop and frees the old one only after
  * every worker has switched: no lock on the packet path, no worker sees a
@@ -202,7 +202,18 @@ struct daemon {
 	unsigned queue_base, nqueues;
 	struct worker *workers; /* nworkers == nqueues once started */
 	unsigned nworkers;
-	struct mbox mbox; /* work for the main loop (resolutions the workers ask for) */
+	/* The DNS thread: its loop runs the listener, the resolver and the DNS
+	 * engine (d->engine); mbox takes the resolutions workers ask for and
+	 * the reload's new policy. */
+	struct event_base *dbase;
+	struct mbox mbox;
+	struct event *dtick;
+	struct task dstop_task;
+	pthread_t dthread;
+	bool drunning;
+	bool dns_log_all; /* the DNS thread's copy of [log] level = all */
+	/* published by the DNS thread's tick for the metrics scrape */
+	_Atomic uint64_t dns_allowed, dns_denied, dns_failed, dns_answers_dropped;
 	struct resolver *resolver;
 	struct dnsd *dnsd;
 	struct metrics *metrics;
@@ -213,7 +224,7 @@ struct daemon {
 	struct ct *ct;             /* ctnetlink, for revoke (NULL: could not open) */
 	uint64_t conns_synced_ns;  /* last prune of the engine's connection records */
 	unsigned in_engine; /* > 0 while inside an engine_* call */
-	bool stopping;
+	_Atomic bool stopping; /* read by the DNS thread too */
 	bool ready; /* announced (and ready_fd written and closed) */
 
 	/* Counters of the main loop's engine (the DNS guard); the workers have theirs. */
@@ -443,7 +454,7 @@ static void on_event(void *arg, const struct flow_event *ev)
 {
 	struct daemon *d = arg;
 
-	count_event(&d->cnt, d->conf->log_level == CONF_LOG_ALL, ev);
+	count_event(&d->cnt, d->dns_log_all, ev);
 }
 
 struct deferred_resolved {
@@ -493,7 +504,7 @@ static void on_lookup(void *arg, const char *name, const struct dns_addr *addrs,
 	if (n)
 		memcpy(r->addrs, addrs, n * sizeof(*addrs));
 	const struct timeval zero = {0, 0};
-	if (event_base_once(d->base, -1, EV_TIMEOUT, on_deferred_resolved, r, &zero) == -1)
+	if (event_base_once(d->dbase, -1, EV_TIMEOUT, on_deferred_resolved, r, &zero) == -1)
 		free(r);
 }
 
@@ -759,26 +770,17 @@ static void collect(void *arg, struct metrics_snapshot *s)
 			s->worker_packets[k - 1] = wp;
 	}
 	s->nworkers = d->nworkers < METRICS_MAX_WORKERS ? d->nworkers : METRICS_MAX_WORKERS;
-	if (d->dnsd) {
-		struct dnsd_stats ds;
-		memset(&ds, 0, sizeof(ds));
-		dnsd_stats(d->dnsd, &ds);
-		s->dns_allowed = ds.allowed;
-		s->dns_denied = ds.denied;
-		s->dns_failed = ds.failed;
-	}
+	s->dns_allowed = CNT_GET(d->dns_allowed);
+	s->dns_denied = CNT_GET(d->dns_denied);
+	s->dns_failed = CNT_GET(d->dns_failed);
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		s->queue_dropped += CNT_GET(d->workers[i].queue_dropped);
 		s->flows_tracked += CNT_GET(d->workers[i].flows_tracked);
 	}
 	s->log_write_errors = log_write_errors();
 	s->log_dropped = log_dropped();
-	s->dns_answers_dropped = resolver_case_mismatches(d->resolver);
+	s->dns_answers_dropped = CNT_GET(d->dns_answers_dropped);
 	s->bindings = bind_count(d->bindings);
-	struct engine_stats es;
-	memset(&es, 0, sizeof(es));
-	engine_stats(d->engine, &es);
-	s->flows_tracked += es.flows_tracked;
 }
 
 /* ---- signals and timer ---- */
@@ -794,11 +796,115 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(d->base);
 		return;
 	}
-	uint64_t now = now_ns();
+	conns_sync(d, now_ns());
+}
+
+/* ---- the DNS thread ---- */
+
+/* What the metrics scrape reads of the DNS side, refreshed every tick. */
+static void dns_publish(struct daemon *d)
+{
+	struct dnsd_stats ds;
+
+	memset(&ds, 0, sizeof(ds));
+	if (d->dnsd)
+		dnsd_stats(d->dnsd, &ds);
+	atomic_store_explicit(&d->dns_allowed, ds.allowed, memory_order_relaxed);
+	atomic_store_explicit(&d->dns_denied, ds.denied, memory_order_relaxed);
+	atomic_store_explicit(&d->dns_failed, ds.failed, memory_order_relaxed);
+	atomic_store_explicit(&d->dns_answers_dropped, resolver_case_mismatches(d->resolver),
+	                      memory_order_relaxed);
+}
+
+static void on_dns_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)what;
 	d->in_engine++;
-	engine_tick(d->engine, now);
+	engine_tick(d->engine, now_ns());
 	d->in_engine--;
-	conns_sync(d, now);
+	dns_publish(d);
+}
+
+static void *dns_main(void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)event_base_dispatch(d->dbase);
+	return NULL;
+}
+
+static void dns_stop_run(struct task *t, bool cancel)
+{
+	struct daemon *d = (struct daemon *)((char *)t - offsetof(struct daemon, dstop_task));
+
+	if (!cancel)
+		event_base_loopbreak(d->dbase);
+}
+
+/* Run fn(d, arg) in the DNS thread's loop and wait for it (directly if it is not running). */
+struct dns_call {
+	struct task t;
+	struct daemon *d;
+	void (*fn)(struct daemon *d, void *arg);
+	void *arg;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+};
+
+static void dns_call_run(struct task *t, bool cancel)
+{
+	struct dns_call *c = (struct dns_call *)t;
+
+	if (!cancel)
+		c->fn(c->d, c->arg);
+	pthread_mutex_lock(&c->mu);
+	c->done = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void dns_call(struct daemon *d, void (*fn)(struct daemon *d, void *arg), void *arg)
+{
+	struct dns_call c = {.t.fn = dns_call_run, .d = d, .fn = fn, .arg = arg};
+
+	if (!d->drunning) {
+		fn(d, arg);
+		return;
+	}
+	pthread_mutex_init(&c.mu, NULL);
+	pthread_cond_init(&c.cv, NULL);
+	mbox_post(&d->mbox, &c.t);
+	pthread_mutex_lock(&c.mu);
+	while (!c.done)
+		pthread_cond_wait(&c.cv, &c.mu);
+	pthread_mutex_unlock(&c.mu);
+	pthread_cond_destroy(&c.cv);
+	pthread_mutex_destroy(&c.mu);
+}
+
+/* Reload, on the DNS thread: its engine, listener and resolver take the new settings. */
+struct dns_policy {
+	const struct policy *policy;
+	const struct engine_config *ecfg;
+	uint8_t deny_rcode;
+	bool log_all;
+};
+
+static void dns_set_policy(struct daemon *d, void *arg)
+{
+	const struct dns_policy *p = arg;
+
+	d->dns_log_all = p->log_all;
+	d->in_engine++;
+	engine_set_policy(d->engine, p->policy, p->ecfg);
+	d->in_engine--;
+	if (d->dnsd)
+		dnsd_set_engine(d->dnsd, d->engine, p->deny_rcode);
+	resolver_set_max_ttl(d->resolver, p->ecfg->bind_max_ttl);
 }
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
@@ -1144,18 +1250,17 @@ static void reload(struct daemon *d)
 	nc->log_file = lf;
 
 	engine_config_for(d, d->conf);
-	d->in_engine++;
-	engine_set_policy(d->engine, np, &d->ecfg);
-	d->in_engine--;
+	struct dns_policy dp = {.policy = np,
+	                        .ecfg = &d->ecfg,
+	                        .deny_rcode = d->conf->dns_deny_rcode,
+	                        .log_all = d->conf->log_level == CONF_LOG_ALL};
+	dns_call(d, dns_set_policy, &dp);
 	/* Every worker switches in its own loop, between two packets; the old
 	 * policy is freed only once all have (none can still be reading it). */
 	struct w_policy wp = {.policy = np,
 	                      .ecfg = &d->ecfg,
 	                      .log_all = d->conf->log_level == CONF_LOG_ALL};
 	workers_call(d, w_set_policy, &wp);
-	if (d->dnsd)
-		dnsd_set_engine(d->dnsd, d->engine, d->conf->dns_deny_rcode);
-	resolver_set_max_ttl(d->resolver, d->ecfg.bind_max_ttl);
 	policy_free(d->policy);
 	d->policy = np;
 	np = NULL;
@@ -1265,7 +1370,10 @@ static int start(struct daemon *d)
 		return -1;
 	}
 	d->base = event_base_new();
-	if (!d->base || mbox_init(&d->mbox, d->base) < 0) {
+	d->dbase = event_base_new();
+	d->dstop_task.fn = dns_stop_run;
+	d->dns_log_all = c->log_level == CONF_LOG_ALL;
+	if (!d->base || !d->dbase || mbox_init(&d->mbox, d->dbase) < 0) {
 		fail_msg("event_base_new failed");
 		return -1;
 	}
@@ -1367,13 +1475,13 @@ static int start(struct daemon *d)
 	struct resolver_opts ropts = {.timeout_ms = c->dns_timeout_ms, .tries = c->dns_tries,
 	                              .max_ttl = c->engine.bind_max_ttl};
 	d->resolver =
-	    resolver_new_opts(d->base, c->dns_upstream, c->ndns_upstream, d->marks.self, &ropts, err,
+	    resolver_new_opts(d->dbase, c->dns_upstream, c->ndns_upstream, d->marks.self, &ropts, err,
 	                      sizeof(err));
 	if (!d->resolver) {
 		fail_msg("resolver: %s", err);
 		return -1;
 	}
-	d->dnsd = dnsd_new(d->base, d->listen, d->nlisten, d->engine, d->resolver,
+	d->dnsd = dnsd_new(d->dbase, d->listen, d->nlisten, d->engine, d->resolver,
 	                   c->dns_deny_rcode, err, sizeof(err));
 	if (!d->dnsd) {
 		fail_msg("DNS listener: %s", err);
@@ -1388,12 +1496,13 @@ static int start(struct daemon *d)
 	}
 
 	d->tick = event_new(d->base, -1, EV_PERSIST, on_tick, d);
+	d->dtick = event_new(d->dbase, -1, EV_PERSIST, on_dns_tick, d);
 	d->sighup = evsignal_new(d->base, SIGHUP, on_hup, d);
 	d->sigterm = evsignal_new(d->base, SIGTERM, on_stop, d);
 	d->sigint = evsignal_new(d->base, SIGINT, on_stop, d);
 	const struct timeval tick = {0, DAEMON_TICK_US};
-	if (!d->tick || !d->sighup || !d->sigterm || !d->sigint ||
-	    event_add(d->tick, &tick) == -1 || event_add(d->sighup, NULL) == -1 ||
+	if (!d->tick || !d->dtick || !d->sighup || !d->sigterm || !d->sigint ||
+	    event_add(d->tick, &tick) == -1 || event_add(d->dtick, &tick) == -1 || event_add(d->sighup, NULL) == -1 ||
 	    event_add(d->sigterm, NULL) == -1 || event_add(d->sigint, NULL) == -1) {
 		fail_msg("cannot set up timer and signal events");
 		return -1;
@@ -1433,6 +1542,13 @@ static int start(struct daemon *d)
 		fail_msg("log writer thread: %s", strerror(-lrc));
 		return -1;
 	}
+	dns_publish(d);
+	int drc = pthread_create(&d->dthread, NULL, dns_main, d);
+	if (drc != 0) {
+		fail_msg("DNS thread: %s", strerror(drc));
+		return -1;
+	}
+	d->drunning = true;
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		struct worker *w = &d->workers[i];
 		int trc = pthread_create(&w->thread, NULL, worker_main, w);
@@ -1486,7 +1602,14 @@ static void stop(struct daemon *d)
 		}
 		mbox_close(&w->mbox);
 	}
-	/* Listeners next (they borrow the engine and resolver), then the engine. */
+	/* Then the DNS thread; its listener, resolver and engine are freed here
+	 * once its loop has stopped. Listeners first (they borrow the engine and
+	 * resolver), then the engine. */
+	if (d->drunning) {
+		mbox_post(&d->mbox, &d->dstop_task);
+		pthread_join(d->dthread, NULL);
+		d->drunning = false;
+	}
 	dnsd_free(d->dnsd);
 	d->dnsd = NULL;
 	resolver_free(d->resolver);
@@ -1509,6 +1632,10 @@ static void stop(struct daemon *d)
 	d->nworkers = 0;
 	d->nqueues = 0;
 	mbox_close(&d->mbox); /* resolutions nobody will answer */
+	if (d->dtick)
+		event_free(d->dtick);
+	if (d->dbase)
+		event_base_free(d->dbase);
 	ct_close(d->ct);
 	d->ct = NULL;
 	if (d->tick)
