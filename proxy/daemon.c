@@ -1,20 +1,20 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The daemon shell: one libevent loop that owns the engine and everything
- * that feeds it or carries its decisions out.
+ * The daemon shell: the libevent loops that own the engines and everything
+ * that feeds them or carries their decisions out.
  *
- *   nfqueue num..num+T-1 --packet--> engine_packet --verdict--> queue_verdict
- *   dnsd (UDP/TCP 53)    --query---> engine_dns_query --forward--> resolver
- *   timer 100 ms --> engine_tick          engine --event--> log + counters
- *   SIGHUP --> reload policy + reopen log     SIGTERM/SIGINT --> leave loop
+ *   worker i: nfqueue num+i --packet--> engine_packet --verdict--> queue_verdict
+ *   DNS thread: dnsd (UDP/TCP 53) --query--> engine_dns_query --forward--> resolver
+ *   timers 100 ms --> engine_tick (each engine)   engines --event--> log queue + counters
+ *   main: SIGHUP --> reload policy + reopen log   SIGTERM/SIGINT --> leave loops
  *
  * Threads (doc/DESIGN.md "Workers"): the engine is not thread-safe, so each
  * queue has a worker thread with its own event loop, engine and flow table;
  * the kernel spreads flows over the queues by address hash, so a flow always
  * meets the same worker. A DNS thread runs the listener, the resolver and an
  * engine of its own for the DNS guard; the main loop keeps metrics, signals,
- * reload and revoke. Shared: the bindings (bind_share: a reader-writer lock; the DNS
- * side writes, every worker reads) and the policy (read-only; a reload hands
+ * reload and revoke. Shared: the bindings (bind_share: a lock with a slot
+ * per reader thread; the DNS side writes, every worker reads) and the policy (read-only; a reload hands
  * each worker the new one in its own loop and frees the old one only after
  * every worker has switched: no lock on the packet path, no worker sees a
  * mix). Work crosses threads through mailboxes (struct mbox); the event log
