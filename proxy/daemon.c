@@ -746,6 +746,9 @@ static void w_stop_run(struct task *t, bool cancel)
 
 /* ---- metrics ---- */
 
+static void dns_call(struct daemon *d, void (*fn)(struct daemon *d, void *arg), void *arg);
+static void dns_refresh(struct daemon *d, void *arg);
+
 static void collect(void *arg, struct metrics_snapshot *s)
 {
 	struct daemon *d = arg;
@@ -770,6 +773,7 @@ static void collect(void *arg, struct metrics_snapshot *s)
 			s->worker_packets[k - 1] = wp;
 	}
 	s->nworkers = d->nworkers < METRICS_MAX_WORKERS ? d->nworkers : METRICS_MAX_WORKERS;
+	dns_call(d, dns_refresh, NULL); /* exact DNS counters: the scrape waits a moment */
 	s->dns_allowed = CNT_GET(d->dns_allowed);
 	s->dns_denied = CNT_GET(d->dns_denied);
 	s->dns_failed = CNT_GET(d->dns_failed);
@@ -825,6 +829,12 @@ static void on_dns_tick(evutil_socket_t fd, short what, void *arg)
 	d->in_engine++;
 	engine_tick(d->engine, now_ns());
 	d->in_engine--;
+	dns_publish(d);
+}
+
+static void dns_refresh(struct daemon *d, void *arg)
+{
+	(void)arg;
 	dns_publish(d);
 }
 
