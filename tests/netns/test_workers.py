@@ -151,3 +151,20 @@ def test_reload_under_traffic_switches_every_worker(gwlab):
                                         ("mirror.example.net", 2)}, x
     assert e.running(), e.tail()
     gwlab.assert_attacker_got_nothing()
+
+
+def test_threads_auto_one_queue_per_cpu(gwlab):
+    """threads = auto: one queue (and worker) per online CPU, at most 16."""
+    e = gwlab.write_conf()
+    with open(e.conf) as f:
+        text = f.read()
+    text, n = re.subn(r"(?m)^threads = \S+$", "threads = auto", text)
+    assert n == 1
+    with open(e.conf, "w") as f:
+        f.write(text)
+    e.start()
+    want = min(os.sysconf("SC_NPROCESSORS_ONLN"), 16)
+    assert e.events("ready")[-1].get("queues") == list(range(want))
+    p = gwlab.curl("https://updates.example.com/file", "-4")
+    assert p.returncode == 0, p.stderr
+    gwlab.assert_attacker_got_nothing()
