@@ -25,6 +25,7 @@
  * `ready` is logged and systemd notified. Any failure before that exits 1;
  * an applied ruleset is left in place (fail closed), never removed here.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "daemon.h"
 #include "dnsd.h"
 #include "egressd.h"
@@ -1559,6 +1560,7 @@ static int start(struct daemon *d)
 		return -1;
 	}
 	d->drunning = true;
+	(void)pthread_setname_np(d->dthread, "egressd-dns"); /* top -H, /proc/PID/task */
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		struct worker *w = &d->workers[i];
 		int trc = pthread_create(&w->thread, NULL, worker_main, w);
@@ -1567,6 +1569,9 @@ static int start(struct daemon *d)
 			return -1;
 		}
 		w->running = true;
+		char tn[16];
+		snprintf(tn, sizeof tn, "egressd-w%u", i % 100u);
+		(void)pthread_setname_np(w->thread, tn);
 	}
 	return 0;
 }

@@ -4,6 +4,7 @@
  * matters most: a write never blocks and never takes more than one write(2),
  * so the packet path cannot stall behind a full disk or a slow reader.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "log.h"
 #include "core/addr.h"
 #include "core/dns.h"
@@ -553,6 +554,7 @@ int log_async_start(void)
 		lq.buf[0] = lq.buf[1] = NULL;
 		return -rc;
 	}
+	(void)pthread_setname_np(lq.thread, "egressd-log");
 	pthread_mutex_lock(&lq.mu);
 	lq.on = true;
 	pthread_mutex_unlock(&lq.mu);
