@@ -27,6 +27,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #define CONF_DEFAULT_ALLOW "/etc/egressd/allow.d/*.list"
 #define CONF_DEFAULT_METRICS_PORT 9469
@@ -316,15 +317,32 @@ static void set_queue_num(struct conf_parse *st, const char *key, const char *v)
 	st->num_line = st->lineno;
 }
 
+/* [queue] threads = auto: one worker per online CPU, 1..CONF_MAX_THREADS. */
+unsigned conf_auto_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 1;
+	return n > CONF_MAX_THREADS ? CONF_MAX_THREADS : (unsigned)n;
+}
+
 static void set_queue_threads(struct conf_parse *st, const char *key, const char *v)
 {
 	unsigned long n;
 
+	if (strcmp(v, "auto") == 0) {
+		st->c->queue_threads = conf_auto_threads();
+		st->c->queue_threads_auto = true;
+		st->threads_line = st->lineno;
+		return;
+	}
 	if (!conf_parse_uint(v, CONF_MAX_THREADS, &n) || n == 0) {
-		conf_bad(st, key, v, "1..16");
+		conf_bad(st, key, v, "auto or 1..16");
 		return;
 	}
 	st->c->queue_threads = (unsigned)n;
+	st->c->queue_threads_auto = false;
 	st->threads_line = st->lineno;
 }
 
@@ -698,7 +716,8 @@ struct conf *conf_new_defaults(void)
 	c->enforce = true;
 	c->revoke = true;
 	c->queue_num = 0;
-	c->queue_threads = 1;
+	c->queue_threads = conf_auto_threads(); /* [queue] threads = auto */
+	c->queue_threads_auto = true;
 	c->mark_mask = MARK_MASK_DEFAULT;
 	c->dns_deny_rcode = DNS_RCODE_REFUSED;
 	c->log_level = CONF_LOG_DENY;
@@ -784,6 +803,9 @@ int conf_load(const char *path, struct conf **out, struct diag *d)
 		diag_error(d, path, st.mode_line,
 		           "mode = gateway needs [gateway] inside (the interface facing the "
 		           "protected clients)");
+	/* auto never makes an error: it takes the queues there are below 65536 */
+	if (st.c->queue_threads_auto && st.c->queue_num + st.c->queue_threads - 1 > 65535)
+		st.c->queue_threads = 65536 - st.c->queue_num;
 	if (st.c->queue_num + st.c->queue_threads - 1 > 65535)
 		diag_error(d, path, st.threads_line > st.num_line ? st.threads_line : st.num_line,
 		           "queues num..num+threads-1 go past 65535 (num = %u, threads = %u)",

@@ -54,6 +54,9 @@ struct conf_endpoint {
 #define CONF_MAX_LISTEN_ALL (CONF_MAX_LISTEN + 2)
 #define CONF_DEFAULT_CONTAINER_PORT 5399
 
+/* Online CPUs, 1..16: what [queue] threads = auto resolves to. */
+unsigned conf_auto_threads(void);
+
 struct conf {
 	char *path;
 	enum conf_mode mode;
@@ -61,7 +64,8 @@ struct conf {
 	char **allow; size_t nallow;  /* paths, globs or "preset:NAME" as written */
 	unsigned *allow_line;         /* per allow item: its line in path, 0 = default/added */
 	char inside[16];              /* [gateway] inside */
-	unsigned queue_num, queue_threads;
+	unsigned queue_num, queue_threads; /* threads: resolved (auto = online CPUs, 1..16) */
+	bool queue_threads_auto;      /* [queue] threads = auto (the default) */
 	uint32_t mark_mask;           /* [queue] mark_mask: the mark bits egressd owns (marks.h) */
 	struct conf_endpoint dns_listen[CONF_MAX_LISTEN]; size_t ndns_listen; /* 0: default at run time */
 	struct conf_endpoint dns_upstream[8]; size_t ndns_upstream; /* 0: /etc/resolv.conf */

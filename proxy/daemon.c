@@ -1,23 +1,31 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The daemon shell: one libevent loop that owns the engine and everything
- * that feeds it or carries its decisions out.
+ * The daemon shell: the libevent loops that own the engines and everything
+ * that feeds them or carries their decisions out.
  *
- *   nfqueue num..num+T-1 --packet--> engine_packet --verdict--> queue_verdict
- *   dnsd (UDP/TCP 53)    --query---> engine_dns_query --forward--> resolver
- *   timer 100 ms --> engine_tick          engine --event--> log + counters
- *   SIGHUP --> reload policy + reopen log     SIGTERM/SIGINT --> leave loop
+ *   worker i: nfqueue num+i --packet--> engine_packet --verdict--> queue_verdict
+ *   DNS thread: dnsd (UDP/TCP 53) --query--> engine_dns_query --forward--> resolver
+ *   timers 100 ms --> engine_tick (each engine)   engines --event--> log queue + counters
+ *   main: SIGHUP --> reload policy + reopen log   SIGTERM/SIGINT --> leave loops
  *
- * The engine is not thread-safe, so with [queue] threads > 1 every queue is
- * still served from this one loop: the kernel spreads flows over the queues
- * (fanout) but one core decides them. Worker threads would need one engine
- * per queue with shared bindings; not done yet.
+ * Threads (doc/DESIGN.md "Workers"): the engine is not thread-safe, so each
+ * queue has a worker thread with its own event loop, engine and flow table;
+ * the kernel spreads flows over the queues by address hash, so a flow always
+ * meets the same worker. A DNS thread runs the listener, the resolver and an
+ * engine of its own for the DNS guard; the main loop keeps metrics, signals,
+ * reload and revoke. Shared: the bindings (bind_share: a lock with a slot
+ * per reader thread; the DNS side writes, every worker reads) and the policy (read-only; a reload hands
+ * each worker the new one in its own loop and frees the old one only after
+ * every worker has switched: no lock on the packet path, no worker sees a
+ * mix). Work crosses threads through mailboxes (struct mbox); the event log
+ * goes through a bounded queue to one writer thread (log.h).
  *
  * Start-up order: everything is opened and bound first (queues, resolver,
  * DNS listener, metrics, ruleset), then privileges are dropped, then
  * `ready` is logged and systemd notified. Any failure before that exits 1;
  * an applied ruleset is left in place (fail closed), never removed here.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "daemon.h"
 #include "dnsd.h"
 #include "egressd.h"
@@ -30,13 +38,17 @@
 #include <cap-ng.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <ifaddrs.h>
 #include <libpsl.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +60,131 @@
 #define DAEMON_MAX_QUEUES 64
 #define DAEMON_TICK_US 100000
 #define DAEMON_MAX_BINDINGS (256u * 1024u)
+
+/* ---- mailboxes: work handed to another thread's loop ---- */
+
+/* Embedded in its payload; fn frees the payload. cancel: the loop is gone, never ran. */
+struct task {
+	struct task *next;
+	void (*fn)(struct task *t, bool cancel);
+};
+
+struct mbox {
+	pthread_mutex_t mu;
+	struct task *head, **tail;
+	struct event *ev; /* activated on post; its callback runs the tasks */
+	bool closed;
+	bool init;
+};
+
+static void mbox_run(evutil_socket_t fd, short what, void *arg)
+{
+	struct mbox *m = arg;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&m->mu);
+	struct task *t = m->head;
+	m->head = NULL;
+	m->tail = &m->head;
+	pthread_mutex_unlock(&m->mu);
+	while (t) {
+		struct task *next = t->next;
+		t->fn(t, false);
+		t = next;
+	}
+}
+
+static int mbox_init(struct mbox *m, struct event_base *base)
+{
+	memset(m, 0, sizeof *m);
+	m->ev = event_new(base, -1, 0, mbox_run, m);
+	if (!m->ev)
+		return -ENOMEM;
+	pthread_mutex_init(&m->mu, NULL);
+	m->tail = &m->head;
+	m->init = true;
+	return 0;
+}
+
+/* From any thread. A closed mailbox cancels the task at once. */
+static void mbox_post(struct mbox *m, struct task *t)
+{
+	t->next = NULL;
+	pthread_mutex_lock(&m->mu);
+	if (m->closed) {
+		pthread_mutex_unlock(&m->mu);
+		t->fn(t, true);
+		return;
+	}
+	*m->tail = t;
+	m->tail = &t->next;
+	event_active(m->ev, EV_TIMEOUT, 1); /* thread-safe: evthread_use_pthreads */
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* After the owning loop has stopped: cancel what is left, free the event. */
+static void mbox_close(struct mbox *m)
+{
+	if (!m->init)
+		return;
+	pthread_mutex_lock(&m->mu);
+	m->closed = true;
+	struct task *t = m->head;
+	m->head = NULL;
+	m->tail = &m->head;
+	pthread_mutex_unlock(&m->mu);
+	while (t) {
+		struct task *next = t->next;
+		t->fn(t, true);
+		t = next;
+	}
+	event_free(m->ev);
+	m->ev = NULL;
+	pthread_mutex_destroy(&m->mu);
+	m->init = false;
+}
+
+/* ---- counters: one writer thread each, read by the metrics scrape ---- */
+
+struct counters {
+	_Atomic uint64_t packets[5];
+	_Atomic uint64_t flows_allow;
+	_Atomic uint64_t flows_deny[REASON_COUNT_];
+	_Atomic uint64_t bad_handles;
+};
+
+#define CNT_ADD(c, n)                                                                              \
+	atomic_store_explicit(&(c), atomic_load_explicit(&(c), memory_order_relaxed) + (n),        \
+	                      memory_order_relaxed)
+#define CNT_GET(c) atomic_load_explicit(&(c), memory_order_relaxed)
+
+struct daemon;
+
+/* One queue, one thread: its loop, engine and flow table (threads = T: T of them). */
+struct worker {
+	struct daemon *d;
+	unsigned idx;
+	uint16_t qnum;
+	struct event_base *base;
+	struct queue *queue;
+	struct engine *engine;
+	struct engine_config ecfg;
+	bool log_all; /* [egressd] log = all, as of the last policy this worker took */
+	struct mbox mbox;
+	struct task stop_task;
+	struct event *tick;
+	pthread_t thread;
+	bool running;
+	struct counters cnt;
+	/* published by the worker's tick for the main loop */
+	_Atomic uint64_t flows_tracked, conns_recorded, conns_max, queue_dropped;
+	/* revoke pass: the connections to cut (main reads them after the call) */
+	struct engine_conn *cuts;
+	size_t ncuts, cuts_cap;
+	unsigned cuts_lost;
+	size_t revoked;
+};
 
 struct daemon {
 	struct event_base *base;
@@ -62,8 +199,23 @@ struct daemon {
 	const psl_ctx_t *psl;
 	psl_ctx_t *psl_owned; /* psl_latest() fallback, freed at exit */
 
-	struct queue *queues[DAEMON_MAX_QUEUES];
+	struct queue *queues[DAEMON_MAX_QUEUES]; /* the workers' (borrowed) */
 	unsigned queue_base, nqueues;
+	struct worker *workers; /* nworkers == nqueues once started */
+	unsigned nworkers;
+	/* The DNS thread: its loop runs the listener, the resolver and the DNS
+	 * engine (d->engine); mbox takes the resolutions workers ask for and
+	 * the reload's new policy. */
+	struct event_base *dbase;
+	struct mbox mbox;
+	struct event *dtick;
+	struct task dstop_task;
+	pthread_t dthread;
+	bool drunning;
+	bool dns_log_all; /* the DNS thread's copy of [log] level = all */
+	/* published by the DNS thread's tick for the metrics scrape */
+	_Atomic uint64_t dns_allowed, dns_denied, dns_failed, dns_answers_dropped;
+	_Atomic uint64_t dns_limited_conns, dns_limited_inflight, dns_limited_slow;
 	struct resolver *resolver;
 	struct dnsd *dnsd;
 	struct metrics *metrics;
@@ -74,14 +226,11 @@ struct daemon {
 	struct ct *ct;             /* ctnetlink, for revoke (NULL: could not open) */
 	uint64_t conns_synced_ns;  /* last prune of the engine's connection records */
 	unsigned in_engine; /* > 0 while inside an engine_* call */
-	bool stopping;
+	_Atomic bool stopping; /* read by the DNS thread too */
 	bool ready; /* announced (and ready_fd written and closed) */
 
-	/* Counters for the metrics (events and verdicts as they pass through). */
-	uint64_t packets[5];
-	uint64_t flows_allow;
-	uint64_t flows_deny[REASON_COUNT_];
-	uint64_t bad_handles;
+	/* Counters of the main loop's engine (the DNS guard); the workers have theirs. */
+	struct counters cnt;
 };
 
 static uint64_t now_ns(void)
@@ -269,33 +418,26 @@ void daemon_rules_params(const struct conf *conf, const struct conf_endpoint *li
 static void on_verdict(void *arg, uint64_t handle, enum verdict v)
 {
 	struct daemon *d = arg;
-	uint64_t qnum = handle >> 32;
 
-	if (qnum < d->queue_base || qnum - d->queue_base >= d->nqueues) {
-		/* A handle we never gave out: an engine bug. Count it; nothing to answer. */
-		d->bad_handles++;
-		return;
-	}
-	if ((unsigned)v < 5)
-		d->packets[v]++;
-	/* A failed verdict leaves the packet queued until the kernel drops it: fail closed. */
-	(void)queue_verdict(d->queues[qnum - d->queue_base], handle, v);
+	/* The main loop's engine sees no packets: any handle here is an engine bug. */
+	(void)handle;
+	(void)v;
+	CNT_ADD(d->cnt.bad_handles, 1);
 }
 
-static void on_event(void *arg, const struct flow_event *ev)
+static void count_event(struct counters *c, bool log_all, const struct flow_event *ev)
 {
-	struct daemon *d = arg;
 	unsigned count = ev->count ? ev->count : 1;
 	bool log_it;
 
 	switch (ev->kind) {
 	case EVENT_ALLOW:
-		d->flows_allow += count;
-		log_it = d->conf->log_level == CONF_LOG_ALL;
+		CNT_ADD(c->flows_allow, count);
+		log_it = log_all;
 		break;
 	case EVENT_DENY:
 		if ((unsigned)ev->reason < REASON_COUNT_)
-			d->flows_deny[ev->reason] += count;
+			CNT_ADD(c->flows_deny[ev->reason], count);
 		log_it = true;
 		break;
 	case EVENT_DNS_DENY:
@@ -303,11 +445,18 @@ static void on_event(void *arg, const struct flow_event *ev)
 		break;
 	case EVENT_DNS_ALLOW:
 	default:
-		log_it = d->conf->log_level == CONF_LOG_ALL;
+		log_it = log_all;
 		break;
 	}
 	if (log_it)
 		log_event(ev);
+}
+
+static void on_event(void *arg, const struct flow_event *ev)
+{
+	struct daemon *d = arg;
+
+	count_event(&d->cnt, d->dns_log_all, ev);
 }
 
 struct deferred_resolved {
@@ -357,7 +506,7 @@ static void on_lookup(void *arg, const char *name, const struct dns_addr *addrs,
 	if (n)
 		memcpy(r->addrs, addrs, n * sizeof(*addrs));
 	const struct timeval zero = {0, 0};
-	if (event_base_once(d->base, -1, EV_TIMEOUT, on_deferred_resolved, r, &zero) == -1)
+	if (event_base_once(d->dbase, -1, EV_TIMEOUT, on_deferred_resolved, r, &zero) == -1)
 		free(r);
 }
 
@@ -376,54 +525,273 @@ static const char *registrable(const char *name, void *arg)
 	return d->psl ? psl_registrable_domain(d->psl, name) : NULL;
 }
 
-static void on_packet(void *arg, uint64_t handle, const uint8_t *pkt, size_t len, int64_t uid,
-                      unsigned qflags, uint64_t now)
-{
-	struct daemon *d = arg;
+/* ---- workers ---- */
 
-	d->in_engine++;
+static void w_verdict(void *arg, uint64_t handle, enum verdict v)
+{
+	struct worker *w = arg;
+
+	if (handle >> 32 != w->qnum) {
+		/* A handle we never gave out: an engine bug. Count it; nothing to answer. */
+		CNT_ADD(w->cnt.bad_handles, 1);
+		return;
+	}
+	if ((unsigned)v < 5)
+		CNT_ADD(w->cnt.packets[v], 1);
+	/* A failed verdict leaves the packet queued until the kernel drops it: fail closed. */
+	(void)queue_verdict(w->queue, handle, v);
+}
+
+static void w_event(void *arg, const struct flow_event *ev)
+{
+	struct worker *w = arg;
+
+	count_event(&w->cnt, w->log_all, ev);
+}
+
+/* A worker's resolution (verify mode): asked of the main loop's resolver,
+ * answered back into the worker's loop. Never synchronous, so the engine is
+ * never reentered. Out of memory: no answer, the hold bound denies the flow. */
+struct w_resolve {
+	struct task t;
+	struct worker *w;
+	char name[NAME_MAX_LEN + 1];
+};
+
+struct w_resolved {
+	struct task t;
+	struct worker *w;
+	size_t n;
+	char name[NAME_MAX_LEN + 1];
+	struct dns_addr addrs[];
+};
+
+static void w_resolved_run(struct task *t, bool cancel)
+{
+	struct w_resolved *r = (struct w_resolved *)t;
+
+	if (!cancel && r->w->engine)
+		engine_resolved(r->w->engine, r->name, r->addrs, r->n, now_ns());
+	free(r);
+}
+
+static void w_lookup_done(void *arg, const char *name, const struct dns_addr *addrs, size_t n)
+{
+	struct w_resolve *q = arg;
+	struct w_resolved *r = calloc(1, sizeof(*r) + n * sizeof(*addrs));
+
+	if (r) {
+		r->t.fn = w_resolved_run;
+		r->w = q->w;
+		r->n = n;
+		snprintf(r->name, sizeof(r->name), "%s", name);
+		if (n)
+			memcpy(r->addrs, addrs, n * sizeof(*addrs));
+		mbox_post(&q->w->mbox, &r->t);
+	}
+	free(q);
+}
+
+static void w_resolve_run(struct task *t, bool cancel)
+{
+	struct w_resolve *q = (struct w_resolve *)t;
+	struct daemon *d = q->w->d;
+
+	if (cancel || d->stopping) {
+		free(q);
+		return;
+	}
+	if (!d->resolver || resolver_lookup(d->resolver, q->name, w_lookup_done, q) < 0)
+		w_lookup_done(q, q->name, NULL, 0);
+}
+
+static void w_resolve(void *arg, const char *name)
+{
+	struct worker *w = arg;
+	struct w_resolve *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		return;
+	q->t.fn = w_resolve_run;
+	q->w = w;
+	snprintf(q->name, sizeof(q->name), "%s", name);
+	mbox_post(&w->d->mbox, &q->t);
+}
+
+static void w_packet(void *arg, uint64_t handle, const uint8_t *pkt, size_t len, int64_t uid,
+                     unsigned qflags, uint64_t now)
+{
+	struct worker *w = arg;
 	unsigned eflags = qflags & QUEUE_PKT_CSUM_NOT_READY ? 0 : ENGINE_PKT_CSUM_VALID;
+
 	if (qflags & QUEUE_PKT_CT_NEW)
 		eflags |= ENGINE_PKT_CT_NEW;
 	if (qflags & QUEUE_PKT_ACKED)
 		eflags |= ENGINE_PKT_ACKED;
-	engine_packet_flags(d->engine, handle, pkt, len, uid, eflags, now); /* one clock per batch */
-	d->in_engine--;
+	engine_packet_flags(w->engine, handle, pkt, len, uid, eflags, now); /* one clock per batch */
+}
+
+/* What the main loop reads of a worker, refreshed every tick. */
+static void w_publish(struct worker *w)
+{
+	struct engine_stats es;
+	struct queue_stats qs;
+
+	memset(&es, 0, sizeof(es));
+	memset(&qs, 0, sizeof(qs));
+	engine_stats(w->engine, &es);
+	queue_stats(w->queue, &qs);
+	atomic_store_explicit(&w->flows_tracked, es.flows_tracked, memory_order_relaxed);
+	atomic_store_explicit(&w->conns_recorded, es.conns_recorded, memory_order_relaxed);
+	atomic_store_explicit(&w->conns_max, es.conns_max, memory_order_relaxed);
+	atomic_store_explicit(&w->queue_dropped, qs.queue_dropped + qs.user_dropped,
+	                      memory_order_relaxed);
+}
+
+static void w_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)fd;
+	(void)what;
+	engine_tick(w->engine, now_ns());
+	w_publish(w);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	w_publish(w);
+	(void)event_base_dispatch(w->base);
+	/* Held packets get their DENY verdicts through the still-open queue. */
+	engine_free(w->engine);
+	w->engine = NULL;
+	return NULL;
+}
+
+/* Run fn(w, arg) in every worker's loop and wait until all have returned. */
+struct w_call {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned pending;
+	void (*fn)(struct worker *w, void *arg);
+	void *arg;
+};
+
+struct w_call_task {
+	struct task t;
+	struct w_call *c;
+	struct worker *w;
+};
+
+static void w_call_run(struct task *t, bool cancel)
+{
+	struct w_call_task *ct = (struct w_call_task *)t;
+	struct w_call *c = ct->c;
+
+	if (!cancel)
+		c->fn(ct->w, c->arg);
+	pthread_mutex_lock(&c->mu);
+	c->pending--;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void workers_call(struct daemon *d, void (*fn)(struct worker *w, void *arg), void *arg)
+{
+	struct w_call c = {.fn = fn, .arg = arg};
+	struct w_call_task tasks[DAEMON_MAX_QUEUES];
+
+	if (d->nworkers == 0)
+		return;
+	pthread_mutex_init(&c.mu, NULL);
+	pthread_cond_init(&c.cv, NULL);
+	c.pending = d->nworkers;
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		tasks[i] = (struct w_call_task){.t.fn = w_call_run, .c = &c, .w = &d->workers[i]};
+		if (d->workers[i].running)
+			mbox_post(&d->workers[i].mbox, &tasks[i].t);
+		else
+			w_call_run(&tasks[i].t, false); /* not started: it is ours to touch */
+	}
+	pthread_mutex_lock(&c.mu);
+	while (c.pending)
+		pthread_cond_wait(&c.cv, &c.mu);
+	pthread_mutex_unlock(&c.mu);
+	pthread_cond_destroy(&c.cv);
+	pthread_mutex_destroy(&c.mu);
+}
+
+/* Reload: the policy every worker decides with from its next packet on. */
+struct w_policy {
+	const struct policy *policy;
+	const struct engine_config *ecfg;
+	bool log_all;
+};
+
+static void w_set_policy(struct worker *w, void *arg)
+{
+	const struct w_policy *p = arg;
+
+	w->ecfg = *p->ecfg;
+	w->log_all = p->log_all;
+	engine_set_policy(w->engine, p->policy, &w->ecfg);
+}
+
+/* Stop: the loop leaves after the task (a loopbreak before the loop runs would be lost). */
+static void w_stop_run(struct task *t, bool cancel)
+{
+	struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, stop_task));
+
+	if (!cancel)
+		event_base_loopbreak(w->base);
 }
 
 /* ---- metrics ---- */
+
+static void dns_call(struct daemon *d, void (*fn)(struct daemon *d, void *arg), void *arg);
+static void dns_refresh(struct daemon *d, void *arg);
 
 static void collect(void *arg, struct metrics_snapshot *s)
 {
 	struct daemon *d = arg;
 
-	memcpy(s->packets, d->packets, sizeof(s->packets));
-	s->flows_allow = d->flows_allow;
-	memcpy(s->flows_deny, d->flows_deny, sizeof(s->flows_deny));
-	if (d->dnsd) {
-		struct dnsd_stats ds;
-		memset(&ds, 0, sizeof(ds));
-		dnsd_stats(d->dnsd, &ds);
-		s->dns_allowed = ds.allowed;
-		s->dns_denied = ds.denied;
-		s->dns_failed = ds.failed;
-		s->dns_limited_conns = ds.limited_conns;
-		s->dns_limited_inflight = ds.limited_inflight;
-		s->dns_limited_slow = ds.limited_slow;
+	const struct counters *all[DAEMON_MAX_QUEUES + 1];
+	unsigned nall = 0;
+
+	all[nall++] = &d->cnt;
+	for (unsigned i = 0; i < d->nworkers; i++)
+		all[nall++] = &d->workers[i].cnt;
+	for (unsigned k = 0; k < nall; k++) {
+		uint64_t wp = 0;
+		for (unsigned v = 0; v < 5; v++) {
+			uint64_t n = CNT_GET(all[k]->packets[v]);
+			s->packets[v] += n;
+			wp += n;
+		}
+		s->flows_allow += CNT_GET(all[k]->flows_allow);
+		for (unsigned r = 0; r < REASON_COUNT_; r++)
+			s->flows_deny[r] += CNT_GET(all[k]->flows_deny[r]);
+		if (k > 0 && k - 1 < METRICS_MAX_WORKERS)
+			s->worker_packets[k - 1] = wp;
 	}
-	for (unsigned i = 0; i < d->nqueues; i++) {
-		struct queue_stats qs;
-		memset(&qs, 0, sizeof(qs));
-		queue_stats(d->queues[i], &qs);
-		s->queue_dropped += qs.queue_dropped + qs.user_dropped;
+	s->nworkers = d->nworkers < METRICS_MAX_WORKERS ? d->nworkers : METRICS_MAX_WORKERS;
+	dns_call(d, dns_refresh, NULL); /* exact DNS counters: the scrape waits a moment */
+	s->dns_allowed = CNT_GET(d->dns_allowed);
+	s->dns_denied = CNT_GET(d->dns_denied);
+	s->dns_failed = CNT_GET(d->dns_failed);
+	s->dns_limited_conns = CNT_GET(d->dns_limited_conns);
+	s->dns_limited_inflight = CNT_GET(d->dns_limited_inflight);
+	s->dns_limited_slow = CNT_GET(d->dns_limited_slow);
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		s->queue_dropped += CNT_GET(d->workers[i].queue_dropped);
+		s->flows_tracked += CNT_GET(d->workers[i].flows_tracked);
 	}
 	s->log_write_errors = log_write_errors();
-	s->dns_answers_dropped = resolver_case_mismatches(d->resolver);
+	s->log_dropped = log_dropped();
+	s->dns_answers_dropped = CNT_GET(d->dns_answers_dropped);
 	s->bindings = bind_count(d->bindings);
-	struct engine_stats es;
-	memset(&es, 0, sizeof(es));
-	engine_stats(d->engine, &es);
-	s->flows_tracked = es.flows_tracked;
 }
 
 /* ---- signals and timer ---- */
@@ -439,11 +807,124 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(d->base);
 		return;
 	}
-	uint64_t now = now_ns();
+	conns_sync(d, now_ns());
+}
+
+/* ---- the DNS thread ---- */
+
+/* What the metrics scrape reads of the DNS side, refreshed every tick. */
+static void dns_publish(struct daemon *d)
+{
+	struct dnsd_stats ds;
+
+	memset(&ds, 0, sizeof(ds));
+	if (d->dnsd)
+		dnsd_stats(d->dnsd, &ds);
+	atomic_store_explicit(&d->dns_allowed, ds.allowed, memory_order_relaxed);
+	atomic_store_explicit(&d->dns_denied, ds.denied, memory_order_relaxed);
+	atomic_store_explicit(&d->dns_failed, ds.failed, memory_order_relaxed);
+	atomic_store_explicit(&d->dns_limited_conns, ds.limited_conns, memory_order_relaxed);
+	atomic_store_explicit(&d->dns_limited_inflight, ds.limited_inflight, memory_order_relaxed);
+	atomic_store_explicit(&d->dns_limited_slow, ds.limited_slow, memory_order_relaxed);
+	atomic_store_explicit(&d->dns_answers_dropped, resolver_case_mismatches(d->resolver),
+	                      memory_order_relaxed);
+}
+
+static void on_dns_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)what;
 	d->in_engine++;
-	engine_tick(d->engine, now);
+	engine_tick(d->engine, now_ns());
 	d->in_engine--;
-	conns_sync(d, now);
+	dns_publish(d);
+}
+
+static void dns_refresh(struct daemon *d, void *arg)
+{
+	(void)arg;
+	dns_publish(d);
+}
+
+static void *dns_main(void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)event_base_dispatch(d->dbase);
+	return NULL;
+}
+
+static void dns_stop_run(struct task *t, bool cancel)
+{
+	struct daemon *d = (struct daemon *)((char *)t - offsetof(struct daemon, dstop_task));
+
+	if (!cancel)
+		event_base_loopbreak(d->dbase);
+}
+
+/* Run fn(d, arg) in the DNS thread's loop and wait for it (directly if it is not running). */
+struct dns_call {
+	struct task t;
+	struct daemon *d;
+	void (*fn)(struct daemon *d, void *arg);
+	void *arg;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+};
+
+static void dns_call_run(struct task *t, bool cancel)
+{
+	struct dns_call *c = (struct dns_call *)t;
+
+	if (!cancel)
+		c->fn(c->d, c->arg);
+	pthread_mutex_lock(&c->mu);
+	c->done = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void dns_call(struct daemon *d, void (*fn)(struct daemon *d, void *arg), void *arg)
+{
+	struct dns_call c = {.t.fn = dns_call_run, .d = d, .fn = fn, .arg = arg};
+
+	if (!d->drunning) {
+		fn(d, arg);
+		return;
+	}
+	pthread_mutex_init(&c.mu, NULL);
+	pthread_cond_init(&c.cv, NULL);
+	mbox_post(&d->mbox, &c.t);
+	pthread_mutex_lock(&c.mu);
+	while (!c.done)
+		pthread_cond_wait(&c.cv, &c.mu);
+	pthread_mutex_unlock(&c.mu);
+	pthread_cond_destroy(&c.cv);
+	pthread_mutex_destroy(&c.mu);
+}
+
+/* Reload, on the DNS thread: its engine, listener and resolver take the new settings. */
+struct dns_policy {
+	const struct policy *policy;
+	const struct engine_config *ecfg;
+	uint8_t deny_rcode;
+	bool log_all;
+};
+
+static void dns_set_policy(struct daemon *d, void *arg)
+{
+	const struct dns_policy *p = arg;
+
+	d->dns_log_all = p->log_all;
+	d->in_engine++;
+	engine_set_policy(d->engine, p->policy, p->ecfg);
+	d->in_engine--;
+	if (d->dnsd)
+		dnsd_set_engine(d->dnsd, d->engine, p->deny_rcode);
+	resolver_set_max_ttl(d->resolver, p->ecfg->bind_max_ttl);
 }
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
@@ -610,6 +1091,75 @@ static void ct_cut(void *arg, const struct engine_conn *c)
 	}
 }
 
+/*
+ * Revoke with workers: each connection of conntrack's list is judged by one
+ * engine. First every worker claims those it holds a record of (it allowed
+ * them); then each judges its claims, and worker 0 also the unclaimed ones
+ * (allowed before a restart: judged by address). The cuts are collected in
+ * the workers and done here, with the main loop's ctnetlink socket.
+ */
+struct w_revoke {
+	const struct engine_conn *conns;
+	size_t n;
+	bool complete;
+	_Atomic unsigned short *owner; /* per conn: worker index + 1, 0 = unclaimed */
+	uint64_t now;
+};
+
+static void w_claim(struct worker *w, void *arg)
+{
+	struct w_revoke *r = arg;
+
+	for (size_t i = 0; i < r->n; i++)
+		if (engine_conn_recorded(w->engine, &r->conns[i]))
+			atomic_store_explicit(&r->owner[i], (unsigned short)(w->idx + 1),
+			                      memory_order_relaxed);
+}
+
+static void w_cut(void *arg, const struct engine_conn *c)
+{
+	struct worker *w = arg;
+
+	if (w->ncuts == w->cuts_cap) {
+		size_t nc = w->cuts_cap ? w->cuts_cap * 2 : 64;
+		struct engine_conn *nv = realloc(w->cuts, nc * sizeof *nv);
+		if (!nv) {
+			w->cuts_lost++;
+			return;
+		}
+		w->cuts = nv;
+		w->cuts_cap = nc;
+	}
+	w->cuts[w->ncuts++] = *c;
+}
+
+static void w_revoke_run(struct worker *w, void *arg)
+{
+	struct w_revoke *r = arg;
+	struct engine_conn *mine = r->n ? malloc(r->n * sizeof *mine) : NULL;
+	size_t m = 0;
+	bool complete = r->complete;
+
+	if (r->n && !mine)
+		complete = false; /* judge this worker's own records only */
+	for (size_t i = 0; mine && i < r->n; i++) {
+		unsigned o = r->owner ? atomic_load_explicit(&r->owner[i], memory_order_relaxed) : 0;
+		if (o == w->idx + 1 || (o == 0 && w->idx == 0))
+			mine[m++] = r->conns[i];
+	}
+	w->ncuts = 0;
+	w->cuts_lost = 0;
+	w->revoked = engine_revoke(w->engine, mine, m, complete, w_cut, w, r->now);
+	free(mine);
+}
+
+static void w_conns_sync(struct worker *w, void *arg)
+{
+	const struct ct_list *l = arg;
+
+	engine_conns_sync(w->engine, l->v, l->n);
+}
+
 /* After a reload: cut what the new policy no longer allows. Returns how many. */
 static size_t revoke_pass(struct daemon *d)
 {
@@ -622,10 +1172,36 @@ static size_t revoke_pass(struct daemon *d)
 		          "egressd recorded are judged",
 		          strerror(-rc));
 	struct cut_ctx x = {.d = d};
-	d->in_engine++;
-	size_t n = engine_revoke(d->engine, l.v, l.n, rc == 0, ct_cut, &x, now_ns());
-	d->in_engine--;
+	struct w_revoke job = {.conns = l.v, .n = l.n, .complete = rc == 0, .now = now_ns()};
+	if (l.n) {
+		job.owner = calloc(l.n, sizeof *job.owner);
+		if (!job.owner) {
+			/* every worker judges its own records; the unrecorded are not judged */
+			job.n = 0;
+			job.complete = false;
+		}
+	}
+	if (job.complete && job.n && d->nworkers > 1)
+		workers_call(d, w_claim, &job);
+	workers_call(d, w_revoke_run, &job);
+	size_t n = 0;
+	unsigned lost = 0;
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct worker *w = &d->workers[i];
+		n += w->revoked;
+		lost += w->cuts_lost;
+		for (size_t k = 0; k < w->ncuts; k++)
+			ct_cut(&x, &w->cuts[k]);
+		free(w->cuts);
+		w->cuts = NULL;
+		w->ncuts = w->cuts_cap = 0;
+	}
+	free(job.owner);
 	free(l.v);
+	if (lost) {
+		x.failed += lost;
+		x.last_err = -ENOMEM;
+	}
 	if (x.failed)
 		log_error(NULL, 0, "revoke: %u connection(s) could not be cut: %s", x.failed,
 		          strerror(-x.last_err));
@@ -636,20 +1212,19 @@ static size_t revoke_pass(struct daemon *d)
 /* Tick: when the records fill up, forget those conntrack no longer lists. */
 static void conns_sync(struct daemon *d, uint64_t now)
 {
-	struct engine_stats es;
+	bool full = false;
 
-	memset(&es, 0, sizeof(es));
-	engine_stats(d->engine, &es);
-	if (!d->ct || es.conns_recorded < es.conns_max / 4 * 3 ||
-	    now - d->conns_synced_ns < DAEMON_CONNS_SYNC_NS)
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		uint64_t rec = CNT_GET(d->workers[i].conns_recorded);
+		uint64_t max = CNT_GET(d->workers[i].conns_max);
+		full = full || rec >= max / 4 * 3;
+	}
+	if (!d->ct || !full || now - d->conns_synced_ns < DAEMON_CONNS_SYNC_NS)
 		return;
 	d->conns_synced_ns = now;
 	struct ct_list l;
-	if (ct_allowed(d, &l) == 0) {
-		d->in_engine++;
-		engine_conns_sync(d->engine, l.v, l.n);
-		d->in_engine--;
-	}
+	if (ct_allowed(d, &l) == 0)
+		workers_call(d, w_conns_sync, &l);
 	free(l.v);
 }
 
@@ -695,12 +1270,17 @@ static void reload(struct daemon *d)
 	nc->log_file = lf;
 
 	engine_config_for(d, d->conf);
-	d->in_engine++;
-	engine_set_policy(d->engine, np, &d->ecfg);
-	d->in_engine--;
-	if (d->dnsd)
-		dnsd_set_engine(d->dnsd, d->engine, d->conf->dns_deny_rcode);
-	resolver_set_max_ttl(d->resolver, d->ecfg.bind_max_ttl);
+	struct dns_policy dp = {.policy = np,
+	                        .ecfg = &d->ecfg,
+	                        .deny_rcode = d->conf->dns_deny_rcode,
+	                        .log_all = d->conf->log_level == CONF_LOG_ALL};
+	dns_call(d, dns_set_policy, &dp);
+	/* Every worker switches in its own loop, between two packets; the old
+	 * policy is freed only once all have (none can still be reading it). */
+	struct w_policy wp = {.policy = np,
+	                      .ecfg = &d->ecfg,
+	                      .log_all = d->conf->log_level == CONF_LOG_ALL};
+	workers_call(d, w_set_policy, &wp);
 	policy_free(d->policy);
 	d->policy = np;
 	np = NULL;
@@ -804,8 +1384,16 @@ static int start(struct daemon *d)
 	const struct conf *c = d->conf;
 
 	err[0] = '\0';
+	/* Workers post to the main loop and it to them: libevent's locks on. */
+	if (evthread_use_pthreads() == -1) {
+		fail_msg("evthread_use_pthreads failed");
+		return -1;
+	}
 	d->base = event_base_new();
-	if (!d->base) {
+	d->dbase = event_base_new();
+	d->dstop_task.fn = dns_stop_run;
+	d->dns_log_all = c->log_level == CONF_LOG_ALL;
+	if (!d->base || !d->dbase || mbox_init(&d->mbox, d->dbase) < 0) {
 		fail_msg("event_base_new failed");
 		return -1;
 	}
@@ -822,7 +1410,7 @@ static int start(struct daemon *d)
 		return -1;
 	}
 	d->bindings = bind_new_config(&bcfg);
-	if (!d->bindings) {
+	if (!d->bindings || bind_share(d->bindings) < 0) {
 		fail_msg("out of memory (bindings)");
 		return -1;
 	}
@@ -857,17 +1445,48 @@ static int start(struct daemon *d)
 		return -1;
 	}
 	d->queue_base = c->queue_num;
+	d->workers = calloc(threads, sizeof *d->workers);
+	if (!d->workers) {
+		fail_msg("out of memory (workers)");
+		return -1;
+	}
 	for (unsigned i = 0; i < threads; i++) {
-		d->queues[i] = queue_open(d->base, (uint16_t)(c->queue_num + i), on_packet, d, err,
-		                          sizeof(err));
-		if (!d->queues[i]) {
+		struct worker *w = &d->workers[i];
+		w->d = d;
+		w->idx = i;
+		w->qnum = (uint16_t)(c->queue_num + i);
+		w->ecfg = d->ecfg;
+		w->log_all = c->log_level == CONF_LOG_ALL;
+		w->stop_task.fn = w_stop_run;
+		d->nworkers = i + 1;
+		w->base = event_base_new();
+		if (!w->base || mbox_init(&w->mbox, w->base) < 0) {
+			fail_msg("event_base_new failed (worker %u)", i);
+			return -1;
+		}
+		w->queue = queue_open(w->base, w->qnum, w_packet, w, err, sizeof(err));
+		if (!w->queue) {
 			fail_msg("queue %u: %s", c->queue_num + i, err);
 			return -1;
 		}
+		d->queues[i] = w->queue;
 		d->nqueues = i + 1;
-		if (queue_set_mark_mask(d->queues[i], c->mark_mask) != 0) {
+		if (queue_set_mark_mask(w->queue, c->mark_mask) != 0) {
 			fail_msg("[queue] mark_mask = 0x%08x: fewer than %d bits", c->mark_mask,
 			         MARK_BITS);
+			return -1;
+		}
+		const struct engine_hooks wh = {
+		    .verdict = w_verdict,
+		    .event = w_event,
+		    .resolve = w_resolve,
+		    .arg = w,
+		};
+		w->engine = engine_new(&w->ecfg, d->policy, d->bindings, &wh);
+		w->tick = event_new(w->base, -1, EV_PERSIST, w_tick, w);
+		const struct timeval wt = {0, DAEMON_TICK_US};
+		if (!w->engine || !w->tick || event_add(w->tick, &wt) == -1) {
+			fail_msg("out of memory (worker %u)", i);
 			return -1;
 		}
 	}
@@ -876,13 +1495,13 @@ static int start(struct daemon *d)
 	struct resolver_opts ropts = {.timeout_ms = c->dns_timeout_ms, .tries = c->dns_tries,
 	                              .max_ttl = c->engine.bind_max_ttl};
 	d->resolver =
-	    resolver_new_opts(d->base, c->dns_upstream, c->ndns_upstream, d->marks.self, &ropts, err,
+	    resolver_new_opts(d->dbase, c->dns_upstream, c->ndns_upstream, d->marks.self, &ropts, err,
 	                      sizeof(err));
 	if (!d->resolver) {
 		fail_msg("resolver: %s", err);
 		return -1;
 	}
-	d->dnsd = dnsd_new(d->base, d->listen, d->nlisten, d->engine, d->resolver,
+	d->dnsd = dnsd_new(d->dbase, d->listen, d->nlisten, d->engine, d->resolver,
 	                   c->dns_deny_rcode, err, sizeof(err));
 	if (!d->dnsd) {
 		fail_msg("DNS listener: %s", err);
@@ -897,12 +1516,13 @@ static int start(struct daemon *d)
 	}
 
 	d->tick = event_new(d->base, -1, EV_PERSIST, on_tick, d);
+	d->dtick = event_new(d->dbase, -1, EV_PERSIST, on_dns_tick, d);
 	d->sighup = evsignal_new(d->base, SIGHUP, on_hup, d);
 	d->sigterm = evsignal_new(d->base, SIGTERM, on_stop, d);
 	d->sigint = evsignal_new(d->base, SIGINT, on_stop, d);
 	const struct timeval tick = {0, DAEMON_TICK_US};
-	if (!d->tick || !d->sighup || !d->sigterm || !d->sigint ||
-	    event_add(d->tick, &tick) == -1 || event_add(d->sighup, NULL) == -1 ||
+	if (!d->tick || !d->dtick || !d->sighup || !d->sigterm || !d->sigint ||
+	    event_add(d->tick, &tick) == -1 || event_add(d->dtick, &tick) == -1 || event_add(d->sighup, NULL) == -1 ||
 	    event_add(d->sigterm, NULL) == -1 || event_add(d->sigint, NULL) == -1) {
 		fail_msg("cannot set up timer and signal events");
 		return -1;
@@ -936,6 +1556,32 @@ static int start(struct daemon *d)
 			return -1;
 		}
 	}
+	/* Threads last: capabilities are per thread, they inherit the dropped set. */
+	int lrc = log_async_start();
+	if (lrc < 0) {
+		fail_msg("log writer thread: %s", strerror(-lrc));
+		return -1;
+	}
+	dns_publish(d);
+	int drc = pthread_create(&d->dthread, NULL, dns_main, d);
+	if (drc != 0) {
+		fail_msg("DNS thread: %s", strerror(drc));
+		return -1;
+	}
+	d->drunning = true;
+	(void)pthread_setname_np(d->dthread, "egressd-dns"); /* top -H, /proc/PID/task */
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct worker *w = &d->workers[i];
+		int trc = pthread_create(&w->thread, NULL, worker_main, w);
+		if (trc != 0) {
+			fail_msg("worker thread %u: %s", i, strerror(trc));
+			return -1;
+		}
+		w->running = true;
+		char tn[16];
+		snprintf(tn, sizeof tn, "egressd-w%u", i % 100u);
+		(void)pthread_setname_np(w->thread, tn);
+	}
 	return 0;
 }
 
@@ -966,8 +1612,28 @@ static void announce_ready(struct daemon *d)
 static void stop(struct daemon *d)
 {
 	d->stopping = true;
-	/* Listeners first (they borrow the engine and resolver), then the engine,
-	 * whose held packets get their DENY verdicts through the still-open queues. */
+	/* Workers first: each frees its engine in its own thread (held packets
+	 * get their DENY verdicts through the still-open queue), then stops. */
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct worker *w = &d->workers[i];
+		if (w->running) {
+			mbox_post(&w->mbox, &w->stop_task);
+			pthread_join(w->thread, NULL);
+			w->running = false;
+		} else {
+			engine_free(w->engine); /* never started */
+			w->engine = NULL;
+		}
+		mbox_close(&w->mbox);
+	}
+	/* Then the DNS thread; its listener, resolver and engine are freed here
+	 * once its loop has stopped. Listeners first (they borrow the engine and
+	 * resolver), then the engine. */
+	if (d->drunning) {
+		mbox_post(&d->mbox, &d->dstop_task);
+		pthread_join(d->dthread, NULL);
+		d->drunning = false;
+	}
 	dnsd_free(d->dnsd);
 	d->dnsd = NULL;
 	resolver_free(d->resolver);
@@ -976,9 +1642,24 @@ static void stop(struct daemon *d)
 	d->metrics = NULL;
 	engine_free(d->engine);
 	d->engine = NULL;
-	for (unsigned i = 0; i < d->nqueues; i++)
-		queue_close(d->queues[i]);
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct worker *w = &d->workers[i];
+		queue_close(w->queue);
+		if (w->tick)
+			event_free(w->tick);
+		if (w->base)
+			event_base_free(w->base);
+		free(w->cuts);
+	}
+	free(d->workers);
+	d->workers = NULL;
+	d->nworkers = 0;
 	d->nqueues = 0;
+	mbox_close(&d->mbox); /* resolutions nobody will answer */
+	if (d->dtick)
+		event_free(d->dtick);
+	if (d->dbase)
+		event_base_free(d->dbase);
 	ct_close(d->ct);
 	d->ct = NULL;
 	if (d->tick)

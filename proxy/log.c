@@ -4,6 +4,7 @@
  * matters most: a write never blocks and never takes more than one write(2),
  * so the packet path cannot stall behind a full disk or a slow reader.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "log.h"
 #include "core/addr.h"
 #include "core/dns.h"
@@ -11,6 +12,8 @@
 #include "core/reason.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +23,14 @@
 
 #define LOG_REPORT_INTERVAL_NS (60ull * 1000000000ull)
 
+/* lg is the writer's: with the queue on (log_async_start), the writer
+ * thread and log_open/reopen/close take io_lock around it. */
+static pthread_mutex_t io_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static struct {
 	int fd;     /* -1: closed */
 	char *path; /* "-" or a file path */
-	uint64_t write_errors;
+	_Atomic uint64_t write_errors;
 	uint64_t reported_errors; /* write_errors at the last stderr report */
 	uint64_t last_report_ns;
 	int last_errno;
@@ -85,11 +92,13 @@ int log_open(const char *path)
 		free(copy);
 		return fd;
 	}
+	pthread_mutex_lock(&io_lock);
 	if (lg.fd != -1)
 		close(lg.fd);
 	free(lg.path);
 	lg.fd = fd;
 	lg.path = copy;
+	pthread_mutex_unlock(&io_lock);
 	return 0;
 }
 
@@ -102,14 +111,17 @@ int log_reopen(void)
 	int fd = open_path(lg.path);
 	if (fd < 0)
 		return fd;
+	pthread_mutex_lock(&io_lock);
 	if (lg.fd != -1)
 		close(lg.fd);
 	lg.fd = fd;
+	pthread_mutex_unlock(&io_lock);
 	return 0;
 }
 
 void log_close(void)
 {
+	log_async_stop();
 	if (lg.fd != -1)
 		close(lg.fd);
 	lg.fd = -1;
@@ -124,12 +136,12 @@ const char *log_path(void)
 
 uint64_t log_write_errors(void)
 {
-	return lg.write_errors;
+	return atomic_load_explicit(&lg.write_errors, memory_order_relaxed);
 }
 
 static void write_failed(int err)
 {
-	lg.write_errors++;
+	atomic_fetch_add_explicit(&lg.write_errors, 1, memory_order_relaxed);
 	lg.last_errno = err;
 	uint64_t now = mono_ns();
 	if (lg.reported_errors != 0 && now - lg.last_report_ns < LOG_REPORT_INTERVAL_NS)
@@ -448,22 +460,166 @@ const char *log_line_finish(struct log_line *l)
 	return l->buf;
 }
 
-int log_line_write(struct log_line *l)
+/* One line, one write(2) (the caller holds io_lock when the queue is on). */
+static int write_line(const char *buf, size_t len)
 {
-	log_line_finish(l);
 	if (lg.fd == -1)
 		return -EBADF;
-	ssize_t w = write(lg.fd, l->buf, l->len);
+	ssize_t w = write(lg.fd, buf, len);
 	if (w == -1) {
 		int e = errno;
 		write_failed(e);
 		return -e;
 	}
-	if ((size_t)w != l->len) {
+	if ((size_t)w != len) {
 		write_failed(0);
 		return -EAGAIN;
 	}
 	return 0;
+}
+
+/* ---- the queue to one writer thread (log_async_start) ---- */
+
+#define LOG_QUEUE_BYTES (1024u * 1024u)
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t more, done; /* more: lines queued or stop; done: a batch written */
+	char *buf[2];              /* producers fill buf[cur]; the writer drains the other */
+	size_t used;
+	unsigned cur;
+	uint64_t queued, written; /* lines (sequence numbers), for log_flush */
+	bool on, stop;
+	pthread_t thread;
+	_Atomic uint64_t dropped;
+} lq = {.mu = PTHREAD_MUTEX_INITIALIZER,
+        .more = PTHREAD_COND_INITIALIZER,
+        .done = PTHREAD_COND_INITIALIZER};
+
+static void *writer_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&lq.mu);
+	for (;;) {
+		while (lq.used == 0 && !lq.stop)
+			pthread_cond_wait(&lq.more, &lq.mu);
+		if (lq.used == 0 && lq.stop)
+			break;
+		char *b = lq.buf[lq.cur];
+		size_t n = lq.used;
+		uint64_t upto = lq.queued;
+		lq.cur ^= 1u;
+		lq.used = 0;
+		pthread_mutex_unlock(&lq.mu);
+		pthread_mutex_lock(&io_lock);
+		/* one write(2) per line, as without the queue: a short write cuts
+		 * one line, never joins two */
+		for (size_t off = 0; off < n;) {
+			const char *nl = memchr(b + off, '\n', n - off);
+			size_t len = nl ? (size_t)(nl - (b + off)) + 1 : n - off;
+			(void)write_line(b + off, len);
+			off += len;
+		}
+		pthread_mutex_unlock(&io_lock);
+		pthread_mutex_lock(&lq.mu);
+		lq.written = upto;
+		pthread_cond_broadcast(&lq.done);
+	}
+	pthread_mutex_unlock(&lq.mu);
+	return NULL;
+}
+
+int log_async_start(void)
+{
+	if (lq.on)
+		return 0;
+	char *a = malloc(LOG_QUEUE_BYTES), *b = malloc(LOG_QUEUE_BYTES);
+	if (!a || !b) {
+		free(a);
+		free(b);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&lq.mu);
+	lq.buf[0] = a;
+	lq.buf[1] = b;
+	lq.used = 0;
+	lq.cur = 0;
+	lq.stop = false;
+	lq.queued = lq.written = 0;
+	pthread_mutex_unlock(&lq.mu);
+	int rc = pthread_create(&lq.thread, NULL, writer_main, NULL);
+	if (rc != 0) {
+		free(a);
+		free(b);
+		lq.buf[0] = lq.buf[1] = NULL;
+		return -rc;
+	}
+	(void)pthread_setname_np(lq.thread, "egressd-log");
+	pthread_mutex_lock(&lq.mu);
+	lq.on = true;
+	pthread_mutex_unlock(&lq.mu);
+	return 0;
+}
+
+void log_async_stop(void)
+{
+	pthread_mutex_lock(&lq.mu);
+	bool on = lq.on;
+	lq.stop = true;
+	pthread_cond_broadcast(&lq.more);
+	pthread_mutex_unlock(&lq.mu);
+	if (!on)
+		return;
+	pthread_join(lq.thread, NULL); /* it drains the queue first */
+	pthread_mutex_lock(&lq.mu);
+	lq.on = false;
+	free(lq.buf[0]);
+	free(lq.buf[1]);
+	lq.buf[0] = lq.buf[1] = NULL;
+	pthread_mutex_unlock(&lq.mu);
+}
+
+void log_flush(void)
+{
+	pthread_mutex_lock(&lq.mu);
+	uint64_t want = lq.queued;
+	while (lq.on && lq.written < want)
+		pthread_cond_wait(&lq.done, &lq.mu);
+	pthread_mutex_unlock(&lq.mu);
+}
+
+uint64_t log_dropped(void)
+{
+	return atomic_load_explicit(&lq.dropped, memory_order_relaxed);
+}
+
+/* A finished line: queued (a memcpy under a short lock; a full queue drops
+ * it and counts it, never waits) or, without the queue, written now. */
+static int emit(const char *buf, size_t len)
+{
+	pthread_mutex_lock(&lq.mu);
+	if (lq.on) {
+		int rc = 0;
+		if (lq.used + len > LOG_QUEUE_BYTES) {
+			atomic_fetch_add_explicit(&lq.dropped, 1, memory_order_relaxed);
+			rc = -ENOBUFS;
+		} else {
+			memcpy(lq.buf[lq.cur] + lq.used, buf, len);
+			lq.used += len;
+			lq.queued++;
+			pthread_cond_signal(&lq.more);
+		}
+		pthread_mutex_unlock(&lq.mu);
+		return rc;
+	}
+	pthread_mutex_unlock(&lq.mu);
+	return write_line(buf, len);
+}
+
+int log_line_write(struct log_line *l)
+{
+	log_line_finish(l);
+	return emit(l->buf, l->len);
 }
 
 /* ---- field texts ---- */
@@ -628,13 +784,7 @@ void log_event(const struct flow_event *ev)
 	struct log_line l;
 
 	log_event_render(&l, ev);
-	if (lg.fd == -1)
-		return;
-	ssize_t w = write(lg.fd, l.buf, l.len);
-	if (w == -1)
-		write_failed(errno);
-	else if ((size_t)w != l.len)
-		write_failed(0);
+	(void)emit(l.buf, l.len);
 }
 
 void log_ready(const char *mode, bool enforce, const unsigned *queues, size_t nqueues,
@@ -655,6 +805,7 @@ void log_ready(const char *mode, bool enforce, const unsigned *queues, size_t nq
 		log_line_array_str(&l, dns_listen[i]);
 	log_line_array_end(&l);
 	log_line_write(&l);
+	log_flush(); /* control lines are on disk when the call returns */
 }
 
 void log_reload(const struct policy_stats *st, unsigned warnings, long revoked)
@@ -669,6 +820,7 @@ void log_reload(const struct policy_stats *st, unsigned warnings, long revoked)
 	if (revoked >= 0)
 		log_line_u64(&l, "revoked", (uint64_t)revoked);
 	log_line_write(&l);
+	log_flush(); /* control lines are on disk when the call returns */
 }
 
 void log_error(const char *const *diags, size_t ndiags, const char *fmt, ...)
@@ -689,4 +841,5 @@ void log_error(const char *const *diags, size_t ndiags, const char *fmt, ...)
 		log_line_array_end(&l);
 	}
 	log_line_write(&l);
+	log_flush(); /* control lines are on disk when the call returns */
 }

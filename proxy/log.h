@@ -13,7 +13,12 @@
  * minute. Every string that may have come from the network is escaped so
  * that the line stays valid UTF-8 JSON whatever bytes it carried.
  *
- * Not thread-safe: the daemon writes from its one event loop.
+ * Threads: with log_async_start() every line (any thread) is copied into a
+ * bounded queue (LOG_QUEUE_BYTES) that one writer thread drains, so no
+ * worker waits on the log's write(2); a line that finds the queue full is
+ * dropped and counted (egressd_log_dropped_total). log_open, log_reopen,
+ * log_close and log_path belong to one thread (the daemon's main loop).
+ * Without it (tools, tests) lines are written by the caller.
  */
 #include "core/engine.h"
 #include "core/policy.h"
@@ -31,6 +36,13 @@ void log_close(void);
 const char *log_path(void);
 /* Failed or short writes since start (metric egressd_log_write_errors_total). */
 uint64_t log_write_errors(void);
+/* Start / stop the writer thread (stop drains the queue; log_close stops it). 0 or -errno. */
+int log_async_start(void);
+void log_async_stop(void);
+/* Wait until every line queued before this call is written (no-op without the queue). */
+void log_flush(void);
+/* Lines dropped because the queue was full (metric egressd_log_dropped_total). */
+uint64_t log_dropped(void);
 
 /*
  * JSON string body of in[0..len) into out (cap bytes, always NUL-terminated

@@ -111,6 +111,19 @@ int metrics_render(const struct metrics_snapshot *s, struct evbuffer *out)
 	    (unsigned long long)s->dns_limited_inflight);
 	ADD("egressd_dns_client_limited_total{limit=\"tcp_query_time\"} %llu\n",
 	    (unsigned long long)s->dns_limited_slow);
+	if (head(out, "egressd_log_dropped_total", "counter",
+	         "Event log lines dropped because the queue to the log writer was full.") < 0)
+		return -ENOMEM;
+	ADD("egressd_log_dropped_total %llu\n", (unsigned long long)s->log_dropped);
+
+	if (s->nworkers) {
+		if (head(out, "egressd_worker_packets_total", "counter",
+		         "Queued packets each worker thread decided (worker = its index).") < 0)
+			return -ENOMEM;
+		for (unsigned i = 0; i < s->nworkers && i < METRICS_MAX_WORKERS; i++)
+			ADD("egressd_worker_packets_total{worker=\"%u\"} %llu\n", i,
+			    (unsigned long long)s->worker_packets[i]);
+	}
 	return 0;
 }
 

@@ -14,6 +14,8 @@
 #include <event2/event.h>
 #include <stdint.h>
 
+#define METRICS_MAX_WORKERS 64
+
 /* One consistent reading of every counter, taken by the daemon per scrape. */
 struct metrics_snapshot {
 	uint64_t packets[5];                /* by enum verdict: pass allow deny drop inspect */
@@ -27,6 +29,10 @@ struct metrics_snapshot {
 	uint64_t dns_answers_dropped; /* upstream answers whose question was not ours (0x20) */
 	/* per-client DNS limits: TCP connections, queries in flight, unfinished TCP queries */
 	uint64_t dns_limited_conns, dns_limited_inflight, dns_limited_slow;
+	uint64_t log_dropped;         /* event log lines lost to a full queue */
+	/* Per worker thread (queue num + i): packets it decided (all verdicts). */
+	unsigned nworkers;
+	uint64_t worker_packets[METRICS_MAX_WORKERS];
 };
 
 typedef void (*metrics_collect_fn)(void *arg, struct metrics_snapshot *out);

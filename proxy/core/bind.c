@@ -22,6 +22,8 @@
  * daemon): chains cannot be aimed at.
  */
 #include "bind.h"
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -79,6 +81,19 @@ struct binding {
 	struct lnode by_name, by_addr, by_client, by_slot;
 };
 
+/*
+ * bind_share's lock: a reader takes only its own thread's slot (one cache
+ * line each, so workers reading at once do not bounce a shared counter as a
+ * pthread rwlock does); a writer takes every slot, in order. Threads beyond
+ * BIND_LOCK_SLOTS share slots (still correct).
+ */
+#define BIND_LOCK_SLOTS 16
+struct bind_lock {
+	struct {
+		_Alignas(64) pthread_mutex_t m;
+	} slot[BIND_LOCK_SLOTS];
+};
+
 struct bindings {
 	struct bind_config cfg;
 	struct table binds, names, addrs, clients;
@@ -87,6 +102,7 @@ struct bindings {
 	uint64_t cursor;     /* first tick bind_expire has not finished */
 	struct list *heavy;  /* heavy[k]: clients charged with k bindings, 1..max_per_client */
 	size_t heaviest;     /* largest k with heavy[k] non-empty (0: none) */
+	struct bind_lock *lock; /* bind_share(): every call below takes it; NULL: unshared */
 };
 
 /* ---- intrusive lists and chains ---- */
@@ -325,6 +341,11 @@ void bind_free(struct bindings *b)
 	free(b->addrs.b);
 	free(b->clients.b);
 	free(b->heavy);
+	if (b->lock) {
+		for (unsigned i = 0; i < BIND_LOCK_SLOTS; i++)
+			pthread_mutex_destroy(&b->lock->slot[i].m);
+		free(b->lock);
+	}
 	free(b);
 }
 
@@ -377,7 +398,7 @@ static void evict_for(struct bindings *b, const struct addr *client, uint32_t ch
 	}
 }
 
-int bind_add_client(struct bindings *b, const char *name, const struct addr *a,
+static int add_unlocked(struct bindings *b, const char *name, const struct addr *a,
                     const struct addr *client, uint64_t expires, uint64_t now)
 {
 	if (!b || !name || !a)
@@ -475,13 +496,8 @@ int bind_add_client(struct bindings *b, const char *name, const struct addr *a,
 	return 0;
 }
 
-int bind_add(struct bindings *b, const char *name, const struct addr *a, uint64_t expires,
-             uint64_t now)
-{
-	return bind_add_client(b, name, a, NULL, expires, now);
-}
 
-bool bind_has(const struct bindings *b, const struct addr *a, const char *name, uint64_t now)
+static bool has_unlocked(const struct bindings *b, const struct addr *a, const char *name, uint64_t now)
 {
 	if (!b || !a || !name)
 		return false;
@@ -495,7 +511,7 @@ bool bind_has(const struct bindings *b, const struct addr *a, const char *name, 
 	return x && x->expires > now;
 }
 
-bool bind_any(const struct bindings *b, const struct addr *a, uint64_t now,
+static bool any_unlocked(const struct bindings *b, const struct addr *a, uint64_t now,
               bool (*fn)(const char *name, void *arg), void *arg)
 {
 	if (!b || !a || !fn)
@@ -511,7 +527,7 @@ bool bind_any(const struct bindings *b, const struct addr *a, uint64_t now,
 	return false;
 }
 
-size_t bind_expire(struct bindings *b, uint64_t now)
+static size_t expire_unlocked(struct bindings *b, uint64_t now)
 {
 	if (!b)
 		return 0;
@@ -537,12 +553,8 @@ size_t bind_expire(struct bindings *b, uint64_t now)
 	return dropped;
 }
 
-size_t bind_count(const struct bindings *b)
-{
-	return b ? b->count : 0;
-}
 
-size_t bind_client_count(const struct bindings *b, const struct addr *client)
+static size_t client_count_unlocked(const struct bindings *b, const struct addr *client)
 {
 	if (!b)
 		return 0;
@@ -551,4 +563,134 @@ size_t bind_client_count(const struct bindings *b, const struct addr *client)
 	const struct bclient *c =
 	    client_find(b, client, hash_addr(b->cfg.seed ^ 0x3c6ef372fe94f82bull, client));
 	return c ? c->count : 0;
+}
+
+/* ---- sharing between threads (bind_share) ---- */
+
+int bind_share(struct bindings *b)
+{
+	if (!b)
+		return -EINVAL;
+	if (b->lock)
+		return 0;
+	struct bind_lock *l = aligned_alloc(64, sizeof *l);
+	if (!l)
+		return -ENOMEM;
+	for (unsigned i = 0; i < BIND_LOCK_SLOTS; i++) {
+		int rc = pthread_mutex_init(&l->slot[i].m, NULL);
+		if (rc != 0) {
+			while (i-- > 0)
+				pthread_mutex_destroy(&l->slot[i].m);
+			free(l);
+			return -rc;
+		}
+	}
+	b->lock = l;
+	return 0;
+}
+
+static unsigned my_slot(void)
+{
+	static atomic_uint next;
+	static _Thread_local unsigned slot = 0, have = 0;
+
+	if (!have) {
+		slot = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) % BIND_LOCK_SLOTS;
+		have = 1;
+	}
+	return slot;
+}
+
+static void rd_lock(const struct bindings *b)
+{
+	if (b->lock)
+		(void)pthread_mutex_lock(&b->lock->slot[my_slot()].m);
+}
+
+static void rd_unlock(const struct bindings *b)
+{
+	if (b->lock)
+		(void)pthread_mutex_unlock(&b->lock->slot[my_slot()].m);
+}
+
+static void wr_lock(const struct bindings *b)
+{
+	if (b->lock)
+		for (unsigned i = 0; i < BIND_LOCK_SLOTS; i++)
+			(void)pthread_mutex_lock(&b->lock->slot[i].m);
+}
+
+static void wr_unlock(const struct bindings *b)
+{
+	if (b->lock)
+		for (unsigned i = BIND_LOCK_SLOTS; i-- > 0;)
+			(void)pthread_mutex_unlock(&b->lock->slot[i].m);
+}
+
+int bind_add_client(struct bindings *b, const char *name, const struct addr *a,
+                    const struct addr *client, uint64_t expires, uint64_t now)
+{
+	if (!b)
+		return -EINVAL;
+	wr_lock(b);
+	int rc = add_unlocked(b, name, a, client, expires, now);
+	wr_unlock(b);
+	return rc;
+}
+
+int bind_add(struct bindings *b, const char *name, const struct addr *a, uint64_t expires,
+             uint64_t now)
+{
+	return bind_add_client(b, name, a, NULL, expires, now);
+}
+
+bool bind_has(const struct bindings *b, const struct addr *a, const char *name, uint64_t now)
+{
+	if (!b)
+		return false;
+	rd_lock(b);
+	bool r = has_unlocked(b, a, name, now);
+	rd_unlock(b);
+	return r;
+}
+
+bool bind_any(const struct bindings *b, const struct addr *a, uint64_t now,
+              bool (*fn)(const char *name, void *arg), void *arg)
+{
+	if (!b)
+		return false;
+	rd_lock(b);
+	bool r = any_unlocked(b, a, now, fn, arg);
+	rd_unlock(b);
+	return r;
+}
+
+size_t bind_expire(struct bindings *b, uint64_t now)
+{
+	if (!b)
+		return 0;
+	wr_lock(b);
+	size_t n = expire_unlocked(b, now);
+	wr_unlock(b);
+	return n;
+}
+
+size_t bind_count(const struct bindings *b)
+{
+	if (!b)
+		return 0;
+	rd_lock(b);
+	size_t n = b->count;
+	rd_unlock(b);
+	return n;
+}
+
+size_t bind_client_count(const struct bindings *b, const struct addr *client)
+{
+	if (!b)
+		return 0;
+	rd_lock(b);
+	size_t n = client_count_unlocked(b, client);
+	rd_unlock(b);
+	return n;
 }

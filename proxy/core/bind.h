@@ -43,6 +43,13 @@ struct bindings *bind_new_config(const struct bind_config *c);
 /* Defaults and a fixed seed: for tests and tools, not for the daemon. */
 struct bindings *bind_new(size_t max_entries);
 void bind_free(struct bindings *b); /* NULL-safe */
+/*
+ * Share b between threads (the daemon's workers read, its DNS side writes):
+ * from now on every call below takes b's lock: a reader its own thread's
+ * slot, a writer every slot (bind_any calls fn under the read lock: fn must
+ * not call back into b). Call before the threads start. 0, or -errno.
+ */
+int bind_share(struct bindings *b);
 
 /*
  * Bind addr to name until expires, charged to client (NULL: the engine

@@ -2248,3 +2248,12 @@ int engine_reset(struct engine *e)
 		e->inflight[i].used = false;
 	return 0;
 }
+
+bool engine_conn_recorded(struct engine *e, const struct engine_conn *c)
+{
+	if (!e || !c)
+		return false;
+	struct flow_key k;
+	key_of_conn(&k, c);
+	return conn_find(e->conns, &k) != NULL;
+}

@@ -225,5 +225,8 @@ size_t engine_revoke(struct engine *e, const struct engine_conn *conns, size_t n
                      uint64_t now);
 /* Forget the records of connections not in conns[0..n) (conntrack's ALLOW list). */
 void engine_conns_sync(struct engine *e, const struct engine_conn *conns, size_t n);
+/* Does e hold a revoke record of c (it allowed c)? Workers split conntrack's
+ * list by this before engine_revoke: each connection is judged once. */
+bool engine_conn_recorded(struct engine *e, const struct engine_conn *c);
 
 #endif

@@ -107,6 +107,14 @@ def run(args, timeout=10, check=True, input=None, env=None):
     return p
 
 
+def lab_threads():
+    """[queue] threads the lab writes: EGRESSD_LAB_THREADS (default 1)."""
+    v = os.environ.get("EGRESSD_LAB_THREADS", "1").strip() or "1"
+    if v != "auto" and not v.isdigit():
+        raise LabError("EGRESSD_LAB_THREADS=%r: auto or a number" % v)
+    return v
+
+
 def wait_for(cond, timeout, what, interval=0.02):
     """Poll cond() until it returns a true value or the deadline passes."""
     deadline = time.monotonic() + timeout
@@ -615,7 +623,8 @@ class Lab:
             self.mode, "yes" if enforce else "no", d)
         if self.mode == "gateway":
             text += "[gateway]\ninside = inside0\n\n"
-        text += "[queue]\nnum = 0\nthreads = 1\n\n"
+        # EGRESSD_LAB_THREADS=2 (or auto) runs the suite with worker threads
+        text += "[queue]\nnum = 0\nthreads = %s\n\n" % lab_threads()
         text += "[dns]\nupstream = %s\ndeny = refused\n\n" % RESOLVER4
         text += "[tls]\nunknown_ip = %s\nech = deny\n\n[quic]\npolicy = deny\n\n" % unknown_ip
         text += "[log]\nfile = %s\nlevel = %s\n\n[metrics]\nlisten =\n" % (log, level)

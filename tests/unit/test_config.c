@@ -144,7 +144,9 @@ static void test_defaults(void **state)
 	assert_int_equal(c->allow_line[0], 0);
 	assert_string_equal(c->inside, "eth1");
 	assert_int_equal(c->queue_num, 0);
-	assert_int_equal(c->queue_threads, 1);
+	/* [queue] threads = auto: one worker per online CPU */
+	assert_true(c->queue_threads_auto);
+	assert_int_equal(c->queue_threads, conf_auto_threads());
 	assert_int_equal(c->ndns_listen, 0);
 	assert_int_equal(c->ndns_upstream, 0);
 	assert_int_equal(c->dns_deny_rcode, DNS_RCODE_REFUSED);
@@ -266,6 +268,20 @@ static void test_values(void **state)
 	assert_false(c->metrics_enabled);
 	assert_int_equal(c->nallow, 0);
 	assert_int_equal(c->queue_num, 65520);
+	assert_int_equal(c->queue_threads, 16);
+	assert_false(c->queue_threads_auto);
+	conf_free(c);
+	/* threads = auto: online CPUs, 1..16, and never past queue 65535 */
+	c = load_ok("[egressd]\nmode = host\n[queue]\nthreads = auto\n");
+	assert_true(c->queue_threads_auto);
+	assert_int_equal(c->queue_threads, conf_auto_threads());
+	assert_true(c->queue_threads >= 1 && c->queue_threads <= 16);
+	conf_free(c);
+	c = load_ok("[egressd]\nmode = host\n[queue]\nnum = 65535\nthreads = auto\n");
+	assert_int_equal(c->queue_threads, 1);
+	conf_free(c);
+	c = load_ok("[egressd]\nmode = host\n[queue]\nnum = 65535\n");
+	assert_int_equal(c->queue_threads, 1);
 	conf_free(c);
 	/* CRLF and a BOM */
 	c = load_ok("\xEF\xBB\xBF[egressd]\r\nmode = host\r\n[dns]\r\ndeny = refused\r\n");
@@ -326,10 +342,10 @@ static void test_conf_errors(void **state)
 	diag_clear(&d);
 
 	load_bad("[egressd]\nmode = host\n[queue]\nthreads = 17\n", &d);
-	assert_true(has_line(&d, "%s:4: bad value \"17\" for threads (expected 1..16)", p));
+	assert_true(has_line(&d, "%s:4: bad value \"17\" for threads (expected auto or 1..16)", p));
 	diag_clear(&d);
 	load_bad("[egressd]\nmode = host\n[queue]\nthreads = 0\n", &d);
-	assert_true(has_line(&d, "%s:4: bad value \"0\" for threads (expected 1..16)", p));
+	assert_true(has_line(&d, "%s:4: bad value \"0\" for threads (expected auto or 1..16)", p));
 	diag_clear(&d);
 	load_bad("[egressd]\nmode = host\n[queue]\nnum = -1\n", &d);
 	assert_true(
