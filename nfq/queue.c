@@ -50,8 +50,11 @@
 #define QUEUE_RCVBUF (8u << 20) /* socket buffer for bursts */
 #define QUEUE_COPY_RANGE 0xffff
 #define QUEUE_READ_BUDGET 256          /* messages per wakeup, then back to the loop */
-#define QUEUE_BUF_SIZE (0xffff + 8192) /* one packet of copy range + attributes */
+/* one packet of copy range + attributes; a multiple of the netlink alignment,
+ * since the batch's buffers lie back to back (nlmsghdr needs 4-byte alignment) */
+#define QUEUE_BUF_SIZE NLMSG_ALIGN(0x10000 + 8192)
 #define QUEUE_RECV_BATCH 16            /* datagrams per recvmmsg() */
+_Static_assert(QUEUE_BUF_SIZE % 8 == 0, "recvmmsg buffers stay aligned");
 #define QUEUE_VBUF_SIZE 16384          /* verdicts of one batch, one datagram */
 #define QUEUE_VERDICT_MAX 128          /* room one verdict message needs (about 40 bytes) */
 /* Outstanding packets are at most QUEUE_MAXLEN (the kernel drops beyond),
