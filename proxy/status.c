@@ -29,6 +29,8 @@
 
 #include "../config/conf.h"
 
+#include <json-c/json.h>
+
 /* ---- parsing ---- */
 
 struct label { char k[32]; char v[64]; };
@@ -136,7 +138,7 @@ static uint64_t u64(double d)
 int status_parse(const char *text, size_t len, struct status_snap *s)
 {
 	double t = s->t;
-	memset(s, 0, sizeof(*s));
+	memset(s, 0, offsetof(struct status_snap, names));
 	s->t = t;
 	bool any = false;
 	const char *p = text, *end = text + len;
@@ -202,6 +204,86 @@ int status_parse(const char *text, size_t len, struct status_snap *s)
 		p = nl ? nl + 1 : end;
 	}
 	return any ? 0 : -EINVAL;
+}
+
+static void count_name(struct status_snap *s, const char *name)
+{
+	size_t i;
+	for (i = 0; i < s->nnames; i++)
+		if (strcmp(s->names[i].name, name) == 0)
+			break;
+	if (i == s->nnames) {
+		if (i == STATUS_MAX_NAMES)
+			return;
+		snprintf(s->names[i].name, sizeof(s->names[i].name), "%.63s", name);
+		s->nnames++;
+	}
+	s->names[i].n++;
+}
+
+static const char *jstr(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+int status_log_names(const char *path, size_t tail, struct status_snap *s)
+{
+	s->nnames = 0;
+	snprintf(s->log_src, sizeof(s->log_src), "%.150s", path);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	off_t end = lseek(fd, 0, SEEK_END);
+	if (end < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	off_t from = end > (off_t)tail ? end - (off_t)tail : 0;
+	size_t want = (size_t)(end - from), got = 0;
+	char *b = malloc(want + 1);
+	if (!b) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (got < want) {
+		ssize_t r = pread(fd, b + got, want - got, from + (off_t)got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	b[got] = '\0';
+	char *p = b, *e = b + got;
+	if (from > 0) { /* skip the partial first line */
+		char *nl = memchr(p, '\n', got);
+		p = nl ? nl + 1 : e;
+	}
+	while (p < e) {
+		char *nl = memchr(p, '\n', (size_t)(e - p));
+		if (!nl)
+			break; /* a line still being written */
+		*nl = '\0';
+		struct json_object *o = json_tokener_parse(p);
+		if (o && json_object_is_type(o, json_type_object)) {
+			const char *ev = jstr(o, "event"), *n = NULL;
+			if (ev && strcmp(ev, "deny") == 0) {
+				n = jstr(o, "name");
+				if (!n || !*n)
+					n = jstr(o, "dst");
+			} else if (ev && strcmp(ev, "dns_deny") == 0)
+				n = jstr(o, "qname");
+			if (n && *n)
+				count_name(s, n);
+		}
+		json_object_put(o);
+		p = nl + 1;
+	}
+	free(b);
+	return 0;
 }
 
 static double rate(uint64_t a, uint64_t b, double dt)
@@ -302,6 +384,25 @@ size_t status_render(char *buf, size_t cap, unsigned width, unsigned height, con
 	}
 	if (!shown)
 		line(&o, "  (none)");
+	if (*s->log_src) {
+		line(&o, "%s", "");
+		line(&o, "TOP DENIED NAMES (last %u KiB of %s)", STATUS_LOG_TAIL >> 10, s->log_src);
+		bool nused[STATUS_MAX_NAMES] = {false};
+		shown = 0;
+		for (unsigned k = 0; k < 5; k++) {
+			size_t best = SIZE_MAX;
+			for (size_t i = 0; i < s->nnames; i++)
+				if (!nused[i] && (best == SIZE_MAX || s->names[i].n > s->names[best].n))
+					best = i;
+			if (best == SIZE_MAX)
+				break;
+			nused[best] = true;
+			line(&o, "  %-40s %llu", s->names[best].name, (unsigned long long)s->names[best].n);
+			shown++;
+		}
+		if (!shown)
+			line(&o, "  (none)");
+	}
 	line(&o, "%s", "");
 	ps(a, sizeof(a), &r, r.dns_ps);
 	line(&o, "DNS      %-10s allow %llu  deny %llu  fail %llu", a,
@@ -320,6 +421,9 @@ size_t status_render(char *buf, size_t cap, unsigned width, unsigned height, con
 }
 
 /* ---- HTTP ---- */
+
+static char log_path[4096]; /* [log] file of the config, "" = none or stdout */
+
 
 struct url {
 	char host[64];
@@ -482,6 +586,8 @@ static int scrape(const struct url *u, struct status_snap *s, char *err, size_t 
 	s->t = now();
 	int rc = status_parse(body, blen, s);
 	free(body);
+	if (rc == 0 && *log_path)
+		status_log_names(log_path, STATUS_LOG_TAIL, s);
 	if (rc != 0) {
 		snprintf(err, errlen, "no egressd metrics in the answer");
 		return -1;
@@ -503,7 +609,8 @@ static void help_status(FILE *f)
 	fprintf(f, "Usage: egressd status [-c FILE] [--url URL] [--interval S] [--once]\n"
 	           "\n"
 	           "Show egressd's metrics on one screen: flows/s allowed and denied, the top\n"
-	           "deny reasons, DNS queries, queue drops, bindings and per-worker packets.\n"
+	           "deny reasons, DNS queries, queue drops, bindings and per-worker packets;\n"
+	           "the top denied names from the last 256 KiB of the config's event log.\n"
 	           "Refreshes every interval; q or Ctrl-C quits. The endpoint is [metrics]\n"
 	           "listen of the configuration (default 127.0.0.1:9469).\n"
 	           "\n"
@@ -541,6 +648,8 @@ static int url_from_conf(const char *path, bool explicit_path, struct url *u)
 		conf_free(c);
 		return -1;
 	}
+	if (c->log_file && strcmp(c->log_file, "-") != 0)
+		snprintf(log_path, sizeof(log_path), "%s", c->log_file);
 	addr_str(&c->metrics_listen.addr, u->host);
 	snprintf(u->port, sizeof(u->port), "%u", c->metrics_listen.port);
 	snprintf(u->path, sizeof(u->path), "/metrics");

@@ -6,6 +6,8 @@
 
 #define STATUS_MAX_REASONS 32
 #define STATUS_MAX_WORKERS 64
+#define STATUS_MAX_NAMES 64
+#define STATUS_LOG_TAIL (256u << 10) /* bytes of the event log read */
 
 struct status_snap {
 	double t; /* seconds (monotonic) when scraped */
@@ -17,6 +19,11 @@ struct status_snap {
 	uint64_t queue_dropped, bindings, flows_tracked, log_dropped;
 	uint64_t workers[STATUS_MAX_WORKERS];
 	unsigned nworkers; /* highest worker label + 1 */
+	/* Not from the metrics: denied names counted in the tail of the event log
+	 * (status_log_names); nnames = 0 and no log_src: not shown. */
+	struct { char name[64]; uint64_t n; } names[STATUS_MAX_NAMES];
+	size_t nnames;
+	char log_src[160];
 };
 
 /* Parse Prometheus text. 0, or -EINVAL when no egressd_ sample was found. */
@@ -35,6 +42,11 @@ void status_rates(const struct status_snap *prev, const struct status_snap *cur,
  * unlimited) of at most width columns (0 = unlimited). Returns the length. */
 size_t status_render(char *buf, size_t cap, unsigned width, unsigned height, const char *src,
                      const struct status_snap *prev, const struct status_snap *cur);
+
+/* Count the denied names ("deny" name, else dst; "dns_deny" qname) in the
+ * last tail bytes of the JSON-lines event log at path (a partial first line is
+ * skipped; lines that are not JSON are ignored). 0 or -errno. Keeps s's metrics. */
+int status_log_names(const char *path, size_t tail, struct status_snap *s);
 
 int cmd_status(int argc, char **argv);
 #endif

@@ -59,6 +59,10 @@ def test_once(anylab):
     m = re.search(r"^WORKERS  (\d+)$", out, re.M)
     assert m and int(m.group(1)) >= 1, out
     assert re.search(r"^  worker 0 +\d+\.\d/s +packets [1-9]\d*$", out, re.M), out
+    # Denied names come from the tail of the event log named in the config.
+    assert "TOP DENIED NAMES (last 256 KiB of %s)" % e.log in out, out
+    assert re.search(r"^  cdn-b\.example\.org +1$", out, re.M), out
+    assert re.search(r"^  %s +1$" % re.escape(L.ATTACKER4), out, re.M), out
     assert "\033" not in out  # plain text for scripts
     # --url does the same without a config.
     p = status(anylab, "--url", "http://127.0.0.1:%d/metrics" % X.METRICS_PORT, "--once",

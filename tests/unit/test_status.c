@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -170,6 +172,45 @@ static void render(void **state)
 	assert_int_equal(tiny[n], '\0');
 }
 
+static void log_names(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/test_status_XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	FILE *f = fdopen(fd, "w");
+	fprintf(f, "{\"event\":\"deny\",\"name\":\"old.example\"}\n");
+	for (int i = 0; i < 3; i++)
+		fprintf(f, "{\"event\":\"deny\",\"name\":\"a.example\",\"reason\":\"x\"}\n");
+	fprintf(f, "not json\n{\"event\":\"deny\",\"dst\":\"192.0.2.9\"}\n");
+	fprintf(f, "{\"event\":\"dns_deny\",\"qname\":\"b.example\"}\n");
+	fprintf(f, "{\"event\":\"allow\",\"name\":\"ok.example\"}\n[1,2]\n\"s\"\n");
+	fprintf(f, "{\"event\":\"deny\",\"name\":\"partial.exam"); /* being written */
+	fclose(f);
+	struct status_snap s = {0};
+	s.allow = 7;
+	assert_int_equal(status_log_names(path, 1 << 20, &s), 0);
+	assert_int_equal(s.allow, 7);
+	assert_int_equal(s.nnames, 4);
+	assert_string_equal(s.names[1].name, "a.example");
+	assert_int_equal(s.names[1].n, 3);
+	assert_string_equal(s.names[2].name, "192.0.2.9");
+	assert_string_equal(s.names[3].name, "b.example");
+	char buf[4096];
+	status_render(buf, sizeof(buf), 0, 0, NULL, NULL, &s);
+	assert_non_null(strstr(buf, "TOP DENIED NAMES (last 256 KiB of /tmp/test_status_"));
+	assert_non_null(strstr(buf, ")\n  a.example "));
+	/* A small tail: the cut first line (old.example) is skipped. */
+	assert_int_equal(status_log_names(path, 150, &s), 0);
+	for (size_t i = 0; i < s.nnames; i++)
+		assert_string_not_equal(s.names[i].name, "old.example");
+	/* Metrics parsing keeps the names. */
+	assert_int_equal(status_parse(SAMPLE, strlen(SAMPLE), &s), 0);
+	assert_true(s.nnames > 0);
+	unlink(path);
+	assert_int_equal(status_log_names(path, 100, &s), -2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -177,6 +218,7 @@ int main(void)
 	    cmocka_unit_test(parse_hostile),
 	    cmocka_unit_test(rates),
 	    cmocka_unit_test(render),
+	    cmocka_unit_test(log_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
