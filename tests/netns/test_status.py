@@ -111,6 +111,7 @@ def test_live_in_tmux(anylab):
         L.wait_for(lambda: re.search(r"denied +\d+\.\d/s +total 2", screen()), 5,
                    "the redraw with the denies", interval=0.1)
         s = screen()
+        print(s)  # the view, for the record (pytest -s)
         for h in ("FLOWS", "TOP DENY REASONS", "DNS", "QUEUE", "BINDINGS", "WORKERS",
                   "q: quit"):
             assert h in s, s
