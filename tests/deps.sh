@@ -21,6 +21,8 @@ PKGS=(
 	keepalived conntrackd
 	# packaging tests (tests/pkg/run.sh): .deb, lintian, appliance rootfs
 	dpkg-dev debhelper lintian fakeroot mmdebstrap libcap2-bin util-linux
+	# egressd status under a terminal (tests/netns/test_status.py)
+	tmux
 )
 
 if [ "$(id -u)" -ne 0 ]; then
