@@ -3,7 +3,7 @@
  * The command line (SPEC.md "Command line"):
  *
  *   egressd [-c FILE] [-u USER] [--apply-rules]     the daemon, in the foreground
- *   egressd check | rules | match | run | learn | help
+ *   egressd check | rules | match | run | learn | report | help
  *   egressd --version | --help
  *
  * Exit status: 0 success; 1 failure (bad config, denied endpoint, ruleset
@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "egressd.h"
 #include "log.h"
+#include "report.h"
 #include "../nfq/ruleset.h"
 #include <errno.h>
 #include <getopt.h>
@@ -52,6 +53,7 @@ static void help_main(FILE *f)
 	       "  run [--allow E]... [--allow-file F]... [--preset P]... [--audit] [--log FILE]\n"
 	       "      -- CMD [ARG]...             run CMD in a network namespace behind egressd\n"
 	       "  learn [LOG]...                  turn event logs (level = all) into an allowlist\n"
+	       "  report [LOG]... [-o FILE]       event logs -> one self-contained HTML report\n"
 	       "  help [COMMAND]                  this text, or the help of COMMAND\n"
 	       "\n"
 	       "  -h, --help       show help (also after any command: egressd check -h)\n"
@@ -706,6 +708,7 @@ static const struct command commands[] = {
     {"check", cmd_check, help_check}, {"rules", cmd_rules, help_rules},
     {"match", cmd_match, help_match}, {"run", cmd_run, NULL},
     {"learn", cmd_learn, NULL},       {"help", cmd_help, NULL},
+    {"report", cmd_report, NULL},
 };
 
 static const struct command *find_command(const char *name)
@@ -736,7 +739,7 @@ static int cmd_help(int argc, char **argv)
 		help_main(stdout);
 		return 0;
 	}
-	/* run and learn own their help text: ask them. */
+	/* run, learn and report own their help text: ask them. */
 	char *args[] = {argv[1], (char *)"--help", NULL};
 	optind = 0;
 	return c->fn(2, args);
