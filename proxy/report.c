@@ -574,8 +574,7 @@ static void timeline(FILE *out, const struct report *r)
 	fmt_time(t1, z, sizeof(z));
 	fprintf(out,
 	        "<svg id=\"timeline-plot\" class=\"plot\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" "
-	        "aria-label=\"denied flows per interval, by destination\" "
-	        "xmlns=\"http://www.w3.org/2000/svg\">\n"
+	        "aria-label=\"denied flows per interval, by destination\">\n"
 	        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"axis\"/>\n"
 	        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"axis\"/>\n"
 	        "<text x=\"%.1f\" y=\"%.1f\" class=\"lbl\" text-anchor=\"end\">%llu</text>\n"
