@@ -10,7 +10,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../../proxy/log.h"
 #include "../../proxy/report.h"
+#include "../../proxy/core/addr.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,13 +237,86 @@ static void test_render_empty(void **state)
 	report_free(&r);
 }
 
+/* What log.c actually writes (log_event_render) is what report reads. */
+static void test_log_c_round_trip(void **state)
+{
+	(void)state;
+	struct report r;
+	struct flow_event ev;
+	struct log_line l;
+	report_init(&r);
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = EVENT_DENY;
+	ev.proto = 6;
+	addr_parse("192.0.2.10", &ev.src);
+	addr_parse("2001:db8::5", &ev.dst);
+	ev.sport = 40000;
+	ev.dport = 443;
+	ev.name = "<script>x</script>.example";
+	ev.name_source = NAME_SOURCE_SNI;
+	ev.reason = REASON_NAME_NOT_ALLOWED;
+	ev.ind.bits = IND_CREDENTIAL | IND_TYPOSQUAT;
+	ev.ind.ncreds = 1;
+	ev.ind.creds[0].type = CRED_AWS_ACCESS_KEY;
+	snprintf(ev.ind.creds[0].masked, sizeof(ev.ind.creds[0].masked), "AKIA\xe2\x80\xa6MPLE");
+	ev.ind.severity = SEVERITY_CRITICAL;
+	ev.enforced = false;
+	ev.count = 3;
+	log_event_render(&l, &ev);
+	assert_int_equal(report_add_line(&r, l.buf, l.len), 0);
+
+	ev.dst.family = ADDR_NONE;
+	memset(&ev.ind, 0, sizeof(ev.ind));
+	addr_parse("192.0.2.53", &ev.dst);
+	ev.kind = EVENT_DNS_DENY;
+	ev.proto = 0;
+	ev.sport = ev.dport = 0;
+	ev.name = "";
+	ev.name_source = NAME_SOURCE_NONE;
+	ev.qname = "t.example";
+	ev.qtype = 16;
+	ev.ind.bits = IND_DNS_TUNNEL;
+	ev.ind.severity = SEVERITY_HIGH;
+	ev.enforced = true;
+	ev.count = 1;
+	log_event_render(&l, &ev);
+	assert_int_equal(report_add_line(&r, l.buf, l.len), 0);
+
+	ev.kind = EVENT_ALLOW;
+	ev.qname = NULL;
+	ev.proto = 6;
+	ev.name = "ok.example";
+	ev.reason = REASON_NONE;
+	memset(&ev.ind, 0, sizeof(ev.ind));
+	ev.count = 9;
+	log_event_render(&l, &ev);
+	assert_int_equal(report_add_line(&r, l.buf, l.len), 0);
+
+	assert_int_equal(r.malformed, 0);
+	assert_int_equal(r.deny, 3);
+	assert_int_equal(r.dns_deny, 1);
+	assert_int_equal(r.allow, 9);
+	assert_int_equal(r.deny_audit, 3);
+	assert_int_equal(tally_n(&r.dests, "<script>x</script>.example:443"), 3);
+	assert_int_equal(tally_n(&r.qnames, "t.example"), 1);
+	assert_int_equal(tally_n(&r.sources, "192.0.2.10"), 4);
+	assert_int_equal(tally_n(&r.creds, "aws_access_key AKIA\xe2\x80\xa6MPLE"), 3);
+	assert_int_equal(r.creds.n, 1); /* the credentials list, not the indicator again */
+	assert_int_equal(report_tally_get(&r.indicators, "typosquat")->sev[REPORT_SEV_CRITICAL], 3);
+	assert_int_equal(report_tally_get(&r.indicators, "dns_tunnel")->sev[REPORT_SEV_HIGH], 1);
+	assert_int_equal(r.nsamples, 1);
+	assert_true(r.t_min <= r.t_max);
+	report_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_count_honoured),    cmocka_unit_test(test_destinations_and_dns),
 	    cmocka_unit_test(test_credentials_as_logged), cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_sorted),            cmocka_unit_test(test_render_escapes),
-	    cmocka_unit_test(test_render_empty),
+	    cmocka_unit_test(test_render_empty),      cmocka_unit_test(test_log_c_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
