@@ -154,6 +154,7 @@ void report_free(struct report *r)
 	tally_free(&r->indicators);
 	tally_free(&r->creds);
 	tally_free(&r->reasons);
+	tally_free(&r->procs);
 	free(r->samples);
 	report_init(r);
 }
@@ -308,6 +309,25 @@ static int add_deny(struct report *r, struct json_object *o, uint64_t n, bool ha
 	if (!tally_add(&r->dests, key, n, &di))
 		return -ENOMEM;
 	if (have_t && add_sample(r, t, di, n) < 0)
+		return -ENOMEM;
+	/* host mode: the process behind it, as precisely as the log knows it */
+	const char *proc = jstr(o, "exe");
+	if (!proc || !*proc)
+		proc = jstr(o, "unit");
+	if (!proc || !*proc)
+		proc = jstr(o, "cgroup");
+	int64_t uid = jint(o, "uid", -1);
+	if (proc && *proc) {
+		if (uid >= 0)
+			snprintf(key, sizeof(key), "%s (uid %lld)", proc, (long long)uid);
+		else
+			snprintf(key, sizeof(key), "%s", proc);
+	} else if (uid >= 0) {
+		snprintf(key, sizeof(key), "uid %lld", (long long)uid);
+	} else {
+		key[0] = '\0';
+	}
+	if (key[0] && !tally_add(&r->procs, key, n, NULL))
 		return -ENOMEM;
 	const char *reason = jstr(o, "reason");
 	if (!tally_add(&r->reasons, reason && *reason ? reason : "(none)", n, NULL))
@@ -730,6 +750,9 @@ int report_render(const struct report *r, FILE *out)
 	          r->deny, "No denied flows.");
 	top_table(out, &r->sources, "top-sources", "Top sources of denials", "source",
 	          r->deny + r->dns_deny, "No sources.");
+	if (r->procs.n)
+		top_table(out, &r->procs, "top-processes", "Top processes behind denials",
+		          "process", r->deny, "");
 	top_table(out, &r->qnames, "dns-denied", "Top refused DNS names", "name", r->dns_deny,
 	          "No refused DNS queries.");
 	top_table(out, &r->reasons, "reasons", "Deny reasons", "reason", r->deny,

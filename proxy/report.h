@@ -49,6 +49,7 @@ struct report {
 	struct report_tally indicators; /* deny, dns_deny: each indicator, by severity */
 	struct report_tally creds;      /* deny, dns_deny: "TYPE MASKED" */
 	struct report_tally reasons;    /* deny: reason */
+	struct report_tally procs;      /* deny (host mode): exe, unit, cgroup or "uid N" */
 	struct report_sample *samples;
 	size_t nsamples, capsamples;
 	double t_min, t_max; /* over every event with a readable ts; t_min > t_max: none */

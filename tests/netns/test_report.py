@@ -56,6 +56,7 @@ def generated_log():
     lines.append(ev(310, "deny", proto="tcp", src="2001:db8::10", sport=41000,
                     dst="2001:db8::1", dport=22, reason="ip_not_allowed",
                     indicators=["ip_literal"], severity="medium", enforced=True))
+    lines.append(deny(330, "pastebin.example.com", uid=1000, exe="/usr/bin/curl", pid=4242))
     lines.append(ev(320, "dns_deny", src="198.51.100.10", sport=5353,
                     qname="aGVsbG8.t.example.com", qtype="TXT", reason="name_not_allowed",
                     indicators=["dns_tunnel"], severity="high", enforced=True, count=7))
@@ -204,16 +205,17 @@ def test_report_in_chromium(tmp_path, empty_ns):
     assert d.returncode == 0 and "</html>" in d.stdout, (d.returncode, d.stderr[-2000:])
     dom = d.stdout
     for sid in ("summary", "ratio", "timeline", "top-destinations", "top-sources",
-                "dns-denied", "reasons", "indicators", "credentials"):
+                "dns-denied", "reasons", "indicators", "credentials", "top-processes"):
         assert 'id="%s"' % sid in dom, sid
     assert '<svg id="timeline-plot"' in dom and "<rect" in dom
     assert 'name="viewport"' in dom
-    # count honoured: 30 lines x 3 + 10 + 1 + 1 denied flows, 20 x 10 allowed
-    assert re.search(r'id="n-deny">denied flows<b>102</b>', dom), dom[:3000]
+    # count honoured: 30 lines x 3 + 10 + 1 + 1 + 1 denied flows, 20 x 10 allowed
+    assert re.search(r'id="n-deny">denied flows<b>103</b>', dom), dom[:3000]
     assert re.search(r'id="n-allow">allowed flows<b>200</b>', dom)
     assert re.search(r'id="n-dns-deny">refused DNS queries<b>7</b>', dom)
     assert "telemetry.example.net:443" in dom and "[2001:db8::1]:22" in dom
     assert "aGVsbG8.t.example.com" in dom
+    assert "/usr/bin/curl (uid 1000)" in dom
     # credentials as logged (masked), never more
     assert "AKIA\u2026MPLE" in dom and "aws_access_key" in dom
     # the hostile strings are text: escaped in the DOM, no element, the title untouched

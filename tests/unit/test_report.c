@@ -87,6 +87,7 @@ static void test_destinations_and_dns(void **state)
 	assert_int_equal(add(&r, "{\"event\":\"reload\",\"exact_names\":3}"), 0);
 	assert_int_equal(tally_n(&r.dests, "[2001:db8::1]:22"), 1);
 	assert_int_equal(tally_n(&r.dests, "203.0.113.7:80"), 1);
+	assert_int_equal(r.procs.n, 0); /* gateway mode: no process */
 	assert_int_equal(tally_n(&r.qnames, "x.t.example"), 4);
 	assert_int_equal(r.dns_deny, 4);
 	assert_int_equal(r.dns_allow, 2);
@@ -122,8 +123,17 @@ static void test_credentials_as_logged(void **state)
 	assert_int_equal(tally_n(&r.creds, "aws_access_key AKIA\u2026MPLE"), 2);
 	assert_int_equal(tally_n(&r.creds, "github_token ghp_\u2026abcd"), 2);
 	assert_int_equal(tally_n(&r.creds, "slack_token "), 1);
+	assert_int_equal(add(&r, "{\"event\":\"deny\",\"name\":\"e.example\",\"uid\":1000,"
+	                         "\"exe\":\"/usr/bin/curl\",\"pid\":42}"),
+	                 0);
+	assert_int_equal(add(&r, "{\"event\":\"deny\",\"name\":\"e.example\",\"uid\":0,"
+	                         "\"count\":2}"),
+	                 0);
+	assert_int_equal(tally_n(&r.procs, "/usr/bin/curl (uid 1000)"), 1);
+	assert_int_equal(tally_n(&r.procs, "uid 0"), 2);
 	assert_int_equal(r.creds.n, 3);
 	assert_int_equal(r.sev[REPORT_SEV_CRITICAL], 3);
+	assert_int_equal(r.sev[REPORT_SEV_LOW], 3);
 	assert_int_equal(
 	    report_tally_get(&r.indicators, "credential:aws_access_key")->sev[REPORT_SEV_CRITICAL],
 	    2);
