@@ -368,8 +368,10 @@ int report_add_line(struct report *r, const char *line, size_t len)
 		return -EINVAL;
 	}
 	r->events++;
+	/* log.c writes an unsigned count; more is not a line it wrote, and would
+	 * let one line overflow the sums */
 	uint64_t n = (uint64_t)jint(o, "count", 1);
-	if (n < 1)
+	if (n < 1 || n > UINT32_MAX)
 		n = 1;
 	double t = 0;
 	bool have_t = parse_ts(jstr(o, "ts"), &t);
