@@ -19,10 +19,10 @@
 #include <string.h>
 #include <time.h>
 
-#define REPORT_TOP 15          /* rows of the top tables */
-#define REPORT_SERIES 6        /* destinations with their own colour on the timeline */
-#define REPORT_BUCKETS 48      /* timeline columns */
-#define REPORT_BAD_SHOWN 5     /* malformed lines named on stderr */
+#define REPORT_TOP 15      /* rows of the top tables */
+#define REPORT_SERIES 6    /* destinations with their own colour on the timeline */
+#define REPORT_BUCKETS 48  /* timeline columns */
+#define REPORT_BAD_SHOWN 5 /* malformed lines named on stderr */
 
 static const char *const sev_names[REPORT_NSEV] = {"low", "medium", "high", "critical"};
 
@@ -245,7 +245,8 @@ static int add_creds(struct report *r, struct json_object *o, uint64_t n)
 			if (!json_object_is_type(c, json_type_object))
 				continue;
 			const char *type = jstr(c, "type"), *masked = jstr(c, "masked");
-			snprintf(key, sizeof(key), "%s %s", type ? type : "?", masked ? masked : "");
+			snprintf(key, sizeof(key), "%s %s", type ? type : "?",
+			         masked ? masked : "");
 			if (!tally_add(&r->creds, key, n, NULL))
 				return -ENOMEM;
 			any = true;
@@ -256,8 +257,8 @@ static int add_creds(struct report *r, struct json_object *o, uint64_t n)
 		return 0;
 	for (size_t i = 0; i < json_object_array_length(a); i++) {
 		struct json_object *s = json_object_array_get_idx(a, i);
-		const char *v = json_object_is_type(s, json_type_string) ? json_object_get_string(s)
-		                                                          : NULL;
+		const char *v =
+		    json_object_is_type(s, json_type_string) ? json_object_get_string(s) : NULL;
 		if (!v || strncmp(v, "credential", 10) != 0)
 			continue;
 		snprintf(key, sizeof(key), "%s ", v[10] == ':' ? v + 11 : "credential");
@@ -350,8 +351,8 @@ int report_add_line(struct report *r, const char *line, size_t len)
 	struct json_tokener *tok = json_tokener_new();
 	if (!tok)
 		return -ENOMEM;
-	struct json_object *o = json_tokener_parse_ex(tok, line, (int)(len > INT32_MAX ? INT32_MAX
-	                                                                                 : len));
+	struct json_object *o =
+	    json_tokener_parse_ex(tok, line, (int)(len > INT32_MAX ? INT32_MAX : len));
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
 	size_t used = json_tokener_get_parse_end(tok);
 	json_tokener_free(tok);
@@ -474,8 +475,10 @@ void report_html_escape(FILE *out, const char *s)
 			fputc(c, out);
 		else {
 			/* a whole valid UTF-8 sequence (RFC 3629), else U+FFFD for one byte */
-			size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
-			           : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+			size_t len = c >= 0xc2 && c <= 0xdf   ? 2
+			             : c >= 0xe0 && c <= 0xef ? 3
+			             : c >= 0xf0 && c <= 0xf4 ? 4
+			                                      : 0;
 			unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
 			unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
 			bool ok = len > 0 && p[1] >= lo && p[1] <= hi;
@@ -522,8 +525,9 @@ static void top_table(FILE *out, const struct report_tally *t, const char *id, c
 		fprintf(out, "<p class=\"empty\">%s</p></section>\n", empty);
 		return;
 	}
-	fprintf(out, "<div class=\"scroll\"><table><thead><tr><th>%s</th><th class=\"num\">events</th>"
-	             "<th class=\"num\">share</th></tr></thead><tbody>\n",
+	fprintf(out,
+	        "<div class=\"scroll\"><table><thead><tr><th>%s</th><th class=\"num\">events</th>"
+	        "<th class=\"num\">share</th></tr></thead><tbody>\n",
 	        col);
 	size_t rows = t->n < REPORT_TOP ? t->n : REPORT_TOP;
 	for (size_t i = 0; i < rows; i++) {
@@ -531,7 +535,8 @@ static void top_table(FILE *out, const struct report_tally *t, const char *id, c
 		fputs("<tr><td class=\"key\">", out);
 		esc(out, it->key);
 		fprintf(out, "</td><td class=\"num\">%llu</td><td class=\"num\">%.1f%%</td></tr>\n",
-		        (unsigned long long)it->n, total ? 100.0 * (double)it->n / (double)total : 0.0);
+		        (unsigned long long)it->n,
+		        total ? 100.0 * (double)it->n / (double)total : 0.0);
 	}
 	fputs("</tbody></table></div>\n", out);
 	if (t->n > rows)
@@ -623,8 +628,8 @@ static void timeline(FILE *out, const struct report *r)
 				esc(out, r->dests.v[ix[k]].key);
 			else
 				fputs("other destinations", out);
-			fprintf(out, ": %llu from %s</title></rect>\n", (unsigned long long)cell[b][k],
-			        when);
+			fprintf(out, ": %llu from %s</title></rect>\n",
+			        (unsigned long long)cell[b][k], when);
 		}
 	}
 	fputs("</svg>\n<ul class=\"legend\">\n", out);
@@ -636,8 +641,9 @@ static void timeline(FILE *out, const struct report *r)
 		        (unsigned long long)r->dests.v[ix[k]].n);
 	}
 	if (other)
-		fprintf(out, "<li><span class=\"sw\" style=\"background:%s\"></span>%zu other "
-		             "destinations</li>\n",
+		fprintf(out,
+		        "<li><span class=\"sw\" style=\"background:%s\"></span>%zu other "
+		        "destinations</li>\n",
 		        series_colors[REPORT_SERIES], r->dests.n - nser);
 	fprintf(out, "</ul><p class=\"more\">%d intervals of %.0f s each.</p></section>\n",
 	        REPORT_BUCKETS, span / REPORT_BUCKETS < 1 ? 1 : span / REPORT_BUCKETS);
@@ -711,12 +717,11 @@ int report_render(const struct report *r, FILE *out)
 		fprintf(out, "%s &ndash; %s", a, z);
 	else
 		fputs("no timestamps", out);
-	fprintf(out,
-	        " &middot; %u log(s), %llu event(s)%s</p></header>\n",
-	        r->files, (unsigned long long)r->events,
-	        r->malformed ? ", some lines skipped" : "");
+	fprintf(out, " &middot; %u log(s), %llu event(s)%s</p></header>\n", r->files,
+	        (unsigned long long)r->events, r->malformed ? ", some lines skipped" : "");
 	if (r->malformed)
-		fprintf(out, "<p class=\"meta\" id=\"malformed\">%llu malformed line(s) skipped.</p>\n",
+		fprintf(out,
+		        "<p class=\"meta\" id=\"malformed\">%llu malformed line(s) skipped.</p>\n",
 		        (unsigned long long)r->malformed);
 
 	section(out, "summary", "Summary");
@@ -733,8 +738,9 @@ int report_render(const struct report *r, FILE *out)
 	        (unsigned long long)r->dns_deny, r->dests.n, r->sources.n,
 	        (unsigned long long)r->sev[REPORT_SEV_CRITICAL]);
 	if (r->deny_audit)
-		fprintf(out, "<p class=\"meta\">%llu of the denials were in audit mode "
-		             "(enforced = false): logged, not blocked.</p>\n",
+		fprintf(out,
+		        "<p class=\"meta\">%llu of the denials were in audit mode "
+		        "(enforced = false): logged, not blocked.</p>\n",
 		        (unsigned long long)r->deny_audit);
 	fputs("</section>\n", out);
 
@@ -776,7 +782,8 @@ int report_render(const struct report *r, FILE *out)
 		      "<th>indicator</th>",
 		      out);
 		for (int s = REPORT_NSEV - 1; s >= 0; s--)
-			fprintf(out, "<th class=\"num sev-%s\">%s</th>", sev_names[s], sev_names[s]);
+			fprintf(out, "<th class=\"num sev-%s\">%s</th>", sev_names[s],
+			        sev_names[s]);
 		fputs("<th class=\"num\">total</th></tr></thead><tbody>\n", out);
 		for (size_t i = 0; i < r->indicators.n; i++) {
 			const struct report_item *it = &r->indicators.v[ix[i]];
@@ -786,7 +793,8 @@ int report_render(const struct report *r, FILE *out)
 			for (int s = REPORT_NSEV - 1; s >= 0; s--)
 				fprintf(out, "<td class=\"num\">%llu</td>",
 				        (unsigned long long)it->sev[s]);
-			fprintf(out, "<td class=\"num\">%llu</td></tr>\n", (unsigned long long)it->n);
+			fprintf(out, "<td class=\"num\">%llu</td></tr>\n",
+			        (unsigned long long)it->n);
 		}
 		fputs("</tbody></table></div>\n", out);
 		free(ix);
@@ -811,15 +819,17 @@ int report_render(const struct report *r, FILE *out)
 			esc(out, type);
 			fputs("</td><td class=\"key\">", out);
 			esc(out, sp && sp[1] ? sp + 1 : "");
-			fprintf(out, "</td><td class=\"num\">%llu</td></tr>\n", (unsigned long long)it->n);
+			fprintf(out, "</td><td class=\"num\">%llu</td></tr>\n",
+			        (unsigned long long)it->n);
 		}
 		fputs("</tbody></table></div>\n", out);
 		free(ix);
 	}
 	fputs("</section>\n", out);
 
-	fprintf(out, "<footer class=\"meta\"><p>egressd %s &middot; self-contained: this page "
-	             "loads nothing.</p></footer>\n</body></html>\n",
+	fprintf(out,
+	        "<footer class=\"meta\"><p>egressd %s &middot; self-contained: this page "
+	        "loads nothing.</p></footer>\n</body></html>\n",
 	        EGRESSD_VERSION);
 	if (fflush(out) == EOF || ferror(out))
 		return -EIO;

@@ -13,14 +13,19 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum report_sev { REPORT_SEV_LOW = 0, REPORT_SEV_MEDIUM, REPORT_SEV_HIGH, REPORT_SEV_CRITICAL,
-                  REPORT_NSEV };
+enum report_sev {
+	REPORT_SEV_LOW = 0,
+	REPORT_SEV_MEDIUM,
+	REPORT_SEV_HIGH,
+	REPORT_SEV_CRITICAL,
+	REPORT_NSEV
+};
 
 /* One counted key: a destination, a source, an indicator, a credential. */
 struct report_item {
-	char *key;                  /* owned */
-	uint64_t n;                 /* events, count honoured */
-	uint64_t sev[REPORT_NSEV];  /* indicators: events per severity */
+	char *key;                 /* owned */
+	uint64_t n;                /* events, count honoured */
+	uint64_t sev[REPORT_NSEV]; /* indicators: events per severity */
 };
 
 /* A string -> item table (open addressing); items keep their index. */
@@ -41,8 +46,8 @@ struct report_sample {
 struct report {
 	/* events, count honoured */
 	uint64_t allow, deny, dns_allow, dns_deny, other;
-	uint64_t deny_audit;       /* deny/dns_deny with enforced = false */
-	uint64_t sev[REPORT_NSEV]; /* deny and dns_deny events by severity */
+	uint64_t deny_audit;            /* deny/dns_deny with enforced = false */
+	uint64_t sev[REPORT_NSEV];      /* deny and dns_deny events by severity */
 	struct report_tally dests;      /* deny: name (or dst) ":" dport */
 	struct report_tally sources;    /* deny and dns_deny: src */
 	struct report_tally qnames;     /* dns_deny: qname */

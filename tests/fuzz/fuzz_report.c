@@ -55,8 +55,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	fclose(f);
 	/* a URL as text is harmless (and may well be logged); an element is not */
-	static const char *const never[] = {"<script", "<img", "<iframe", "<link", "<object",
-	                                    "<a ", "<embed", "<base", "<meta http-equiv=\"refresh"};
+	static const char *const never[] = {"<script", "<img",    "<iframe",
+	                                    "<link",   "<object", "<a ",
+	                                    "<embed",  "<base",   "<meta http-equiv=\"refresh"};
 	for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++)
 		if (memmem(html, hlen, never[i], strlen(never[i])))
 			abort();

@@ -73,14 +73,16 @@ static void test_destinations_and_dns(void **state)
 	struct report r;
 	report_init(&r);
 	/* no name: the address (IPv6 in brackets) and port */
-	assert_int_equal(add(&r, "{\"event\":\"deny\",\"src\":\"2001:db8::10\",\"dst\":\"2001:db8::1\","
-	                         "\"dport\":22,\"reason\":\"ip_not_allowed\",\"severity\":\"low\","
-	                         "\"indicators\":[\"ip_literal\"]}"),
+	assert_int_equal(add(&r,
+	                     "{\"event\":\"deny\",\"src\":\"2001:db8::10\",\"dst\":\"2001:db8::1\","
+	                     "\"dport\":22,\"reason\":\"ip_not_allowed\",\"severity\":\"low\","
+	                     "\"indicators\":[\"ip_literal\"]}"),
 	                 0);
 	assert_int_equal(add(&r, "{\"event\":\"deny\",\"dst\":\"203.0.113.7\",\"dport\":80}"), 0);
-	assert_int_equal(add(&r, "{\"event\":\"dns_deny\",\"src\":\"198.51.100.10\",\"qname\":"
-	                         "\"x.t.example\",\"qtype\":\"TXT\",\"indicators\":[\"dns_tunnel\"],"
-	                         "\"severity\":\"high\",\"enforced\":false,\"count\":4}"),
+	assert_int_equal(add(&r,
+	                     "{\"event\":\"dns_deny\",\"src\":\"198.51.100.10\",\"qname\":"
+	                     "\"x.t.example\",\"qtype\":\"TXT\",\"indicators\":[\"dns_tunnel\"],"
+	                     "\"severity\":\"high\",\"enforced\":false,\"count\":4}"),
 	                 0);
 	assert_int_equal(add(&r, "{\"event\":\"dns_allow\",\"qname\":\"ok.example\",\"count\":2}"),
 	                 0);
@@ -171,9 +173,10 @@ static void test_sorted(void **state)
 	char line[256];
 	/* enough keys to grow the table several times */
 	for (int i = 0; i < 300; i++) {
-		snprintf(line, sizeof(line),
-		         "{\"event\":\"deny\",\"name\":\"n%03d.example\",\"dport\":443,\"count\":%d}",
-		         i, i % 7 + 1);
+		snprintf(
+		    line, sizeof(line),
+		    "{\"event\":\"deny\",\"name\":\"n%03d.example\",\"dport\":443,\"count\":%d}", i,
+		    i % 7 + 1);
 		assert_int_equal(add(&r, line), 0);
 	}
 	assert_int_equal(add(&r, "{\"event\":\"deny\",\"name\":\"n000.example\",\"dport\":443,"
@@ -213,7 +216,8 @@ static void test_render_escapes(void **state)
 	            "\"credentials\":[{\"type\":\"x\\\"'&\",\"masked\":\"<i>AKIA\u2026</i>\"}],"
 	            "\"severity\":\"high\"}"),
 	    0);
-	assert_int_equal(add(&r, "{\"event\":\"dns_deny\",\"qname\":\"q\\u0001\\u007f\xff.x\"}"), 0);
+	assert_int_equal(add(&r, "{\"event\":\"dns_deny\",\"qname\":\"q\\u0001\\u007f\xff.x\"}"),
+	                 0);
 	char *html = render(&r);
 	assert_null(strstr(html, "<script"));
 	assert_null(strstr(html, "<img"));
@@ -323,10 +327,14 @@ static void test_log_c_round_trip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_count_honoured),    cmocka_unit_test(test_destinations_and_dns),
-	    cmocka_unit_test(test_credentials_as_logged), cmocka_unit_test(test_malformed),
-	    cmocka_unit_test(test_sorted),            cmocka_unit_test(test_render_escapes),
-	    cmocka_unit_test(test_render_empty),      cmocka_unit_test(test_log_c_round_trip),
+	    cmocka_unit_test(test_count_honoured),
+	    cmocka_unit_test(test_destinations_and_dns),
+	    cmocka_unit_test(test_credentials_as_logged),
+	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_sorted),
+	    cmocka_unit_test(test_render_escapes),
+	    cmocka_unit_test(test_render_empty),
+	    cmocka_unit_test(test_log_c_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
