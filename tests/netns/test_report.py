@@ -80,8 +80,10 @@ def empty_ns():
     L.ns_delete(name)
 
 
-def egressd(*args, timeout=20):
-    return L.run([L.egressd_bin()] + list(args), check=False, timeout=timeout)
+def egressd(*args, timeout=20, input=None):
+    p = L.run([L.egressd_bin()] + list(args), check=False, timeout=timeout, input=input)
+    assert not L.SANITIZER_RE.search(p.stderr), p.stderr
+    return p
 
 
 def chromium(ns, tmp_path, url, extra):
@@ -166,7 +168,7 @@ def test_report_cli(tmp_path):
     assert re.search(r"2 of \d+ line\(s\) malformed", p.stderr), p.stderr
     assert out.stat().st_size > 1000
     # stdin and stdout
-    p = L.run([L.egressd_bin(), "report"], check=False, input=log.read_text())
+    p = egressd("report", input=log.read_text())
     assert p.returncode == 0 and p.stdout.startswith("<!DOCTYPE html>"), p.stderr
     bad = tmp_path / "bad.jsonl"
     bad.write_text("garbage\n{\"no\": \"event\"}\n")
