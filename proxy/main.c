@@ -3,7 +3,7 @@
  * The command line (SPEC.md "Command line"):
  *
  *   egressd [-c FILE] [-u USER] [--apply-rules]     the daemon, in the foreground
- *   egressd check | rules | match | run | learn | status | help
+ *   egressd check | rules | match | run | learn | status | report | help
  *   egressd --version | --help
  *
  * Exit status: 0 success; 1 failure (bad config, denied endpoint, ruleset
@@ -14,6 +14,7 @@
 #include "egressd.h"
 #include "log.h"
 #include "status.h"
+#include "report.h"
 #include "../nfq/ruleset.h"
 #include <errno.h>
 #include <getopt.h>
@@ -55,6 +56,7 @@ static void help_main(FILE *f)
 	       "  learn [LOG]...                  turn event logs (level = all) into an allowlist\n"
 	       "  status [-c FILE] [--url URL] [--interval S] [--once]\n"
 	       "                                  live view of the metrics endpoint\n"
+	       "  report [LOG]... [-o FILE]       event logs -> one self-contained HTML report\n"
 	       "  help [COMMAND]                  this text, or the help of COMMAND\n"
 	       "\n"
 	       "  -h, --help       show help (also after any command: egressd check -h)\n"
@@ -710,6 +712,7 @@ static const struct command commands[] = {
     {"match", cmd_match, help_match}, {"run", cmd_run, NULL},
     {"learn", cmd_learn, NULL},       {"help", cmd_help, NULL},
     {"status", cmd_status, NULL},
+    {"report", cmd_report, NULL},
 };
 
 static const struct command *find_command(const char *name)
@@ -740,7 +743,7 @@ static int cmd_help(int argc, char **argv)
 		help_main(stdout);
 		return 0;
 	}
-	/* run, learn and status own their help text: ask them. */
+	/* run, learn, status and report own their help text: ask them. */
 	char *args[] = {argv[1], (char *)"--help", NULL};
 	optind = 0;
 	return c->fn(2, args);
