@@ -155,6 +155,43 @@ static void write_failed(int err)
 	lg.last_report_ns = now;
 }
 
+/* ---- the host key (SPEC "Event log": host) ---- */
+
+/* The main thread sets it (start, reload); every logging thread reads it. */
+static pthread_mutex_t host_lock = PTHREAD_MUTEX_INITIALIZER;
+static char host_name[256]; /* "" = no host key */
+
+void log_set_host(const char *host)
+{
+	pthread_mutex_lock(&host_lock);
+	snprintf(host_name, sizeof(host_name), "%s", host ? host : "");
+	pthread_mutex_unlock(&host_lock);
+}
+
+void log_use_host(const char *configured)
+{
+	char hn[256];
+
+	if (configured) {
+		log_set_host(configured);
+		return;
+	}
+	if (gethostname(hn, sizeof(hn)) == -1)
+		hn[0] = '\0';
+	hn[sizeof(hn) - 1] = '\0';
+	log_set_host(hn);
+}
+
+size_t log_host(char *buf, size_t cap)
+{
+	if (cap == 0)
+		return 0;
+	pthread_mutex_lock(&host_lock);
+	int n = snprintf(buf, cap, "%s", host_name);
+	pthread_mutex_unlock(&host_lock);
+	return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
+}
+
 /* ---- escaping ---- */
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), or 0 (RFC 3629 table). */
@@ -334,6 +371,9 @@ void log_line_begin(struct log_line *l, const char *event)
 	puts_(l, ts);
 	puts_(l, "\",\"event\":");
 	put_escaped(l, event, strlen(event), false);
+	char host[256];
+	if (log_host(host, sizeof(host)) > 0)
+		log_line_text(l, "host", host);
 }
 
 static void line_strn(struct log_line *l, const char *key, const char *v, size_t n, bool utf8_ok)

@@ -45,6 +45,17 @@ void log_flush(void);
 uint64_t log_dropped(void);
 
 /*
+ * The "host" key after "event" in every line (SPEC "Event log"), so lines
+ * from many gateways can be merged. log_set_host: NULL or "" = no key.
+ * log_use_host: configured ([log] host) NULL = the machine's hostname
+ * (gethostname, read now: call it at start and on reload), "" = off.
+ * log_host copies the current value ("" = off) and returns its length.
+ */
+void log_set_host(const char *host);
+void log_use_host(const char *configured);
+size_t log_host(char *buf, size_t cap);
+
+/*
  * JSON string body of in[0..len) into out (cap bytes, always NUL-terminated
  * when cap > 0): '"' and '\\' escaped, control characters and DEL as
  * \u00XX. Bytes >= 0x80 are escaped as \u00XX too, unless utf8_ok is true

@@ -395,6 +395,51 @@ static void test_metrics_render(void **state)
 	free(text);
 }
 
+/* [log] host: every line names its gateway; "" turns the key off. */
+static void test_host_key(void **state)
+{
+	struct flow_event ev;
+	struct log_line l;
+	char hn[256] = "";
+
+	(void)state;
+	fill_deny(&ev, NULL);
+	log_set_host("gw-b.example");
+	log_event_render(&l, &ev);
+	struct json_object *o = parse_line(l.buf);
+	assert_string_equal(get_str(o, "host"), "gw-b.example");
+	assert_non_null(strstr(l.buf, "\"event\":\"deny\",\"host\":\"gw-b.example\","));
+	json_object_put(o);
+
+	log_line_begin(&l, "reload");
+	log_line_finish(&l);
+	o = parse_line(l.buf);
+	assert_string_equal(get_str(o, "host"), "gw-b.example");
+	json_object_put(o);
+
+	/* a hostile value stays one valid JSON line */
+	log_set_host("a\"b\nc");
+	log_event_render(&l, &ev);
+	o = parse_line(l.buf);
+	assert_string_equal(get_str(o, "host"), "a\"b\nc");
+	json_object_put(o);
+
+	log_use_host(""); /* host = (empty): no key */
+	log_event_render(&l, &ev);
+	o = parse_line(l.buf);
+	assert_null(get_str(o, "host"));
+	json_object_put(o);
+
+	log_use_host(NULL); /* unset: the machine's hostname */
+	assert_int_equal(gethostname(hn, sizeof(hn) - 1), 0);
+	log_event_render(&l, &ev);
+	o = parse_line(l.buf);
+	if (hn[0])
+		assert_string_equal(get_str(o, "host"), hn);
+	json_object_put(o);
+	log_set_host(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -406,6 +451,7 @@ int main(void)
 	    cmocka_unit_test(test_file_and_reopen),
 	    cmocka_unit_test(test_nonblocking_full_pipe),
 	    cmocka_unit_test(test_metrics_render),
+	    cmocka_unit_test(test_host_key),
 	};
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }
