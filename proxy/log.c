@@ -605,8 +605,8 @@ int log_journal_priority(const char *event, const struct flow_event *ev)
 	return LOG_INFO;
 }
 
-size_t log_journal_fields(char *out, size_t cap, const char *event,
-                          const struct flow_event *ev, const char *json, size_t jlen)
+size_t log_journal_fields(char *out, size_t cap, const char *event, const struct flow_event *ev,
+                          const char *json, size_t jlen)
 {
 	size_t o = 0;
 	char tmp[JF_VALUE_MAX];
@@ -653,15 +653,16 @@ size_t log_journal_fields(char *out, size_t cap, const char *event,
 				continue;
 			if (b == IND_CREDENTIAL && ev->ind.ncreds > 0) {
 				for (size_t i = 0; i < ev->ind.ncreds && i < IND_MAX_CREDS; i++) {
-					int w = snprintf(tmp + t, sizeof(tmp) - t, "%scredential:%s",
-					                 t ? "," : "",
+					int w = snprintf(tmp + t, sizeof(tmp) - t,
+					                 "%scredential:%s", t ? "," : "",
 					                 cred_type_name(ev->ind.creds[i].type));
 					if (w > 0 && (size_t)w < sizeof(tmp) - t)
 						t += (size_t)w;
 				}
 				continue;
 			}
-			const char *nm = b == IND_CREDENTIAL ? "credential" : indicator_name((enum indicator)b);
+			const char *nm =
+			    b == IND_CREDENTIAL ? "credential" : indicator_name((enum indicator)b);
 			if (!nm || !*nm)
 				continue;
 			int w = snprintf(tmp + t, sizeof(tmp) - t, "%s%s", t ? "," : "", nm);
@@ -849,8 +850,8 @@ static int emit_journal(const char *event, const struct flow_event *ev, const ch
                         size_t jlen)
 {
 	char rec[1 + sizeof(uint32_t) + LOG_JOURNAL_MAX];
-	size_t n = log_journal_fields(rec + 1 + sizeof(uint32_t), LOG_JOURNAL_MAX, event, ev,
-	                              json, jlen);
+	size_t n =
+	    log_journal_fields(rec + 1 + sizeof(uint32_t), LOG_JOURNAL_MAX, event, ev, json, jlen);
 	uint32_t rl = (uint32_t)n;
 
 	pthread_mutex_lock(&lq.mu);

@@ -130,8 +130,8 @@ void log_journal_set(bool on);
  * event: the line's event; ev: the flow event or NULL (ready, reload,
  * error); json/jlen: the finished line. Returns the bytes used (fields that
  * do not fit are left out; MESSAGE always fits in LOG_JOURNAL_MAX). */
-size_t log_journal_fields(char *out, size_t cap, const char *event,
-                          const struct flow_event *ev, const char *json, size_t jlen);
+size_t log_journal_fields(char *out, size_t cap, const char *event, const struct flow_event *ev,
+                          const char *json, size_t jlen);
 /* syslog priority (0..7) of an event: severity for denials, 6 (info) for
  * allow/ready/reload, 3 (err) for error. */
 int log_journal_priority(const char *event, const struct flow_event *ev);

@@ -454,7 +454,8 @@ static const char *jfield(const char *f, size_t n, const char *key)
 	for (size_t off = 0; off < n;) {
 		const char *z = memchr(f + off, '\0', n - off);
 		assert_non_null(z); /* every field is terminated */
-		if ((size_t)(z - (f + off)) > kl && memcmp(f + off, key, kl) == 0 && f[off + kl] == '=')
+		if ((size_t)(z - (f + off)) > kl && memcmp(f + off, key, kl) == 0 &&
+		    f[off + kl] == '=')
 			return f + off + kl + 1;
 		off = (size_t)(z - f) + 1;
 	}
@@ -481,7 +482,8 @@ static void test_journal_fields(void **state)
 	assert_string_equal(jfield(f, n, "EGRESSD_DST"), "2001:db8::5");
 	assert_string_equal(jfield(f, n, "EGRESSD_DPORT"), "443");
 	assert_string_equal(jfield(f, n, "EGRESSD_SEVERITY"), "critical");
-	assert_string_equal(jfield(f, n, "EGRESSD_INDICATORS"), "credential:aws_access_key,typosquat");
+	assert_string_equal(jfield(f, n, "EGRESSD_INDICATORS"),
+	                    "credential:aws_access_key,typosquat");
 	assert_string_equal(jfield(f, n, "EGRESSD_HOST"), "gw-a.example");
 	assert_string_equal(jfield(f, n, "PRIORITY"), "2"); /* critical = LOG_CRIT */
 	assert_string_equal(jfield(f, n, "SYSLOG_IDENTIFIER"), "egressd");
