@@ -535,6 +535,18 @@ static void set_log_level(struct conf_parse *st, const char *key, const char *v)
 	st->c->log_level = all ? CONF_LOG_ALL : CONF_LOG_DENY;
 }
 
+static void set_log_host(struct conf_parse *st, const char *key, const char *v)
+{
+	(void)key;
+	char *dup = strdup(v); /* "" is kept: it turns the host key off */
+	if (!dup) {
+		diag_error(st->d, st->file, st->lineno, "out of memory");
+		return;
+	}
+	free(st->c->log_host);
+	st->c->log_host = dup;
+}
+
 static void set_metrics_listen(struct conf_parse *st, const char *key, const char *v)
 {
 	struct conf_endpoint ep;
@@ -573,6 +585,7 @@ static const struct conf_key conf_keys[] = {
     {"quic", "policy", set_quic_policy},
     {"log", "file", set_log_file},
     {"log", "level", set_log_level},
+    {"log", "host", set_log_host},
     {"metrics", "listen", set_metrics_listen},
 };
 #define CONF_NKEYS (sizeof conf_keys / sizeof conf_keys[0])
@@ -751,6 +764,7 @@ void conf_free(struct conf *c)
 	conf_clear_allow(c);
 	free(c->path);
 	free(c->log_file);
+	free(c->log_host);
 	free(c);
 }
 

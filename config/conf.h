@@ -75,6 +75,7 @@ struct conf {
 	uint16_t dns_container_port;  /* [dns] container_port: host mode, 0 = off (default 5399) */
 	char *log_file;               /* "-" = stdout */
 	enum conf_log_level log_level;
+	char *log_host;               /* [log] host: NULL = hostname, "" = no host key */
 	bool metrics_enabled;
 	struct conf_endpoint metrics_listen;
 	struct engine_config engine;  /* [tls] [quic] [dns] grace and the hold bounds */

@@ -1268,6 +1268,10 @@ static void reload(struct daemon *d)
 	char *lf = d->conf->log_file;
 	d->conf->log_file = nc->log_file;
 	nc->log_file = lf;
+	char *lh = d->conf->log_host;
+	d->conf->log_host = nc->log_host;
+	nc->log_host = lh;
+	log_use_host(d->conf->log_host); /* hostname read again, or the new [log] host */
 
 	engine_config_for(d, d->conf);
 	struct dns_policy dp = {.policy = np,
@@ -1690,6 +1694,7 @@ int daemon_run(struct conf *conf, struct policy *policy, const struct daemon_opt
 	d.opts = opts;
 	signal(SIGPIPE, SIG_IGN); /* a vanished log reader is a write error, not our death */
 
+	log_use_host(conf->log_host);
 	int lrc = log_open(conf->log_file ? conf->log_file : "-");
 	if (lrc < 0) {
 		fprintf(stderr, "egressd: cannot open log %s: %s\n",

@@ -18,6 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <syslog.h>
+#include <systemd/sd-journal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +38,31 @@ static struct {
 	uint64_t last_report_ns;
 	int last_errno;
 } lg = {.fd = -1};
+
+static _Atomic bool journal_on; /* set by log_open("-") under systemd */
+
+bool log_journal_stream_matches(const char *env, int fd)
+{
+	unsigned long long dev, ino;
+	char tail;
+	struct stat st;
+
+	if (!env || sscanf(env, "%llu:%llu%c", &dev, &ino, &tail) != 2)
+		return false;
+	if (fstat(fd, &st) == -1)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+bool log_journal(void)
+{
+	return atomic_load_explicit(&journal_on, memory_order_relaxed);
+}
+
+void log_journal_set(bool on)
+{
+	atomic_store_explicit(&journal_on, on, memory_order_relaxed);
+}
 
 static uint64_t mono_ns(void)
 {
@@ -92,12 +120,16 @@ int log_open(const char *path)
 		free(copy);
 		return fd;
 	}
+	/* stdout is a journal stream: send structured entries instead */
+	bool journal = strcmp(path, "-") == 0 &&
+	               log_journal_stream_matches(getenv("JOURNAL_STREAM"), STDOUT_FILENO);
 	pthread_mutex_lock(&io_lock);
 	if (lg.fd != -1)
 		close(lg.fd);
 	free(lg.path);
 	lg.fd = fd;
 	lg.path = copy;
+	log_journal_set(journal);
 	pthread_mutex_unlock(&io_lock);
 	return 0;
 }
@@ -153,6 +185,43 @@ static void write_failed(int err)
 	        err ? strerror(err) : "short write");
 	lg.reported_errors = lg.write_errors;
 	lg.last_report_ns = now;
+}
+
+/* ---- the host key (SPEC "Event log": host) ---- */
+
+/* The main thread sets it (start, reload); every logging thread reads it. */
+static pthread_mutex_t host_lock = PTHREAD_MUTEX_INITIALIZER;
+static char host_name[256]; /* "" = no host key */
+
+void log_set_host(const char *host)
+{
+	pthread_mutex_lock(&host_lock);
+	snprintf(host_name, sizeof(host_name), "%s", host ? host : "");
+	pthread_mutex_unlock(&host_lock);
+}
+
+void log_use_host(const char *configured)
+{
+	char hn[256];
+
+	if (configured) {
+		log_set_host(configured);
+		return;
+	}
+	if (gethostname(hn, sizeof(hn)) == -1)
+		hn[0] = '\0';
+	hn[sizeof(hn) - 1] = '\0';
+	log_set_host(hn);
+}
+
+size_t log_host(char *buf, size_t cap)
+{
+	if (cap == 0)
+		return 0;
+	pthread_mutex_lock(&host_lock);
+	int n = snprintf(buf, cap, "%s", host_name);
+	pthread_mutex_unlock(&host_lock);
+	return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
 }
 
 /* ---- escaping ---- */
@@ -329,11 +398,15 @@ void log_line_begin(struct log_line *l, const char *event)
 	l->truncated = false;
 	l->in_array = false;
 	l->array_first = false;
+	l->event = event;
 	log_timestamp(ts, sizeof(ts));
 	puts_(l, "{\"ts\":\"");
 	puts_(l, ts);
 	puts_(l, "\",\"event\":");
 	put_escaped(l, event, strlen(event), false);
+	char host[256];
+	if (log_host(host, sizeof(host)) > 0)
+		log_line_text(l, "host", host);
 }
 
 static void line_strn(struct log_line *l, const char *key, const char *v, size_t n, bool utf8_ok)
@@ -478,6 +551,150 @@ static int write_line(const char *buf, size_t len)
 	return 0;
 }
 
+/* ---- journald fields ---- */
+
+#define JF_VALUE_MAX 1024 /* one field's value, escaped */
+#define JF_MAX_FIELDS 16
+
+/* "KEY=value\0", value escaped strictly (network text) unless raw. */
+static void jf_add(char *out, size_t cap, size_t *o, const char *key, const char *v, size_t n,
+                   bool raw)
+{
+	char val[JF_VALUE_MAX];
+	size_t vl;
+	size_t kl = strlen(key);
+
+	if (raw) {
+		vl = n;
+	} else {
+		vl = log_json_escape(val, sizeof(val), v, n, false, NULL);
+		v = val;
+	}
+	if (*o + kl + 1 + vl + 1 > cap)
+		return;
+	memcpy(out + *o, key, kl);
+	out[*o + kl] = '=';
+	memcpy(out + *o + kl + 1, v, vl);
+	out[*o + kl + 1 + vl] = '\0';
+	*o += kl + 1 + vl + 1;
+}
+
+static void jf_str(char *out, size_t cap, size_t *o, const char *key, const char *v)
+{
+	if (v && *v)
+		jf_add(out, cap, o, key, v, strlen(v), false);
+}
+
+int log_journal_priority(const char *event, const struct flow_event *ev)
+{
+	if (ev && (ev->kind == EVENT_DENY || ev->kind == EVENT_DNS_DENY)) {
+		switch (ev->ind.severity) {
+		case SEVERITY_CRITICAL:
+			return LOG_CRIT;
+		case SEVERITY_HIGH:
+			return LOG_ERR;
+		case SEVERITY_MEDIUM:
+			return LOG_WARNING;
+		case SEVERITY_LOW:
+			break;
+		}
+		return LOG_NOTICE;
+	}
+	if (event && strcmp(event, "error") == 0)
+		return LOG_ERR;
+	return LOG_INFO;
+}
+
+size_t log_journal_fields(char *out, size_t cap, const char *event, const struct flow_event *ev,
+                          const char *json, size_t jlen)
+{
+	size_t o = 0;
+	char tmp[JF_VALUE_MAX];
+	char host[256];
+
+	if (cap == 0)
+		return 0;
+	/* MESSAGE first, so it always fits: the same line, without its '\n' */
+	if (jlen > 0 && json[jlen - 1] == '\n')
+		jlen--;
+	jf_add(out, cap, &o, "MESSAGE", json, jlen, true);
+	snprintf(tmp, sizeof(tmp), "%d", log_journal_priority(event, ev));
+	jf_str(out, cap, &o, "PRIORITY", tmp);
+	jf_str(out, cap, &o, "SYSLOG_IDENTIFIER", "egressd");
+	jf_str(out, cap, &o, "EGRESSD_EVENT", event);
+	if (log_host(host, sizeof(host)) > 0)
+		jf_str(out, cap, &o, "EGRESSD_HOST", host);
+	if (!ev)
+		return o;
+	bool deny = ev->kind == EVENT_DENY || ev->kind == EVENT_DNS_DENY;
+	char abuf[ADDR_STRLEN + 1];
+	if (deny || ev->reason != REASON_NONE)
+		jf_str(out, cap, &o, "EGRESSD_REASON", reason_name(ev->reason));
+	if (ev->name && *ev->name)
+		jf_str(out, cap, &o, "EGRESSD_NAME", ev->name);
+	else if (ev->qname && *ev->qname)
+		jf_str(out, cap, &o, "EGRESSD_NAME", ev->qname);
+	if (ev->src.family != ADDR_NONE)
+		jf_str(out, cap, &o, "EGRESSD_SRC", addr_str(&ev->src, abuf));
+	if (ev->dst.family != ADDR_NONE)
+		jf_str(out, cap, &o, "EGRESSD_DST", addr_str(&ev->dst, abuf));
+	if (ev->dport) {
+		snprintf(tmp, sizeof(tmp), "%u", (unsigned)ev->dport);
+		jf_str(out, cap, &o, "EGRESSD_DPORT", tmp);
+	}
+	if (deny || ev->ind.bits) {
+		jf_str(out, cap, &o, "EGRESSD_SEVERITY", severity_name(ev->ind.severity));
+		/* the types only, as in "indicators": never a masked or clear credential */
+		size_t t = 0;
+		tmp[0] = '\0';
+		for (unsigned bit = 0; bit < 32; bit++) {
+			uint32_t b = 1u << bit;
+			if (!(ev->ind.bits & b))
+				continue;
+			if (b == IND_CREDENTIAL && ev->ind.ncreds > 0) {
+				for (size_t i = 0; i < ev->ind.ncreds && i < IND_MAX_CREDS; i++) {
+					int w = snprintf(tmp + t, sizeof(tmp) - t,
+					                 "%scredential:%s", t ? "," : "",
+					                 cred_type_name(ev->ind.creds[i].type));
+					if (w > 0 && (size_t)w < sizeof(tmp) - t)
+						t += (size_t)w;
+				}
+				continue;
+			}
+			const char *nm =
+			    b == IND_CREDENTIAL ? "credential" : indicator_name((enum indicator)b);
+			if (!nm || !*nm)
+				continue;
+			int w = snprintf(tmp + t, sizeof(tmp) - t, "%s%s", t ? "," : "", nm);
+			if (w > 0 && (size_t)w < sizeof(tmp) - t)
+				t += (size_t)w;
+		}
+		tmp[t < sizeof(tmp) ? t : sizeof(tmp) - 1] = '\0';
+		jf_str(out, cap, &o, "EGRESSD_INDICATORS", tmp);
+	}
+	return o;
+}
+
+/* One entry (fields as log_journal_fields builds them) to the journal. */
+static int journal_send(const char *f, size_t n)
+{
+	struct iovec iov[JF_MAX_FIELDS];
+	int k = 0;
+
+	for (size_t off = 0; off < n && k < JF_MAX_FIELDS;) {
+		const char *z = memchr(f + off, '\0', n - off);
+		size_t len = z ? (size_t)(z - (f + off)) : n - off;
+		iov[k].iov_base = (void *)(f + off);
+		iov[k].iov_len = len;
+		k++;
+		off += len + 1;
+	}
+	int rc = sd_journal_sendv(iov, k);
+	if (rc < 0)
+		write_failed(-rc);
+	return rc;
+}
+
 /* ---- the queue to one writer thread (log_async_start) ---- */
 
 #define LOG_QUEUE_BYTES (1024u * 1024u)
@@ -515,6 +732,17 @@ static void *writer_main(void *arg)
 		/* one write(2) per line, as without the queue: a short write cuts
 		 * one line, never joins two */
 		for (size_t off = 0; off < n;) {
+			if (b[off] == '\0') { /* a journal record: '\0', u32 length, fields */
+				uint32_t rl;
+				if (n - off < 1 + sizeof(rl))
+					break;
+				memcpy(&rl, b + off + 1, sizeof(rl));
+				if (rl > n - off - 1 - sizeof(rl))
+					break;
+				(void)journal_send(b + off + 1 + sizeof(rl), rl);
+				off += 1 + sizeof(rl) + rl;
+				continue;
+			}
 			const char *nl = memchr(b + off, '\n', n - off);
 			size_t len = nl ? (size_t)(nl - (b + off)) + 1 : n - off;
 			(void)write_line(b + off, len);
@@ -616,9 +844,35 @@ static int emit(const char *buf, size_t len)
 	return write_line(buf, len);
 }
 
+/* A journal entry: queued as '\0', u32 length, fields (the writer sends
+ * it), or sent now without the queue. */
+static int emit_journal(const char *event, const struct flow_event *ev, const char *json,
+                        size_t jlen)
+{
+	char rec[1 + sizeof(uint32_t) + LOG_JOURNAL_MAX];
+	size_t n =
+	    log_journal_fields(rec + 1 + sizeof(uint32_t), LOG_JOURNAL_MAX, event, ev, json, jlen);
+	uint32_t rl = (uint32_t)n;
+
+	pthread_mutex_lock(&lq.mu);
+	bool on = lq.on;
+	pthread_mutex_unlock(&lq.mu);
+	if (!on) {
+		pthread_mutex_lock(&io_lock);
+		int rc = journal_send(rec + 1 + sizeof(rl), n);
+		pthread_mutex_unlock(&io_lock);
+		return rc < 0 ? rc : 0;
+	}
+	rec[0] = '\0';
+	memcpy(rec + 1, &rl, sizeof(rl));
+	return emit(rec, 1 + sizeof(rl) + n);
+}
+
 int log_line_write(struct log_line *l)
 {
 	log_line_finish(l);
+	if (log_journal())
+		return emit_journal(l->event, NULL, l->buf, l->len);
 	return emit(l->buf, l->len);
 }
 
@@ -784,7 +1038,10 @@ void log_event(const struct flow_event *ev)
 	struct log_line l;
 
 	log_event_render(&l, ev);
-	(void)emit(l.buf, l.len);
+	if (log_journal())
+		(void)emit_journal(l.event, ev, l.buf, l.len);
+	else
+		(void)emit(l.buf, l.len);
 }
 
 void log_ready(const char *mode, bool enforce, const unsigned *queues, size_t nqueues,

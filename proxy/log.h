@@ -45,6 +45,17 @@ void log_flush(void);
 uint64_t log_dropped(void);
 
 /*
+ * The "host" key after "event" in every line (SPEC "Event log"), so lines
+ * from many gateways can be merged. log_set_host: NULL or "" = no key.
+ * log_use_host: configured ([log] host) NULL = the machine's hostname
+ * (gethostname, read now: call it at start and on reload), "" = off.
+ * log_host copies the current value ("" = off) and returns its length.
+ */
+void log_set_host(const char *host);
+void log_use_host(const char *configured);
+size_t log_host(char *buf, size_t cap);
+
+/*
  * JSON string body of in[0..len) into out (cap bytes, always NUL-terminated
  * when cap > 0): '"' and '\\' escaped, control characters and DEL as
  * \u00XX. Bytes >= 0x80 are escaped as \u00XX too, unless utf8_ok is true
@@ -69,6 +80,7 @@ struct log_line {
 	bool truncated; /* something did not fit: the line still closes and parses */
 	bool in_array;
 	bool array_first;
+	const char *event; /* log_line_begin's, for the journal's EGRESSD_EVENT */
 };
 
 /* Starts {"ts":"...","event":"EVENT" (event is ours, not escaped beyond JSON rules). */
@@ -93,6 +105,36 @@ void log_line_array_end(struct log_line *l);
 int log_line_write(struct log_line *l);
 /* Closes the object and appends '\n' without writing (tests, stdout users). */
 const char *log_line_finish(struct log_line *l);
+
+/* ---- journald (issue 13) ----
+ *
+ * With file = "-" and standard output being a journal stream (JOURNAL_STREAM
+ * names stdout's device:inode, as systemd sets it for StandardOutput=journal),
+ * log_open sends each line with sd_journal_sendv instead: MESSAGE is the same
+ * JSON line (without '\n'), plus EGRESSD_EVENT, EGRESSD_REASON, EGRESSD_NAME,
+ * EGRESSD_SRC, EGRESSD_DST, EGRESSD_DPORT, EGRESSD_SEVERITY,
+ * EGRESSD_INDICATORS (comma-separated), EGRESSD_HOST, PRIORITY (from the
+ * event and severity) and SYSLOG_IDENTIFIER=egressd. Only the writer thread
+ * calls sd_journal_sendv, so a worker never waits on the journal. Values from
+ * the network are JSON-escaped (no control bytes); credentials appear only as
+ * their type (as in the line's "indicators"), never masked or in clear.
+ */
+#define LOG_JOURNAL_MAX (LOG_LINE_MAX + 4096)
+/* True if env ("DEV:INODE", JOURNAL_STREAM) names the stream open on fd. */
+bool log_journal_stream_matches(const char *env, int fd);
+/* Whether lines go to the journal now. */
+bool log_journal(void);
+/* Force it on or off (tests; log_open decides it again). */
+void log_journal_set(bool on);
+/* The fields of one line into out, each "KEY=value" ending in '\0'.
+ * event: the line's event; ev: the flow event or NULL (ready, reload,
+ * error); json/jlen: the finished line. Returns the bytes used (fields that
+ * do not fit are left out; MESSAGE always fits in LOG_JOURNAL_MAX). */
+size_t log_journal_fields(char *out, size_t cap, const char *event, const struct flow_event *ev,
+                          const char *json, size_t jlen);
+/* syslog priority (0..7) of an event: severity for denials, 6 (info) for
+ * allow/ready/reload, 3 (err) for error. */
+int log_journal_priority(const char *event, const struct flow_event *ev);
 
 /* ---- the events ---- */
 

@@ -158,6 +158,7 @@ static void test_defaults(void **state)
 	assert_false(c->engine.quic_inspect);
 	assert_string_equal(c->log_file, "-");
 	assert_int_equal(c->log_level, CONF_LOG_DENY);
+	assert_null(c->log_host); /* default: the hostname */
 	assert_true(c->metrics_enabled);
 	ep_is(&c->metrics_listen, "127.0.0.1", 9469);
 	assert_string_equal(c->path, tpath("egressd.conf"));
@@ -203,6 +204,7 @@ static void test_every_key(void **state)
 	            "[log]\n"
 	            "file = /var/log/egressd.json\n"
 	            "level = all\n"
+	            "host = gw-a.example\n"
 	            "[metrics]\n"
 	            "listen = [2001:db8::9]:9000\n");
 	assert_int_equal(c->mode, CONF_MODE_HOST);
@@ -236,6 +238,7 @@ static void test_every_key(void **state)
 	assert_true(c->engine.quic_inspect);
 	assert_string_equal(c->log_file, "/var/log/egressd.json");
 	assert_int_equal(c->log_level, CONF_LOG_ALL);
+	assert_string_equal(c->log_host, "gw-a.example");
 	assert_true(c->metrics_enabled);
 	ep_is(&c->metrics_listen, "2001:db8::9", 9000);
 	conf_free(c);

@@ -4,6 +4,7 @@
  * escaping, every line valid UTF-8 JSON whatever the network sent, field
  * names and values as SPEC.md lists them, reopen after rotation.
  */
+#define _GNU_SOURCE /* unshare */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,6 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /* Strict UTF-8 check (the log must be valid UTF-8). */
@@ -395,6 +402,229 @@ static void test_metrics_render(void **state)
 	free(text);
 }
 
+/* [log] host: every line names its gateway; "" turns the key off. */
+static void test_host_key(void **state)
+{
+	struct flow_event ev;
+	struct log_line l;
+	char hn[256] = "";
+
+	(void)state;
+	fill_deny(&ev, NULL);
+	log_set_host("gw-b.example");
+	log_event_render(&l, &ev);
+	struct json_object *o = parse_line(l.buf);
+	assert_string_equal(get_str(o, "host"), "gw-b.example");
+	assert_non_null(strstr(l.buf, "\"event\":\"deny\",\"host\":\"gw-b.example\","));
+	json_object_put(o);
+
+	log_line_begin(&l, "reload");
+	log_line_finish(&l);
+	o = parse_line(l.buf);
+	assert_string_equal(get_str(o, "host"), "gw-b.example");
+	json_object_put(o);
+
+	/* a hostile value stays one valid JSON line */
+	log_set_host("a\"b\nc");
+	log_event_render(&l, &ev);
+	o = parse_line(l.buf);
+	assert_string_equal(get_str(o, "host"), "a\"b\nc");
+	json_object_put(o);
+
+	log_use_host(""); /* host = (empty): no key */
+	log_event_render(&l, &ev);
+	o = parse_line(l.buf);
+	assert_null(get_str(o, "host"));
+	json_object_put(o);
+
+	log_use_host(NULL); /* unset: the machine's hostname */
+	assert_int_equal(gethostname(hn, sizeof(hn) - 1), 0);
+	log_event_render(&l, &ev);
+	o = parse_line(l.buf);
+	if (hn[0])
+		assert_string_equal(get_str(o, "host"), hn);
+	json_object_put(o);
+	log_set_host(NULL);
+}
+
+/* The fields of a journal entry: "KEY=value\0"... ; returns the value of key or NULL. */
+static const char *jfield(const char *f, size_t n, const char *key)
+{
+	size_t kl = strlen(key);
+	for (size_t off = 0; off < n;) {
+		const char *z = memchr(f + off, '\0', n - off);
+		assert_non_null(z); /* every field is terminated */
+		if ((size_t)(z - (f + off)) > kl && memcmp(f + off, key, kl) == 0 &&
+		    f[off + kl] == '=')
+			return f + off + kl + 1;
+		off = (size_t)(z - f) + 1;
+	}
+	return NULL;
+}
+
+static void test_journal_fields(void **state)
+{
+	struct flow_event ev;
+	struct log_line l;
+	static char f[LOG_JOURNAL_MAX];
+
+	(void)state;
+	fill_deny(&ev, NULL);
+	log_set_host("gw-a.example");
+	log_event_render(&l, &ev);
+	size_t n = log_journal_fields(f, sizeof(f), l.event, &ev, l.buf, l.len);
+	assert_true(n > 0);
+	assert_string_equal(jfield(f, n, "EGRESSD_EVENT"), "deny");
+	assert_string_equal(jfield(f, n, "EGRESSD_REASON"), "name_not_allowed");
+	/* network text escaped: no control byte, no raw 0xff in any field */
+	assert_string_equal(jfield(f, n, "EGRESSD_NAME"), "evil\\\"\\\\\\n\\u0001\\u00ff.example");
+	assert_string_equal(jfield(f, n, "EGRESSD_SRC"), "192.0.2.10");
+	assert_string_equal(jfield(f, n, "EGRESSD_DST"), "2001:db8::5");
+	assert_string_equal(jfield(f, n, "EGRESSD_DPORT"), "443");
+	assert_string_equal(jfield(f, n, "EGRESSD_SEVERITY"), "critical");
+	assert_string_equal(jfield(f, n, "EGRESSD_INDICATORS"),
+	                    "credential:aws_access_key,typosquat");
+	assert_string_equal(jfield(f, n, "EGRESSD_HOST"), "gw-a.example");
+	assert_string_equal(jfield(f, n, "PRIORITY"), "2"); /* critical = LOG_CRIT */
+	assert_string_equal(jfield(f, n, "SYSLOG_IDENTIFIER"), "egressd");
+	/* MESSAGE is the JSON line itself, without its newline */
+	const char *m = jfield(f, n, "MESSAGE");
+	assert_non_null(m);
+	assert_int_equal(strlen(m), l.len - 1);
+	assert_memory_equal(m, l.buf, l.len - 1);
+	for (size_t i = 0; i < n; i++)
+		assert_true((unsigned char)f[i] >= 0x20 || f[i] == '\0');
+	/* the masked credential is only in MESSAGE (as in the file), in no other field */
+	const char *mk = "MPLE";
+	for (size_t off = 0; off < n; off += strlen(f + off) + 1)
+		if (strncmp(f + off, "MESSAGE=", 8) != 0)
+			assert_null(strstr(f + off, mk));
+
+	/* priorities follow the severity; allow and control lines are info */
+	ev.ind.severity = SEVERITY_LOW;
+	assert_int_equal(log_journal_priority("deny", &ev), 5);
+	ev.ind.severity = SEVERITY_MEDIUM;
+	assert_int_equal(log_journal_priority("deny", &ev), 4);
+	ev.ind.severity = SEVERITY_HIGH;
+	assert_int_equal(log_journal_priority("deny", &ev), 3);
+	assert_int_equal(log_journal_priority("error", NULL), 3);
+	assert_int_equal(log_journal_priority("reload", NULL), 6);
+	ev.kind = EVENT_ALLOW;
+	assert_int_equal(log_journal_priority("allow", &ev), 6);
+
+	/* a control line: event, priority, message; no flow fields */
+	log_set_host(NULL);
+	log_line_begin(&l, "reload");
+	log_line_u64(&l, "ranges", 1);
+	log_line_finish(&l);
+	n = log_journal_fields(f, sizeof(f), l.event, NULL, l.buf, l.len);
+	assert_string_equal(jfield(f, n, "EGRESSD_EVENT"), "reload");
+	assert_string_equal(jfield(f, n, "PRIORITY"), "6");
+	assert_null(jfield(f, n, "EGRESSD_NAME"));
+	assert_null(jfield(f, n, "EGRESSD_HOST"));
+	assert_non_null(jfield(f, n, "MESSAGE"));
+
+	/* a DNS denial names the query */
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = EVENT_DNS_DENY;
+	ev.qname = "exfil.example";
+	ev.qtype = 16;
+	ev.reason = REASON_NAME_NOT_ALLOWED;
+	log_event_render(&l, &ev);
+	n = log_journal_fields(f, sizeof(f), l.event, &ev, l.buf, l.len);
+	assert_string_equal(jfield(f, n, "EGRESSD_EVENT"), "dns_deny");
+	assert_string_equal(jfield(f, n, "EGRESSD_NAME"), "exfil.example");
+	assert_string_equal(jfield(f, n, "EGRESSD_SEVERITY"), "low");
+	assert_null(jfield(f, n, "EGRESSD_DPORT"));
+
+	/* a too small buffer: fields left out, never overrun */
+	n = log_journal_fields(f, 10, l.event, &ev, l.buf, l.len);
+	assert_true(n <= 10);
+}
+
+/* JOURNAL_STREAM detection: "DEV:INODE" of the stream on the fd. */
+static void test_journal_stream_detect(void **state)
+{
+	char path[] = "/tmp/egressd-test-journal-XXXXXX";
+	char env[64];
+	struct stat st;
+
+	(void)state;
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(fstat(fd, &st), 0);
+	snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
+	         (unsigned long long)st.st_ino);
+	assert_true(log_journal_stream_matches(env, fd));
+	snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
+	         (unsigned long long)st.st_ino + 1);
+	assert_false(log_journal_stream_matches(env, fd));
+	assert_false(log_journal_stream_matches(NULL, fd));
+	assert_false(log_journal_stream_matches("", fd));
+	assert_false(log_journal_stream_matches("garbage", fd));
+	snprintf(env, sizeof(env), "%llu:%llux", (unsigned long long)st.st_dev,
+	         (unsigned long long)st.st_ino);
+	assert_false(log_journal_stream_matches(env, fd));
+	close(fd);
+	/* log_open("-") without a matching JOURNAL_STREAM writes plain lines */
+	unsetenv("JOURNAL_STREAM");
+	assert_int_equal(log_open("-"), 0);
+	assert_false(log_journal());
+	log_close();
+}
+
+/*
+ * The real send path: in a private mount namespace (root only; skipped
+ * otherwise) a tmpfs over /run/systemd and our own datagram socket at
+ * /run/systemd/journal/socket stand in for journald; an event goes through
+ * the writer thread and sd_journal_sendv, and the datagram (journald's
+ * native protocol, "KEY=value\n") carries the fields.
+ */
+static void test_journal_send_path(void **state)
+{
+	(void)state;
+	if (geteuid() != 0 || unshare(CLONE_NEWNS) == -1 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1 ||
+	    mount("tmpfs", "/run/systemd", "tmpfs", 0, "mode=0755") == -1) {
+		fprintf(stderr, "skipped: needs root and a private mount namespace\n");
+		skip();
+	}
+	assert_int_equal(mkdir("/run/systemd/journal", 0755), 0);
+	int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(s >= 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/run/systemd/journal/socket");
+	assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct timeval tv = {.tv_sec = 5};
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+
+	struct flow_event ev;
+	fill_deny(&ev, NULL);
+	log_set_host("gw-j.example");
+	assert_int_equal(log_open("-"), 0);
+	log_journal_set(true);
+	assert_int_equal(log_async_start(), 0);
+	log_event(&ev);
+	log_flush();
+	static char buf[65536];
+	ssize_t n = recv(s, buf, sizeof(buf) - 1, 0);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "EGRESSD_EVENT=deny\n"));
+	assert_non_null(strstr(buf, "EGRESSD_REASON=name_not_allowed\n"));
+	assert_non_null(strstr(buf, "EGRESSD_DST=2001:db8::5\n"));
+	assert_non_null(strstr(buf, "EGRESSD_DPORT=443\n"));
+	assert_non_null(strstr(buf, "EGRESSD_HOST=gw-j.example\n"));
+	assert_non_null(strstr(buf, "PRIORITY=2\n"));
+	assert_non_null(strstr(buf, "MESSAGE={\"ts\":"));
+	assert_non_null(strstr(buf, "\"event\":\"deny\""));
+	log_close();
+	log_journal_set(false);
+	log_set_host(NULL);
+	close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -406,6 +636,10 @@ int main(void)
 	    cmocka_unit_test(test_file_and_reopen),
 	    cmocka_unit_test(test_nonblocking_full_pipe),
 	    cmocka_unit_test(test_metrics_render),
+	    cmocka_unit_test(test_host_key),
+	    cmocka_unit_test(test_journal_fields),
+	    cmocka_unit_test(test_journal_stream_detect),
+	    cmocka_unit_test(test_journal_send_path),
 	};
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }
