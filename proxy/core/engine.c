@@ -23,9 +23,12 @@
  * of that flow carries the name the client used; would-be-refused DNS
  * queries are forwarded (and logged dns_deny, enforced = false).
  *
- * Events: one per decided flow; identical events (kind, src, dst, dport,
- * name, reason, detail) within 1 s are aggregated: the first goes out at once,
- * the repeats are counted and flushed with their count by engine_tick().
+ * Events: one per decided flow; identical events (kind, proto, src, dst, dport,
+ * name, reason, detail, indicators with their credentials, enforced, rule,
+ * uid) within 1 s are aggregated: the first goes out at once, the repeats
+ * are counted and flushed with their count and first/last time by
+ * engine_tick(). An event that differs in anything but its source port
+ * (a GitHub token after an AWS key) is a line of its own.
  */
 #include "engine.h"
 
@@ -69,6 +72,7 @@ struct agg_slot {
 	uint32_t hash;
 	uint64_t first;
 	unsigned pending;     /* repeats not yet emitted */
+	uint64_t rep_first, rep_last; /* times of the first and last of them */
 	struct flow_event ev; /* copy; strings below */
 	char name[NAME_MAX_LEN + 1];
 	char qname[NAME_MAX_LEN + 1];
@@ -187,7 +191,23 @@ static uint32_t event_hash(const struct engine *e, const struct flow_event *ev)
 		h = mix_bytes(h, ev->detail, strlen(ev->detail));
 	if (ev->qname)
 		h = mix_bytes(h, ev->qname, strlen(ev->qname));
+	h = mix_bytes(h, &ev->ind.bits, sizeof ev->ind.bits);
+	for (size_t i = 0; i < ev->ind.ncreds && i < IND_MAX_CREDS; i++)
+		h = mix_bytes(h, &ev->ind.creds[i].type, sizeof ev->ind.creds[i].type);
 	return (uint32_t)h;
+}
+
+/* Indicators, credentials (type and masked form, in order) and severity. */
+static bool ind_same(const struct indicators *a, const struct indicators *b)
+{
+	if (a->bits != b->bits || a->severity != b->severity || a->ncreds != b->ncreds ||
+	    strncmp(a->imitates, b->imitates, sizeof a->imitates) != 0)
+		return false;
+	for (size_t i = 0; i < a->ncreds && i < IND_MAX_CREDS; i++)
+		if (a->creds[i].type != b->creds[i].type ||
+		    strncmp(a->creds[i].masked, b->creds[i].masked, sizeof a->creds[i].masked) != 0)
+			return false;
+	return true;
 }
 
 static bool event_same(const struct flow_event *a, const struct flow_event *b)
@@ -197,7 +217,10 @@ static bool event_same(const struct flow_event *a, const struct flow_event *b)
 	       addr_eq(&a->src, &b->src) && addr_eq(&a->dst, &b->dst) &&
 	       strcmp(a->name, b->name) == 0 &&
 	       strcmp(a->detail ? a->detail : "", b->detail ? b->detail : "") == 0 &&
-	       strcmp(a->qname ? a->qname : "", b->qname ? b->qname : "") == 0;
+	       strcmp(a->qname ? a->qname : "", b->qname ? b->qname : "") == 0 &&
+	       a->proto == b->proto && a->name_source == b->name_source &&
+	       a->enforced == b->enforced && a->rule == b->rule && a->has_uid == b->has_uid &&
+	       (!a->has_uid || a->uid == b->uid) && ind_same(&a->ind, &b->ind);
 }
 
 static void agg_flush_slot(struct engine *e, struct agg_slot *s)
@@ -207,6 +230,9 @@ static void agg_flush_slot(struct engine *e, struct agg_slot *s)
 		ev.name = s->name;
 		ev.qname = s->ev.qname ? s->qname : NULL;
 		ev.count = s->pending;
+		ev.aggregated = true;
+		ev.first_ns = s->rep_first;
+		ev.last_ns = s->rep_last;
 		s->pending = 0;
 		if (e->hooks.event)
 			e->hooks.event(e->hooks.arg, &ev);
@@ -227,7 +253,9 @@ static void emit(struct engine *e, struct flow_event *ev, uint64_t now)
 		cmp.name = s->name;
 		cmp.qname = s->ev.qname ? s->qname : NULL;
 		if (event_same(&cmp, ev)) {
-			s->pending++;
+			if (s->pending++ == 0)
+				s->rep_first = now;
+			s->rep_last = now;
 			return;
 		}
 	}
@@ -236,6 +264,8 @@ static void emit(struct engine *e, struct flow_event *ev, uint64_t now)
 	s->hash = h;
 	s->first = now;
 	s->pending = 0;
+	ev->aggregated = false;
+	ev->first_ns = ev->last_ns = 0;
 	s->ev = *ev;
 	snprintf(s->name, sizeof s->name, "%s", ev->name);
 	snprintf(s->qname, sizeof s->qname, "%s", ev->qname ? ev->qname : "");

