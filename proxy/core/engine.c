@@ -281,6 +281,44 @@ static void agg_flush_all(struct engine *e, uint64_t now, bool force)
 			agg_flush_slot(e, &e->agg[i]);
 }
 
+/* ---- cloud metadata guard (issue 12) ---- */
+
+bool engine_is_metadata(const struct addr *a)
+{
+	static const uint8_t imds6[16] = {0xfd, 0x00, 0x0e, 0xc2, [15] = 0x54, [14] = 0x02};
+	const uint8_t *v4 = NULL;
+	if (a->family == ADDR_V4) {
+		v4 = a->b;
+	} else if (a->family == ADDR_V6) {
+		static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+		static const uint8_t nat64[12] = {0x00, 0x64, 0xff, 0x9b};
+		if (memcmp(a->b, imds6, 16) == 0)
+			return true;
+		/* ::ffff:169.254.169.254 and the NAT64 well-known prefix reach it too */
+		if (memcmp(a->b, mapped, 12) == 0 || memcmp(a->b, nat64, 12) == 0)
+			v4 = a->b + 12;
+	}
+	return v4 && v4[0] == 169 && v4[1] == 254 &&
+	       ((v4[2] == 169 && v4[3] == 254) || (v4[2] == 170 && v4[3] == 2));
+}
+
+/* Is dst a metadata endpoint the guard denies (no IP entry lists it)? */
+static bool metadata_guarded(const struct engine *e, const struct addr *dst, uint16_t port)
+{
+	return !e->cfg.metadata_allow && engine_is_metadata(dst) &&
+	       !policy_match_addr(e->policy, dst, port, NULL);
+}
+
+static void metadata_flag(const struct engine *e, const struct addr *dst, struct indicators *ind)
+{
+	if (e->cfg.metadata_allow || !engine_is_metadata(dst))
+		return;
+	ind->bits |= IND_METADATA;
+	ind->severity = ind_severity(ind);
+	if (e->cfg.metadata_critical)
+		ind->severity = SEVERITY_CRITICAL;
+}
+
 /* ---- indicators that need memory ---- */
 
 /* Was (src, dst, dport) denied BEACON_COUNT times within the window (this one included)? */
@@ -582,6 +620,13 @@ static void flow_decide(struct engine *e, struct flow *f, const struct decision 
 		}
 		d->ind |= f->audit_ind;
 	}
+	if (d->allow && metadata_guarded(e, &f->key.dst, f->key.dport)) {
+		/* allowed by a name (DNS binding, verify): never a metadata endpoint */
+		d->allow = false;
+		d->reason = REASON_IP_NOT_ALLOWED;
+		d->detail = NULL;
+		d->rule = NULL;
+	}
 	struct flow_event ev = {.kind = d->allow ? EVENT_ALLOW : EVENT_DENY};
 	event_from_key(&ev, &f->key);
 	ev.name = f->name;
@@ -628,6 +673,7 @@ static void flow_decide(struct engine *e, struct flow *f, const struct decision 
 		if (beacon_note(e, &f->key, now))
 			ev.ind.bits |= IND_BEACON;
 		ev.ind.severity = ind_severity(&ev.ind);
+		metadata_flag(e, &f->key.dst, &ev.ind);
 		v = e->cfg.enforce ? VERDICT_DENY : VERDICT_ALLOW;
 	}
 	/* State first: a hook that re-enters sees a decided flow. */
@@ -678,6 +724,8 @@ static void deny_packet(struct engine *e, uint64_t h, const struct pkt *p, enum 
 	}
 	ev.ind.bits |= ind;
 	ev.ind.severity = ind_severity(&ev.ind);
+	if (p)
+		metadata_flag(e, &p->dst, &ev.ind);
 	ev.has_uid = uid >= 0;
 	ev.uid = uid >= 0 ? (uint32_t)uid : 0;
 	ev.enforced = e->cfg.enforce;
@@ -1402,6 +1450,8 @@ static void tcp_new(struct engine *e, uint64_t h, const struct pkt *p, const str
 		if (deny == REASON_IP_NOT_ALLOWED)
 			ind = IND_IP_LITERAL;
 	}
+	if (deny == REASON_NONE && metadata_guarded(e, &p->dst, p->dport))
+		deny = REASON_IP_NOT_ALLOWED; /* at the SYN, whatever name it will give */
 	if (deny != REASON_NONE && !e->cfg.enforce) {
 		/* Audit: let it go on to its first payload to learn its name. */
 		f->audit_reason = deny;

@@ -1486,6 +1486,107 @@ static void test_aggregation_times(void **state)
 	teardown_h(h);
 }
 
+/* Issue 12: the cloud metadata guard ([egressd] metadata = deny). */
+static void metadata_host_tweak(struct engine_config *c)
+{
+	c->metadata_critical = true;
+}
+
+static void metadata_allow_tweak(struct engine_config *c)
+{
+	c->metadata_allow = true;
+}
+
+static void test_metadata_addresses(void **state)
+{
+	(void)state;
+	const char *yes[] = {"169.254.169.254", "fd00:ec2::254", "169.254.170.2",
+	                     "::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe"};
+	const char *no[] = {"169.254.169.253", "169.254.170.3", "fd00:ec2::253", "198.51.100.1",
+	                    "2001:db8::a9fe:a9fe", "::ffff:169.254.170.1"};
+	for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
+		struct addr a = A(yes[i]);
+		assert_true(engine_is_metadata(&a));
+	}
+	for (size_t i = 0; i < sizeof no / sizeof *no; i++) {
+		struct addr a = A(no[i]);
+		assert_false(engine_is_metadata(&a));
+	}
+}
+
+static void test_metadata_guard(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	/* an allowed name whose DNS answer points at the metadata endpoint: denied
+	 * at the SYN, flagged metadata (high: gateway) */
+	bind_name(h, "www.example.com", "169.254.169.254");
+	uint64_t a = syn(h, "192.0.2.1", "169.254.169.254", 40000, 80, 1);
+	assert_int_equal(h->vlast[a], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_IP_NOT_ALLOWED);
+	assert_true(last_ev(h)->bits & IND_METADATA);
+	assert_int_equal(last_ev(h)->sev, SEVERITY_HIGH);
+	/* the same over UDP, through a binding */
+	bind_name(h, "ntp.example.com", "169.254.170.2");
+	uint8_t pkt[256];
+	size_t n = build_udp(pkt, "192.0.2.1", "169.254.170.2", 5000, 123, "ntp", 3);
+	uint64_t u = feed(h, pkt, n, 2);
+	assert_int_equal(h->vlast[u], VERDICT_DENY);
+	assert_true(last_ev(h)->bits & IND_METADATA);
+	/* IPv6 */
+	uint64_t b = syn(h, "2001:db8:1::10", "fd00:ec2::254", 40001, 443, 3);
+	assert_int_equal(h->vlast[b], VERDICT_DENY);
+	assert_true(last_ev(h)->bits & IND_METADATA);
+	/* a link-local neighbour is no metadata endpoint */
+	syn(h, "192.0.2.1", "169.254.1.1", 40002, 443, 4);
+	assert_false(last_ev(h)->bits & IND_METADATA);
+	/* an IP entry that lists it allows it (and flags nothing) */
+	struct policy_builder *pb = policy_builder_new();
+	struct addr md = A("169.254.169.254");
+	assert_int_equal(policy_builder_add_range(pb, &md, 32, P80, 2, "t.list", 1,
+	                                          "169.254.169.254:80,443"),
+	                 0);
+	struct policy *p2 = policy_builder_finish(pb);
+	assert_non_null(p2);
+	engine_set_policy(h->e, p2, &h->cfg);
+	policy_free(h->p);
+	h->p = p2;
+	uint64_t c = syn(h, "192.0.2.1", "169.254.169.254", 40003, 80, 5);
+	assert_int_equal(h->vlast[c], VERDICT_ALLOW);
+	assert_int_equal(last_ev(h)->kind, EVENT_ALLOW);
+	/* ... on its ports only */
+	uint64_t d = syn(h, "192.0.2.1", "169.254.169.254", 40004, 8080, 6);
+	assert_int_equal(h->vlast[d], VERDICT_DENY);
+	assert_true(last_ev(h)->bits & IND_METADATA);
+	teardown_h(h);
+
+	/* host mode: critical */
+	h = setup_with(metadata_host_tweak);
+	syn(h, "192.0.2.1", "169.254.169.254", 40000, 80, 1);
+	assert_true(last_ev(h)->bits & IND_METADATA);
+	assert_int_equal(last_ev(h)->sev, SEVERITY_CRITICAL);
+	teardown_h(h);
+
+	/* verify mode: the SYN to it is denied already, whatever name follows */
+	h = setup_with(verify_tweak);
+	a = syn(h, "192.0.2.1", "169.254.169.254", 40000, 80, 1);
+	assert_int_equal(h->vlast[a], VERDICT_DENY);
+	assert_true(last_ev(h)->bits & IND_METADATA);
+	teardown_h(h);
+
+	/* metadata = allow: no guard, the binding decides as for any address */
+	h = setup_with(metadata_allow_tweak);
+	bind_name(h, "www.example.com", "169.254.169.254");
+	a = syn(h, "192.0.2.1", "169.254.169.254", 40000, 80, 1);
+	assert_int_equal(h->vlast[a], VERDICT_PASS);
+	const char *req = "GET / HTTP/1.1\r\nHost: www.example.com\r\n\r\n";
+	uint64_t r = seg(h, "192.0.2.1", "169.254.169.254", 40000, 80, 0, req, strlen(req), 2);
+	assert_int_equal(h->vlast[r], VERDICT_INSPECT);
+	syn(h, "192.0.2.1", "169.254.170.2", 40001, 443, 3);
+	assert_false(last_ev(h)->bits & IND_METADATA);
+	teardown_h(h);
+}
+
 static void test_table_full(void **state)
 {
 	(void)state;
@@ -2564,6 +2665,8 @@ int main(void)
 	    cmocka_unit_test(test_hold_bytes_total),
 	    cmocka_unit_test(test_aggregation_and_beacon),
 	    cmocka_unit_test(test_aggregation_keeps_credentials),
+	    cmocka_unit_test(test_metadata_addresses),
+	    cmocka_unit_test(test_metadata_guard),
 	    cmocka_unit_test(test_aggregation_times),
 	    cmocka_unit_test(test_table_full),
 	    cmocka_unit_test(test_dns_guard),
