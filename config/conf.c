@@ -253,6 +253,14 @@ static void set_revoke(struct conf_parse *st, const char *key, const char *v)
 	st->c->revoke = b;
 }
 
+/* [egressd] metadata = deny | allow (issue 12): the cloud metadata guard. */
+static void set_metadata(struct conf_parse *st, const char *key, const char *v)
+{
+	bool allow = st->c->engine.metadata_allow;
+	set_choice(st, key, v, "deny", "allow", &allow);
+	st->c->engine.metadata_allow = allow;
+}
+
 static void set_allow(struct conf_parse *st, const char *key, const char *v)
 {
 	if (!st->allow_seen) {
@@ -568,6 +576,7 @@ static const struct conf_key conf_keys[] = {
     {"egressd", "enforce", set_enforce},
     {"egressd", "allow", set_allow},
     {"egressd", "revoke", set_revoke},
+    {"egressd", "metadata", set_metadata},
     {"gateway", "inside", set_inside},
     {"queue", "num", set_queue_num},
     {"queue", "threads", set_queue_threads},

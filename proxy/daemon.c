@@ -941,6 +941,8 @@ static void engine_config_for(struct daemon *d, const struct conf *c)
 	d->ecfg.enforce = c->enforce;
 	/* host mode: the local TCP stack waits for held segments (engine.h) */
 	d->ecfg.drop_partial = c->mode == CONF_MODE_HOST;
+	/* a metadata endpoint reached from the host itself: its credentials */
+	d->ecfg.metadata_critical = c->mode == CONF_MODE_HOST;
 	d->ecfg.registrable = registrable;
 	d->ecfg.registrable_arg = d;
 	d->ecfg.hash_seed = d->flow_seed;

@@ -335,6 +335,29 @@ void log_timestamp(char *buf, size_t cap)
 	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(ts.tv_nsec / 1000));
 }
 
+void log_timestamp_mono(char *buf, size_t cap, uint64_t mono_ns)
+{
+	struct timespec rt, mt;
+	struct tm tm;
+
+	if (clock_gettime(CLOCK_REALTIME, &rt) == -1 || clock_gettime(CLOCK_MONOTONIC, &mt) == -1) {
+		snprintf(buf, cap, "1970-01-01T00:00:00.000000Z");
+		return;
+	}
+	uint64_t now_m = (uint64_t)mt.tv_sec * 1000000000ull + (uint64_t)mt.tv_nsec;
+	uint64_t now_r = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec;
+	uint64_t ago = mono_ns < now_m ? now_m - mono_ns : 0; /* never in the future */
+	uint64_t r = ago < now_r ? now_r - ago : 0;
+	time_t sec = (time_t)(r / 1000000000ull);
+	if (!gmtime_r(&sec, &tm)) {
+		snprintf(buf, cap, "1970-01-01T00:00:00.000000Z");
+		return;
+	}
+	snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	         (long)(r % 1000000000ull / 1000));
+}
+
 /* ---- line builder ---- */
 
 /* Room kept at the end of every line for the closing "]}\n". */
@@ -1028,8 +1051,15 @@ void log_event_render(struct log_line *l, const struct flow_event *ev)
 	}
 	if (ev->has_uid)
 		log_line_u64(l, "uid", ev->uid);
-	if (ev->count > 1)
+	if (ev->count > 1 || ev->aggregated)
 		log_line_u64(l, "count", ev->count);
+	if (ev->aggregated) {
+		char t[40];
+		log_timestamp_mono(t, sizeof(t), ev->first_ns);
+		log_line_str(l, "first_ts", t);
+		log_timestamp_mono(t, sizeof(t), ev->last_ns);
+		log_line_str(l, "last_ts", t);
+	}
 	log_line_finish(l);
 }
 

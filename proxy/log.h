@@ -69,6 +69,9 @@ size_t log_json_escape(char *out, size_t cap, const char *in, size_t len, bool u
 
 /* RFC 3339 UTC with microseconds of the realtime clock, into buf (>= 28 bytes). */
 void log_timestamp(char *buf, size_t cap);
+/* The same for an instant of CLOCK_MONOTONIC (the engine's clock): now's
+ * realtime minus how long ago it was (first_ts / last_ts of aggregated lines). */
+void log_timestamp_mono(char *buf, size_t cap, uint64_t mono_ns);
 
 /* ---- building a line: begin, add keys, write ---- */
 

@@ -23,9 +23,12 @@
  * of that flow carries the name the client used; would-be-refused DNS
  * queries are forwarded (and logged dns_deny, enforced = false).
  *
- * Events: one per decided flow; identical events (kind, src, dst, dport,
- * name, reason, detail) within 1 s are aggregated: the first goes out at once,
- * the repeats are counted and flushed with their count by engine_tick().
+ * Events: one per decided flow; identical events (kind, proto, src, dst, dport,
+ * name, reason, detail, indicators with their credentials, enforced, rule,
+ * uid) within 1 s are aggregated: the first goes out at once, the repeats
+ * are counted and flushed with their count and first/last time by
+ * engine_tick(). An event that differs in anything but its source port
+ * (a GitHub token after an AWS key) is a line of its own.
  */
 #include "engine.h"
 
@@ -69,6 +72,7 @@ struct agg_slot {
 	uint32_t hash;
 	uint64_t first;
 	unsigned pending;     /* repeats not yet emitted */
+	uint64_t rep_first, rep_last; /* times of the first and last of them */
 	struct flow_event ev; /* copy; strings below */
 	char name[NAME_MAX_LEN + 1];
 	char qname[NAME_MAX_LEN + 1];
@@ -187,7 +191,23 @@ static uint32_t event_hash(const struct engine *e, const struct flow_event *ev)
 		h = mix_bytes(h, ev->detail, strlen(ev->detail));
 	if (ev->qname)
 		h = mix_bytes(h, ev->qname, strlen(ev->qname));
+	h = mix_bytes(h, &ev->ind.bits, sizeof ev->ind.bits);
+	for (size_t i = 0; i < ev->ind.ncreds && i < IND_MAX_CREDS; i++)
+		h = mix_bytes(h, &ev->ind.creds[i].type, sizeof ev->ind.creds[i].type);
 	return (uint32_t)h;
+}
+
+/* Indicators, credentials (type and masked form, in order) and severity. */
+static bool ind_same(const struct indicators *a, const struct indicators *b)
+{
+	if (a->bits != b->bits || a->severity != b->severity || a->ncreds != b->ncreds ||
+	    strncmp(a->imitates, b->imitates, sizeof a->imitates) != 0)
+		return false;
+	for (size_t i = 0; i < a->ncreds && i < IND_MAX_CREDS; i++)
+		if (a->creds[i].type != b->creds[i].type ||
+		    strncmp(a->creds[i].masked, b->creds[i].masked, sizeof a->creds[i].masked) != 0)
+			return false;
+	return true;
 }
 
 static bool event_same(const struct flow_event *a, const struct flow_event *b)
@@ -197,7 +217,10 @@ static bool event_same(const struct flow_event *a, const struct flow_event *b)
 	       addr_eq(&a->src, &b->src) && addr_eq(&a->dst, &b->dst) &&
 	       strcmp(a->name, b->name) == 0 &&
 	       strcmp(a->detail ? a->detail : "", b->detail ? b->detail : "") == 0 &&
-	       strcmp(a->qname ? a->qname : "", b->qname ? b->qname : "") == 0;
+	       strcmp(a->qname ? a->qname : "", b->qname ? b->qname : "") == 0 &&
+	       a->proto == b->proto && a->name_source == b->name_source &&
+	       a->enforced == b->enforced && a->rule == b->rule && a->has_uid == b->has_uid &&
+	       (!a->has_uid || a->uid == b->uid) && ind_same(&a->ind, &b->ind);
 }
 
 static void agg_flush_slot(struct engine *e, struct agg_slot *s)
@@ -207,6 +230,9 @@ static void agg_flush_slot(struct engine *e, struct agg_slot *s)
 		ev.name = s->name;
 		ev.qname = s->ev.qname ? s->qname : NULL;
 		ev.count = s->pending;
+		ev.aggregated = true;
+		ev.first_ns = s->rep_first;
+		ev.last_ns = s->rep_last;
 		s->pending = 0;
 		if (e->hooks.event)
 			e->hooks.event(e->hooks.arg, &ev);
@@ -227,7 +253,9 @@ static void emit(struct engine *e, struct flow_event *ev, uint64_t now)
 		cmp.name = s->name;
 		cmp.qname = s->ev.qname ? s->qname : NULL;
 		if (event_same(&cmp, ev)) {
-			s->pending++;
+			if (s->pending++ == 0)
+				s->rep_first = now;
+			s->rep_last = now;
 			return;
 		}
 	}
@@ -236,6 +264,8 @@ static void emit(struct engine *e, struct flow_event *ev, uint64_t now)
 	s->hash = h;
 	s->first = now;
 	s->pending = 0;
+	ev->aggregated = false;
+	ev->first_ns = ev->last_ns = 0;
 	s->ev = *ev;
 	snprintf(s->name, sizeof s->name, "%s", ev->name);
 	snprintf(s->qname, sizeof s->qname, "%s", ev->qname ? ev->qname : "");
@@ -249,6 +279,44 @@ static void agg_flush_all(struct engine *e, uint64_t now, bool force)
 	for (size_t i = 0; i < AGG_SLOTS; i++)
 		if (e->agg[i].used && (force || now - e->agg[i].first >= AGG_WINDOW_NS))
 			agg_flush_slot(e, &e->agg[i]);
+}
+
+/* ---- cloud metadata guard (issue 12) ---- */
+
+bool engine_is_metadata(const struct addr *a)
+{
+	static const uint8_t imds6[16] = {0xfd, 0x00, 0x0e, 0xc2, [15] = 0x54, [14] = 0x02};
+	const uint8_t *v4 = NULL;
+	if (a->family == ADDR_V4) {
+		v4 = a->b;
+	} else if (a->family == ADDR_V6) {
+		static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+		static const uint8_t nat64[12] = {0x00, 0x64, 0xff, 0x9b};
+		if (memcmp(a->b, imds6, 16) == 0)
+			return true;
+		/* ::ffff:169.254.169.254 and the NAT64 well-known prefix reach it too */
+		if (memcmp(a->b, mapped, 12) == 0 || memcmp(a->b, nat64, 12) == 0)
+			v4 = a->b + 12;
+	}
+	return v4 && v4[0] == 169 && v4[1] == 254 &&
+	       ((v4[2] == 169 && v4[3] == 254) || (v4[2] == 170 && v4[3] == 2));
+}
+
+/* Is dst a metadata endpoint the guard denies (no IP entry lists it)? */
+static bool metadata_guarded(const struct engine *e, const struct addr *dst, uint16_t port)
+{
+	return !e->cfg.metadata_allow && engine_is_metadata(dst) &&
+	       !policy_match_addr(e->policy, dst, port, NULL);
+}
+
+static void metadata_flag(const struct engine *e, const struct addr *dst, struct indicators *ind)
+{
+	if (e->cfg.metadata_allow || !engine_is_metadata(dst))
+		return;
+	ind->bits |= IND_METADATA;
+	ind->severity = ind_severity(ind);
+	if (e->cfg.metadata_critical)
+		ind->severity = SEVERITY_CRITICAL;
 }
 
 /* ---- indicators that need memory ---- */
@@ -552,6 +620,13 @@ static void flow_decide(struct engine *e, struct flow *f, const struct decision 
 		}
 		d->ind |= f->audit_ind;
 	}
+	if (d->allow && metadata_guarded(e, &f->key.dst, f->key.dport)) {
+		/* allowed by a name (DNS binding, verify): never a metadata endpoint */
+		d->allow = false;
+		d->reason = REASON_IP_NOT_ALLOWED;
+		d->detail = NULL;
+		d->rule = NULL;
+	}
 	struct flow_event ev = {.kind = d->allow ? EVENT_ALLOW : EVENT_DENY};
 	event_from_key(&ev, &f->key);
 	ev.name = f->name;
@@ -598,6 +673,7 @@ static void flow_decide(struct engine *e, struct flow *f, const struct decision 
 		if (beacon_note(e, &f->key, now))
 			ev.ind.bits |= IND_BEACON;
 		ev.ind.severity = ind_severity(&ev.ind);
+		metadata_flag(e, &f->key.dst, &ev.ind);
 		v = e->cfg.enforce ? VERDICT_DENY : VERDICT_ALLOW;
 	}
 	/* State first: a hook that re-enters sees a decided flow. */
@@ -648,6 +724,8 @@ static void deny_packet(struct engine *e, uint64_t h, const struct pkt *p, enum 
 	}
 	ev.ind.bits |= ind;
 	ev.ind.severity = ind_severity(&ev.ind);
+	if (p)
+		metadata_flag(e, &p->dst, &ev.ind);
 	ev.has_uid = uid >= 0;
 	ev.uid = uid >= 0 ? (uint32_t)uid : 0;
 	ev.enforced = e->cfg.enforce;
@@ -1372,6 +1450,8 @@ static void tcp_new(struct engine *e, uint64_t h, const struct pkt *p, const str
 		if (deny == REASON_IP_NOT_ALLOWED)
 			ind = IND_IP_LITERAL;
 	}
+	if (deny == REASON_NONE && metadata_guarded(e, &p->dst, p->dport))
+		deny = REASON_IP_NOT_ALLOWED; /* at the SYN, whatever name it will give */
 	if (deny != REASON_NONE && !e->cfg.enforce) {
 		/* Audit: let it go on to its first payload to learn its name. */
 		f->audit_reason = deny;

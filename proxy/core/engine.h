@@ -91,8 +91,17 @@ struct engine_config {
 	/* Hash seed of the flow table and the engine's own tables (sized once):
 	 * the daemon passes getrandom's; the core has no RNG. */
 	uint64_t hash_seed;
+	/* [egressd] metadata (issue 12): false (deny, the default) guards the
+	 * cloud metadata endpoints (engine_is_metadata): a flow to one is denied
+	 * unless an IP entry of the allowlist lists the address (a name bound to
+	 * it by DNS is not enough), flagged `metadata`; critical when
+	 * metadata_critical (host mode), else high. true: no guard. */
+	bool metadata_allow;
+	bool metadata_critical;
 };
 void engine_config_defaults(struct engine_config *c);
+/* 169.254.169.254, fd00:ec2::254 (IMDS), 169.254.170.2 (ECS task metadata). */
+bool engine_is_metadata(const struct addr *a);
 
 /* One logged decision (SPEC.md "Event log"). Valid until the callback returns. */
 struct flow_event {
@@ -112,6 +121,11 @@ struct flow_event {
 	bool has_uid;
 	uint32_t uid;
 	unsigned count;                   /* identical repeats aggregated (>= 1) */
+	/* An aggregated line (the repeats of an event already written): the
+	 * times (the caller's monotonic clock) of the first and the last repeat
+	 * it counts (aggregated = true); unset on an event's own line. */
+	bool aggregated;
+	uint64_t first_ns, last_ns;
 };
 
 struct engine_hooks {

