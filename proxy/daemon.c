@@ -670,11 +670,42 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* Run fn(w, arg) in every worker's loop and wait until all have returned. */
-struct w_call {
+/* A count of tasks posted to other loops; the poster waits until it is 0. */
+struct countdown {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	unsigned pending;
+};
+
+static void countdown_init(struct countdown *c, unsigned n)
+{
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	c->pending = n;
+}
+
+static void countdown_done(struct countdown *c)
+{
+	pthread_mutex_lock(&c->mu);
+	c->pending--;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Wait for every task, then release the countdown. */
+static void countdown_wait(struct countdown *c)
+{
+	pthread_mutex_lock(&c->mu);
+	while (c->pending)
+		pthread_cond_wait(&c->cv, &c->mu);
+	pthread_mutex_unlock(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
+}
+
+/* Run fn(w, arg) in every worker's loop and wait until all have returned. */
+struct w_call {
+	struct countdown cd;
 	void (*fn)(struct worker *w, void *arg);
 	void *arg;
 };
@@ -692,10 +723,7 @@ static void w_call_run(struct task *t, bool cancel)
 
 	if (!cancel)
 		c->fn(ct->w, c->arg);
-	pthread_mutex_lock(&c->mu);
-	c->pending--;
-	pthread_cond_signal(&c->cv);
-	pthread_mutex_unlock(&c->mu);
+	countdown_done(&c->cd);
 }
 
 static void workers_call(struct daemon *d, void (*fn)(struct worker *w, void *arg), void *arg)
@@ -705,9 +733,7 @@ static void workers_call(struct daemon *d, void (*fn)(struct worker *w, void *ar
 
 	if (d->nworkers == 0)
 		return;
-	pthread_mutex_init(&c.mu, NULL);
-	pthread_cond_init(&c.cv, NULL);
-	c.pending = d->nworkers;
+	countdown_init(&c.cd, d->nworkers);
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		tasks[i] = (struct w_call_task){.t.fn = w_call_run, .c = &c, .w = &d->workers[i]};
 		if (d->workers[i].running)
@@ -715,12 +741,7 @@ static void workers_call(struct daemon *d, void (*fn)(struct worker *w, void *ar
 		else
 			w_call_run(&tasks[i].t, false); /* not started: it is ours to touch */
 	}
-	pthread_mutex_lock(&c.mu);
-	while (c.pending)
-		pthread_cond_wait(&c.cv, &c.mu);
-	pthread_mutex_unlock(&c.mu);
-	pthread_cond_destroy(&c.cv);
-	pthread_mutex_destroy(&c.mu);
+	countdown_wait(&c.cd);
 }
 
 /* Reload: the policy every worker decides with from its next packet on. */
@@ -870,9 +891,7 @@ struct dns_call {
 	struct daemon *d;
 	void (*fn)(struct daemon *d, void *arg);
 	void *arg;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool done;
+	struct countdown cd;
 };
 
 static void dns_call_run(struct task *t, bool cancel)
@@ -881,10 +900,7 @@ static void dns_call_run(struct task *t, bool cancel)
 
 	if (!cancel)
 		c->fn(c->d, c->arg);
-	pthread_mutex_lock(&c->mu);
-	c->done = true;
-	pthread_cond_signal(&c->cv);
-	pthread_mutex_unlock(&c->mu);
+	countdown_done(&c->cd);
 }
 
 static void dns_call(struct daemon *d, void (*fn)(struct daemon *d, void *arg), void *arg)
@@ -895,15 +911,9 @@ static void dns_call(struct daemon *d, void (*fn)(struct daemon *d, void *arg), 
 		fn(d, arg);
 		return;
 	}
-	pthread_mutex_init(&c.mu, NULL);
-	pthread_cond_init(&c.cv, NULL);
+	countdown_init(&c.cd, 1);
 	mbox_post(&d->mbox, &c.t);
-	pthread_mutex_lock(&c.mu);
-	while (!c.done)
-		pthread_cond_wait(&c.cv, &c.mu);
-	pthread_mutex_unlock(&c.mu);
-	pthread_cond_destroy(&c.cv);
-	pthread_mutex_destroy(&c.mu);
+	countdown_wait(&c.cd);
 }
 
 /* Reload, on the DNS thread: its engine, listener and resolver take the new settings. */
